@@ -1,0 +1,492 @@
+"""The one gateway to git: every git call in gitteam goes through a `Repository` method.
+
+git runs as short-lived subprocesses (one per call, stdin closed, no prompts), so a `Repository` holds only
+paths and agents in threads can share one. GitPython is used only to discover the repository.
+Refs move by compare-and-swap; the user's index, working tree and branches are touched only by the
+methods whose job that is.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitteam.errors import GitteamError, UsageError
+
+# Location variables inherited from a hook or an outer git would redirect every call away from the repository
+# (and from each worktree's own index); the caller's `env` can still set them, e.g. a temporary index.
+_DROPPED_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX",
+                "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE")
+_NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
+# Concurrent writers (agents, notes) contend for ref locks; wait for them instead of failing at once.
+_REF_LOCKS = ("-c", "core.filesRefLockTimeout=2000", "-c", "core.packedRefsTimeout=2000")
+_NOTE_ATTEMPTS = 100
+_TMP_NOTES = "refs/notes/gitteam-tmp/"  # git notes refuses to write outside refs/notes/
+
+
+class GitError(GitteamError):
+    """A git command failed; the message shows the command, its exit code and git's first complaint."""
+
+    def __init__(self, command: Sequence[str], returncode: int, stderr: str) -> None:
+        self.command = list(command)
+        self.returncode = returncode
+        self.stderr = stderr
+        first = next((line.strip() for line in stderr.splitlines() if line.strip()), "")
+        shown = shlex.join(self.command)
+        if len(shown) > 200:  # long path lists would bury the reason
+            shown = shown[:197] + "..."
+        super().__init__(f"{shown}: exit {returncode}: {first}")
+
+
+@dataclass(frozen=True, slots=True)
+class Worktree:
+    path: Path
+    head: str | None
+    branch: str | None  # "refs/heads/x", None when detached
+
+
+@dataclass(frozen=True, slots=True)
+class FastForward:
+    moved: bool
+    checked_out: Path | None
+    detail: str
+
+
+def find_repository(path: Path | None = None) -> Repository:
+    """Open the repository containing `path` (default: the current directory); bare ones are refused."""
+    import git as gitpython  # lazy: `gitteam --help` must not pay for GitPython
+
+    start = Path(path) if path is not None else Path.cwd()
+    message = f"not a git repository: {start} (run gitteam inside one, or pass --repo)"
+    try:
+        repo = gitpython.Repo(start, search_parent_directories=True)
+    except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
+        raise UsageError(message) from None
+    try:
+        if repo.bare or repo.working_tree_dir is None:
+            raise UsageError(message)
+        root = Path(repo.working_tree_dir).resolve()
+        git_dir = Path(repo.git_dir).resolve()
+    finally:
+        repo.close()
+    repository = Repository(root=root, git_dir=git_dir, common_dir=git_dir)  # enough to ask git the rest
+    common = repository.git("rev-parse", "--git-common-dir").strip()
+    return Repository(root=root, git_dir=git_dir, common_dir=(root / common).resolve())
+
+
+def init_repository(path: Path, branch: str = "main") -> Repository:
+    """A new repository at `path` (the demo's throwaway one); hooks templates are not copied."""
+    path.mkdir(parents=True, exist_ok=True)
+    completed = subprocess.run(["git", "init", "-q", "--template=", "-b", branch, str(path)],
+                               capture_output=True, env=_environ(None), stdin=subprocess.DEVNULL)
+    if completed.returncode != 0:
+        raise GitError(["git", "init", str(path)], completed.returncode, completed.stderr.decode(errors="replace"))
+    return find_repository(path)
+
+
+def _environ(extra: Mapping[str, str] | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
+    env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C")
+    env.update(extra or {})
+    return env
+
+
+def _split_z(out: str) -> list[str]:
+    return [item for item in out.split("\0") if item]
+
+
+def _token(value: str) -> str:
+    """Refuse whitespace in a ref or value headed for `update-ref --stdin`, whose protocol it would break."""
+    if not value or any(ch.isspace() for ch in value):
+        raise GitteamError(f"invalid ref or object name: {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Repository:
+    """One repository seen from the worktree at `root`; only paths, so threads may share it."""
+
+    root: Path
+    git_dir: Path
+    common_dir: Path
+
+    @property
+    def state_dir(self) -> Path:
+        return self.common_dir / "gitteam"
+
+    # -- the runner ---------------------------------------------------------------------------------------
+
+    def run_git(self, *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+                input: bytes | str | None = None) -> subprocess.CompletedProcess[bytes]:
+        """Run git once and return the completed process, whatever its exit code."""
+        data = input.encode("utf-8", "surrogateescape") if isinstance(input, str) else input
+        stdin = subprocess.DEVNULL if data is None else None  # nothing may wait on a terminal
+        return subprocess.run(["git", *args], cwd=cwd or self.root, env=_environ(env), input=data,
+                              stdin=stdin, capture_output=True, check=False)
+
+    def git_bytes(self, *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+                  input: bytes | str | None = None, check: bool = True) -> bytes:
+        proc = self.run_git(*args, cwd=cwd, env=env, input=input)
+        if check and proc.returncode != 0:
+            raise GitError(["git", *args], proc.returncode, proc.stderr.decode(errors="replace"))
+        return proc.stdout
+
+    def git(self, *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+            input: bytes | str | None = None, check: bool = True) -> str:
+        out = self.git_bytes(*args, cwd=cwd, env=env, input=input, check=check)
+        return out.decode("utf-8", "surrogateescape")
+
+    # -- queries ------------------------------------------------------------------------------------------
+
+    def _oid(self, rev: str, cwd: Path | None = None) -> str | None:
+        proc = self.run_git("rev-parse", "--verify", "-q", "--end-of-options", rev, cwd=cwd)
+        return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+    def rev_parse(self, rev: str) -> str | None:
+        """Full sha of the commit `rev` names (tags peeled), else of whatever object it names."""
+        return self._oid(f"{rev}^{{commit}}") or self._oid(rev)
+
+    def head_branch(self, worktree: Path | None = None) -> str | None:
+        proc = self.run_git("symbolic-ref", "-q", "--short", "HEAD", cwd=worktree)
+        return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        proc = self.run_git("merge-base", "--is-ancestor", ancestor, descendant)
+        if proc.returncode > 1:
+            raise GitError(["git", "merge-base", "--is-ancestor", ancestor, descendant], proc.returncode,
+                           proc.stderr.decode(errors="replace"))
+        return proc.returncode == 0
+
+    def tracked_files(self, rev: str) -> list[str]:
+        return _split_z(self.git("ls-tree", "-r", "-z", "--name-only", "--full-tree", rev))
+
+    def read_blob(self, rev: str, path: str) -> bytes | None:
+        return self.read_blobs(rev, [path]).get(path)
+
+    def read_blobs(self, rev: str, paths: Sequence[str]) -> dict[str, bytes]:
+        """Contents of many files at `rev` from one `git cat-file --batch`; missing paths are left out."""
+        found = self._cat_blobs([f"{rev}:{path}" for path in paths if "\n" not in path])
+        blobs = {path: found[f"{rev}:{path}"] for path in paths if f"{rev}:{path}" in found}
+        for path in paths:  # the batch protocol is line-based; such names go one by one
+            if "\n" in path:
+                proc = self.run_git("cat-file", "blob", f"{rev}:{path}")
+                if proc.returncode == 0:
+                    blobs[path] = proc.stdout
+        return blobs
+
+    def _cat_blobs(self, names: Sequence[str]) -> dict[str, bytes]:
+        if not names:
+            return {}
+        out = self.git_bytes("cat-file", "--batch", input="".join(f"{name}\n" for name in names))
+        blobs: dict[str, bytes] = {}
+        pos = 0
+        for name in names:
+            end = out.index(b"\n", pos)
+            header = out[pos:end]
+            pos = end + 1
+            if header.endswith((b" missing", b" ambiguous")):
+                continue
+            _, kind, size = header.rsplit(b" ", 2)
+            if kind == b"blob":
+                blobs[name] = out[pos:pos + int(size)]
+            pos += int(size) + 1  # content, then a newline
+        return blobs
+
+    def grep(self, rev: str, pattern: str, paths: Sequence[str] = ()) -> list[tuple[str, int, str]]:
+        """(path, line number, line) for lines matching the extended regex `pattern` in text files at rev."""
+        args = ["--literal-pathspecs", "grep", "-n", "-I", "-E", "-z", "--no-color", "-e", pattern, rev, "--"]
+        proc = self.run_git(*args, *paths)
+        if proc.returncode == 1 and not proc.stderr.strip():
+            return []
+        if proc.returncode != 0:
+            raise GitError(["git", *args, *paths], proc.returncode, proc.stderr.decode(errors="replace"))
+        hits = []
+        prefix = f"{rev}:"
+        for line in proc.stdout.decode("utf-8", "replace").split("\n")[:-1]:
+            name, number, text = line.split("\0", 2)
+            hits.append((name.removeprefix(prefix), int(number), text))
+        return hits
+
+    def diff(self, base: str, head: str, paths: Sequence[str] = ()) -> str:
+        return self.git("--literal-pathspecs", "diff", "--no-color", "--no-ext-diff", "--no-textconv", "-M",
+                        "--full-index", "--src-prefix=a/", "--dst-prefix=b/", base, head, "--", *paths)
+
+    def changed_paths(self, base: str, head: str) -> list[str]:
+        return _split_z(self.git("diff", "--name-only", "-z", "--no-renames", base, head, "--"))
+
+    def worktree_changes(self, worktree: Path) -> list[str]:
+        """Paths with uncommitted changes in `worktree`, untracked ones included, ignored ones not."""
+        # --no-optional-locks: status must not take the index lock an agent or the user may hold
+        out = self.git("--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=all",
+                       cwd=worktree)
+        items = out.split("\0")
+        paths: list[str] = []
+        i = 0
+        while i < len(items):
+            entry = items[i]
+            i += 1
+            if not entry:
+                continue
+            paths.append(entry[3:])
+            if "R" in entry[:2] or "C" in entry[:2]:  # a rename carries its source in the next field
+                paths.append(items[i])
+                i += 1
+        return paths
+
+    def write_blob(self, data: bytes) -> str:
+        return self.git("hash-object", "-w", "--no-filters", "--stdin", input=data).strip()
+
+    # -- branches, worktrees ------------------------------------------------------------------------------
+
+    def create_worktree(self, path: Path, branch: str, start: str, mode: str = "full") -> None:
+        """A new branch at `start`, checked out in a new worktree at `path`."""
+        if mode != "full":
+            raise UsageError(f"unsupported worktree mode {mode!r}: the supported modes are: full")
+        if self._oid(f"refs/heads/{branch}") is not None:
+            raise GitteamError(f"branch {branch} already exists: choose another name or delete it "
+                               f"(git branch -D {branch})")
+        self.git(*_NO_HOOKS, "worktree", "add", "-q", "-b", branch, str(path), start)
+
+    def add_worktree(self, path: Path, branch: str) -> None:
+        """Check out the existing branch `branch` in a new worktree at `path`, e.g. to resume its work."""
+        if self._oid(f"refs/heads/{branch}") is None:
+            raise GitteamError(f"branch {branch} does not exist: nothing to check out")
+        self.git("worktree", "prune")  # a worktree deleted by hand holds its branch until pruned
+        self.git(*_NO_HOOKS, "worktree", "add", "-q", str(path), branch)
+
+    def remove_worktree(self, path: Path, force: bool = False) -> None:
+        self.git("worktree", "remove", *(["--force"] if force else []), str(path))
+        self.git("worktree", "prune")
+
+    def list_worktrees(self) -> list[Worktree]:
+        out = self.git("worktree", "list", "--porcelain", "-z")
+        return [self._worktree(record) for record in _records(out)]
+
+    @staticmethod
+    def _worktree(fields: list[str]) -> Worktree:
+        attrs = dict(field.partition(" ")[::2] for field in fields)
+        head = attrs.get("HEAD")
+        return Worktree(Path(attrs["worktree"]), head if head and head.strip("0") else None,
+                        attrs.get("branch"))
+
+    def worktree_of_branch(self, branch: str) -> Path | None:
+        ref = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
+        return next((wt.path for wt in self.list_worktrees() if wt.branch == ref), None)
+
+    def copy_included_files(self, worktree: Path) -> list[str]:
+        """Copy ignored files of root that `.worktreeinclude` names (e.g. `.env`) into a new worktree."""
+        include = self.root / ".worktreeinclude"
+        if not include.is_file():
+            return []
+        listing = ("ls-files", "-z", "--others", "--ignored")
+        ignored = set(_split_z(self.git(*listing, "--exclude-standard")))
+        wanted = _split_z(self.git(*listing, f"--exclude-from={include}"))
+        copied = []
+        for rel in wanted:
+            target = worktree / rel
+            if rel not in ignored or target.exists() or target.is_symlink():
+                continue  # never overwrite what the worktree already has
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(self.root / rel, target, follow_symlinks=False)
+            copied.append(rel)
+        return copied
+
+    # -- commits ------------------------------------------------------------------------------------------
+
+    def commit_paths(self, worktree: Path, paths: Sequence[str], message: str,
+                     author: tuple[str, str]) -> str | None:
+        """Commit exactly `paths` as they are in `worktree` on its HEAD; None when that changes nothing.
+
+        A temporary index seeded from HEAD keeps whatever else is staged or modified out of the commit;
+        no hooks run (commit-tree runs none).
+        """
+        head = self._oid("HEAD", cwd=worktree)
+        with tempfile.TemporaryDirectory(prefix="gitteam-index-") as tmp:
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            self.git("read-tree", *([head] if head else ["--empty"]), cwd=worktree, env=env)
+            self.git("update-index", "--add", "--remove", "-z", "--stdin", cwd=worktree, env=env,
+                     input="".join(f"{path}\0" for path in paths))
+            tree = self.git("write-tree", cwd=worktree, env=env).strip()
+        if head is not None and tree == self._oid(f"{head}^{{tree}}"):
+            return None
+        new = self._commit_tree(tree, [head] if head else [], message, author)
+        if not self._transaction([("HEAD", new, head)], cwd=worktree):
+            raise GitteamError(f"HEAD of {worktree} moved while committing; nothing was committed, retry")
+        # the worktree's own index follows the commit for these paths, so `git status` shows them clean
+        self.git("--literal-pathspecs", "reset", "-q", "--pathspec-from-file=-", "--pathspec-file-nul", new,
+                 cwd=worktree, input="".join(f"{path}\0" for path in paths))
+        return new
+
+    def _commit_tree(self, tree: str, parents: Sequence[str], message: str, author: tuple[str, str]) -> str:
+        name, email = author
+        env = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+               "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+        text = message if message.endswith("\n") else message + "\n"
+        parent_args = [arg for parent in parents for arg in ("-p", parent)]
+        return self.git("commit-tree", tree, *parent_args, "-F", "-", env=env, input=text).strip()
+
+    def merge(self, ours: str, theirs: str, message: str, author: tuple[str, str]) -> str | None:
+        """Merge commit of ours and theirs made in memory (no worktree); None on conflict."""
+        ours_sha, theirs_sha = self.rev_parse(ours), self.rev_parse(theirs)
+        if ours_sha is None or theirs_sha is None:
+            raise GitteamError(f"cannot merge {ours} and {theirs}: unknown revision")
+        if self.is_ancestor(theirs_sha, ours_sha):
+            return ours_sha
+        if self.is_ancestor(ours_sha, theirs_sha):
+            return theirs_sha
+        args = ["merge-tree", "--write-tree", "--no-messages", ours_sha, theirs_sha]
+        proc = self.run_git(*args)
+        if proc.returncode == 1:
+            return None
+        if proc.returncode != 0:
+            raise GitError(["git", *args], proc.returncode, proc.stderr.decode(errors="replace"))
+        tree = proc.stdout.decode().split("\n", 1)[0].strip()
+        return self._commit_tree(tree, [ours_sha, theirs_sha], message, author)
+
+    # -- refs -----------------------------------------------------------------------------------------------
+
+    def update_ref(self, ref: str, new: str, old: str | None) -> bool:
+        """Point `ref` at `new` if it is at `old` (None: absent); False when it was not."""
+        return self._transaction([(ref, new, old)])
+
+    def delete_ref(self, ref: str, old: str) -> bool:
+        return self._transaction([(ref, None, old)])
+
+    def update_refs(self, updates: Sequence[tuple[str, str | None, str | None]]) -> bool:
+        """All (ref, new or None=delete, old or None=absent) or none; False when any ref was not at old.
+
+        (ref, None, None) applies nothing to `ref` and only requires it to be absent.
+        """
+        return self._transaction(updates)
+
+    def _transaction(self, updates: Sequence[tuple[str, str | None, str | None]],
+                     cwd: Path | None = None) -> bool:
+        lines = ["start"]
+        for ref, new, old in updates:
+            if new is None:
+                lines.append(f"delete {_token(ref)} {_token(old)}" if old else f"verify {_token(ref)}")
+            else:
+                lines.append(f"update {_token(ref)} {_token(new)} {_token(old)}" if old
+                             else f"create {_token(ref)} {_token(new)}")
+        lines += ["prepare", "commit", ""]
+        args = [*_REF_LOCKS, "update-ref", "--stdin"]
+        proc = self.run_git(*args, cwd=cwd, input="\n".join(lines))
+        if proc.returncode == 0:
+            return True
+        for ref, _, old in updates:  # lost the race, or a real error (bad name, unknown object)?
+            if self._oid(ref, cwd=cwd) != (self._oid(old) if old else None):
+                return False
+        raise GitError(["git", *args], proc.returncode, proc.stderr.decode(errors="replace"))
+
+    def refs(self, prefix: str) -> dict[str, str]:
+        """Refs whose full name starts with `prefix`, with the objects they point at."""
+        narrowed = prefix.rpartition("/")[0]  # for-each-ref patterns match whole path components
+        pattern = [narrowed] if narrowed else []
+        out = self.git("for-each-ref", "--format=%(refname)%00%(objectname)", *pattern)
+        pairs = (line.split("\0") for line in out.splitlines())
+        return {name: oid for name, oid in pairs if name.startswith(prefix)}
+
+    # -- notes ----------------------------------------------------------------------------------------------
+
+    def set_note(self, notes_ref: str, obj: str, text: str) -> None:
+        """Attach `text` to `obj`, replacing its note, without losing notes that others add concurrently.
+
+        `git notes` moves its ref without a check, so the note is written on a private copy of the notes
+        ref, which then replaces `notes_ref` by compare-and-swap; on a lost race, start again.
+        """
+        _check_notes_ref(notes_ref)
+        blob = self.write_blob(text.encode())
+        for attempt in range(_NOTE_ATTEMPTS):
+            old = self._oid(notes_ref)
+            tmp = f"{_TMP_NOTES}{uuid.uuid4().hex}"
+            try:
+                if old is not None:
+                    self._transaction([(tmp, old, None)])
+                self.git("notes", f"--ref={tmp}", "add", "-f", "--allow-empty", "-C", blob, obj)
+                new = self._oid(tmp)
+                if new is not None and self.update_ref(notes_ref, new, old):
+                    return
+            finally:
+                self.run_git(*_REF_LOCKS, "update-ref", "-d", tmp)
+            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))  # jitter breaks lockstep retries
+        raise GitteamError(f"could not update {notes_ref}: too many concurrent writers; retry")
+
+    def read_note(self, notes_ref: str, obj: str) -> str | None:
+        _check_notes_ref(notes_ref)
+        proc = self.run_git("notes", f"--ref={notes_ref}", "list", obj)
+        if proc.returncode != 0:
+            return None
+        blob = self._cat_blobs([proc.stdout.decode().strip()])
+        return next((data.decode("utf-8", "replace") for data in blob.values()), None)
+
+    def notes(self, notes_ref: str) -> dict[str, str]:
+        """Every annotated object of `notes_ref` with its note, read in one batch."""
+        _check_notes_ref(notes_ref)
+        pairs = [line.split() for line in self.git("notes", f"--ref={notes_ref}", "list").splitlines()]
+        blobs = self._cat_blobs(sorted({blob for blob, _ in pairs}))
+        return {obj: blobs[blob].decode("utf-8", "replace") for blob, obj in pairs if blob in blobs}
+
+    # -- the target branch ------------------------------------------------------------------------------
+
+    def fast_forward(self, branch: str, new: str, expected_old: str) -> FastForward:
+        """Move refs/heads/<branch> from expected_old to new, as `git merge --ff-only` would; never forced."""
+        ref = branch if branch.startswith("refs/heads/") else f"refs/heads/{branch}"
+        new_sha, old_sha = self.rev_parse(new), self.rev_parse(expected_old)
+        if new_sha is None or old_sha is None:
+            raise GitteamError(f"cannot fast-forward {branch}: unknown revision {new} or {expected_old}")
+        if not self.is_ancestor(old_sha, new_sha):
+            return FastForward(False, None, f"{new_sha[:12]} does not descend from {old_sha[:12]}")
+        worktree = self.worktree_of_branch(ref)
+        if worktree is None:
+            if self.update_ref(ref, new_sha, old_sha):
+                return FastForward(True, None, f"{ref} moved to {new_sha[:12]}")
+            return FastForward(False, None, f"{ref} is no longer at {old_sha[:12]}")
+        return self._fast_forward_checked_out(worktree, new_sha, old_sha)
+
+    def _fast_forward_checked_out(self, worktree: Path, new: str, old: str) -> FastForward:
+        if not worktree.is_dir():
+            return FastForward(False, worktree, f"checked out in {worktree}, which is missing "
+                                                "(run `git worktree prune`, then retry)")
+        head = self._oid("HEAD", cwd=worktree)
+        if head != old:
+            return FastForward(False, worktree, f"HEAD of {worktree} is not at {old[:12]}")
+        if new == old:
+            return FastForward(True, worktree, "already up to date")
+        overlap = sorted(set(self.changed_paths(old, new)) & set(self.worktree_changes(worktree)))
+        if overlap:
+            shown = ", ".join(overlap[:5]) + (f" and {len(overlap) - 5} more" if len(overlap) > 5 else "")
+            return FastForward(False, worktree, f"uncommitted changes in {worktree} touch files the update "
+                                                f"changes: {shown} (commit or stash them, then retry)")
+        proc = self.run_git(*_NO_HOOKS, "merge", "--ff-only", "--no-edit", "--no-autostash", "--no-stat",
+                            "-q", new, cwd=worktree)
+        if proc.returncode != 0:
+            first = proc.stderr.decode(errors="replace").strip().split("\n", 1)[0]
+            return FastForward(False, worktree, f"git merge --ff-only refused in {worktree}: {first}")
+        if self._oid("HEAD", cwd=worktree) != new:
+            return FastForward(False, worktree, f"HEAD of {worktree} moved during the update")
+        return FastForward(True, worktree, f"{worktree} moved to {new[:12]}")
+
+
+def _records(out: str) -> Iterator[list[str]]:
+    """Split `worktree list --porcelain -z` output: fields end with NUL, records with an empty field."""
+    fields: list[str] = []
+    for field in out.split("\0"):
+        if field:
+            fields.append(field)
+        elif fields:
+            yield fields
+            fields = []
+
+
+def _check_notes_ref(notes_ref: str) -> None:
+    if not notes_ref.startswith("refs/notes/"):
+        raise GitteamError(f"notes ref must be a full ref under refs/notes/, got {notes_ref!r}")
