@@ -1,0 +1,574 @@
+"""`.gitteam.toml`: the typed schema, the layers and the one validation.
+
+Layers, lowest first: built-in defaults, the user config (`$XDG_CONFIG_HOME/gitteam/config.toml`),
+`<repo>/.gitteam.toml`, the environment (`GITTEAM_*`), then flags (dotted-key overrides). Every value
+remembers where it came from, so each error names the key and the file (or variable) that set it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import math
+import os
+import re
+import shlex
+import tomllib
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from gitteam.errors import ConfigError, UsageError
+
+ROLES = ("planner", "coder", "reviewer")
+PROVIDERS = ("anthropic", "openai", "replay")
+REPO_CONFIG = ".gitteam.toml"
+EXAMPLE_RESOURCE = "data/gitteam.example.toml"
+
+DEFAULTS = "built-in default"
+COMMAND_LINE = "command line"
+_SPEC_KINDS = (*PROVIDERS, "command")
+_SPEC_FORMS = "anthropic:MODEL, openai:MODEL, replay:PATH"
+_OLLAMA_HINT = (
+    'an OpenAI-compatible server (Ollama, vLLM) is a [models.NAME] with provider = "openai" and base_url'
+)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@dataclass(frozen=True)
+class _Rule:
+    desc: str  # the whole expectation, type included: "an integer >= 1"
+    ok: Callable[[Any], bool]  # called with a value already of the field's type
+    hint: str = ""
+
+
+def _rule(desc: str, ok: Callable[[Any], bool], hint: str = "") -> dict[str, _Rule]:
+    return {"rule": _Rule(desc, ok, hint)}
+
+
+def _splits(line: str) -> bool:
+    try:
+        shlex.split(line)
+    except ValueError:
+        return False
+    return True
+
+
+def _all_argv(lines: tuple[str, ...]) -> bool:
+    return all(_splits(line) and shlex.split(line) for line in lines)
+
+
+def _is_env_name(name: str) -> bool:
+    return _ENV_NAME.match(name) is not None
+
+
+_COMMAND_LINE = _rule("a command line with balanced quotes (no shell)", _splits)
+
+
+@dataclass(frozen=True)
+class RolesConfig:
+    """[roles]: the model spec of each role ("" = not set here)."""
+
+    planner: str = ""
+    """Splits the task into file-disjoint subtasks."""
+    coder: str = ""
+    """Writes one subtask's change in its worktree; the only role that may be a `command:` spec."""
+    reviewer: str = ""
+    """Reviews each subtask's diff and the integrated result."""
+    economy_planner: str = ""
+    """Cheaper planner used once spending passes run.economy_at of the budget ("" = keep the planner)."""
+    economy_coder: str = ""
+    """Cheaper coder used near the budget ("" = keep the coder)."""
+    economy_reviewer: str = ""
+    """Cheaper reviewer used near the budget ("" = keep the reviewer)."""
+
+
+_PRICE = _rule("a number >= 0 (USD per million tokens)", lambda v: v >= 0)
+_TOKENS = _rule("an integer >= 1", lambda v: v >= 1)
+
+
+@dataclass(frozen=True)
+class ModelDef:
+    """[models.NAME]: a named model that role specs and fallbacks refer to by NAME."""
+
+    name: str
+    """The NAME of the table; never contains ':' (it would read as a spec)."""
+    provider: str = field(
+        metadata=_rule('one of "anthropic", "openai", "replay"', PROVIDERS.__contains__, _OLLAMA_HINT)
+    )
+    """Which client talks to it."""
+    model: str = field(metadata=_rule("a non-empty string", lambda v: bool(v.strip())))
+    """The provider's model id (for replay: the script's path)."""
+    base_url: str | None = None
+    """Endpoint of the API; None = the SDK's default (or ANTHROPIC_BASE_URL / OPENAI_BASE_URL)."""
+    api_key_env: str | None = field(
+        default=None, metadata=_rule("an environment variable name", _is_env_name)
+    )
+    """Variable holding the API key; None = the SDK's default variable (or no key, for local servers)."""
+    input_price: float | None = field(default=None, metadata=_PRICE)
+    """USD per million input tokens; None = gitteam's built-in price table, if it knows the model."""
+    output_price: float | None = field(default=None, metadata=_PRICE)
+    """USD per million output tokens."""
+    cache_read_price: float | None = field(default=None, metadata=_PRICE)
+    """USD per million input tokens read from the prompt cache."""
+    cache_write_price: float | None = field(default=None, metadata=_PRICE)
+    """USD per million input tokens written to the prompt cache."""
+    fallbacks: tuple[str, ...] = ()
+    """Names or specs tried in order when this model keeps failing."""
+    context_tokens: int | None = field(default=None, metadata=_TOKENS)
+    """Context window in tokens; None = the provider's known value or a safe guess."""
+    max_output_tokens: int | None = field(default=None, metadata=_TOKENS)
+    """Largest reply asked for, in tokens."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """[run]: how one run proceeds."""
+
+    max_agents: int = field(default=4, metadata=_rule("an integer >= 1", lambda v: v >= 1))
+    """Coder agents working at the same time."""
+    target: str = ""
+    """Branch fast-forwarded at the end ("" = the current branch)."""
+    budget: float | None = field(default=None, metadata=_rule("a number > 0 (USD)", lambda v: v > 0))
+    """Money one run may spend, in USD; None = no limit."""
+    max_rounds: int = field(default=2, metadata=_rule("an integer >= 1", lambda v: v >= 1))
+    """Review rounds per subtask before its changes are refused."""
+    keep_worktrees: bool = False
+    """Keep worktrees after a run ends (branches are always kept)."""
+    setup: str = field(default="", metadata=_COMMAND_LINE)
+    """Command line run (without a shell) in each new worktree before its coder starts."""
+    setup_timeout: float = field(default=600.0, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
+    """Seconds the setup command may take."""
+    economy_at: float = field(default=0.8, metadata=_rule("a number > 0 and <= 1", lambda v: 0 < v <= 1))
+    """Fraction of the budget after which roles switch to their economy models."""
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """[limits]: what one agent may use."""
+
+    max_steps: int = field(default=40, metadata=_rule("an integer >= 1", lambda v: v >= 1))
+    """Model calls per agent."""
+    max_tokens: int = field(default=400_000, metadata=_rule("an integer >= 1", lambda v: v >= 1))
+    """Tokens (input + output) per agent."""
+    plan_attempts: int = field(default=3, metadata=_rule("an integer >= 1", lambda v: v >= 1))
+    """Planner attempts before an invalid plan fails the run."""
+    reminders: int = field(default=2, metadata=_rule("an integer >= 0", lambda v: v >= 0))
+    """Nudges sent when a model answers without calling a tool."""
+
+
+@dataclass(frozen=True)
+class CommandsConfig:
+    """[commands]: what the coder's `run` tool and the checks may execute."""
+
+    test: str = field(default="", metadata=_COMMAND_LINE)
+    """The project's test command ("" = none)."""
+    allowed: tuple[str, ...] = field(
+        default=(), metadata=_rule("a list of non-empty command lines with balanced quotes", _all_argv)
+    )
+    """Argv prefixes the coder's `run` tool may execute; empty = just the test command."""
+    timeout: float = field(default=300.0, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
+    """Seconds one command may take."""
+    max_output: int = field(default=20_000, metadata=_rule("an integer >= 1", lambda v: v >= 1))
+    """Characters of a command's output shown to the model."""
+    pass_env: tuple[str, ...] = field(
+        default=(),
+        metadata=_rule("a list of environment variable names", lambda v: all(map(_is_env_name, v))),
+    )
+    """Environment variables passed to commands besides a safe base."""
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """[planner]: what the planner starts from."""
+
+    overview_tokens: int = field(default=6000, metadata=_rule("an integer >= 0", lambda v: v >= 0))
+    """Token budget of the repository overview in the planner's first prompt."""
+
+
+SECTIONS: dict[str, type] = {
+    "roles": RolesConfig,
+    "run": RunConfig,
+    "limits": LimitsConfig,
+    "commands": CommandsConfig,
+    "planner": PlannerConfig,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration, validated; build it with `load_config`."""
+
+    roles: RolesConfig = RolesConfig()
+    models: Mapping[str, ModelDef] = field(default_factory=dict)
+    run: RunConfig = RunConfig()
+    limits: LimitsConfig = LimitsConfig()
+    commands: CommandsConfig = CommandsConfig()
+    planner: PlannerConfig = PlannerConfig()
+    sources: tuple[str, ...] = ()
+    """Config files that contributed, lowest layer first, as shown in messages."""
+    origins: Mapping[str, str] = field(default_factory=dict)
+    """Dotted key ("run.budget", "models.NAME") -> the file, variable or "command line" that set it."""
+
+    def role_spec(self, role: str, economy: bool = False) -> str:
+        """The spec for "planner", "coder" or "reviewer" ("" = unset); economy: its economy model if set."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        spec: str = getattr(self.roles, role)
+        return (getattr(self.roles, f"economy_{role}") or spec) if economy else spec
+
+    def allowed_commands(self) -> tuple[str, ...]:
+        """Command lines the coder's `run` tool may start with: allowed, else the test command, else none."""
+        if self.commands.allowed:
+            return self.commands.allowed
+        return (self.commands.test,) if self.commands.test else ()
+
+    def origin(self, key: str) -> str:
+        """Where a dotted key's value came from, for messages."""
+        return self.origins.get(key, DEFAULTS)
+
+
+# --- layers -------------------------------------------------------------------------------------------
+
+_KNOWN_KEYS = {f"{name}.{f.name}": cls for name, cls in SECTIONS.items() for f in fields(cls)}
+_MODEL_KEYS = [f.name for f in fields(ModelDef) if f.name != "name"]
+_ROLE_KEYS = tuple(f"roles.{role}" for role in ROLES)
+# Order matters: GITTEAM_MODEL first, so a variable for one role wins over it.
+_ENV_KEYS: dict[str, tuple[str, ...]] = {
+    "GITTEAM_MODEL": _ROLE_KEYS,
+    "GITTEAM_PLANNER": ("roles.planner",),
+    "GITTEAM_CODER": ("roles.coder",),
+    "GITTEAM_REVIEWER": ("roles.reviewer",),
+    "GITTEAM_MAX_AGENTS": ("run.max_agents",),
+    "GITTEAM_BUDGET": ("run.budget",),
+    "GITTEAM_TARGET": ("run.target",),
+    "GITTEAM_TEST_COMMAND": ("commands.test",),
+}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+@dataclass
+class _Layers:
+    """Raw values merged so far, each with the source that set it."""
+
+    values: dict[str, tuple[object, str]] = field(default_factory=dict)
+    models: dict[str, tuple[dict[str, object], str]] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+
+
+def user_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """`$XDG_CONFIG_HOME/gitteam/config.toml`, or `~/.config/gitteam/config.toml`."""
+    environ = os.environ if env is None else env
+    xdg = environ.get("XDG_CONFIG_HOME", "")
+    # The XDG spec says a relative XDG_CONFIG_HOME is invalid and must be ignored.
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "gitteam" / "config.toml"
+    home = Path(environ["HOME"]) if environ.get("HOME") else Path.home()
+    return home / ".config" / "gitteam" / "config.toml"
+
+
+def load_config(
+    repo_root: Path | None,
+    overrides: Mapping[str, object] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Read every layer, validate once, and return the configuration (ConfigError on any problem)."""
+    environ = os.environ if env is None else env
+    layers = _Layers()
+    files = [user_config_path(environ)]
+    if repo_root is not None:
+        files.append(repo_root / REPO_CONFIG)
+    for path in files:
+        _add_file(layers, path)
+    _add_env(layers, environ)
+    _add_overrides(layers, overrides or {})
+    return _build(layers)
+
+
+def _shown(path: Path) -> str:
+    """A path as messages show it: relative to the current directory or home when under them."""
+    path = path.absolute()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        pass
+    try:
+        return str(Path("~") / path.relative_to(Path.home()))
+    except (ValueError, RuntimeError):
+        return str(path)
+
+
+def _add_file(layers: _Layers, path: Path) -> None:
+    shown = _shown(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"{shown}: cannot read the config file: {exc.strerror or exc}") from exc
+    try:
+        table = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{shown}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(_toml_error(shown, exc)) from exc
+    layers.sources.append(shown)
+    _add_table(layers, table, shown)
+
+
+def _toml_error(shown: str, exc: tomllib.TOMLDecodeError) -> str:
+    text = str(exc)
+    where = re.search(r" \(at line (\d+), column (\d+)\)$", text)
+    if where is None:
+        return f"{shown}: invalid TOML: {text}"
+    return f"{shown}:{where[1]}: invalid TOML: {text[: where.start()]} (column {where[2]})"
+
+
+def _suggest(word: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(word, candidates, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _add_table(layers: _Layers, table: dict[str, Any], source: str) -> None:
+    for section, body in table.items():
+        if section == "models":
+            _add_models(layers, body, source)
+        elif section not in SECTIONS:
+            raise ConfigError(f"{source}: {_unknown_top_level(section, body)}")
+        elif not isinstance(body, dict):
+            raise ConfigError(f"{source}: {section} must be a table [{section}] (got {_show(body)})")
+        else:
+            for key, value in body.items():
+                layers.values[_known(f"{section}.{key}", source)] = (value, source)
+
+
+def _unknown_top_level(name: str, body: object) -> str:
+    if isinstance(body, dict):
+        close = difflib.get_close_matches(name, [*SECTIONS, "models"], n=1)
+        return f"unknown section [{name}]" + (f" (did you mean [{close[0]}]?)" if close else "")
+    tails = {key.partition(".")[2]: key for key in _KNOWN_KEYS}
+    close = difflib.get_close_matches(name, list(tails), n=1)
+    return f"unknown key {name}" + (
+        f" (did you mean {tails[close[0]]}?)" if close else " (settings go in a section such as [run])"
+    )
+
+
+def _known(key: str, source: str) -> str:
+    if key not in _KNOWN_KEYS:
+        raise ConfigError(f"{source}: unknown key {key}{_suggest(key, list(_KNOWN_KEYS))}")
+    return key
+
+
+def _add_models(layers: _Layers, body: object, source: str) -> None:
+    if not isinstance(body, dict):
+        raise ConfigError(f"{source}: models must hold [models.NAME] tables (got {_show(body)})")
+    for name, table in body.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: models.{name} must be a table [models.{name}] (got {_show(table)})")
+        for key in table:
+            if key not in _MODEL_KEYS:
+                raise ConfigError(f"{source}: unknown key models.{name}.{key}{_suggest(key, _MODEL_KEYS)}")
+        # A model is defined whole by one layer: mixing keys of two definitions would pair a base_url
+        # with the wrong provider.
+        layers.models[name] = (dict(table), source)
+
+
+def _add_env(layers: _Layers, environ: Mapping[str, str]) -> None:
+    for variable, keys in _ENV_KEYS.items():
+        text = environ.get(variable, "")
+        if text.strip():
+            for key in keys:
+                layers.values[key] = (_from_text(text, key), variable)
+
+
+def _add_overrides(layers: _Layers, overrides: Mapping[str, object]) -> None:
+    # "roles.*" (--model) first, so a flag for one role (--coder) wins over it.
+    for key, value in sorted(overrides.items(), key=lambda item: item[0] != "roles.*"):
+        if value is None:
+            continue
+        for each in _ROLE_KEYS if key == "roles.*" else (_known(key, COMMAND_LINE),):
+            layers.values[each] = (_from_text(value, each) if isinstance(value, str) else value, COMMAND_LINE)
+
+
+def _from_text(text: str, key: str) -> object:
+    """The string as the key's type; left as is when it will not convert, for validation to report."""
+    base = _base_type(_hints(_KNOWN_KEYS[key])[key.partition(".")[2]])
+    word = text.strip().lower()
+    if base is bool:
+        return True if word in _TRUE else False if word in _FALSE else text
+    try:
+        return int(word) if base is int else float(word) if base is float else text.strip()
+    except ValueError:
+        return text
+
+
+# --- validation ---------------------------------------------------------------------------------------
+
+_BAD = object()
+_TYPE_WORDS: dict[type, str] = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    tuple: "a list of strings",
+}
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _base_type(hint: Any) -> type:
+    """str | None -> str; tuple[str, ...] -> tuple."""
+    if get_origin(hint) in (Union, types.UnionType):
+        hint = next(arg for arg in get_args(hint) if arg is not type(None))
+    return tuple if get_origin(hint) is tuple else hint  # type: ignore[no-any-return]
+
+
+def _normalize(value: object, base: type) -> object:
+    """The value as the field's type, or _BAD (TOML has no null; bool is never taken for a number)."""
+    if base is bool or isinstance(value, bool):
+        return value if base is bool and isinstance(value, bool) else _BAD
+    if base is int:
+        return value if isinstance(value, int) else _BAD
+    if base is float:
+        return float(value) if isinstance(value, int | float) and math.isfinite(value) else _BAD
+    if base is tuple:
+        ok = isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
+        return tuple(value) if ok else _BAD  # type: ignore[arg-type]
+    return value if isinstance(value, str) else _BAD
+
+
+def _show(value: object) -> str:
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _checked(cls: type, fld: Field[Any], key: str, value: object, source: str) -> object:
+    base = _base_type(_hints(cls)[fld.name])
+    rule: _Rule | None = fld.metadata.get("rule")
+    normal = _normalize(value, base)
+    if normal is _BAD or (rule is not None and not rule.ok(normal)):
+        expected = rule.desc if rule else _TYPE_WORDS[base]
+        hint = f"; {rule.hint}" if rule and rule.hint else ""
+        raise ConfigError(f"{source}: {key} must be {expected} (got {_show(value)}){hint}")
+    return normal
+
+
+def _build_section(name: str, cls: type, values: Mapping[str, tuple[object, str]]) -> Any:
+    kwargs: dict[str, object] = {}
+    for fld in fields(cls):
+        key = f"{name}.{fld.name}"
+        if key in values:
+            value, source = values[key]
+            kwargs[fld.name] = _checked(cls, fld, key, value, source)
+    return cls(**kwargs)
+
+
+def _build_model(name: str, table: Mapping[str, object], source: str) -> ModelDef:
+    if not name.strip() or ":" in name:
+        raise ConfigError(
+            f"{source}: [models.{name}]: a model name must be non-empty and without ':' (a spec)"
+        )
+    kwargs: dict[str, Any] = {}
+    for fld in fields(ModelDef)[1:]:
+        key = f"models.{name}.{fld.name}"
+        if fld.name in table:
+            kwargs[fld.name] = _checked(ModelDef, fld, key, table[fld.name], source)
+        elif fld.default is MISSING:
+            raise ConfigError(f"{source}: {key} is required in [models.{name}]")
+    return ModelDef(name=name, **kwargs)
+
+
+def _build(layers: _Layers) -> Config:
+    sections = {name: _build_section(name, cls, layers.values) for name, cls in SECTIONS.items()}
+    models = {name: _build_model(name, table, source) for name, (table, source) in layers.models.items()}
+    origins = {key: source for key, (_, source) in layers.values.items()}
+    origins.update({f"models.{name}": source for name, (_, source) in layers.models.items()})
+    config = Config(**sections, models=models, sources=tuple(layers.sources), origins=origins)
+    check_role_specs(config)
+    _check_references(config)
+    return config
+
+
+def _spec_problem(spec: str, models: Mapping[str, ModelDef], allow_command: bool) -> str | None:
+    """Why a spec names nothing usable, or None when it is fine."""
+    kind, colon, rest = spec.partition(":")
+    if not colon:
+        if spec in models:
+            return None
+        return f'"{spec}" is neither a spec ({_SPEC_FORMS}) nor a [models.NAME]{_suggest(spec, list(models))}'
+    if kind not in _SPEC_KINDS:
+        return f'unknown provider "{kind}" in "{spec}" (use {_SPEC_FORMS}; {_OLLAMA_HINT})'
+    if kind == "command" and not allow_command:
+        return f'"{spec}" is an agent command, not a model'
+    if not rest.strip() or (kind == "command" and not _splits(rest)):
+        wanted = "command line with balanced quotes" if kind == "command" else "model"
+        return f'"{spec}" needs a {wanted} after ":"'
+    return None
+
+
+def _check_references(config: Config) -> None:
+    """Every role spec and every fallback must name a model."""
+    for fld in fields(RolesConfig):
+        spec = getattr(config.roles, fld.name)
+        problem = spec and _spec_problem(spec, config.models, allow_command=True)
+        if problem:
+            raise ConfigError(f"{config.origin('roles.' + fld.name)}: roles.{fld.name}: {problem}")
+    for name, model in config.models.items():
+        for fallback in model.fallbacks:
+            problem = _spec_problem(fallback, config.models, allow_command=False)
+            if fallback == name:
+                problem = "a model cannot fall back to itself"
+            if problem:
+                raise ConfigError(f"{config.origin('models.' + name)}: models.{name}.fallbacks: {problem}")
+
+
+def check_role_specs(config: Config) -> None:
+    """Refuse `command:` for any role but the coder; the message points to --coder."""
+    roles = config.roles
+    if all(getattr(roles, role).startswith("command:") for role in ROLES):
+        raise ConfigError(
+            f"{config.origin('roles.planner')}: a command: spec was given for every role, but command: "
+            "runs an external coding agent and is for the coder only: pass it with --coder "
+            "(or GITTEAM_CODER, roles.coder) and give the planner and reviewer a model "
+            "(--planner, --reviewer, or --model)"
+        )
+    for role in ("planner", "reviewer", "economy_planner", "economy_reviewer"):
+        if getattr(roles, role).startswith("command:"):
+            raise ConfigError(
+                f"{config.origin('roles.' + role)}: roles.{role} cannot be a command: spec; command: is for "
+                "the coder only (--coder, GITTEAM_CODER or roles.coder)"
+            )
+
+
+# --- the example file ---------------------------------------------------------------------------------
+
+
+def example_text() -> str:
+    """The commented example configuration shipped in the package."""
+    from importlib import resources  # only `gitteam init` and the demo need it
+
+    return resources.files("gitteam").joinpath(EXAMPLE_RESOURCE).read_text(encoding="utf-8")
+
+
+def write_example(path: Path, force: bool = False) -> None:
+    """Write the example configuration to path; an existing file is replaced only with force."""
+    text = example_text().encode("utf-8")
+    if not force:
+        try:
+            with path.open("xb") as out:
+                out.write(text)
+        except FileExistsError:
+            raise UsageError(f"{path} already exists; edit it, or pass --force to replace it") from None
+        return
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temp.write_bytes(text)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
