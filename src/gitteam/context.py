@@ -1,0 +1,104 @@
+"""What every part of one run shares: the repository, configuration, journal, models and meter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gitteam.config import Config
+from gitteam.git import Repository
+from gitteam.journal import Journal
+from gitteam.memory import Blackboard
+from gitteam.metering import Meter
+from gitteam.models.base import CallContext, Model, Reply, ToolCall
+from gitteam.models.registry import Registry
+from gitteam.roles.agent import Limits
+from gitteam.roles.tools import ToolResult
+
+if TYPE_CHECKING:
+    from gitteam.journal import RunState
+
+Approver = Callable[["RunContext", "RunState"], str]  # returns "approve" or "reject"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    yes: bool = False
+    no_merge: bool = False
+    keep: bool = False
+    max_agents: int | None = None
+    approver: Approver | None = None  # None: no one to ask (no TTY); the run is left pending
+
+
+@dataclass
+class RunResult:
+    run: str
+    state: str
+    exit_code: int
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+BRANCH_PREFIX = "gitteam"
+INTEGRATION = "integration"
+
+
+def agent_branch(run: str, agent: str) -> str:
+    return f"{BRANCH_PREFIX}/{run}/{agent}"
+
+
+def worktree_path(repo: Repository, run: str, agent: str) -> Path:
+    """Inside the common git dir: every worktree finds it, and the user's `git status` never sees it."""
+    return repo.state_dir / "worktrees" / run / agent
+
+
+@dataclass
+class RunContext:
+    repo: Repository
+    config: Config
+    journal: Journal
+    registry: Registry
+    meter: Meter
+    board: Blackboard
+    run: str
+    task: str
+    target: str
+
+    def finish(self, state: str, code: int, message: str, **details: Any) -> RunResult:
+        """The run's last event: its state, exit code and the one message the person reads."""
+        self.journal.append("run_finished", state=state, exit_code=int(code), message=message, **details)
+        return RunResult(self.run, state, int(code), message, dict(details))
+
+    @property
+    def limits(self) -> Limits:
+        lim = self.config.limits
+        return Limits(max_steps=lim.max_steps, max_tokens=lim.max_tokens, reminders=lim.reminders)
+
+    def model(self, role: str) -> Model:
+        return self.registry.for_role(role)
+
+    def on_tool(self, context: CallContext, call: ToolCall, result: ToolResult) -> None:
+        """Refused tool calls are journaled: the person sees the guards at work, and so does `show`."""
+        if result.is_error:
+            self.journal.append("tool_refused", agent=context.agent, role=context.role, tool=call.name,
+                                error=result.text.removeprefix("error: ")[:300])
+
+    def call_context(self, role: str, agent: str, round_number: int = 1) -> CallContext:
+        return CallContext(run=self.run, role=role, agent=agent, round=round_number)  # type: ignore[arg-type]
+
+
+def record_usage(journal: Journal) -> object:
+    """The meter's hook: every model call's usage goes to the journal (and from there to the UI)."""
+
+    def on_usage(context: CallContext, reply: Reply) -> None:
+        journal.append(
+            "usage",
+            agent=context.agent,
+            role=context.role,
+            model=reply.model,
+            usage=reply.usage.to_json(),
+            cost=reply.cost,
+        )
+
+    return on_usage

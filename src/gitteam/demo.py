@@ -1,0 +1,88 @@
+"""`gitteam demo`: the real pipeline, offline, on a throwaway repository and a bundled replay script.
+
+Nothing is simulated but the model: planning, worktrees, the coders' tools, commits, notes, the
+merge gate (including a round of requested changes and a refused write), integration and the
+fast-forward all run for real, and the result is left on disk to inspect.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from gitteam import ui
+from gitteam.config import load_config
+from gitteam.errors import UsageError
+from gitteam.git import init_repository
+from gitteam.orchestrator import start_run
+
+TASK = "Add a power operation with tests, a command-line entry point, and document both in the README."
+
+FILES = {
+    ".gitignore": "__pycache__/\n",
+    "README.md": "# calc\n\nA tiny calculator library.\n",
+    "calc/__init__.py": '"""A tiny calculator."""\n',
+    "calc/ops.py": (
+        '"""Arithmetic operations."""\n\n\n'
+        "def add(a: float, b: float) -> float:\n    return a + b\n\n\n"
+        "def subtract(a: float, b: float) -> float:\n    return a - b\n"
+    ),
+    "tests/__init__.py": "",
+    "tests/test_ops.py": (
+        "import unittest\n\nfrom calc.ops import add, subtract\n\n\n"
+        "class OpsTest(unittest.TestCase):\n"
+        "    def test_add(self) -> None:\n        self.assertEqual(add(2, 3), 5)\n\n"
+        "    def test_subtract(self) -> None:\n        self.assertEqual(subtract(2, 3), -1)\n"
+    ),
+    "AGENTS.md": "# Conventions\n\n- Every public function has a docstring-free, typed signature and a unit test.\n",
+}
+
+
+def demo_config(python: str) -> str:
+    return (
+        "# Written by gitteam demo: every role is the bundled replay script.\n"
+        "[roles]\n"
+        'planner = "replay:demo"\ncoder = "replay:demo"\nreviewer = "replay:demo"\n\n'
+        "[commands]\n"
+        f'test = "{python} -m unittest discover -q"\n'
+        '# the coders may run the tests with whichever python3 is on PATH\n'
+        f'allowed = ["{python} -m unittest", "python3 -m unittest"]\n'
+    )
+
+
+def make_repository(directory: Path) -> Path:
+    if directory.exists() and any(directory.iterdir()):
+        raise UsageError(f"{directory} is not empty; give --dir a new or empty directory")
+    repo = init_repository(directory)
+    for rel, content in {**FILES, ".gitteam.toml": demo_config(Path(sys.executable).as_posix())}.items():
+        path = repo.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+    paths = sorted([*FILES, ".gitteam.toml"])
+    repo.commit_paths(repo.root, paths, "A tiny calculator\n", ("gitteam demo", "demo@gitteam.invalid"))
+    return repo.root
+
+
+def run_demo(directory: Path | None, max_agents: int, json_out: bool) -> int:
+    root = make_repository(directory or Path(tempfile.mkdtemp(prefix="gitteam-demo-")))
+    from gitteam.git import find_repository
+
+    repo = find_repository(root)
+    config = load_config(repo.root, {"run.max_agents": max_agents})
+    console = ui.progress_console(json_out)
+    console.print(f"[bold]gitteam demo[/bold] in {root}\ntask: {TASK}")
+    options = ui.RunOptions(yes=True)
+    result = start_run(repo, config, TASK, options, listener=ui.ProgressPrinter(console))
+    code = ui.report(console, result, json_out)
+    hints = [
+        ("git log --graph --oneline --notes=gitteam", "agent commits with their provenance notes"),
+        (f"gitteam status {result.run}", "agents, branches, tokens, verdicts"),
+        (f"gitteam show {result.run} docs", "a diff with its review rounds"),
+        (f"gitteam cost {result.run}", "tokens and money per agent"),
+        ("gitteam memory list", "what the agents remembered"),
+    ]
+    width = max(len(command) for command, _ in hints)
+    lines = "\n".join(f"  {command.ljust(width)}  # {why}" for command, why in hints)
+    console.print(f"\nLook at what the team did:\n  cd {root}\n{lines}")
+    return code

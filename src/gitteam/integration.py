@@ -1,0 +1,178 @@
+"""The integration branch, the person's approval, and the fast-forward of the target.
+
+Approved subtask branches merge into `gitteam/<run>/integration` (in memory, with `git merge-tree`;
+no checkout is touched). The target moves only by fast-forward with compare-and-swap; if it moved
+during the run, its new commits are merged into the integration branch first, or the run stops and
+says how to finish.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gitteam.context import INTEGRATION, RunContext, RunOptions, RunResult, agent_branch
+from gitteam.errors import Exit, GitteamError
+from gitteam.git import Repository
+from gitteam.journal import MERGED, PENDING, REJECTED, Journal, load_run
+from gitteam.locks.refs import release_files
+
+if TYPE_CHECKING:
+    from gitteam.worker import Outcome
+
+AUTHOR = ("gitteam", "gitteam@gitteam.invalid")
+CAS_ATTEMPTS = 5
+
+
+def ref(ctx: RunContext) -> str:
+    return f"refs/heads/{agent_branch(ctx.run, INTEGRATION)}"
+
+
+def create_branch(ctx: RunContext, base: str) -> None:
+    if not ctx.repo.update_ref(ref(ctx), base, None):
+        raise GitteamError(f"branch {agent_branch(ctx.run, INTEGRATION)} already exists; run ids must be new")
+    ctx.journal.append("integration", branch=agent_branch(ctx.run, INTEGRATION), head=base)
+
+
+def head(ctx: RunContext) -> str:
+    value = ctx.repo.rev_parse(ref(ctx))
+    if value is None:
+        raise GitteamError(f"the integration branch of run {ctx.run} is gone; gitteam abort {ctx.run} cleans up")
+    return value
+
+
+def merge_agent(ctx: RunContext, outcome: Outcome) -> str:
+    """Merge one approved subtask; files are disjoint, so a conflict means someone else touched them."""
+    for _ in range(CAS_ATTEMPTS):
+        old = head(ctx)
+        message = f"gitteam: merge {outcome.agent}\n\ngitteam-run: {ctx.run}\ngitteam-agent: {outcome.agent}\n"
+        new = ctx.repo.merge(old, outcome.head, message, AUTHOR)
+        if new is None:
+            raise GitteamError(f"subtask {outcome.agent} does not merge cleanly into the integration branch")
+        if ctx.repo.update_ref(ref(ctx), new, old):
+            ctx.journal.append("merged", agent=outcome.agent, head=new)
+            return new
+    raise GitteamError(f"the integration branch of run {ctx.run} keeps moving; is another gitteam resuming it?")
+
+
+def conclude(ctx: RunContext, options: RunOptions) -> RunResult:
+    """Everything merged into integration: ask the person (or not), then fast-forward the target."""
+    state = load_run(ctx.repo.state_dir, ctx.run)
+    details = summary_details(ctx, state.base)
+    if options.yes:
+        decision = "approve"
+    elif options.no_merge or options.approver is None:
+        ctx.journal.append("awaiting_approval", head=head(ctx))
+        why = "--no-merge" if options.no_merge else "no terminal to ask"
+        return ctx.finish(PENDING, Exit.OK,
+                      f"run {ctx.run} is ready and waiting ({why}): review it with gitteam show {ctx.run}, then "
+                      f"gitteam approve {ctx.run} or gitteam reject {ctx.run}", **details)
+    else:
+        decision = options.approver(ctx, state)
+    if decision == "reject":
+        return reject(ctx)
+    return approve(ctx, options.keep)
+
+
+def summary_details(ctx: RunContext, base: str) -> dict[str, Any]:
+    integrated = head(ctx)
+    return {
+        "target": ctx.target,
+        "integration": agent_branch(ctx.run, INTEGRATION),
+        "head": integrated,
+        "files": ctx.repo.changed_paths(base, integrated),
+    }
+
+
+def approve(ctx: RunContext, keep: bool) -> RunResult:
+    ctx.journal.append("approved")
+    for _ in range(CAS_ATTEMPTS):
+        current = ctx.repo.rev_parse(f"refs/heads/{ctx.target}")
+        if current is None:
+            return ctx.finish(PENDING, Exit.FAILED, f"target branch {ctx.target} no longer exists; "
+                          f"the result is on {agent_branch(ctx.run, INTEGRATION)}")
+        new = catch_up(ctx, current)
+        if new is None:
+            return ctx.finish(PENDING, Exit.FAILED,
+                          f"{ctx.target} moved during the run and its new commits conflict with the run's changes; "
+                          f"the result is on {agent_branch(ctx.run, INTEGRATION)}: merge it by hand, or rebase and "
+                          f"gitteam approve {ctx.run}")
+        result = ctx.repo.fast_forward(ctx.target, new, current)
+        if result.moved:
+            ctx.journal.append("target_updated", target=ctx.target, old=current, new=new, detail=result.detail)
+            kept = cleanup(ctx, keep)
+            where = f" (checked out at {result.checked_out})" if result.checked_out else ""
+            return ctx.finish(MERGED, Exit.OK, f"merged into {ctx.target}{where}: {current[:10]}..{new[:10]}{kept}",
+                              **summary_details(ctx, current))
+        if ctx.repo.rev_parse(f"refs/heads/{ctx.target}") == current:
+            # Not a lost race: the user's uncommitted changes are in the way. Touch nothing of theirs.
+            return ctx.finish(PENDING, Exit.FAILED,
+                          f"{ctx.target} was not moved: {result.detail}. The result is on branch "
+                          f"{agent_branch(ctx.run, INTEGRATION)}; commit or stash your changes, then "
+                          f"gitteam approve {ctx.run}")
+    return ctx.finish(PENDING, Exit.FAILED, f"{ctx.target} keeps moving; try gitteam approve {ctx.run} again")
+
+
+def catch_up(ctx: RunContext, current: str) -> str | None:
+    """The integration head, with the target's new commits merged in if it moved; None on conflict."""
+    integrated = head(ctx)
+    if ctx.repo.is_ancestor(current, integrated):
+        return integrated
+    message = f"gitteam: merge {ctx.target} into the run\n\ngitteam-run: {ctx.run}\n"
+    merged = ctx.repo.merge(integrated, current, message, AUTHOR)
+    if merged is None:
+        return None
+    if not ctx.repo.update_ref(ref(ctx), merged, integrated):
+        raise GitteamError(f"the integration branch of run {ctx.run} moved while approving; try again")
+    ctx.journal.append("target_moved", target=ctx.target, target_head=current, head=merged)
+    return merged
+
+
+def reject(ctx: RunContext) -> RunResult:
+    ctx.journal.append("rejected")
+    kept = cleanup(ctx, keep=False)
+    message = f"rejected; {ctx.target} is unchanged. Branches gitteam/{ctx.run}/* are kept for inspection"
+    return ctx.finish(REJECTED, Exit.REJECTED, message + kept)
+
+
+def cleanup(ctx: RunContext, keep: bool) -> str:
+    """A finished run frees its files for other runs and, unless kept, its worktrees (work is committed).
+
+    Returns a note for the final message when a worktree was kept because it holds uncommitted files.
+    """
+    release_files(ctx.repo, ctx.run)
+    if keep or ctx.config.run.keep_worktrees:
+        return ""
+    kept = remove_worktrees(ctx.repo, ctx.run, ctx.journal, force=False)
+    if not kept:
+        return ""
+    return f"; kept {len(kept)} worktree(s) holding uncommitted files (gitteam clean --force removes them)"
+
+
+def remove_worktrees(repo: Repository, run: str, journal: Journal | None, force: bool) -> list[str]:
+    """Remove a run's worktrees; one with uncommitted changes is kept (and named) unless force."""
+    kept: list[str] = []
+    root = repo.state_dir / "worktrees" / run
+    prefix = f"refs/heads/{agent_branch(run, '')}"
+    for worktree in repo.list_worktrees():
+        if not (worktree.branch or "").startswith(prefix) and not _inside(worktree.path, root):
+            continue
+        if not force and repo.worktree_changes(worktree.path):
+            kept.append(str(worktree.path))
+            continue
+        repo.remove_worktree(worktree.path, force=True)
+    if root.is_dir() and not any(root.iterdir()):
+        root.rmdir()
+    if journal is not None and not kept:
+        journal.append("worktrees_removed")
+    return kept
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+

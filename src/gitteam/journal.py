@@ -1,0 +1,191 @@
+"""The append-only event log of each run, and the run's state derived from it.
+
+`<git common dir>/gitteam/runs/<run>/events.jsonl`: one JSON object a line, appended and fsynced,
+never rewritten. Everything `status`, `show`, `approve` and `resume` know comes from folding these
+events, so a run killed at any point can be picked up from what reached the disk. Observers (the
+terminal UI) subscribe to events as they are appended.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gitteam.errors import UsageError
+
+Event = dict[str, Any]
+Listener = Callable[[Event], None]
+
+# States of a whole run, as `status` shows them.
+RUNNING, PENDING, MERGED, FAILED, REFUSED, BUDGET, REJECTED, ABORTED, INTERRUPTED = (
+    "running", "pending", "merged", "failed", "refused", "budget", "rejected", "aborted", "interrupted",
+)
+FINISHED_STATES = {MERGED, REJECTED, ABORTED}
+
+
+class Journal:
+    def __init__(self, state_dir: Path, run: str) -> None:
+        self.run = run
+        self.dir = state_dir / "runs" / run
+        self.path = self.dir / "events.jsonl"
+        self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def append(self, kind: str, **data: Any) -> Event:
+        event: Event = {"t": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": kind, **data}
+        line = json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n"
+        with self._lock:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line.encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for listener in self._listeners:
+            listener(event)
+        return event
+
+    def events(self) -> list[Event]:
+        return list(read_events(self.path))
+
+
+def read_events(path: Path) -> Iterator[Event]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return
+    for line in lines:
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line torn by a crash mid-write: everything before it stands
+
+
+@dataclass
+class AgentState:
+    id: str
+    status: str = "waiting"  # waiting, running, committed, reviewing, approved, merged, failed, refused, skipped
+    branch: str = ""
+    worktree: str = ""
+    base: str = ""
+    head: str = ""
+    files: list[str] = field(default_factory=list)
+    round: int = 0
+    verdict: dict[str, Any] | None = None
+    reason: str = ""
+    summary: str = ""
+    tokens: int = 0
+    cost: float = 0.0
+    models: set[str] = field(default_factory=set)
+
+
+@dataclass
+class RunState:
+    run: str
+    task: str = ""
+    target: str = ""
+    base: str = ""
+    started: str = ""
+    state: str = RUNNING
+    exit_code: int | None = None
+    message: str = ""
+    plan: dict[str, Any] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    integration: str = ""
+    integration_head: str = ""
+    agents: dict[str, AgentState] = field(default_factory=dict)
+    tokens: int = 0
+    cost: float = 0.0
+    worktrees_removed: bool = False
+    usage: list[Event] = field(default_factory=list)
+
+    def agent(self, agent_id: str) -> AgentState:
+        return self.agents.setdefault(agent_id, AgentState(agent_id))
+
+
+def fold(run: str, events: list[Event]) -> RunState:
+    state = RunState(run)
+    for event in events:
+        _apply(state, event)
+    return state
+
+
+def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one branch per event kind, flat on purpose
+    kind = e["event"]
+    if kind == "run_started":
+        state.task, state.target, state.base = e["task"], e["target"], e["base"]
+        state.started, state.options = e["t"], e.get("options", {})
+        state.state = RUNNING
+    elif kind == "plan":
+        state.plan = e["plan"]
+        for sub in e["plan"]["subtasks"]:
+            state.agent(sub["id"]).files = list(sub["files"])
+    elif kind == "integration":
+        state.integration, state.integration_head = e["branch"], e["head"]
+    elif kind == "agent_started":
+        agent = state.agent(e["agent"])
+        agent.status, agent.branch, agent.worktree, agent.base = "running", e["branch"], e["worktree"], e["base"]
+        agent.head = agent.head or e["base"]
+    elif kind == "agent_committed":
+        agent = state.agent(e["agent"])
+        agent.head, agent.round, agent.status = e["head"], e["round"], "committed"
+        agent.summary = e.get("summary", agent.summary)
+    elif kind == "review":
+        agent = state.agent(e["agent"])
+        agent.verdict, agent.status = e["verdict"], "reviewed"
+    elif kind == "agent_finished":
+        agent = state.agent(e["agent"])
+        agent.status, agent.reason = e["status"], e.get("reason", "")
+    elif kind == "merged":
+        state.agent(e["agent"]).status = "merged"
+        state.integration_head = e["head"]
+    elif kind == "usage":
+        _apply_usage(state, e)
+    elif kind == "run_finished":
+        state.state, state.exit_code, state.message = e["state"], e["exit_code"], e.get("message", "")
+    elif kind == "worktrees_removed":
+        state.worktrees_removed = True
+    elif kind == "resumed":
+        state.state = RUNNING
+
+
+def _apply_usage(state: RunState, e: Event) -> None:
+    tokens = sum(int(v) for v in e["usage"].values())
+    state.tokens += tokens
+    state.cost += float(e.get("cost") or 0.0)
+    state.usage.append(e)
+    if e["role"] != "planner":
+        agent = state.agent(e["agent"])
+        agent.tokens += tokens
+        agent.cost += float(e.get("cost") or 0.0)
+        agent.models.add(e["model"])
+
+
+def runs_dir(state_dir: Path) -> Path:
+    return state_dir / "runs"
+
+
+def list_runs(state_dir: Path) -> list[RunState]:
+    """Every run, oldest first."""
+    root = runs_dir(state_dir)
+    if not root.is_dir():
+        return []
+    states = [load_run(state_dir, p.name) for p in root.iterdir() if (p / "events.jsonl").is_file()]
+    return sorted(states, key=lambda s: (s.started, s.run))
+
+
+def load_run(state_dir: Path, run: str) -> RunState:
+    path = runs_dir(state_dir) / run / "events.jsonl"
+    if "/" in run or not path.is_file():
+        raise UsageError(f"no run named {run!r} (gitteam status lists the runs)")
+    return fold(run, list(read_events(path)))

@@ -1,0 +1,149 @@
+"""The `replay:` provider: a deterministic scripted model for the demo, tests and benchmarks.
+
+A replay script is JSON (see docs/replay.md):
+
+    {
+      "gitteam_replay": 1,
+      "prices": {"input": 3.0, "output": 15.0},          # optional, USD per million tokens
+      "planner":  [TURN, ...],
+      "coder":    {"<subtask id>": [TURN, ...], "*": [TURN, ...]},
+      "reviewer": {"<subtask id>": [TURN, ...], "integration": [...], "*": [...]}
+    }
+
+A TURN is {"say": "text", "tool_calls": [{"name": ..., "arguments": {...}}], "delay": seconds,
+"usage": {"input_tokens": N, "output_tokens": N}}; {"call": NAME, "args": {...}} is shorthand for one
+tool call. Each agent (role + subtask) reads its own list from the start; later review rounds continue
+where the previous round stopped. Without "usage", tokens are estimated from the text sizes, so cost
+and budget accounting work the same as with a real provider.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from gitteam.errors import GitteamError, UsageError
+from gitteam.models.base import CallContext, Message, Reply, ToolCall, ToolSpec, Usage
+from gitteam.models.pricing import Prices
+from gitteam.tokens import estimate_tokens
+
+ROLES = ("planner", "coder", "reviewer")
+
+
+class ReplayExhausted(GitteamError):
+    """The script has no turn left for this agent."""
+
+
+def find_script(path_text: str, base_dir: Path | None = None) -> Path:
+    """A script path, relative to base_dir (or the cwd), or the name of a script bundled with gitteam."""
+    path = Path(path_text).expanduser()
+    if not path.is_absolute() and base_dir is not None and (base_dir / path).is_file():
+        return (base_dir / path).resolve()
+    if path.is_file():
+        return path.resolve()
+    bundled = resources.files("gitteam") / "data" / f"{path_text.removesuffix('.json')}.json"
+    if bundled.is_file():
+        return Path(str(bundled))
+    raise UsageError(f"replay script not found: {path_text} (give a path to a JSON replay script, or 'demo')")
+
+
+def load_script(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read replay script {path}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"replay script {path} is not valid JSON: line {exc.lineno}: {exc.msg}") from exc
+    if not isinstance(data, dict) or data.get("gitteam_replay") != 1:
+        raise UsageError(f'replay script {path} must be a JSON object with "gitteam_replay": 1')
+    return data
+
+
+class ReplayModel:
+    """Answers each agent from its list of scripted turns, in order."""
+
+    def __init__(self, spec: str, path: Path) -> None:
+        self.name = spec
+        self.path = path
+        self.script = load_script(path)
+        prices = self.script.get("prices")
+        self.prices = Prices(float(prices["input"]), float(prices["output"])) if prices else None
+        self._cursors: dict[tuple[str, str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def complete(
+        self,
+        system: str,
+        messages: list[Message],
+        tools: list[ToolSpec],
+        *,
+        require_tool: bool,
+        context: CallContext,
+    ) -> Reply:
+        turns = self._turns(context)
+        key = (context.run, context.role, context.agent)
+        with self._lock:
+            index = self._cursors.get(key, 0)
+            self._cursors[key] = index + 1
+        if index >= len(turns):
+            raise ReplayExhausted(
+                f"replay script {self.path.name} has no turn {index + 1} for {context.role} '{context.agent}'"
+            )
+        turn = turns[index]
+        if not isinstance(turn, dict):
+            raise UsageError(f"replay script {self.path.name}: {context.role} turn {index + 1} is not an object")
+        delay = float(turn.get("delay", 0))
+        if delay > 0:
+            time.sleep(delay)
+        calls = tuple(self._tool_calls(turn, context, index))
+        text = str(turn.get("say", ""))
+        usage = self._usage(turn, system, messages, tools, text, calls)
+        cost = self.prices.cost(usage) if self.prices else 0.0
+        return Reply(text=text, tool_calls=calls, usage=usage, model=self.name, cost=cost)
+
+    def _turns(self, context: CallContext) -> list[Any]:
+        section = self.script.get(context.role)
+        if context.role == "planner":
+            turns = section if section is not None else []
+        elif isinstance(section, dict):
+            turns = section.get(context.agent, section.get("*", []))
+        else:
+            turns = []
+        if not isinstance(turns, list):
+            raise UsageError(f"replay script {self.path.name}: the {context.role} turns must be a list")
+        return turns
+
+    @staticmethod
+    def _tool_calls(turn: dict[str, Any], context: CallContext, index: int) -> list[ToolCall]:
+        raw_calls = list(turn.get("tool_calls", []))
+        if "call" in turn:
+            raw_calls.append({"name": turn["call"], "arguments": turn.get("args", {})})
+        calls = []
+        for n, raw in enumerate(raw_calls):
+            call_id = f"{context.role}-{context.agent}-{index + 1}-{n + 1}"
+            arguments = raw.get("arguments", {})
+            if isinstance(arguments, str):  # a script may reproduce a provider's malformed arguments
+                calls.append(ToolCall(call_id, str(raw["name"]), {}, malformed=arguments))
+            else:
+                calls.append(ToolCall(call_id, str(raw["name"]), dict(arguments)))
+        return calls
+
+    @staticmethod
+    def _usage(
+        turn: dict[str, Any],
+        system: str,
+        messages: list[Message],
+        tools: list[ToolSpec],
+        text: str,
+        calls: tuple[ToolCall, ...],
+    ) -> Usage:
+        if "usage" in turn:
+            return Usage.from_json(turn["usage"])
+        prompt = system + "".join(m.content for m in messages) + json.dumps([t.parameters for t in tools])
+        prompt += "".join(json.dumps(c.arguments) for m in messages for c in m.tool_calls)
+        answer = text + "".join(json.dumps(c.arguments) for c in calls)
+        return Usage(input_tokens=estimate_tokens(prompt), output_tokens=estimate_tokens(answer))

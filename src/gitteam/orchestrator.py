@@ -1,0 +1,225 @@
+"""A run from task to fast-forward: plan, waves of coders in parallel, merge gate, integration, approval.
+
+The orchestrator never prints: it journals events, which the UI subscribes to, and returns an
+`Outcome` whose exit code the CLI passes on. Every step is journaled before and after it changes git,
+so `resume` can carry on from what reached the disk.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets as random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from gitteam import integration
+from gitteam.config import Config
+from gitteam.context import INTEGRATION, RunContext, RunOptions, RunResult, agent_branch, record_usage
+from gitteam.errors import Exit, GitteamError, UsageError
+from gitteam.git import Repository
+from gitteam.journal import (
+    BUDGET,
+    FAILED,
+    INTERRUPTED,
+    REFUSED,
+    Journal,
+    RunState,
+    load_run,
+)
+from gitteam.locks.plan import Plan, serialize_overlaps, waves
+from gitteam.locks.refs import claim_files
+from gitteam.memory import Blackboard
+from gitteam.metering import Meter
+from gitteam.models.registry import Registry
+from gitteam.overview import repository_overview
+from gitteam.roles import planner as planner_role
+from gitteam.roles.agent import Agent
+from gitteam.roles.tools import CommitView
+from gitteam.worker import Assignment, Outcome, run_subtask
+
+
+def new_run_id(task: str) -> str:
+    words = re.findall(r"[a-z0-9]+", task.lower())[:4]
+    slug = "-".join(words)[:32].strip("-") or "run"
+    return f"{slug}-{random.token_hex(3)}"
+
+
+def open_context(repo: Repository, config: Config, run: str, task: str, target: str, spent: float = 0.0,
+                 listener: Callable[[dict[str, Any]], None] | None = None) -> RunContext:
+    journal = Journal(repo.state_dir, run)
+    if listener is not None:
+        journal.subscribe(listener)
+    meter = Meter(config.run.budget, spent=spent, on_usage=record_usage(journal))  # type: ignore[arg-type]
+    return RunContext(
+        repo=repo, config=config, journal=journal, registry=Registry(config, repo.root), meter=meter,
+        board=Blackboard(repo, run=run, role="agent"), run=run, task=task, target=target,
+    )
+
+
+def resolve_target(repo: Repository, config: Config) -> tuple[str, str]:
+    target = config.run.target or repo.head_branch() or ""
+    if not target:
+        raise UsageError("HEAD is detached: check out a branch or pass --target BRANCH")
+    base = repo.rev_parse(f"refs/heads/{target}")
+    if base is None:
+        raise UsageError(f"no branch named {target!r} (pass --target BRANCH)")
+    return target, base
+
+
+def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
+              listener: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+    if not task.strip():
+        raise UsageError("the task is empty: say what the team should do")
+    target, base = resolve_target(repo, config)
+    registry = Registry(config, repo.root)
+    for role in ("planner", "coder", "reviewer"):  # fail on a missing key or model before any work
+        registry.for_role(role)
+    run = new_run_id(task)
+    ctx = open_context(repo, config, run, task, target, listener=listener)
+    ctx.registry = registry
+    ctx.journal.append("run_started", run=run, task=task, target=target, base=base, options={
+        "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep,
+        "models": {r: config.role_spec(r) for r in ("planner", "coder", "reviewer")},
+    })
+    try:
+        plan = make_plan(ctx, base)
+        claim_files(repo, run, {path: sub.id for sub in plan.subtasks for path in sub.files})
+        integration.create_branch(ctx, base)
+        return execute(ctx, plan, options, resumed=frozenset())
+    except KeyboardInterrupt:
+        return ctx.finish(INTERRUPTED, Exit.INTERRUPTED, "interrupted; carry on with: gitteam resume " + run)
+    except GitteamError as exc:
+        return ctx.finish(FAILED if exc.exit_code != Exit.BUDGET else BUDGET, exc.exit_code, str(exc))
+
+
+def make_plan(ctx: RunContext, base: str) -> Plan:
+    overview = repository_overview(ctx.repo, base, ctx.config.planner.overview_tokens)
+    memory = "\n".join(f"- [{', '.join(e.tags)}] {e.content}" for e in ctx.board.recall(ctx.task, limit=12))
+    toolbox = planner_role.planner_tools(CommitView(ctx.repo, base), ctx.board, ctx.config.limits.plan_attempts)
+    agent = Agent(ctx.model("planner"), planner_role.SYSTEM, toolbox, ctx.call_context("planner", "planner"),
+                  ctx.limits, ctx.meter, terminal="submit_plan", on_tool=ctx.on_tool)
+    result = planner_role.run_planner(agent, ctx.task, overview, memory)
+    plan, notes = serialize_overlaps(result.plan)
+    ctx.journal.append("plan", plan=plan.to_json(), summary=result.summary, serialized=notes,
+                       waves=[[s.id for s in wave] for wave in waves(plan)])
+    return plan
+
+
+def plan_only(repo: Repository, config: Config, task: str) -> tuple[Plan, list[str], str]:
+    """`gitteam plan`: the planner's plan, validated and serialized; changes nothing in git."""
+    target, base = resolve_target(repo, config)
+    ctx = open_context(repo, config, "plan-" + random.token_hex(3), task, target)
+    overview = repository_overview(repo, base, config.planner.overview_tokens)
+    toolbox = planner_role.planner_tools(CommitView(repo, base), None, config.limits.plan_attempts)
+    agent = Agent(ctx.model("planner"), planner_role.SYSTEM, toolbox, ctx.call_context("planner", "planner"),
+                  ctx.limits, ctx.meter, terminal="submit_plan", on_tool=ctx.on_tool)
+    result = planner_role.run_planner(agent, task, overview, "")
+    plan, notes = serialize_overlaps(result.plan)
+    return plan, notes, result.summary
+
+
+def execute(ctx: RunContext, plan: Plan, options: RunOptions, resumed: frozenset[str]) -> RunResult:
+    """Run the waves not yet merged, then integrate and ask; all or nothing."""
+    state = load_run(ctx.repo.state_dir, ctx.run)
+    summaries = {a.id: a.summary for a in state.agents.values() if a.status == "merged"}
+    failed: list[Outcome] = []
+    max_agents = options.max_agents or ctx.config.run.max_agents
+    index = {sub.id: n for n, sub in enumerate(plan.subtasks)}
+    for wave in waves(plan):
+        todo = [sub for sub in wave if sub.id not in summaries]
+        if failed:
+            for sub in todo:
+                ctx.journal.append("agent_finished", agent=sub.id, status="skipped",
+                                   reason="not started: an earlier subtask failed")
+            continue
+        start = integration.head(ctx)
+        jobs = [Assignment(sub, start, index[sub.id], tuple((d, summaries.get(d, "")) for d in sub.depends_on),
+                           resume=sub.id in resumed) for sub in todo]
+        outcomes = run_wave(ctx, jobs, max_agents)
+        for outcome in outcomes:
+            ctx.journal.append("agent_finished", agent=outcome.agent, status=outcome.status, reason=outcome.reason,
+                               head=outcome.head)
+            if outcome.status != "approved":
+                failed.append(outcome)
+        if not failed:
+            for outcome in outcomes:
+                integration.merge_agent(ctx, outcome)
+                summaries[outcome.agent] = outcome.summary
+    if failed:
+        return finish_failed(ctx, failed)
+    return integration.conclude(ctx, options)
+
+
+def run_wave(ctx: RunContext, jobs: list[Assignment], max_agents: int) -> list[Outcome]:
+    if len(jobs) == 1 or max_agents == 1:
+        return [run_subtask(ctx, job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=min(max_agents, len(jobs)), thread_name_prefix="agent") as pool:
+        futures = [pool.submit(run_subtask, ctx, job) for job in jobs]
+        try:
+            return [f.result() for f in futures]
+        except KeyboardInterrupt:
+            ctx.meter.halt("interrupted")  # agents commit what they have and stop before their next call
+            for f in futures:
+                f.cancel()
+            pool.shutdown(wait=True)
+            raise
+
+
+def finish_failed(ctx: RunContext, failed: list[Outcome]) -> RunResult:
+    statuses = {o.status for o in failed}
+    if "interrupted" in statuses:
+        state, code = INTERRUPTED, Exit.INTERRUPTED
+    elif "budget" in statuses:
+        state, code = BUDGET, Exit.BUDGET
+    elif "failed" in statuses:
+        state, code = FAILED, Exit.FAILED
+    else:
+        state, code = REFUSED, Exit.REFUSED
+    first = failed[0]
+    lines = [f"{o.agent}: {o.status}: {o.reason}" for o in failed]
+    message = (f"nothing merged into {ctx.target}: " + "; ".join(lines) +
+               f". Branches are kept (gitteam show {ctx.run} {first.agent}); retry with gitteam resume {ctx.run}")
+    return ctx.finish(state, code, message)
+
+
+def resume_run(repo: Repository, config: Config, run: str, options: RunOptions,
+               listener: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+    state = load_run(repo.state_dir, run)
+    if state.state in ("merged", "rejected", "aborted"):
+        raise UsageError(f"run {run} is {state.state}; there is nothing to resume")
+    ctx = open_context(repo, config, run, state.task, state.target, spent=state.cost, listener=listener)
+    for role in ("planner", "coder", "reviewer"):
+        ctx.registry.for_role(role)
+    ctx.journal.append("resumed", budget=config.run.budget)
+    try:
+        if state.plan is None:
+            plan = make_plan(ctx, state.base)
+            claim_files(repo, run, {path: sub.id for sub in plan.subtasks for path in sub.files})
+        else:
+            plan = Plan.from_json(state.plan)
+        if not state.integration:
+            integration.create_branch(ctx, state.base)
+        if state.state == "pending":
+            return integration.conclude(ctx, options)
+        retried = frozenset(a.id for a in state.agents.values() if a.status not in ("merged", "waiting"))
+        return execute(ctx, plan, options, resumed=retried)
+    except KeyboardInterrupt:
+        return ctx.finish(INTERRUPTED, Exit.INTERRUPTED, "interrupted; carry on with: gitteam resume " + run)
+    except GitteamError as exc:
+        return ctx.finish(FAILED if exc.exit_code != Exit.BUDGET else BUDGET, exc.exit_code, str(exc))
+
+
+def existing_context(repo: Repository, config: Config, run: str,
+                     listener: Callable[[dict[str, Any]], None] | None = None) -> tuple[RunContext, RunState]:
+    state = load_run(repo.state_dir, run)
+    return open_context(repo, config, run, state.task, state.target, state.cost, listener), state
+
+
+def branch_names(run: str, state: RunState) -> list[str]:
+    return [agent_branch(run, a) for a in state.agents] + [agent_branch(run, INTEGRATION)]
+
+
+def worktree_root(repo: Repository, run: str) -> Path:
+    return repo.state_dir / "worktrees" / run

@@ -1,0 +1,1 @@
+"""The agents: planner, coder and reviewer, and the loop they share."""

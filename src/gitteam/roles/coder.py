@@ -1,0 +1,157 @@
+"""The coder: changes only its subtask's files, inside its own worktree, through checked tools."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitteam.git import Repository
+from gitteam.locks.ownership import Ownership
+from gitteam.locks.paths import resolve_path
+from gitteam.locks.plan import Subtask
+from gitteam.memory import Blackboard
+from gitteam.roles.errors import ToolRefused
+from gitteam.roles.tools import Tool, Toolbox, ToolResult, WorktreeView, read_tools, tool
+from gitteam.sandbox import command_allowed, parse_command, run_command
+
+SYSTEM = """\
+You are a coder in gitteam, a team of coding agents working on one git repository. You carry out one
+subtask of a larger plan, in your own git worktree, while other coders work on other files in parallel.
+
+Rules your tools enforce:
+- You may create, modify or delete ONLY the files listed as owned in your brief. Anything else is refused.
+  If the work truly needs another file, say so in your `done` summary instead of working around it.
+- `write_file` writes exactly the content you give (include the final newline if the file should have one);
+  `edit_file` replaces one exact, unique occurrence of `old` with `new` (include enough context to be unique).
+- `run` executes only the commands the project allows (typically its test command), without a shell.
+
+Work like a careful senior engineer:
+- Read the code you change and its callers first; follow the repository's conventions.
+- Make the smallest complete change that fulfils the instructions, with tests when the brief owns test files.
+- Run the tests when you can, and fix what fails in your files.
+- Record durable facts that other agents need (an interface you defined, a pitfall) with `remember`.
+- Finish by calling `done` with a short summary of what you changed and anything the reviewer or dependent
+  subtasks must know. Your work is committed and reviewed after `done`; the reviewer may send it back.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandPolicy:
+    allowed: tuple[str, ...]
+    timeout: float
+    max_output: int
+    env: Mapping[str, str]
+
+
+def brief(subtask: Subtask, dependencies: Sequence[tuple[str, str]], memory: str, task: str) -> str:
+    """The first message: structured, compact, and the subtask's fields verbatim."""
+    data: dict[str, Any] = {
+        "subtask": {
+            "id": subtask.id,
+            "title": subtask.title,
+            "instructions": subtask.instructions,
+            "files": list(subtask.files),
+        },
+        "request": task,
+    }
+    if dependencies:
+        data["dependencies_done"] = [{"id": dep_id, "summary": summary} for dep_id, summary in dependencies]
+    if memory:
+        data["team_memory"] = memory
+    return (
+        "<brief>\n" + json.dumps(data, indent=1, ensure_ascii=False) + "\n</brief>\n"
+        "Carry out this subtask. Call done when it is complete."
+    )
+
+
+class Workspace:
+    """The coder's write tools over its worktree; every path goes through resolve_path and ownership."""
+
+    def __init__(self, repo: Repository, worktree: Path, start: str, ownership: Ownership, commands: CommandPolicy):
+        self.worktree = worktree
+        self.ownership = ownership
+        self.commands = commands
+        self.view = WorktreeView(repo, worktree, start)
+
+    def _owned_target(self, path: str, delete: bool = False) -> tuple[str, Path]:
+        rel = resolve_path(self.worktree, path, for_write=not delete, for_delete=delete)
+        if not self.ownership.owns(rel):
+            owned = ", ".join(sorted(self.ownership.files))
+            raise ToolRefused(f"refused: {rel} is not one of this subtask's files ({owned})")
+        target = self.worktree / rel
+        if target.is_dir() and not target.is_symlink():
+            raise ToolRefused(f"refused: {rel} is a directory")
+        return rel, target
+
+    def write_file(self, args: dict[str, Any]) -> str:
+        rel, target = self._owned_target(args["path"])
+        data = args["content"].encode("utf-8")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        existed = target.exists()
+        target.write_bytes(data)
+        self.view.created.add(rel)
+        self.view.deleted.discard(rel)
+        return f"{'wrote' if existed else 'created'} {rel} ({len(data)} bytes)"
+
+    def edit_file(self, args: dict[str, Any]) -> str:
+        rel, target = self._owned_target(args["path"])
+        if not target.is_file():
+            raise ToolRefused(f"no such file: {rel} (use write_file to create it)")
+        old, new = args["old"], args["new"]
+        if not old:
+            raise ToolRefused("`old` must not be empty")
+        text = target.read_bytes().decode("utf-8")
+        count = text.count(old)
+        if count != 1:
+            where = "not found" if count == 0 else f"found {count} times; include more context to make it unique"
+            raise ToolRefused(f"edit_file {rel}: `old` {where}")
+        target.write_bytes(text.replace(old, new, 1).encode("utf-8"))
+        return f"edited {rel}"
+
+    def delete_file(self, args: dict[str, Any]) -> str:
+        rel, target = self._owned_target(args["path"], delete=True)
+        if not target.exists() and not target.is_symlink():
+            raise ToolRefused(f"no such file: {rel}")
+        target.unlink()
+        self.view.deleted.add(rel)
+        return f"deleted {rel}"
+
+    def run(self, args: dict[str, Any]) -> str:
+        argv = parse_command(args["command"])
+        if not argv or not command_allowed(argv, self.commands.allowed):
+            allowed = "; ".join(self.commands.allowed) or "none are configured ([commands] test / allowed)"
+            raise ToolRefused(f"refused: command not allowed: {args['command']!r}. Allowed: {allowed}")
+        result = run_command(argv, self.worktree, self.commands.env, self.commands.timeout, self.commands.max_output)
+        status = "timed out" if result.timed_out else f"exit {result.exit_code}"
+        return f"{status} after {result.duration:.1f}s\n{result.output}"
+
+
+def coder_tools(workspace: Workspace, board: Blackboard | None, agent: str) -> Toolbox:
+    def done(args: dict[str, Any]) -> ToolResult:
+        return ToolResult("recorded; your work will now be committed and reviewed", finished=True,
+                          value=str(args["summary"]))
+
+    string = {"type": "string"}
+    tools = [
+        Tool(tool("write_file", "Create or overwrite one of your files with exactly this content.",
+                  {"path": string, "content": string}, ["path", "content"]), workspace.write_file),
+        Tool(tool("edit_file", "Replace the one exact occurrence of `old` in one of your files with `new`.",
+                  {"path": string, "old": string, "new": string}, ["path", "old", "new"]), workspace.edit_file),
+        Tool(tool("delete_file", "Delete one of your files.", {"path": string}, ["path"]), workspace.delete_file),
+        Tool(tool("run", "Run an allowed command (e.g. the test command) in your worktree, without a shell.",
+                  {"command": string}, ["command"]), workspace.run),
+        Tool(tool("done", "Finish: summarize what you changed and what others must know.",
+                  {"summary": string}, ["summary"]), done),
+    ]
+    return Toolbox([*read_tools(workspace.view, board, agent, "coder"), *tools])
+
+
+def changes_requested_message(findings_text: str, round_number: int) -> str:
+    return (
+        f"<review round=\"{round_number - 1}\">\n{findings_text}\n</review>\n"
+        "The reviewer requested changes. Address every finding in your files (or explain in your summary why "
+        "a finding is wrong), then call done again."
+    )

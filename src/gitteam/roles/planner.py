@@ -1,0 +1,96 @@
+"""The planner: reads the repository (never writes) and submits file-disjoint subtasks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gitteam.locks.plan import Plan, PlanError, parse_plan
+from gitteam.memory import Blackboard
+from gitteam.roles.agent import Agent, AgentFailed
+from gitteam.roles.tools import FileView, Tool, Toolbox, ToolResult, read_tools, tool
+
+SYSTEM = """\
+You are the planner of gitteam, a team of coding agents working on one git repository.
+You never write code. You split the user's request into subtasks that coder agents carry out in
+parallel, each in its own git worktree and branch.
+
+How coders work, which your plan must respect:
+- A coder may change ONLY the files its subtask lists; its tools refuse every other path. List every
+  file the subtask must create, modify or delete, including tests and docs it should touch.
+- No two subtasks may own the same file. If two pieces of work need the same file, either put them in
+  one subtask or make one depend on the other.
+- A subtask starts from the repository as it stands after its `depends_on` subtasks merged; subtasks
+  without dependencies between them run at the same time and cannot see each other's changes.
+- A coder sees only its subtask's id, title, instructions and file list, plus short summaries from the
+  subtasks it depends on. Make instructions self-contained and specific: name the functions, interfaces,
+  behaviour and tests expected, and the contracts shared with sibling subtasks (names, signatures).
+
+Plan well:
+- Read what you need first (list_files, read_file, search) and check `recall` for notes from earlier runs.
+- Prefer a few cohesive subtasks over many tiny ones; one subtask is right for a small change.
+- Ids are short, lowercase, hyphenated (e.g. `rate-limiter`), valid as a git ref name component;
+  `integration` is reserved.
+- Use `remember` for durable facts about the codebase that later agents will need.
+- Finish by calling submit_plan exactly once with the whole plan. If it is refused, fix every problem
+  listed and submit again.
+"""
+
+SUBTASK_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "description": "short ref-safe id, e.g. 'api-client'"},
+        "title": {"type": "string"},
+        "instructions": {"type": "string", "description": "self-contained instructions for the coder"},
+        "files": {"type": "array", "items": {"type": "string"}, "description": "repo-relative paths it owns"},
+        "depends_on": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["id", "title", "instructions", "files"],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PlanResult:
+    plan: Plan
+    summary: str
+
+
+def brief(task: str, overview: str, memory: str) -> str:
+    parts = [f"<request>\n{task}\n</request>", f"<repository_overview>\n{overview}\n</repository_overview>"]
+    if memory:
+        parts.append(f"<team_memory>\n{memory}\n</team_memory>")
+    parts.append("Plan this request. Submit the plan with submit_plan.")
+    return "\n\n".join(parts)
+
+
+def planner_tools(view: FileView, board: Blackboard | None, attempts: int) -> Toolbox:
+    refused = 0
+
+    def submit_plan(args: dict[str, Any]) -> ToolResult:
+        nonlocal refused
+        try:
+            plan = parse_plan(args)
+        except PlanError as exc:
+            refused += 1
+            if refused >= attempts:
+                raise AgentFailed(f"the planner's plan was invalid {refused} times: {exc}") from exc
+            problems = "\n".join(f"- {p}" for p in exc.problems)
+            return ToolResult(f"error: the plan was refused; fix all of these and submit again:\n{problems}", True)
+        return ToolResult("plan accepted", finished=True, value=PlanResult(plan, plan.summary))
+
+    submit = Tool(
+        tool(
+            "submit_plan",
+            "Submit the complete plan: file-disjoint subtasks with their dependencies.",
+            {"subtasks": {"type": "array", "items": SUBTASK_SCHEMA}, "summary": {"type": "string"}},
+            ["subtasks"],
+        ),
+        submit_plan,
+    )
+    return Toolbox([*read_tools(view, board, "planner", "planner"), submit])
+
+
+def run_planner(agent: Agent, task: str, overview: str, memory: str) -> PlanResult:
+    result = agent.run(brief(task, overview, memory))
+    assert isinstance(result, PlanResult)
+    return result

@@ -1,0 +1,249 @@
+"""Agent tools: schemas, the read-only tools every role has, and how a call becomes a result.
+
+A refused or failing call never raises out of the run: it becomes an error result the model reads,
+and it touches nothing. Tool names and argument names are fixed by the contract.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from gitteam.errors import GitteamError
+from gitteam.git import Repository
+from gitteam.locks.paths import normalize_repo_path, resolve_path
+from gitteam.memory import Blackboard
+from gitteam.models.base import ToolCall, ToolSpec
+from gitteam.roles.errors import AgentFailed, ToolRefused
+
+MAX_LIST = 400
+MAX_READ_CHARS = 60_000
+MAX_MATCHES = 150
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    text: str
+    is_error: bool = False
+    finished: bool = False  # a terminal tool (done, submit_plan, submit_review) was accepted
+    value: Any = None
+
+
+Handler = Callable[[dict[str, Any]], "str | ToolResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    spec: ToolSpec
+    handler: Handler
+
+
+def tool(name: str, description: str, properties: dict[str, Any], required: list[str]) -> ToolSpec:
+    schema = {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+    return ToolSpec(name, description, schema)
+
+
+class Toolbox:
+    def __init__(self, tools: list[Tool]) -> None:
+        self.tools = {t.spec.name: t for t in tools}
+
+    @property
+    def specs(self) -> list[ToolSpec]:
+        return [t.spec for t in self.tools.values()]
+
+    def execute(self, call: ToolCall) -> ToolResult:
+        entry = self.tools.get(call.name)
+        if entry is None:
+            return ToolResult(f"error: unknown tool {call.name!r}; available: {', '.join(self.tools)}", True)
+        if call.malformed is not None:
+            detail = call.malformed[:200]
+            return ToolResult(f"error: the arguments of {call.name} were not a JSON object: {detail}", True)
+        problem = check_arguments(entry.spec, call.arguments)
+        if problem:
+            return ToolResult(f"error: {call.name}: {problem}", True)
+        try:
+            outcome = entry.handler(call.arguments)
+        except AgentFailed:
+            raise
+        except GitteamError as exc:  # ToolRefused, PathRefused, PlanError, GitError: all reported to the model
+            return ToolResult(f"error: {exc}", True)
+        return outcome if isinstance(outcome, ToolResult) else ToolResult(outcome)
+
+
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "boolean": bool,
+    "array": list,
+    "object": dict,
+}
+
+
+def check_arguments(spec: ToolSpec, arguments: dict[str, Any]) -> str | None:
+    """The top-level shape of a call: required arguments present, no unknown ones, right JSON types."""
+    properties: dict[str, Any] = spec.parameters.get("properties", {})
+    missing = [name for name in spec.parameters.get("required", []) if name not in arguments]
+    if missing:
+        return f"missing required argument(s): {', '.join(missing)}"
+    unknown = [name for name in arguments if name not in properties]
+    if unknown:
+        return f"unknown argument(s): {', '.join(unknown)}; expected: {', '.join(properties)}"
+    for name, value in arguments.items():
+        expected = properties[name].get("type")
+        if value is None and name not in spec.parameters.get("required", []):
+            continue
+        python_type = _JSON_TYPES.get(expected) if isinstance(expected, str) else None
+        if python_type and (not isinstance(value, python_type) or (expected == "integer" and isinstance(value, bool))):
+            return f"argument {name!r} must be of type {expected}"
+    return None
+
+
+class FileView(Protocol):
+    """What the read-only tools read: a commit (planner, reviewer) or a live worktree (coder)."""
+
+    def paths(self) -> list[str]: ...
+
+    def read(self, path: str) -> bytes: ...
+
+
+class CommitView:
+    """Files as committed at `rev`: what the planner and reviewers see, unaffected by any checkout."""
+
+    def __init__(self, repo: Repository, rev: str) -> None:
+        self.repo = repo
+        self.rev = rev
+        self._paths: list[str] | None = None
+
+    def paths(self) -> list[str]:
+        if self._paths is None:
+            self._paths = self.repo.tracked_files(self.rev)
+        return self._paths
+
+    def read(self, path: str) -> bytes:
+        normalized = normalize_repo_path(path)
+        data = self.repo.read_blob(self.rev, normalized)
+        if data is None:
+            raise ToolRefused(f"no such file: {normalized}")
+        return data
+
+
+class WorktreeView:
+    """The coder's worktree on disk: tracked files at its start, plus what the coder has created."""
+
+    def __init__(self, repo: Repository, worktree: Path, start: str) -> None:
+        self.repo = repo
+        self.worktree = worktree
+        self._tracked = repo.tracked_files(start)
+        self.created: set[str] = set()
+        self.deleted: set[str] = set()
+
+    def paths(self) -> list[str]:
+        return sorted((set(self._tracked) | self.created) - self.deleted)
+
+    def read(self, path: str) -> bytes:
+        rel = resolve_path(self.worktree, path)
+        target = self.worktree / rel
+        if not target.is_file():
+            raise ToolRefused(f"no such file: {rel}")
+        return target.read_bytes()
+
+
+def glob_match(path: str, pattern: str) -> bool:
+    """Shell-style globs where `**/` spans directories and a bare name matches at any depth."""
+    if "/" not in pattern:
+        return fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], pattern)
+    if fnmatch.fnmatchcase(path, pattern):
+        return True
+    return pattern.startswith("**/") and fnmatch.fnmatchcase(path, pattern[3:])
+
+
+def read_tools(view: FileView, board: Blackboard | None, author: str, role: str) -> list[Tool]:
+    """list_files, read_file, search, recall, remember: the tools every role has."""
+
+    def list_files(args: dict[str, Any]) -> str:
+        pattern = args.get("glob") or ""
+        paths = [p for p in view.paths() if not pattern or glob_match(p, pattern)]
+        shown = paths[:MAX_LIST]
+        more = f"\n... {len(paths) - MAX_LIST} more; narrow the glob" if len(paths) > MAX_LIST else ""
+        return ("\n".join(shown) + more) if shown else "no files match"
+
+    def read_file(args: dict[str, Any]) -> str:
+        path = args["path"]
+        text = view.read(path).decode("utf-8", errors="replace")
+        lines = text.splitlines(keepends=True)
+        start = max(1, int(args.get("start_line") or 1))
+        end = min(len(lines), int(args.get("end_line") or len(lines)))
+        body = "".join(lines[start - 1 : end])
+        if len(body) > MAX_READ_CHARS:
+            body = body[:MAX_READ_CHARS] + f"\n[... cut at {MAX_READ_CHARS} characters; read a line range]"
+        if start == 1 and end == len(lines):
+            return body
+        return f"[lines {start}-{end} of {len(lines)}]\n{body}"
+
+    def search(args: dict[str, Any]) -> str:
+        try:
+            regex = re.compile(args["pattern"])
+        except re.error as exc:
+            raise ToolRefused(f"bad regular expression: {exc}") from exc
+        pattern = args.get("glob") or ""
+        matches: list[str] = []
+        for path in view.paths():
+            if pattern and not glob_match(path, pattern):
+                continue
+            try:
+                text = view.read(path).decode("utf-8")
+            except (UnicodeDecodeError, GitteamError):
+                continue
+            for number, line in enumerate(text.splitlines(), 1):
+                if regex.search(line):
+                    matches.append(f"{path}:{number}: {line[:300]}")
+                    if len(matches) >= MAX_MATCHES:
+                        return "\n".join(matches) + "\n... more matches; narrow the pattern or glob"
+        return "\n".join(matches) if matches else "no matches"
+
+    tools = [
+        Tool(tool("list_files", "List the repository's files, optionally filtered by a glob such as 'src/**/*.py'.",
+                  {"glob": {"type": "string"}}, []), list_files),
+        Tool(tool("read_file", "Read a file, or a 1-based inclusive line range of it.",
+                  {"path": {"type": "string"}, "start_line": {"type": "integer"}, "end_line": {"type": "integer"}},
+                  ["path"]), read_file),
+        Tool(tool("search", "Search file contents with a Python regular expression; returns path:line: text.",
+                  {"pattern": {"type": "string"}, "glob": {"type": "string"}}, ["pattern"]), search),
+    ]
+    return tools + memory_tools(board, author, role)
+
+
+def memory_tools(board: Blackboard | None, author: str, role: str) -> list[Tool]:
+    def recall(args: dict[str, Any]) -> str:
+        if board is None:
+            return "memory is not available in this context"
+        entries = board.recall(args.get("query") or "", tags=args.get("tags") or [])
+        if not entries:
+            return "nothing remembered matches"
+        return "\n".join(f"- [{', '.join(e.tags)}] {e.content} ({e.role} {e.agent}, run {e.run})" for e in entries)
+
+    def remember(args: dict[str, Any]) -> str:
+        if board is None:
+            return "memory is not available in this context"
+        tags = [str(t) for t in args.get("tags") or []]
+        entry = board.remember(str(args["content"]), tags=tags, agent=author, role=role)
+        return f"remembered as {entry.id[:12]}"
+
+    string_list = {"type": "array", "items": {"type": "string"}}
+    return [
+        Tool(tool("recall", "Read the team's shared memory: notes left by earlier agents and runs.",
+                  {"query": {"type": "string"}, "tags": string_list}, []), recall),
+        Tool(tool("remember", "Leave a short, durable note for the rest of the team (facts about the code, "
+                  "decisions, pitfalls). Not for progress reports.",
+                  {"content": {"type": "string"}, "tags": string_list}, ["content"]), remember),
+    ]
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=1)

@@ -1,0 +1,130 @@
+"""Runs after the fact: what `status`, `show`, `approve`, `reject`, `abort` and `clean` do.
+
+Queries return data; ui.py renders it. Nothing here deletes a branch, and no worktree holding work
+that is not committed on its branch is removed without --force.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitteam import integration
+from gitteam.config import Config
+from gitteam.context import INTEGRATION, RunOptions, RunResult, agent_branch, worktree_path
+from gitteam.errors import Exit, UsageError
+from gitteam.git import Repository
+from gitteam.integration import remove_worktrees
+from gitteam.journal import ABORTED, FINISHED_STATES, PENDING, Journal, RunState, list_runs, load_run
+from gitteam.locks.ownership import Ownership
+from gitteam.locks.refs import release_files
+from gitteam.orchestrator import existing_context
+from gitteam.worker import NOTES_REF
+
+
+@dataclass(frozen=True)
+class AgentView:
+    run: RunState
+    agent: str
+    diff: str
+    notes: list[dict[str, Any]]
+    commits: list[str]
+
+
+def all_runs(repo: Repository) -> list[RunState]:
+    return list_runs(repo.state_dir)
+
+
+def one_run(repo: Repository, run: str) -> RunState:
+    return load_run(repo.state_dir, run)
+
+
+def latest_run(repo: Repository) -> RunState:
+    runs = all_runs(repo)
+    if not runs:
+        raise UsageError("no runs yet in this repository (gitteam run TASK, or gitteam demo)")
+    return runs[-1]
+
+
+def show_agent(repo: Repository, run: str, agent: str | None) -> AgentView:
+    state = one_run(repo, run)
+    name = agent or INTEGRATION
+    if name != INTEGRATION and name not in state.agents:
+        known = ", ".join([*state.agents, INTEGRATION])
+        raise UsageError(f"run {run} has no agent {name!r} (agents: {known})")
+    head = repo.rev_parse(f"refs/heads/{agent_branch(run, name)}")
+    base = state.base if name == INTEGRATION else state.agents[name].base or state.base
+    if head is None:
+        return AgentView(state, name, "", [], [])
+    commits = repo.git("rev-list", "--reverse", f"{base}..{head}").split() if base else []
+    notes = []
+    for commit in commits:
+        text = repo.read_note(NOTES_REF, commit)
+        if text:
+            try:
+                notes.append({"commit": commit, **json.loads(text)})
+            except json.JSONDecodeError:
+                notes.append({"commit": commit, "text": text})
+    return AgentView(state, name, repo.diff(base, head) if base else "", notes, commits)
+
+
+def decide(repo: Repository, config: Config, run: str, decision: str, keep: bool = False) -> RunResult:
+    """`gitteam approve RUN` / `gitteam reject RUN` for a run left pending."""
+    ctx, state = existing_context(repo, config, run)
+    if state.state != PENDING:
+        raise UsageError(f"run {run} is {state.state}, not pending; only a pending run can be approved or rejected")
+    if decision == "reject":
+        return integration.reject(ctx)
+    return integration.conclude(ctx, RunOptions(yes=True, keep=keep))
+
+
+def abort(repo: Repository, config: Config, run: str, force: bool = False) -> RunResult:
+    """Undo a run that has not merged: its worktrees go (work is committed first), its locks are freed.
+
+    Branches stay: they are the record of what the agents did, and deleting them is the user's call.
+    """
+    ctx, state = existing_context(repo, config, run)
+    if state.state in FINISHED_STATES:
+        raise UsageError(f"run {run} is already {state.state}")
+    for agent in state.agents.values():
+        path = Path(agent.worktree) if agent.worktree else None
+        if path and path.is_dir():
+            owned = [p for p in repo.worktree_changes(path) if Ownership(agent.files).owns(p)]
+            if owned:
+                author = (f"gitteam coder {agent.id}", f"{agent.id}@gitteam.invalid")
+                repo.commit_paths(path, owned, f"gitteam: work saved by abort\n\ngitteam-run: {run}\n", author)
+    remove_worktrees(repo, run, ctx.journal, force=force)
+    release_files(repo, run)
+    return ctx.finish(ABORTED, Exit.OK, f"run {run} aborted; its branches gitteam/{run}/* are kept "
+                      f"(delete them with: git branch -D $(git for-each-ref --format='%(refname:short)' "
+                      f"refs/heads/gitteam/{run}/))")
+
+
+def clean(repo: Repository, force: bool = False) -> tuple[list[str], list[str]]:
+    """`gitteam clean`: remove finished runs' worktrees. Returns (runs cleaned, worktrees kept)."""
+    cleaned, kept = [], []
+    for state in all_runs(repo):
+        if state.state not in FINISHED_STATES:
+            continue  # a failed or pending run's worktrees serve resume and inspection
+        root = repo.state_dir / "worktrees" / state.run
+        if not root.exists() and state.worktrees_removed:
+            continue
+        left = remove_worktrees(repo, state.run, Journal(repo.state_dir, state.run), force)
+        kept.extend(left)
+        if not left:
+            cleaned.append(state.run)
+    repo.git("worktree", "prune")
+    return cleaned, kept
+
+
+def agent_worktree(repo: Repository, run: str, agent: str) -> Path:
+    return worktree_path(repo, run, agent)
+
+
+def require_run(repo: Repository, run: str | None) -> RunState:
+    if run:
+        return one_run(repo, run)
+    return latest_run(repo)
+

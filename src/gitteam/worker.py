@@ -1,0 +1,236 @@
+"""One subtask from worktree to verdict: set up, code, commit, check, review, and again if asked.
+
+Runs in a pool thread. Everything it changes in git is its own branch and worktree; the work is
+committed before anything that could lose it (review, a limit, the budget, an interrupt).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitteam.context import RunContext, agent_branch, worktree_path
+from gitteam.errors import GitteamError
+from gitteam.locks.ownership import Ownership
+from gitteam.locks.plan import Subtask
+from gitteam.metering import BudgetExhausted, Interrupted
+from gitteam.review.checks import CheckContext, run_checks
+from gitteam.review.diff import parse_diff
+from gitteam.review.verdict import Finding, Verdict, combine, gate_decision
+from gitteam.roles import coder as coder_role
+from gitteam.roles import reviewer as reviewer_role
+from gitteam.roles.agent import Agent
+from gitteam.roles.tools import CommitView
+from gitteam.sandbox import parse_command, run_command, safe_env
+
+CONVENTION_FILES = ("AGENTS.md", "CONTRIBUTING.md", "CONVENTIONS.md")
+CONVENTIONS_MAX_CHARS = 12_000
+NOTES_REF = "refs/notes/gitteam"
+BASE_PORT = 41000
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    agent: str
+    status: str  # approved, failed, refused, budget, interrupted
+    head: str
+    reason: str = ""
+    summary: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    subtask: Subtask
+    start: str  # the commit its worktree starts from (integration after its dependencies merged)
+    index: int  # position in the plan, for a distinct GITTEAM_PORT
+    dependencies: tuple[tuple[str, str], ...]  # (id, summary) of what it builds on
+    resume: bool = False
+
+
+def run_subtask(ctx: RunContext, job: Assignment) -> Outcome:
+    subtask = job.subtask
+    branch = agent_branch(ctx.run, subtask.id)
+    worktree = prepare_worktree(ctx, job, branch)
+    head = ctx.repo.rev_parse(f"refs/heads/{branch}") or job.start
+    ctx.journal.append("agent_started", agent=subtask.id, branch=branch, worktree=str(worktree), base=job.start)
+    try:
+        run_setup(ctx, job, worktree)
+        return code_and_review(ctx, job, worktree, head)
+    except GitteamError as exc:
+        head = commit_work(ctx, subtask, worktree, 0, "partial work: " + str(exc)) or head
+        return Outcome(subtask.id, outcome_status(exc), head, reason=str(exc))
+
+
+def outcome_status(exc: GitteamError) -> str:
+    if isinstance(exc, BudgetExhausted):
+        return "budget"
+    if isinstance(exc, Interrupted):
+        return "interrupted"
+    return "failed"
+
+
+def prepare_worktree(ctx: RunContext, job: Assignment, branch: str) -> Path:
+    path = worktree_path(ctx.repo, ctx.run, job.subtask.id)
+    if path.is_dir() and ctx.repo.worktree_of_branch(branch) == path.resolve():
+        return path  # resume: the worktree survived, with whatever the agent left in it
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if ctx.repo.rev_parse(f"refs/heads/{branch}"):
+        ctx.repo.add_worktree(path, branch)  # resume: the branch holds the earlier attempt's commits
+    else:
+        ctx.repo.create_worktree(path, branch, job.start, mode="full")
+    ctx.repo.copy_included_files(path)
+    return path
+
+
+def agent_env(ctx: RunContext, job: Assignment, worktree: Path) -> dict[str, str]:
+    extra = {
+        "GITTEAM_RUN": ctx.run,
+        "GITTEAM_AGENT": job.subtask.id,
+        "GITTEAM_WORKTREE": str(worktree),
+        "GITTEAM_PORT": str(BASE_PORT + 10 * job.index),
+    }
+    return safe_env(worktree, extra, ctx.config.commands.pass_env)
+
+
+def run_setup(ctx: RunContext, job: Assignment, worktree: Path) -> None:
+    setup = ctx.config.run.setup
+    if not setup or job.resume:
+        return
+    result = run_command(
+        parse_command(setup), worktree, agent_env(ctx, job, worktree), ctx.config.run.setup_timeout, 4000
+    )
+    if result.timed_out or result.exit_code != 0:
+        status = "timed out" if result.timed_out else f"exited {result.exit_code}"
+        raise GitteamError(f"the setup command {setup!r} {status}: {result.output.strip()[-300:]}")
+
+
+def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> Outcome:
+    subtask = job.subtask
+    ownership = Ownership(subtask.files)
+    commands = coder_role.CommandPolicy(
+        allowed=ctx.config.allowed_commands(),
+        timeout=ctx.config.commands.timeout,
+        max_output=ctx.config.commands.max_output,
+        env=agent_env(ctx, job, worktree),
+    )
+    workspace = coder_role.Workspace(ctx.repo, worktree, head, ownership, commands)
+    coder = Agent(
+        ctx.model("coder"), coder_role.SYSTEM, coder_role.coder_tools(workspace, ctx.board, subtask.id),
+        ctx.call_context("coder", subtask.id), ctx.limits, ctx.meter, terminal="done", on_tool=ctx.on_tool,
+    )
+    memory = "\n".join(f"- {e.content}" for e in ctx.board.recall(subtask.title, files=subtask.files, limit=8))
+    message = coder_role.brief(subtask, job.dependencies, memory, ctx.task)
+    if job.resume and head != job.start:
+        message += "\nAn earlier attempt's work on this subtask is already committed in your worktree; build on it."
+    max_rounds = ctx.config.run.max_rounds
+    for round_number in range(1, max_rounds + 1):
+        coder.context = ctx.call_context("coder", subtask.id, round_number)
+        summary = str(coder.run(message))
+        head = commit_work(ctx, subtask, worktree, round_number, summary) or head
+        verdict = gate(ctx, job, worktree, head, round_number, summary)
+        write_note(ctx, subtask.id, head, coder, round_number, verdict)
+        if verdict.decision == "APPROVE":
+            return Outcome(subtask.id, "approved", head, summary=summary)
+        if verdict.decision == "BLOCK":
+            return Outcome(subtask.id, "refused", head, reason=f"blocked: {verdict.summary}", summary=summary)
+        if round_number == max_rounds:
+            reason = f"changes still requested after {max_rounds} round(s): {verdict.summary}"
+            return Outcome(subtask.id, "refused", head, reason=reason, summary=summary)
+        message = coder_role.changes_requested_message(reviewer_role.format_findings(verdict.findings),
+                                                       round_number + 1)
+    raise AssertionError("unreachable: the last round returns")
+
+
+def commit_work(ctx: RunContext, subtask: Subtask, worktree: Path, round_number: int, summary: str) -> str | None:
+    """Commit the subtask's own files; anything else the agent's commands left is reported, not committed."""
+    if not worktree.is_dir():
+        return None
+    changed = ctx.repo.worktree_changes(worktree)
+    ownership = Ownership(subtask.files)
+    stray = ownership.violations(changed)
+    owned = [p for p in changed if ownership.owns(p)]
+    head = None
+    if owned:
+        message = f"{subtask.title}\n\n{summary.strip()}\n\ngitteam-run: {ctx.run}\ngitteam-agent: {subtask.id}\n"
+        author = (f"gitteam coder {subtask.id}", f"{subtask.id}@gitteam.invalid")
+        head = ctx.repo.commit_paths(worktree, owned, message, author)
+    if head or stray:
+        ctx.journal.append("agent_committed", agent=subtask.id, head=head or ctx.repo.rev_parse(
+            f"refs/heads/{agent_branch(ctx.run, subtask.id)}"), round=round_number, summary=summary, stray=stray)
+    return head
+
+
+def gate(ctx: RunContext, job: Assignment, worktree: Path, head: str, round_number: int, summary: str) -> Verdict:
+    """The merge gate: deterministic checks first (no model overrules them), then the reviewer."""
+    subtask = job.subtask
+    diff_text = ctx.repo.diff(job.start, head)
+    changes = parse_diff(diff_text)
+    checks = run_checks(CheckContext(
+        repo=ctx.repo, base=job.start, head=head, changes=changes, ownership=Ownership(subtask.files),
+        worktree=worktree, test_command=ctx.config.commands.test, command_env=agent_env(ctx, job, worktree),
+        command_timeout=ctx.config.commands.timeout,
+    ))
+    decision = gate_decision(checks)
+    if not changes:
+        verdict = Verdict("REQUEST_CHANGES", "the coder changed none of its files", (
+            Finding("", None, "major", "No file was changed; the subtask is not done.", None, "check:empty"),))
+    elif decision != "APPROVE":
+        verdict = Verdict(decision, "deterministic checks failed", tuple(checks))
+    else:
+        review = review_diff(ctx, job, head, diff_text, changes, checks, round_number)
+        verdict = combine([Verdict("APPROVE", "", tuple(checks)), review]) if checks else review
+    ctx.journal.append("review", agent=subtask.id, round=round_number, head=head, verdict=verdict.to_json())
+    return verdict
+
+
+def review_diff(
+    ctx: RunContext, job: Assignment, head: str, diff_text: str, changes: Sequence[object],
+    checks: Sequence[Finding], round_number: int,
+) -> Verdict:
+    subtask = job.subtask
+    changed = {c.path for c in changes}  # type: ignore[attr-defined]
+    agent = Agent(
+        ctx.model("reviewer"), reviewer_role.SYSTEM,
+        reviewer_role.reviewer_tools(CommitView(ctx.repo, head), ctx.board, changed),
+        ctx.call_context("reviewer", subtask.id, round_number), ctx.limits, ctx.meter,
+        terminal="submit_review", on_tool=ctx.on_tool,
+    )
+    info = {"id": subtask.id, "title": subtask.title, "instructions": subtask.instructions,
+            "files": ", ".join(subtask.files)}
+    message = reviewer_role.brief(ctx.task, info, diff_text, checks, conventions(ctx, job.start), round_number)
+    verdict = agent.run(message)
+    assert isinstance(verdict, Verdict)
+    return verdict
+
+
+def conventions(ctx: RunContext, base: str) -> str:
+    """The repository's own rules, read from the base commit: an agent cannot rewrite what it is judged by."""
+    found = ctx.repo.read_blobs(base, list(CONVENTION_FILES))
+    parts = [f"## {name}\n{found[name].decode('utf-8', 'replace')}" for name in CONVENTION_FILES if name in found]
+    return "\n\n".join(parts)[:CONVENTIONS_MAX_CHARS]
+
+
+def write_note(ctx: RunContext, agent: str, head: str, coder: Agent, round_number: int, verdict: Verdict) -> None:
+    """Provenance on the agent's commit: who, which model, what it cost, what the gate said."""
+    coder_tally = ctx.meter.agent(f"coder/{agent}")
+    reviewer_tally = ctx.meter.agent(f"reviewer/{agent}")
+    note = {
+        "run": ctx.run,
+        "agent": agent,
+        "role": "coder",
+        "model": coder.last_model,
+        "round": round_number,
+        "tokens": coder_tally.usage.total,
+        "cost": round(coder_tally.cost, 6) if coder_tally.cost_known else None,
+        "review": {
+            "decision": verdict.decision,
+            "summary": verdict.summary,
+            "findings": [f.to_json() for f in verdict.findings],
+            "tokens": reviewer_tally.usage.total,
+            "cost": round(reviewer_tally.cost, 6) if reviewer_tally.cost_known else None,
+        },
+    }
+    ctx.repo.set_note(NOTES_REF, head, json.dumps(note, indent=1, ensure_ascii=False))
+
