@@ -21,7 +21,6 @@ from gitteam.tokens import CHARS_PER_TOKEN, estimate_tokens
 
 MAX_SOURCE_BYTES = 200_000
 LISTING_SHARE = 0.6  # of the budget the path listing may take before definitions get theirs
-HEADER_RESERVE = 100
 MAX_DEFS_PER_FILE = 30
 MAX_DEF_LINE = 160
 MAX_READS = 600
@@ -76,8 +75,8 @@ _EXTENSIONS = {
 def repository_overview(repo: Repository, rev: str, token_budget: int) -> str:
     """Tracked paths at `rev` and the definitions of source files, in at most `token_budget` tokens."""
     limit = max(token_budget, 0) * CHARS_PER_TOKEN
-    room = max(limit - HEADER_RESERVE, 0)
     tree = _Tree(sorted(repo.tracked_files(rev)))
+    room = max(limit - len(_header(len(tree.files), len(tree.files), len(tree.subdirs))), 0)
     listing = _Listing(tree, room)
     listing.grow(int(room * LISTING_SHARE))
     blocks = _definitions(repo, rev, listing.listed_files(), room - listing.cost)
@@ -101,7 +100,7 @@ class _Tree:
     files: list[str]  # sorted
     subdirs: dict[str, list[str]] = field(default_factory=dict)  # dir ("" is the root) -> child dirs
     direct: dict[str, list[str]] = field(default_factory=dict)  # dir -> files directly in it
-    _summaries: dict[str, str] = field(default_factory=dict)
+    _summaries: dict[str, tuple[str, bool]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.subdirs[""] = []
@@ -128,8 +127,14 @@ class _Tree:
         return bisect_left(self.files, folder + "/"), bisect_left(self.files, folder + "0")
 
     def collapsed_line(self, folder: str) -> str:
-        line = self._summaries.get(folder)
-        if line is None:
+        return self._summary(folder)[0]
+
+    def has_source(self, folder: str) -> bool:
+        return self._summary(folder)[1]
+
+    def _summary(self, folder: str) -> tuple[str, bool]:
+        summary = self._summaries.get(folder)
+        if summary is None:
             lo, hi = self._range(folder)
             kinds = Counter(_extension(path) for path in self.files[lo:hi])
             top = sorted(((n, ext) for ext, n in kinds.items() if ext), key=lambda item: (-item[0], item[1]))[:3]
@@ -137,8 +142,10 @@ class _Tree:
             other = (hi - lo) - sum(n for n, _ in top)
             parts += [f"{other:,} other"] if other else []
             noun = "file" if hi - lo == 1 else "files"
-            line = self._summaries[folder] = f"{folder}/ ({hi - lo:,} {noun}: {', '.join(parts)})\n"
-        return line
+            line = f"{folder}/ ({hi - lo:,} {noun}: {', '.join(parts)})\n"
+            source = any(ext.lower() in _EXTENSIONS for ext in kinds)
+            summary = self._summaries[folder] = (line, source)
+        return summary
 
 
 def _extension(path: str) -> str:
@@ -156,14 +163,14 @@ def _low_priority(path: str) -> bool:
 
 
 class _Listing:
-    """Which directories are expanded; grows greedily, shallow and small directories first."""
+    """Which directories are expanded; grows greedily, shallow directories first (see `_push`)."""
 
     def __init__(self, tree: _Tree, room: int) -> None:
         self.tree = tree
         self.expanded: set[str] = {""}
         self.collapsed: set[str] = set(tree.subdirs[""])
         self.cost = self._expansion_cost("")
-        self.frontier: list[tuple[bool, int, int, str]] = []
+        self.frontier: list[tuple[bool, int, bool, int, str]] = []
         self.root_shown: list[str] | None = None  # set when even the top level does not fit
         if self.cost > room:
             self._partial_root(room)
@@ -172,8 +179,12 @@ class _Listing:
                 self._push(folder)
 
     def _push(self, folder: str) -> None:
-        heapq.heappush(self.frontier, (_low_priority(folder + "/"), _depth(folder), self.tree.count(folder),
-                                       folder))
+        """Queue a collapsed directory: others' code last, then shallow first, code before other files,
+        and of those the cheapest to open (fewest entries of its own) first."""
+        tree = self.tree
+        entries = len(tree.direct.get(folder, ())) + len(tree.subdirs[folder])
+        key = (_low_priority(folder + "/"), _depth(folder), not tree.has_source(folder), entries, folder)
+        heapq.heappush(self.frontier, key)
 
     def _expansion_cost(self, folder: str) -> int:
         files = sum(len(path) + 1 for path in self.tree.direct.get(folder, ()))
@@ -183,7 +194,7 @@ class _Listing:
         skipped = []
         while self.frontier:
             item = heapq.heappop(self.frontier)
-            folder = item[3]
+            folder = item[-1]
             delta = self._expansion_cost(folder) - len(self.tree.collapsed_line(folder))
             if self.cost + delta > limit:
                 skipped.append(item)
@@ -348,7 +359,11 @@ def _render(tree: _Tree, listing: _Listing, blocks: dict[str, str]) -> str:
         if rest:
             body += f"... {rest:,} more files at the top level and below, not shown\n"
     shown_defs = sum(1 for block in blocks.values() if block)
-    header = f"# {len(tree.files):,} files; definitions shown for {shown_defs:,}"
-    if listing.collapsed:
-        header += f"; {len(listing.collapsed):,} directories collapsed"
-    return header + "\n" + body
+    return _header(len(tree.files), shown_defs, len(listing.collapsed)) + body
+
+
+def _header(files: int, defined: int, collapsed: int) -> str:
+    header = f"# {files:,} files; definitions shown for {defined:,}"
+    if collapsed:
+        header += f"; {collapsed:,} directories collapsed"
+    return header + "\n"

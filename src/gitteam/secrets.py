@@ -33,8 +33,8 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 # NAME = "value" / NAME: 'value' / "name": "value"; whether NAME says "secret" is `_assigned_secret`'s call.
-_ASSIGNED_LITERAL = re.compile(
-    r"(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)[\"']?[ \t]*(?::=|=>|=|:)[ \t]*"
+_ASSIGNED_LITERAL = re.compile(  # the lookbehind starts names only at their start: linear time on long runs
+    r"(?<![A-Za-z0-9_.\-])(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)[\"']?[ \t]*(?::=|=>|=|:)[ \t]*"
     r"(?P<q>[\"'`])(?P<value>[^\"'`\s]{8,})(?P=q)")
 # Unquoted, as in .env files, shell and YAML: only at the start of a line.
 _ASSIGNED_BARE = re.compile(
@@ -53,7 +53,6 @@ _PLACEHOLDER = re.compile(
 # Candidates for the entropy test: runs of base64/base64url characters, and runs of hex digits.
 _TOKEN = re.compile(r"[A-Za-z0-9+/_\-]{32,}={0,2}")
 _HEX = re.compile(r"\b[0-9a-fA-F]{40,}\b")
-_ASSIGNMENT_BEFORE = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)[\"']?\s*(?::=|=|:)\s*[\"'`]?$")
 _HASH_NAME = re.compile(
     r"(?i)(?:sha|hash|checksum|digest|commit|rev|ref|integrity|etag|oid|tree|parent|object|fingerprint|"
     r"uuid|version|resolved|id)s?$")
@@ -62,6 +61,7 @@ _HASH_PREFIX = re.compile(r"(?i)^(?:sha1|sha224|sha256|sha384|sha512|md5)[-_]")
 _MAX_TOKEN = 200  # longer runs are data (minified code, embedded images), not credentials
 _ENTROPY_SHARE = 0.8  # of the most a string of its length can have; random base64 has about 0.9
 _MIN_CLASS_CHANGES = 0.45  # share of neighbours in different classes: ~0.64 random, ~0.35 CamelCase words
+_MIN_VALUE_CLASS_CHANGES = 0.3  # for values assigned to secret names, which may be lowercase alphanumeric
 _HEX_ENTROPY = 3.0
 
 ENV_SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
@@ -157,7 +157,9 @@ def _random_value(value: str) -> bool:
         return False  # settings.SECRET_KEY, DJANGO_SECRET_KEY_1: a reference to a secret
     has_digit = any(ch.isdigit() for ch in value)
     has_alpha = any(ch.isalpha() for ch in value)
-    return len(value) >= 16 and has_digit and has_alpha and shannon_entropy(value) >= 3.3
+    if len(value) < 16 or not (has_digit and has_alpha) or shannon_entropy(value) < 3.3:
+        return False
+    return _class_changes(value) >= _MIN_VALUE_CLASS_CHANGES  # "user:1234:profile" is made of words
 
 
 def _high_entropy(text: str) -> Iterator[tuple[str, int, int]]:
@@ -184,10 +186,15 @@ def _looks_random(token: str) -> bool:
     if not (any(ch.isupper() for ch in token) and any(ch.islower() for ch in token)
             and sum(ch.isdigit() for ch in token) >= 2):
         return False
-    classes = [_char_class(ch) for ch in token]
-    changes = sum(a != b for a, b in zip(classes, classes[1:], strict=False)) / (len(token) - 1)
+    changes = _class_changes(token)
     ceiling = math.log2(min(len(token), 64))
     return changes >= _MIN_CLASS_CHANGES and shannon_entropy(token) >= _ENTROPY_SHARE * ceiling
+
+
+def _class_changes(value: str) -> float:
+    """Share of neighbouring characters of different classes (upper, lower, digit, other)."""
+    classes = [_char_class(ch) for ch in value]
+    return sum(a != b for a, b in zip(classes, classes[1:], strict=False)) / max(len(value) - 1, 1)
 
 
 def _char_class(ch: str) -> int:
@@ -195,9 +202,21 @@ def _char_class(ch: str) -> int:
 
 
 def _assigned_to_non_hash(text: str, start: int) -> bool:
-    line_start = text.rfind("\n", 0, start) + 1
-    before = _ASSIGNMENT_BEFORE.search(text, line_start, start)
-    return before is not None and not _HASH_NAME.search(before.group("name"))
+    """True when text[start:] is the value in `name = `, `name: `, `"name": "` and name is not hash-like.
+
+    Read backwards by hand: a regex searched over the text before `start` would be quadratic on long lines.
+    """
+    window = max(start - 200, 0)
+    line_start = text.rfind("\n", window, start) + 1 or window
+    before = text[line_start:start].rstrip(" \t\"'`")
+    if not before.endswith(("=", ":")):
+        return False
+    before = before[:-1].removesuffix(":").rstrip(" \t\"'")
+    end = len(before)
+    while end and (before[end - 1].isalnum() or before[end - 1] in "_.-"):
+        end -= 1
+    name = before[end:]
+    return bool(name) and not _HASH_NAME.search(name)
 
 
 def _line_starts(text: str) -> list[int]:

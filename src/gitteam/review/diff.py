@@ -1,7 +1,8 @@
 """Parse `git diff` output (as `Repository.diff` writes it) into one `FileChange` per file.
 
-unidiff does the hunk arithmetic; paths are taken from git's own header lines and unquoted here, because
-git quotes names with non-ASCII or control characters ("a/\\303\\251.py") and unidiff keeps the quotes.
+Paths, status and binary-ness come from git's own header lines, read here: git quotes unusual names
+("a/\\303\\251.py") and leaves names with spaces ambiguous in `diff --git a/x b/y`, which unidiff misreads.
+unidiff then parses the hunks of a copy of the diff whose headers name each file by a placeholder.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from gitteam.errors import GitteamError
 
 ChangeStatus = Literal["added", "modified", "deleted", "renamed"]
 
+_GIT_HEADER = "diff --git "
 _DEV_NULL = "/dev/null"
 _ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
 
@@ -29,56 +31,157 @@ class FileChange:
     hunks: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Header:
+    path: str
+    old_path: str | None
+    status: ChangeStatus
+    binary: bool
+
+
 def parse_diff(text: str) -> list[FileChange]:
     """One FileChange per file of a git diff, in diff order; [] for an empty diff."""
     if not text.strip():
         return []
+    sections = _sections(_lines(text))
+    if not sections:  # not git's format: a plain unified diff
+        return [_plain_change(patched) for patched in _patch(text)]
+    headers = [_read_header(lines[:_hunk_start(lines)]) for lines in sections]
+    rewritten = "".join(line for index, lines in enumerate(sections) for line in _placeholders(index, lines))
+    patched_files = _patch(rewritten)
+    if len(patched_files) != len(headers):
+        raise GitteamError("cannot parse the diff: its file headers are inconsistent (is it `git diff` output?)")
+    return [
+        FileChange(header.path, header.old_path, header.status, header.binary or bool(patched.is_binary_file),
+                   _added(patched), len(patched))
+        for header, patched in zip(headers, patched_files, strict=True)
+    ]
+
+
+def _patch(text: str) -> PatchSet:
     try:
-        patch = PatchSet(text)
+        return PatchSet(text)
     except UnidiffParseError as exc:
         raise GitteamError(f"cannot parse the diff: {exc} (is it `git diff` output?)") from None
-    return [_change(patched) for patched in patch]
 
 
-def _change(patched: PatchedFile) -> FileChange:
-    info = [line.rstrip("\n") for line in (patched.patch_info or [])]
-    renamed_from = _header_value(info, "rename from ")
-    renamed_to = _header_value(info, "rename to ")
-    source = _strip_prefix(patched.source_file, "a/")
-    target = _strip_prefix(patched.target_file, "b/")
-    status: ChangeStatus
+def _lines(text: str) -> list[str]:
+    """Lines ending in "\n" (str.splitlines would also split at \r, \f and others inside a line)."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
+
+
+def _sections(lines: list[str]) -> list[list[str]]:
+    """The lines of each file, from its `diff --git` line; anything before the first one is dropped."""
+    sections: list[list[str]] = []
+    for line in lines:
+        if line.startswith(_GIT_HEADER):
+            sections.append([line])
+        elif sections:
+            sections[-1].append(line)
+    return sections
+
+
+def _hunk_start(lines: list[str]) -> int:
+    return next((i for i, line in enumerate(lines) if line.startswith("@@")), len(lines))
+
+
+def _read_header(lines: list[str]) -> _Header:
+    fields = [line.rstrip("\n") for line in lines]
+
+    def raw(prefix: str) -> str | None:
+        return next((line[len(prefix):] for line in fields if line.startswith(prefix)), None)
+
+    def value(prefix: str) -> str | None:
+        found = raw(prefix)
+        return None if found is None else unquote(found)
+
+    renamed_from, renamed_to = value("rename from "), value("rename to ")
+    binary = any(line.startswith("Binary files ") or line == "GIT binary patch" for line in fields)
+    source, target = _side(raw("--- "), "a/"), _side(raw("+++ "), "b/")
     if renamed_from is not None and renamed_to is not None:
-        status, path, old_path = "renamed", renamed_to, renamed_from
-    elif source is None or any(line.startswith(("new file mode ", "copy to ")) for line in info):
-        status, path, old_path = "added", target or "", None
-    elif target is None or any(line.startswith("deleted file mode ") for line in info):
-        status, path, old_path = "deleted", source, None
-    else:
-        status, path, old_path = "modified", target, None
-    added = tuple(
+        return _Header(renamed_to, renamed_from, "renamed", binary)
+    name = target or source or _header_name(fields[0])
+    if value("new file mode ") is not None or value("copy to ") is not None or source == _DEV_NULL:
+        return _Header(value("copy to ") or _real(target) or name, None, "added", binary)
+    if value("deleted file mode ") is not None or target == _DEV_NULL:
+        return _Header(_real(source) or name, None, "deleted", binary)
+    return _Header(_real(target) or name, None, "modified", binary)
+
+
+def _side(name: str | None, prefix: str) -> str | None:
+    if name is None:
+        return None
+    if name.endswith("\t"):  # git ends ---/+++ names that contain a space with a tab
+        name = name[:-1]
+    name = unquote(name)
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
+def _real(name: str | None) -> str | None:
+    return None if name == _DEV_NULL else name
+
+
+def _header_name(line: str) -> str:
+    """The path in `diff --git a/P b/P` (both sides equal when nothing says otherwise)."""
+    rest = line.rstrip("\n")[len(_GIT_HEADER):]
+    if rest.startswith('"'):
+        end = _closing_quote(rest)
+        return unquote(rest[:end + 1]).removeprefix("a/")
+    if rest.endswith('"'):
+        return unquote(rest[rest.rindex(' "') + 1:]).removeprefix("b/")
+    half = (len(rest) - 5) // 2  # "a/" P " b/" P
+    return rest[2:2 + half]
+
+
+def _closing_quote(text: str) -> int:
+    i = 1
+    while i < len(text) and text[i] != '"':
+        i += 2 if text[i] == "\\" else 1
+    return i
+
+
+def _placeholders(index: int, lines: list[str]) -> list[str]:
+    """The section with every file name in its header replaced by a name unidiff cannot misread."""
+    end = _hunk_start(lines)
+    name = f"gitteam-file-{index}"
+    header = []
+    for line in lines[:end]:
+        if line.startswith(_GIT_HEADER):
+            line = f"{_GIT_HEADER}a/{name} b/{name}\n"
+        elif line.startswith(("--- ", "+++ ")):
+            side = "a/" if line.startswith("-") else "b/"
+            null = line.rstrip("\n").endswith(_DEV_NULL)
+            line = f"{line[:4]}{_DEV_NULL if null else side + name}\n"
+        elif line.startswith("Binary files "):
+            old = _DEV_NULL if line.startswith(f"Binary files {_DEV_NULL} ") else f"a/{name}"
+            new = _DEV_NULL if line.rstrip("\n").endswith(f" {_DEV_NULL} differ") else f"b/{name}"
+            line = f"Binary files {old} and {new} differ\n"
+        elif line.startswith(("rename from ", "rename to ", "copy from ", "copy to ")):
+            continue
+        header.append(line)
+    return header + lines[end:]
+
+
+def _added(patched: PatchedFile) -> tuple[tuple[int, str], ...]:
+    return tuple(
         (line.target_line_no, _without_ending(line.value))
         for hunk in patched
         for line in hunk
         if line.is_added and line.target_line_no is not None
     )
-    return FileChange(path, old_path, status, bool(patched.is_binary_file), added, len(patched))
 
 
-def _header_value(info: list[str], prefix: str) -> str | None:
-    value = next((line[len(prefix):] for line in info if line.startswith(prefix)), None)
-    return None if value is None else unquote(value)
-
-
-def _strip_prefix(name: str | None, prefix: str) -> str | None:
-    if name is None or name == _DEV_NULL:
-        return None
-    name = unquote(name.split("\t", 1)[0])
-    return name[len(prefix):] if name.startswith(prefix) else name
+def _plain_change(patched: PatchedFile) -> FileChange:
+    source, target = _side(patched.source_file, "a/"), _side(patched.target_file, "b/")
+    status: ChangeStatus = "added" if source == _DEV_NULL else "deleted" if target == _DEV_NULL else "modified"
+    path = (target if status != "deleted" else source) or ""
+    return FileChange(path, None, status, bool(patched.is_binary_file), _added(patched), len(patched))
 
 
 def _without_ending(value: str) -> str:
-    value = value.removesuffix("\n")
-    return value.removesuffix("\r")
+    return value.removesuffix("\n").removesuffix("\r")
 
 
 def unquote(name: str) -> str:
