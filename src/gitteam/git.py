@@ -14,6 +14,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,6 +31,7 @@ _NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
 # Concurrent writers (agents, notes) contend for ref locks; wait for them instead of failing at once.
 _REF_LOCKS = ("-c", "core.filesRefLockTimeout=2000", "-c", "core.packedRefsTimeout=2000")
 _NOTE_ATTEMPTS = 100
+_WORKTREE_ADMIN = threading.Lock()  # `git worktree add/prune` of one process must not race each other
 _TMP_NOTES = "refs/notes/gitteam-tmp/"  # git notes refuses to write outside refs/notes/
 
 
@@ -254,18 +256,32 @@ class Repository:
         if self._oid(f"refs/heads/{branch}") is not None:
             raise GitteamError(f"branch {branch} already exists: choose another name or delete it "
                                f"(git branch -D {branch})")
-        self.git(*_NO_HOOKS, "worktree", "add", "-q", "-b", branch, str(path), start)
+        self._add_worktree(path, "-b", branch, str(path), start)
 
     def add_worktree(self, path: Path, branch: str) -> None:
         """Check out the existing branch `branch` in a new worktree at `path`, e.g. to resume its work."""
         if self._oid(f"refs/heads/{branch}") is None:
             raise GitteamError(f"branch {branch} does not exist: nothing to check out")
-        self.git("worktree", "prune")  # a worktree deleted by hand holds its branch until pruned
-        self.git(*_NO_HOOKS, "worktree", "add", "-q", str(path), branch)
+        with _WORKTREE_ADMIN:
+            self.git("worktree", "prune")  # a worktree deleted by hand holds its branch until pruned
+        self._add_worktree(path, str(path), branch)
+
+    def _add_worktree(self, path: Path, *args: str) -> None:
+        """Register the worktree under a lock, then check it out outside it, so checkouts run in parallel.
+
+        Concurrent `git worktree add` calls race on `.git/worktrees/` ("failed to read .../commondir"),
+        while the checkout itself, the expensive part, is private to each worktree.
+        """
+        with _WORKTREE_ADMIN:
+            self.git(*_NO_HOOKS, "worktree", "add", "-q", "--no-checkout", *args)
+        self.git(*_NO_HOOKS, "reset", "-q", "--hard", cwd=path)
 
     def remove_worktree(self, path: Path, force: bool = False) -> None:
         self.git("worktree", "remove", *(["--force"] if force else []), str(path))
-        self.git("worktree", "prune")
+
+    def prune_worktrees(self) -> None:
+        with _WORKTREE_ADMIN:
+            self.git("worktree", "prune")
 
     def list_worktrees(self) -> list[Worktree]:
         out = self.git("worktree", "list", "--porcelain", "-z")
