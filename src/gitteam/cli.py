@@ -56,7 +56,7 @@ def model_overrides(model: SpecOpt, planner: SpecOpt, coder: SpecOpt, reviewer: 
 
 @app.command()
 def run(
-    task: Annotated[str, typer.Argument(help="What the team should do.")],
+    task: Annotated[str, typer.Argument(metavar="TASK", help="What the team should do.")],
     repo: RepoOpt = None,
     model: Annotated[SpecOpt, typer.Option("--model", help="Model spec for every role.")] = None,
     planner: Annotated[SpecOpt, typer.Option("--planner", help="Model spec for the planner.")] = None,
@@ -79,14 +79,13 @@ def run(
         "run.max_agents": max_agents, "run.budget": budget, "run.target": target})
     options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out)
     console = ui.progress_console(json_out)
-    ui.announce_models(console, config)
     result = start_run(git_repo, config, task, options, listener=ui.ProgressPrinter(console))
     return ui.report(console, result, json_out)
 
 
 @app.command()
 def plan(
-    task: Annotated[str, typer.Argument(help="What the team should do.")],
+    task: Annotated[str, typer.Argument(metavar="TASK", help="What the team should do.")],
     repo: RepoOpt = None,
     model: Annotated[SpecOpt, typer.Option("--model", help="Model spec for the planner.")] = None,
     planner: Annotated[SpecOpt, typer.Option("--planner", help="Model spec for the planner.")] = None,

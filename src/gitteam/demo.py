@@ -72,7 +72,7 @@ def run_demo(directory: Path | None, max_agents: int, json_out: bool) -> int:
     config = load_config(repo.root, {"run.max_agents": max_agents})
     console = ui.progress_console(json_out)
     console.print(f"[bold]gitteam demo[/bold] in {root}\ntask: {TASK}")
-    options = ui.RunOptions(yes=True)
+    options = ui.run_options(yes=True, no_merge=False, keep=False, json_out=json_out)
     result = start_run(repo, config, TASK, options, listener=ui.ProgressPrinter(console))
     code = ui.report(console, result, json_out)
     hints = [

@@ -30,8 +30,14 @@ FAIL_ON = ("block", "changes")
 
 
 def default_base(repo: Repository, head: str) -> str:
-    """The merge-base with the upstream, else with the default branch (origin/HEAD, main, master)."""
-    for candidate in ("@{upstream}", "refs/remotes/origin/HEAD", "refs/heads/main", "refs/heads/master"):
+    """The merge-base with the upstream, else with the default branch (origin's, then the local main or master).
+
+    A head those branches already contain has nothing new to review: its own sha (an empty range) is returned
+    only when no candidate gives a proper base, so a feature branch still finds main behind its upstream.
+    """
+    contained = False
+    for candidate in ("@{upstream}", "refs/remotes/origin/HEAD", "refs/remotes/origin/main",
+                      "refs/remotes/origin/master", "refs/heads/main", "refs/heads/master"):
         ref = repo.rev_parse(candidate)
         if ref is None:
             continue
@@ -39,6 +45,9 @@ def default_base(repo: Repository, head: str) -> str:
         sha = base.stdout.decode().strip()
         if base.returncode == 0 and sha and sha != head:
             return sha
+        contained = contained or (base.returncode == 0 and sha == head)
+    if contained:
+        return head
     raise UsageError("cannot find a base to review against: pass --base REV")
 
 

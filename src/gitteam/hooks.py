@@ -49,7 +49,10 @@ previous="$0{previous}"
 if [ -x "$previous" ]; then
     "$previous" "$@" || exit $?
 fi
-{gitteam} review --base HEAD --head MERGE_HEAD
+# MERGE_HEAD is not written yet when git runs this hook: review the merged index as a commit on HEAD.
+tree=$(git write-tree) || exit $?
+merged=$(git commit-tree "$tree" -p HEAD -m "gitteam: the merge under review") || exit $?
+{gitteam} review --base HEAD --head "$merged"
 """
 
 

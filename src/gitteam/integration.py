@@ -8,12 +8,13 @@ says how to finish.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitteam.context import INTEGRATION, RunContext, RunOptions, RunResult, agent_branch
 from gitteam.errors import Exit, GitteamError
-from gitteam.git import Repository
+from gitteam.git import GitError, Repository
 from gitteam.journal import MERGED, PENDING, REJECTED, Journal, load_run
 from gitteam.locks.refs import release_files
 
@@ -150,17 +151,22 @@ def cleanup(ctx: RunContext, keep: bool) -> str:
 
 
 def remove_worktrees(repo: Repository, run: str, journal: Journal | None, force: bool) -> list[str]:
-    """Remove a run's worktrees; one with uncommitted changes is kept (and named) unless force."""
-    kept: list[str] = []
+    """Remove a run's worktrees, in parallel; one with uncommitted changes is kept (and named) unless force."""
     root = repo.state_dir / "worktrees" / run
     prefix = f"refs/heads/{agent_branch(run, '')}"
-    for worktree in repo.list_worktrees():
-        if not (worktree.branch or "").startswith(prefix) and not _inside(worktree.path, root):
-            continue
-        if not force and repo.worktree_changes(worktree.path):
-            kept.append(str(worktree.path))
-            continue
-        repo.remove_worktree(worktree.path, force=True)
+    paths = [wt.path for wt in repo.list_worktrees()
+             if (wt.branch or "").startswith(prefix) or _inside(wt.path, root)]
+
+    def remove(path: Path) -> str | None:
+        try:  # without force, git itself refuses a worktree with modified or untracked files
+            repo.remove_worktree(path, force=force)
+        except GitError:
+            return str(path)
+        return None
+
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="cleanup") as pool:
+        kept = [path for path in pool.map(remove, paths) if path]
+    repo.prune_worktrees()
     if root.is_dir() and not any(root.iterdir()):
         root.rmdir()
     if journal is not None and not kept:

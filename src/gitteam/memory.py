@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from gitteam.errors import UsageError
 from gitteam.git import Repository
 from gitteam.secrets import redact
 
@@ -85,6 +86,8 @@ class Blackboard:
     def remember(
         self, content: str, *, tags: Sequence[str] = (), files: Sequence[str] = (), agent: str = "", role: str = ""
     ) -> Entry:
+        if not content.strip():
+            raise UsageError("nothing to remember: the content is empty")
         body = {
             "run": self.run,
             "agent": agent,
@@ -92,7 +95,8 @@ class Blackboard:
             "content": redact(content.strip()),
             "tags": sorted({t.strip().lower() for t in tags if t.strip()}),
             "files": sorted(set(files)),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            # milliseconds: entries added one after another in the same second still list in order
+            "created": datetime.now(UTC).isoformat(timespec="milliseconds"),
         }
         text = json.dumps(body, sort_keys=True, ensure_ascii=False)
         entry_id = self.repo.write_blob(text.encode("utf-8"))

@@ -32,10 +32,11 @@ from gitteam.locks.plan import Plan, serialize_overlaps, waves
 from gitteam.locks.refs import claim_files
 from gitteam.memory import Blackboard
 from gitteam.metering import Meter
+from gitteam.models.base import CallContext
 from gitteam.models.registry import Registry
 from gitteam.overview import repository_overview
 from gitteam.roles import planner as planner_role
-from gitteam.roles.agent import Agent
+from gitteam.roles.agent import Agent, Limits
 from gitteam.roles.tools import CommitView
 from gitteam.worker import Assignment, Outcome, run_subtask
 
@@ -96,7 +97,7 @@ def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
 
 def make_plan(ctx: RunContext, base: str) -> Plan:
     overview = repository_overview(ctx.repo, base, ctx.config.planner.overview_tokens)
-    memory = "\n".join(f"- [{', '.join(e.tags)}] {e.content}" for e in ctx.board.recall(ctx.task, limit=12))
+    memory = memory_digest(ctx.board, ctx.task)
     toolbox = planner_role.planner_tools(CommitView(ctx.repo, base), ctx.board, ctx.config.limits.plan_attempts)
     agent = Agent(ctx.model("planner"), planner_role.SYSTEM, toolbox, ctx.call_context("planner", "planner"),
                   ctx.limits, ctx.meter, terminal="submit_plan", on_tool=ctx.on_tool)
@@ -108,16 +109,24 @@ def make_plan(ctx: RunContext, base: str) -> Plan:
 
 
 def plan_only(repo: Repository, config: Config, task: str) -> tuple[Plan, list[str], str]:
-    """`gitteam plan`: the planner's plan, validated and serialized; changes nothing in git."""
-    target, base = resolve_target(repo, config)
-    ctx = open_context(repo, config, "plan-" + random.token_hex(3), task, target)
+    """`gitteam plan`: the planner's plan, validated and serialized; changes nothing in git or in run state."""
+    if not task.strip():
+        raise UsageError("the task is empty: say what the team should do")
+    _, base = resolve_target(repo, config)
+    registry = Registry(config, repo.root)
+    limits = Limits(config.limits.max_steps, config.limits.max_tokens, config.limits.reminders)
+    context = CallContext(run="plan", role="planner", agent="planner")
     overview = repository_overview(repo, base, config.planner.overview_tokens)
     toolbox = planner_role.planner_tools(CommitView(repo, base), None, config.limits.plan_attempts)
-    agent = Agent(ctx.model("planner"), planner_role.SYSTEM, toolbox, ctx.call_context("planner", "planner"),
-                  ctx.limits, ctx.meter, terminal="submit_plan", on_tool=ctx.on_tool)
-    result = planner_role.run_planner(agent, task, overview, "")
+    agent = Agent(registry.for_role("planner"), planner_role.SYSTEM, toolbox, context, limits,
+                  Meter(config.run.budget), terminal="submit_plan")
+    result = planner_role.run_planner(agent, task, overview, memory_digest(Blackboard(repo), task))
     plan, notes = serialize_overlaps(result.plan)
     return plan, notes, result.summary
+
+
+def memory_digest(board: Blackboard, query: str) -> str:
+    return "\n".join(f"- [{', '.join(e.tags)}] {e.content}" for e in board.recall(query, limit=12))
 
 
 def execute(ctx: RunContext, plan: Plan, options: RunOptions, resumed: frozenset[str]) -> RunResult:

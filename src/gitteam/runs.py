@@ -115,7 +115,7 @@ def clean(repo: Repository, force: bool = False) -> tuple[list[str], list[str]]:
         kept.extend(left)
         if not left:
             cleaned.append(state.run)
-    repo.git("worktree", "prune")
+    repo.prune_worktrees()
     return cleaned, kept
 
 

@@ -16,11 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gitteam.context import RunOptions
-
 if TYPE_CHECKING:
-    from gitteam.config import Config
-    from gitteam.context import RunContext, RunResult
+    from gitteam.context import RunContext, RunOptions, RunResult
     from gitteam.journal import Event, RunState
     from gitteam.locks.plan import Plan
     from gitteam.memory import Entry
@@ -44,13 +41,10 @@ def is_interactive() -> bool:
 
 def run_options(yes: bool, no_merge: bool, keep: bool, json_out: bool) -> RunOptions:
     """Ask the person only when there is a terminal to ask on (never wait for input without one)."""
+    from gitteam.context import RunOptions
+
     approver = ask_approval if (is_interactive() and not yes and not no_merge) else None
     return RunOptions(yes=yes, no_merge=no_merge, keep=keep, approver=approver)
-
-
-def announce_models(console: Console, config: Config) -> None:
-    roles = ", ".join(f"{role} {config.role_spec(role) or '(unset)'}" for role in ("planner", "coder", "reviewer"))
-    console.print(f"[dim]models: {escape(roles)}[/dim]")
 
 
 class ProgressPrinter:
@@ -67,8 +61,11 @@ class ProgressPrinter:
     @staticmethod
     def describe(e: Event) -> str | None:  # noqa: C901 - a flat table of event kinds
         kind = e["event"]
-        if kind == "run_started":
-            return f"[bold]gitteam run {e['run']}[/bold] on {e['target']} ({e['base'][:10]})"
+        if kind == "run_started":  # after the models resolved: a bad spec's error stays the only line
+            specs = e.get("options", {}).get("models", {})
+            models = ", ".join(f"{role} {spec or '(unset)'}" for role, spec in specs.items())
+            return (f"[bold]gitteam run {e['run']}[/bold] on {e['target']} ({e['base'][:10]})"
+                    + (f"\n[dim]models: {escape(models)}[/dim]" if models else ""))
         if kind == "plan":
             waves = escape(" -> ".join("[" + ", ".join(w) + "]" for w in e["waves"]))
             notes = "".join(f"\n  [yellow]{escape(n)}[/yellow]" for n in e.get("serialized", []))

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import importlib
+import threading
 from pathlib import Path
 
 from gitteam.config import Config, ModelDef
 from gitteam.errors import UsageError
 from gitteam.models.base import Model
 
-# provider name -> "module:factory"; a factory takes (spec, ModelDef) and returns a Model.
+# provider name -> "module:factory"; a factory takes (spec, ModelDef, Registry) and returns a Model.
 PROVIDERS = {
     "anthropic": "gitteam.models.anthropic:create",
     "openai": "gitteam.models.openai:create",
@@ -29,6 +30,7 @@ class Registry:
         self.config = config
         self.base_dir = base_dir
         self._models: dict[str, Model] = {}
+        self._lock = threading.RLock()  # fallbacks resolve from agent threads; one instance per spec
 
     def for_role(self, role: str, economy: bool = False) -> Model:
         spec = self.config.role_spec(role, economy=economy)
@@ -37,9 +39,10 @@ class Registry:
         return self.resolve(spec)
 
     def resolve(self, spec: str) -> Model:
-        if spec not in self._models:
-            self._models[spec] = self._create(spec)
-        return self._models[spec]
+        with self._lock:
+            if spec not in self._models:
+                self._models[spec] = self._create(spec)
+            return self._models[spec]
 
     def _create(self, spec: str) -> Model:
         provider, _, rest = spec.partition(":")

@@ -72,6 +72,8 @@ class Toolbox:
             raise
         except GitteamError as exc:  # ToolRefused, PathRefused, PlanError, GitError: all reported to the model
             return ToolResult(f"error: {exc}", True)
+        except OSError as exc:  # the filesystem said no (e.g. a file where a directory must go): the model adapts
+            return ToolResult(f"error: {call.name} failed: {exc}", True)
         return outcome if isinstance(outcome, ToolResult) else ToolResult(outcome)
 
 
@@ -139,11 +141,14 @@ class WorktreeView:
     def __init__(self, repo: Repository, worktree: Path, start: str) -> None:
         self.repo = repo
         self.worktree = worktree
-        self._tracked = repo.tracked_files(start)
+        self.start = start
+        self._tracked: list[str] | None = None  # listed on first use: most coders never list 10,000 files
         self.created: set[str] = set()
         self.deleted: set[str] = set()
 
     def paths(self) -> list[str]:
+        if self._tracked is None:
+            self._tracked = self.repo.tracked_files(self.start)
         return sorted((set(self._tracked) | self.created) - self.deleted)
 
     def read(self, path: str) -> bytes:
