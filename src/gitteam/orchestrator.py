@@ -133,6 +133,9 @@ def execute(ctx: RunContext, plan: Plan, options: RunOptions, resumed: frozenset
     """Run the waves not yet merged, then integrate and ask; all or nothing."""
     state = load_run(ctx.repo.state_dir, ctx.run)
     summaries = {a.id: a.summary for a in state.agents.values() if a.status == "merged"}
+    # approved before a crash or a sibling's failure, not merged yet: merge it as it is, do not redo it
+    approved = {a.id: Outcome(a.id, "approved", a.head, summary=a.summary)
+                for a in state.agents.values() if a.status == "approved" and a.head}
     failed: list[Outcome] = []
     max_agents = options.max_agents or ctx.config.run.max_agents
     index = {sub.id: n for n, sub in enumerate(plan.subtasks)}
@@ -145,13 +148,14 @@ def execute(ctx: RunContext, plan: Plan, options: RunOptions, resumed: frozenset
             continue
         start = integration.head(ctx)
         jobs = [Assignment(sub, start, index[sub.id], tuple((d, summaries.get(d, "")) for d in sub.depends_on),
-                           resume=sub.id in resumed) for sub in todo]
+                           resume=sub.id in resumed) for sub in todo if sub.id not in approved]
         outcomes = run_wave(ctx, jobs, max_agents)
         for outcome in outcomes:
             ctx.journal.append("agent_finished", agent=outcome.agent, status=outcome.status, reason=outcome.reason,
                                head=outcome.head)
             if outcome.status != "approved":
                 failed.append(outcome)
+        outcomes = [approved[sub.id] for sub in todo if sub.id in approved] + outcomes
         if not failed:
             for outcome in outcomes:
                 integration.merge_agent(ctx, outcome)
@@ -162,7 +166,7 @@ def execute(ctx: RunContext, plan: Plan, options: RunOptions, resumed: frozenset
 
 
 def run_wave(ctx: RunContext, jobs: list[Assignment], max_agents: int) -> list[Outcome]:
-    if len(jobs) == 1 or max_agents == 1:
+    if len(jobs) <= 1 or max_agents == 1:
         return [run_subtask(ctx, job) for job in jobs]
     with ThreadPoolExecutor(max_workers=min(max_agents, len(jobs)), thread_name_prefix="agent") as pool:
         futures = [pool.submit(run_subtask, ctx, job) for job in jobs]
@@ -203,11 +207,8 @@ def resume_run(repo: Repository, config: Config, run: str, options: RunOptions,
         ctx.registry.for_role(role)
     ctx.journal.append("resumed", budget=config.run.budget)
     try:
-        if state.plan is None:
-            plan = make_plan(ctx, state.base)
-            claim_files(repo, run, {path: sub.id for sub in plan.subtasks for path in sub.files})
-        else:
-            plan = Plan.from_json(state.plan)
+        plan = make_plan(ctx, state.base) if state.plan is None else Plan.from_json(state.plan)
+        claim_files(repo, run, {path: sub.id for sub in plan.subtasks for path in sub.files})  # idempotent
         if not state.integration:
             integration.create_branch(ctx, state.base)
         if state.state == "pending":

@@ -59,8 +59,14 @@ def run_subtask(ctx: RunContext, job: Assignment) -> Outcome:
         run_setup(ctx, job, worktree)
         return code_and_review(ctx, job, worktree, head)
     except GitteamError as exc:
-        head = commit_work(ctx, subtask, worktree, 0, "partial work: " + str(exc)) or head
-        return Outcome(subtask.id, outcome_status(exc), head, reason=str(exc))
+        partial = commit_work(ctx, subtask, worktree, 0, "partial work: " + str(exc))
+        if partial:  # unreviewed, but its provenance and spend are recorded like every agent commit's
+            write_note(ctx, subtask.id, partial, ctx.config.role_spec("coder"), 0, None)
+        latest = partial or ctx.repo.rev_parse(f"refs/heads/{branch}") or head  # earlier rounds may have committed
+        return Outcome(subtask.id, outcome_status(exc), latest, reason=str(exc))
+    except KeyboardInterrupt:  # Ctrl-C with the agent in this thread: save its work, then stop the run
+        commit_work(ctx, subtask, worktree, 0, "partial work: interrupted")
+        raise
 
 
 def outcome_status(exc: GitteamError) -> str:
@@ -130,7 +136,7 @@ def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str)
         summary = str(coder.run(message))
         head = commit_work(ctx, subtask, worktree, round_number, summary) or head
         verdict = gate(ctx, job, worktree, head, round_number, summary)
-        write_note(ctx, subtask.id, head, coder, round_number, verdict)
+        write_note(ctx, subtask.id, head, coder.last_model, round_number, verdict)
         if verdict.decision == "APPROVE":
             return Outcome(subtask.id, "approved", head, summary=summary)
         if verdict.decision == "BLOCK":
@@ -212,19 +218,20 @@ def conventions(ctx: RunContext, base: str) -> str:
     return "\n\n".join(parts)[:CONVENTIONS_MAX_CHARS]
 
 
-def write_note(ctx: RunContext, agent: str, head: str, coder: Agent, round_number: int, verdict: Verdict) -> None:
-    """Provenance on the agent's commit: who, which model, what it cost, what the gate said."""
+def write_note(ctx: RunContext, agent: str, head: str, model: str, round_number: int,
+               verdict: Verdict | None) -> None:
+    """Provenance on the agent's commit: who, which model, what it cost, what the gate said (None: not reviewed)."""
     coder_tally = ctx.meter.agent(f"coder/{agent}")
     reviewer_tally = ctx.meter.agent(f"reviewer/{agent}")
     note = {
         "run": ctx.run,
         "agent": agent,
         "role": "coder",
-        "model": coder.last_model,
+        "model": model,
         "round": round_number,
         "tokens": coder_tally.usage.total,
         "cost": round(coder_tally.cost, 6) if coder_tally.cost_known else None,
-        "review": {
+        "review": None if verdict is None else {
             "decision": verdict.decision,
             "summary": verdict.summary,
             "findings": [f.to_json() for f in verdict.findings],
