@@ -1,32 +1,46 @@
 """`gitteam review`: the merge gate on any range of commits, for CI and git hooks.
 
-The same gate the pipeline runs: deterministic checks first (no model can overrule them), then a
-reviewer agent when one is configured. Exit 0 passes, 3 refuses (BLOCK, or changes with
-`--fail-on changes`), 2 for bad input.
+The same gate the pipeline runs: deterministic checks first (no model can overrule them), then the
+configured reviewers over the diff, chunked when it is large. The range is `git diff BASE...HEAD`: what
+HEAD adds since it left BASE. Exit 0 passes, 3 refuses (BLOCK, or changes with `--fail-on changes`),
+2 for bad input, 1 when gitteam or a reviewer model fails.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from gitteam.config import Config
+from gitteam.config import Config, ReviewerDef
 from gitteam.errors import Exit, UsageError
 from gitteam.git import Repository
 from gitteam.memory import Blackboard
 from gitteam.metering import Meter
-from gitteam.models.base import CallContext
 from gitteam.models.registry import Registry
+from gitteam.review.agents import ReviewSession, Subject, review_with_agents, reviewers
 from gitteam.review.checks import CheckContext, run_checks
 from gitteam.review.diff import FileChange, parse_diff
-from gitteam.review.verdict import Finding, Verdict, combine, gate_decision
-from gitteam.roles import reviewer as reviewer_role
-from gitteam.roles.agent import Agent, Limits
-from gitteam.roles.tools import CommitView
-from gitteam.worker import CONVENTION_FILES, CONVENTIONS_MAX_CHARS
+from gitteam.review.formats import FORMATS, Range, render, step_summary
+from gitteam.review.gate import SHORT_OF_BLOCK, decide
+from gitteam.review.verdict import Verdict
+from gitteam.roles.agent import Limits
 
-FORMATS = ("text", "json")
 FAIL_ON = ("block", "changes")
+# pre-commit's pre-push stage names the range in these (older releases: SOURCE and ORIGIN)
+PRE_COMMIT_BASE = ("PRE_COMMIT_FROM_REF", "PRE_COMMIT_SOURCE")
+PRE_COMMIT_HEAD = ("PRE_COMMIT_TO_REF", "PRE_COMMIT_ORIGIN")
+COMMIT_LOG_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Request:
+    base: str | None = None
+    head: str | None = None
+    output: str = "text"
+    fail_on: str = "block"
+    checks_only: bool = False
 
 
 def default_base(repo: Repository, head: str) -> str:
@@ -51,62 +65,92 @@ def default_base(repo: Repository, head: str) -> str:
     raise UsageError("cannot find a base to review against: pass --base REV")
 
 
-def review_range(repo: Repository, config: Config, base: str | None, head: str, output: str,
-                 fail_on: str) -> int:
-    if output not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)} (got {output!r})")
-    if fail_on not in FAIL_ON:
-        raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)} (got {fail_on!r})")
-    head_sha = repo.rev_parse(head)
-    if head_sha is None:
-        raise UsageError(f"unknown revision for --head: {head}")
-    base_sha = repo.rev_parse(base) if base else default_base(repo, head_sha)
-    if base_sha is None:
-        raise UsageError(f"unknown revision for --base: {base}")
-    diff_text = repo.diff(base_sha, head_sha)
+def resolve_range(repo: Repository, request: Request, environ: Mapping[str, str]) -> Range:
+    """The commits to compare: flags, else pre-commit's variables, else HEAD and its default base."""
+    head_rev = request.head or _first(environ, PRE_COMMIT_HEAD) or "HEAD"
+    head = _commit(repo, head_rev, "--head")
+    base_rev = request.base or _first(environ, PRE_COMMIT_BASE)
+    base = _commit(repo, base_rev, "--base") if base_rev else default_base(repo, head)
+    merge_base = repo.run_git("merge-base", base, head)
+    fork = merge_base.stdout.decode().strip()
+    return Range(fork if merge_base.returncode == 0 and fork else base, head)
+
+
+def _first(environ: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    return next((environ[name].strip() for name in names if environ.get(name, "").strip()), None)
+
+
+def _commit(repo: Repository, rev: str, option: str) -> str:
+    sha = repo.rev_parse(f"{rev}^{{commit}}") if not rev.startswith("-") else None
+    if sha is None:
+        raise UsageError(f"unknown revision for {option}: {rev} (not a commit here; a CI checkout needs the "
+                         "history: fetch-depth: 0)")
+    return sha
+
+
+def review_range(repo: Repository, config: Config, request: Request,
+                 environ: Mapping[str, str] | None = None) -> int:
+    environ = os.environ if environ is None else environ
+    if request.output not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)} (got {request.output!r})")
+    if request.fail_on not in FAIL_ON:
+        raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)} (got {request.fail_on!r})")
+    where = resolve_range(repo, request, environ)
+    diff_text = repo.diff(where.base, where.head)
     changes = parse_diff(diff_text)
+    span = f"{where.base[:10]}..{where.head[:10]}"
     if not changes:
-        print(f"gitteam review: nothing to review between {base_sha[:10]} and {head_sha[:10]}", file=sys.stderr)
+        _note(f"nothing to review between {span}")
+        if request.output != "text":  # CI steps that read the report still get a (clean) one
+            sys.stdout.write(render(Verdict("APPROVE", "nothing to review"), request.output, where))
         return Exit.OK
-    verdict = gate(repo, config, base_sha, head_sha, diff_text, changes)
-    emit(verdict, output)
-    refused = verdict.decision == "BLOCK" or (fail_on == "changes" and verdict.decision == "REQUEST_CHANGES")
+    binary_only = all(change.binary for change in changes)
+    if binary_only:
+        _note(f"only binary files changed in {span} ({len(changes)}): the deterministic checks ran, no reviewer "
+              "reads binary data")
+    verdict = gate(repo, config, where, diff_text, changes, agents=not (request.checks_only or binary_only),
+                   environ=environ)
+    sys.stdout.write(render(verdict, request.output, where))
+    summary_path = environ.get("GITHUB_STEP_SUMMARY", "")
+    if request.output == "github" and summary_path:
+        with open(summary_path, "a", encoding="utf-8") as out:
+            out.write(step_summary(verdict, where))
+    refused = verdict.decision == "BLOCK" or (request.fail_on == "changes" and verdict.decision == "REQUEST_CHANGES")
     return Exit.REFUSED if refused else Exit.OK
 
 
-def gate(repo: Repository, config: Config, base: str, head: str, diff_text: str,
-         changes: list[FileChange]) -> Verdict:
-    checks = run_checks(CheckContext(repo=repo, base=base, head=head, changes=changes, ownership=None))
-    decision = gate_decision(checks)
-    floor = Verdict(decision, "deterministic checks" + (" failed" if decision != "APPROVE" else " passed"),
-                    tuple(checks))
-    if decision == "BLOCK" or not config.role_spec("reviewer"):
-        return floor
-    return combine([floor, agent_review(repo, config, base, head, diff_text, changes, checks)])
+def _note(message: str) -> None:
+    print(f"gitteam review: {message}", file=sys.stderr)
 
 
-def agent_review(repo: Repository, config: Config, base: str, head: str, diff_text: str,
-                 changes: list[FileChange], checks: list[Finding]) -> Verdict:
-    model = Registry(config, repo.root).for_role("reviewer")
-    limits = Limits(config.limits.max_steps, config.limits.max_tokens, config.limits.reminders)
-    context = CallContext(run="review", role="reviewer", agent="range")
-    toolbox = reviewer_role.reviewer_tools(CommitView(repo, head), Blackboard(repo), {c.path for c in changes})
-    agent = Agent(model, reviewer_role.SYSTEM, toolbox, context, limits, Meter(config.run.budget),
-                  terminal="submit_review")
-    found = repo.read_blobs(base, list(CONVENTION_FILES))
-    conventions = "\n\n".join(f"## {n}\n{found[n].decode('utf-8', 'replace')}" for n in CONVENTION_FILES
-                              if n in found)[:CONVENTIONS_MAX_CHARS]
-    subject = repo.git("log", "--format=%s%n%n%b", f"{base}..{head}").strip()[:4000]
-    info = {"range": f"{base[:10]}..{head[:10]}", "commit messages": subject}
-    verdict = agent.run(reviewer_role.brief("Review this range of commits.", info, diff_text, checks,
-                                            conventions, 1))
-    assert isinstance(verdict, Verdict)
-    return verdict
+def gate(repo: Repository, config: Config, where: Range, diff_text: str, changes: list[FileChange],
+         agents: bool = True, environ: Mapping[str, str] | None = None) -> Verdict:
+    """Checks (no ownership, no test command: CI runs the tests itself), then every reviewer with a model."""
+    checks = run_checks(CheckContext(repo=repo, base=where.base, head=where.head, changes=changes, ownership=None,
+                                     max_file_bytes=config.review.max_file_bytes))
+    registry = Registry(config, repo.root, environ)
+    chosen = _reviewers_with_models(config, registry) if agents else []
+    if not chosen:
+        return decide(checks, None)
+    limits = Limits(max_steps=config.limits.max_steps, max_tokens=config.limits.max_tokens,
+                    reminders=config.limits.reminders)
+    session = ReviewSession(
+        repo=repo, config=config, model_for=lambda spec: registry.resolve(spec or registry.spec_for("reviewer")),
+        meter=Meter(config.run.budget), limits=limits, run="review", agent="range", board=Blackboard(repo),
+    )
+    log = repo.git("log", "--format=%s%n%n%b", f"{where.base}..{where.head}").strip()[:COMMIT_LOG_CHARS]
+    subject = Subject(where.base, where.head, diff_text, changes, "Review this range of commits before it merges.",
+                      about={"range": f"{where.base[:10]}..{where.head[:10]}",
+                             "files": str(len(changes))}, checks=checks, preface=log)
+    return decide(checks, lambda: review_with_agents(session, subject, chosen), SHORT_OF_BLOCK)
 
 
-def emit(verdict: Verdict, output: str) -> None:
-    if output == "json":
-        print(json.dumps(verdict.to_json(), indent=1))
-        return
-    print(f"{verdict.decision}: {verdict.summary}")
-    print(reviewer_role.format_findings(verdict.findings))
+def _reviewers_with_models(config: Config, registry: Registry) -> list[ReviewerDef]:
+    """Reviewers that have a model: their own, or the reviewer role's (configured, or a key's default)."""
+    role_spec = registry.spec_for("reviewer")
+    chosen = [reviewer for reviewer in reviewers(config) if reviewer.model or role_spec]
+    skipped = [reviewer.name for reviewer in reviewers(config) if reviewer not in chosen]
+    if skipped and config.review.reviewers:
+        _note(f"no model for reviewer(s) {', '.join(skipped)}: set roles.reviewer, a model of their own, or an "
+              "API key")
+    return chosen

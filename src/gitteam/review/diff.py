@@ -58,6 +58,24 @@ def parse_diff(text: str) -> list[FileChange]:
     ]
 
 
+def file_sections(text: str) -> list[tuple[str, list[str]]]:
+    """Each file's path (as in its FileChange) and its lines, each ending in "\n", header and hunks alike.
+
+    A plain unified diff (no `diff --git` lines) is one section named after its first file.
+    """
+    lines = _lines(text)
+    sections = _sections(lines)
+    if sections:
+        return [(_read_header(section[:_hunk_start(section)]).path, section) for section in sections]
+    changes = [_plain_change(patched) for patched in _patch(text)] if text.strip() else []
+    return [(changes[0].path, lines)] if changes else []
+
+
+def hunk_start(lines: list[str]) -> int:
+    """Index of the first hunk line ("@@ ...") of a file section; len(lines) when it has none."""
+    return _hunk_start(lines)
+
+
 def _patch(text: str) -> PatchSet:
     try:
         return PatchSet(text)

@@ -1,0 +1,133 @@
+"""Reviewer agents over a diff: every configured reviewer reads every chunk; the verdicts combine.
+
+Used by the pipeline's merge gate (one subtask), by the integration review (the combined diff, agent
+"integration") and by `gitteam review` (any range, agent "range"). The calls run one after another, in
+the order of `[[review.reviewers]]` and then of the chunks, so a replay script can list the turns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitteam.config import Config, ReviewerDef
+from gitteam.git import Repository
+from gitteam.memory import Blackboard
+from gitteam.metering import Meter, agent_key
+from gitteam.models.base import CallContext, Model, ToolCall
+from gitteam.review.chunks import Chunk, chunk_diff
+from gitteam.review.diff import FileChange
+from gitteam.review.scope import DiffScope
+from gitteam.review.verdict import Finding, Verdict, combine
+from gitteam.roles import reviewer as reviewer_role
+from gitteam.roles.agent import Agent, Limits
+from gitteam.roles.tools import CommitView, ToolResult
+
+CONVENTIONS_MAX_CHARS = 12_000
+DEFAULT_REVIEWER = ReviewerDef(name="reviewer")
+OnTool = Callable[[CallContext, ToolCall, ToolResult], None]
+
+
+@dataclass
+class ReviewSession:
+    """Who reviews and on what account: the models, the meter and limits, and the name calls carry."""
+
+    repo: Repository
+    config: Config
+    model_for: Callable[[str], Model]  # a reviewer's model spec ("" = the reviewer role's model) -> Model
+    meter: Meter
+    limits: Limits
+    run: str  # CallContext.run
+    agent: str  # CallContext.agent: a subtask id, "integration", or "range"
+    board: Blackboard | None = None
+    on_tool: OnTool | None = None
+    round: int = 1
+    economy: Callable[[], bool] = lambda: False  # past the budget's economy mark: no optional reviewer starts
+
+
+@dataclass
+class Subject:
+    """What is reviewed: the range, its diff (parsed), and what the change was for."""
+
+    base: str
+    head: str
+    diff: str
+    changes: Sequence[FileChange]
+    task: str
+    about: Mapping[str, Any] = field(default_factory=dict)  # shown as the change's description
+    checks: Sequence[Finding] = ()
+    preface: str = ""  # more text by the change's author (commit messages): fenced as data with the diff
+
+
+def reviewers(config: Config) -> tuple[ReviewerDef, ...]:
+    """The configured reviewers; none configured means one general reviewer on roles.reviewer."""
+    return config.review.reviewers or (DEFAULT_REVIEWER,)
+
+
+def check_models(config: Config, resolve: Callable[[str], Model]) -> None:
+    """Resolve every reviewer's own model before any work: a missing key is a usage error now, not after
+    the coders have spent money. Reviewers without one use the reviewer role, checked with the roles."""
+    for reviewer in config.review.reviewers:
+        if reviewer.model:
+            resolve(reviewer.model)
+
+
+def review_with_agents(session: ReviewSession, subject: Subject,
+                       only: Sequence[ReviewerDef] | None = None) -> Verdict:
+    """Every reviewer over every chunk; any BLOCK blocks. In economy mode only the first reviewer starts."""
+    chosen = list(reviewers(session.config) if only is None else only)
+    chunks = chunk_diff(subject.diff, session.config.review.chunk_tokens)
+    scope = DiffScope(session.repo, subject.head, subject.changes)
+    conventions = read_conventions(session.repo, subject.base, session.config.review.conventions)
+    verdicts: list[tuple[str, Verdict]] = []
+    for number, reviewer in enumerate(chosen):
+        if number and session.economy():  # the first reviewer is the gate; the others are optional passes
+            verdicts.append((reviewer.name, Verdict("APPROVE", "not run: the run is in economy mode")))
+            continue
+        model = session.model_for(reviewer.model)
+        for index, chunk in enumerate(chunks, 1):
+            scope.prefetch(chunk.files)
+            verdict = _review_chunk(session, subject, reviewer, model, scope, conventions, chunk,
+                                    (index, len(chunks)))
+            label = reviewer.name if len(chunks) == 1 else f"{reviewer.name}, part {index}/{len(chunks)}"
+            verdicts.append((label, verdict))
+    if len(verdicts) == 1:
+        return verdicts[0][1]
+    # several verdicts: each summary says whose (and which part) it is
+    return combine(dataclasses.replace(verdict, summary=f"[{label}] {verdict.decision}: {verdict.summary}")
+                   for label, verdict in verdicts)
+
+
+def _review_chunk(session: ReviewSession, subject: Subject, reviewer: ReviewerDef, model: Model,
+                  scope: DiffScope, conventions: str, chunk: Chunk, part: tuple[int, int]) -> Verdict:
+    context = CallContext(run=session.run, role="reviewer", agent=session.agent, round=session.round,
+                          extra={"reviewer": reviewer.name, "chunk": part[0], "chunks": part[1]})
+    # The token limit is per agent; each chunk's reviewer gets its own allowance on top of what the
+    # subtask's reviewers used before it.
+    used = session.meter.agent(agent_key(context)).usage.total
+    limits = dataclasses.replace(session.limits, max_tokens=used + session.limits.max_tokens)
+    toolbox = reviewer_role.reviewer_tools(CommitView(session.repo, subject.head), session.board, scope.place_all)
+    agent = Agent(model, reviewer_role.system_prompt(reviewer.name, reviewer.focus), toolbox, context, limits,
+                  session.meter, terminal="submit_review", on_tool=session.on_tool)
+    about = dict(subject.about)
+    if part[1] > 1:
+        about["files in this part"] = ", ".join(chunk.files)
+    message = reviewer_role.brief(subject.task, about, chunk.text, subject.checks, conventions, session.round,
+                                  part, preface=subject.preface)
+    if session.board is not None:  # what earlier agents and runs noted about these files, before the diff
+        query = " ".join(str(about.get(key, "")) for key in ("title", "instructions")) or subject.task
+        message = session.board.prompt_block(query, files=chunk.files) + message
+    verdict = agent.run(message)
+    assert isinstance(verdict, Verdict)
+    source = "reviewer" if reviewer is DEFAULT_REVIEWER else f"reviewer:{reviewer.name}"
+    return dataclasses.replace(verdict, findings=tuple(
+        dataclasses.replace(f, source=source) for f in verdict.findings))
+
+
+def read_conventions(repo: Repository, base: str, files: Sequence[str]) -> str:
+    """The repository's own rules, read from the base commit: a change cannot rewrite what it is judged by."""
+    found = repo.read_blobs(base, list(files))
+    parts = [f"## {name}\n{found[name].decode('utf-8', 'replace')}" for name in files if name in found]
+    return "\n\n".join(parts)[:CONVENTIONS_MAX_CHARS]

@@ -1,0 +1,37 @@
+"""The gate's one policy: deterministic findings set a floor no reviewer can lower.
+
+Critical findings block, major ones request changes (`verdict.gate_decision`). Reviewers run only when the
+floor allows it (`review_on`): the pipeline skips them once the checks fail (the coder has to fix those
+first, and a reviewer's tokens would be wasted), `gitteam review` shows everything short of a BLOCK. A
+reviewer's decision combines with the floor, strictest first, so an APPROVE cannot lift a check's
+REQUEST_CHANGES or BLOCK, whatever the diff says to the reviewer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+
+from gitteam.review.verdict import Decision, Finding, Verdict, combine, gate_decision
+
+CHECKS_FAILED = "deterministic checks failed"
+CHECKS_PASSED = "deterministic checks passed"
+WHEN_PASSING: tuple[Decision, ...] = ("APPROVE",)  # the pipeline's policy
+SHORT_OF_BLOCK: tuple[Decision, ...] = ("APPROVE", "REQUEST_CHANGES")  # `gitteam review`'s
+
+
+def floor(checks: Sequence[Finding]) -> Verdict:
+    """The verdict of the deterministic checks alone."""
+    decision = gate_decision(checks)
+    return Verdict(decision, CHECKS_PASSED if decision == "APPROVE" else CHECKS_FAILED, tuple(checks))
+
+
+def decide(checks: Sequence[Finding], review: Callable[[], Verdict] | None,
+           review_on: Collection[Decision] = WHEN_PASSING) -> Verdict:
+    """The checks' verdict, combined with the reviewers' when the checks leave them a say."""
+    base = floor(checks)
+    if review is None or base.decision not in review_on:
+        return base
+    reviewed = review()
+    if base.decision == "APPROVE":  # nothing to add but the (minor) findings; the reviewers' summary stands
+        return combine([Verdict("APPROVE", "", base.findings), reviewed]) if base.findings else reviewed
+    return combine([base, reviewed])
