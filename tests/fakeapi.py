@@ -12,7 +12,7 @@ import itertools
 import json
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,11 +41,13 @@ class Recorded:
 
 
 class FakeAPI:
-    """Answers requests from a queue, then with `default` (or a 418 that no client retries)."""
+    """Answers requests from `route` (when set and it has an answer), else from a queue, then with
+    `default` (or a 418 that no client retries)."""
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.default: Scripted | None = None
+        self.route: Callable[[Recorded], Scripted | None] | None = None
         self._queue: deque[Scripted] = deque()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -78,6 +80,9 @@ class FakeAPI:
     def _next(self, request: Recorded) -> Scripted:
         with self._lock:
             self.requests.append(request)
+            routed = self.route(request) if self.route is not None else None
+            if routed is not None:
+                return routed
             if self._queue:
                 return self._queue.popleft()
         if self.default is not None:

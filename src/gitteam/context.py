@@ -11,7 +11,7 @@ from gitteam.config import Config
 from gitteam.git import Repository
 from gitteam.journal import Journal
 from gitteam.memory import Blackboard
-from gitteam.metering import Meter
+from gitteam.metering import Meter, RunBudget
 from gitteam.models.base import CallContext, Model, Reply, ToolCall
 from gitteam.models.registry import Registry
 from gitteam.roles.agent import Limits
@@ -73,10 +73,17 @@ class RunContext:
     @property
     def limits(self) -> Limits:
         lim = self.config.limits
-        return Limits(max_steps=lim.max_steps, max_tokens=lim.max_tokens, reminders=lim.reminders)
+        return Limits(max_steps=lim.max_steps, max_tokens=lim.max_tokens, reminders=lim.reminders,
+                      max_seconds=lim.max_seconds, budget=lim.agent_budget)
 
     def model(self, role: str) -> Model:
-        return self.registry.for_role(role)
+        """The role's model for a new agent: it moves to the role's economy model when the meter says so."""
+        return self.registry.role_model(role, lambda: self.meter.economy)
+
+    @property
+    def economy(self) -> bool:
+        """Past run.economy_at of the budget: cheaper models, and no optional reviewer pass starts."""
+        return self.meter.economy
 
     def on_tool(self, context: CallContext, call: ToolCall, result: ToolResult) -> None:
         """Refused tool calls are journaled: the person sees the guards at work, and so does `show`."""
@@ -88,7 +95,24 @@ class RunContext:
         return CallContext(run=self.run, role=role, agent=agent, round=round_number)  # type: ignore[arg-type]
 
 
-def record_usage(journal: Journal) -> object:
+def run_meter(config: Config, journal: Journal, spent: float = 0.0, tokens: int = 0) -> Meter:
+    """The run's meter: its budget from config, every call's usage, economy mode and compactions journaled."""
+
+    def on_economy(reason: str) -> None:
+        journal.append("economy", reason=reason, at=config.run.economy_at,
+                       message="economy mode: new calls use the roles' economy models and no optional "
+                               f"review pass starts ({reason})")
+
+    def on_event(context: CallContext, kind: str, data: dict[str, Any]) -> None:
+        journal.append(kind, agent=context.agent, role=context.role, **data)
+
+    budget = RunBudget(money=config.run.budget, tokens=config.run.max_tokens, seconds=config.run.max_seconds,
+                       economy_at=config.run.economy_at)
+    return Meter(config.run.budget, spent=spent, on_usage=record_usage(journal), limits=budget, tokens=tokens,
+                 on_economy=on_economy, on_event=on_event)
+
+
+def record_usage(journal: Journal) -> Callable[[CallContext, Reply], None]:
     """The meter's hook: every model call's usage goes to the journal (and from there to the UI)."""
 
     def on_usage(context: CallContext, reply: Reply) -> None:

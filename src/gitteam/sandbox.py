@@ -14,7 +14,7 @@ import shlex
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,20 +90,27 @@ def safe_env(worktree: Path, extra: Mapping[str, str], pass_env: Sequence[str]) 
 
 
 def run_command(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float,
-                max_output: int) -> CommandResult:
-    """Run argv in cwd without a shell. Never raises for the command's sake: a missing program is exit 127."""
+                max_output: int, *, stdin: Path | None = None,
+                cancel: Callable[[], bool] | None = None) -> CommandResult:
+    """Run argv in cwd without a shell. Never raises for the command's sake: a missing program is exit 127.
+
+    `stdin`: a file the command reads as its standard input (default: none). `cancel`: polled while the
+    command runs; when it returns True the command is stopped like a timeout (a run's budget ran out).
+    """
     start = time.monotonic()
     if not argv:
         return CommandResult(EXIT_NOT_FOUND, "no command given", False, 0.0, False)
     try:
-        proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        with open(stdin, "rb") if stdin is not None else contextlib.nullcontext() as source:
+            proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env),
+                                    stdin=source if source is not None else subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     except OSError as exc:
         return _not_started(argv, cwd, exc)
     capture = _Capture(max_output)
     assert proc.stdout is not None
     with proc.stdout:
-        timed_out = _pump(proc, proc.stdout.fileno(), capture, start + timeout)
+        timed_out = _pump(proc, proc.stdout.fileno(), capture, start + timeout, cancel)
     duration = time.monotonic() - start
     code = proc.wait()
     output, truncated = capture.text()
@@ -119,8 +126,10 @@ def _not_started(argv: Sequence[str], cwd: Path, exc: OSError) -> CommandResult:
     return CommandResult(EXIT_CANNOT_RUN, f"cannot run {argv[0]}: {exc.strerror or exc}", False, 0.0, False)
 
 
-def _pump(proc: subprocess.Popen[bytes], fd: int, capture: _Capture, deadline: float) -> bool:
-    """Read output until the command ends (or the deadline kills it), then drain; True when it timed out."""
+def _pump(proc: subprocess.Popen[bytes], fd: int, capture: _Capture, deadline: float,
+          cancel: Callable[[], bool] | None = None) -> bool:
+    """Read output until the command ends (or the deadline or `cancel` kills it), then drain; True when it
+    was killed."""
     timed_out = False
     ended_at: float | None = None
     with selectors.DefaultSelector() as selector:
@@ -128,7 +137,8 @@ def _pump(proc: subprocess.Popen[bytes], fd: int, capture: _Capture, deadline: f
         while True:
             now = time.monotonic()
             exited = ended_at is None and _exited(proc)
-            if ended_at is None and (exited or now >= deadline):
+            cancelled = ended_at is None and not exited and cancel is not None and cancel()
+            if ended_at is None and (exited or now >= deadline or cancelled):
                 timed_out = not exited
                 # the leader is still unreaped (pid and group id cannot be reused): kill what it left behind
                 _kill_group(proc.pid)

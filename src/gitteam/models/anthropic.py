@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 from gitteam.config import ModelDef
 from gitteam.errors import UsageError
 from gitteam.models.base import CallContext, Message, Model, Reply, ToolCall, ToolSpec, Usage
+from gitteam.models.catalog import context_tokens
 from gitteam.models.fallback import with_fallbacks
 from gitteam.models.prices import prices_for
-from gitteam.models.retry import Endpoint, RetryPolicy, call_with_retries
+from gitteam.models.retry import Endpoint, RetryPolicy, call_with_retries, policy_for
 
 if TYPE_CHECKING:
     import anthropic
@@ -36,8 +37,7 @@ _ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def create(spec: str, definition: ModelDef, registry: Registry) -> Model:
-    # With a fallback to go to, two overloaded answers are enough to move on.
-    policy = RetryPolicy(overloaded_attempts=2) if definition.fallbacks else RetryPolicy()
+    policy = policy_for(bool(definition.fallbacks))
     return with_fallbacks(AnthropicModel(spec, definition, retry=policy), definition, registry)
 
 
@@ -48,16 +48,19 @@ class AnthropicModel:
         definition: ModelDef,
         *,
         retry: RetryPolicy | None = None,
-        timeout: float = READ_TIMEOUT,
+        timeout: float | None = None,
     ) -> None:
         import anthropic
 
         self.name = spec
         self.model_id = definition.model
         self.max_tokens = definition.max_output_tokens or DEFAULT_MAX_TOKENS
+        # What the agent loop keeps the conversation under (models/window.py).
+        self.context_tokens = definition.context_tokens or context_tokens(definition.model)
+        self.max_output_tokens = self.max_tokens or 0
         self.retry = retry or RetryPolicy()
         self.prices = prices_for(definition)
-        self._client = _client(spec, definition, timeout)
+        self._client = _client(spec, definition, timeout or definition.timeout or READ_TIMEOUT)
         self._errors: tuple[type[BaseException], ...] = (anthropic.APIError,)
         self.endpoint = Endpoint(
             spec=spec,

@@ -91,7 +91,10 @@ class CallContext:
 
 
 class Model(Protocol):
-    name: str  # the spec it was made from, e.g. "anthropic:claude-sonnet-4-5" or "replay:demo.json"
+    @property
+    def name(self) -> str:
+        """The spec it was made from, e.g. "anthropic:claude-sonnet-4-6" or "replay:demo.json"."""
+        ...
 
     def complete(
         self,

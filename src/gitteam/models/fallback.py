@@ -35,6 +35,16 @@ class FallbackModel:
         self._lock = threading.Lock()
         self._position: dict[tuple[str, str, str], int] = {}  # agent -> index in the chain it is on
 
+    @property
+    def context_tokens(self) -> int | None:
+        # The primary's: resolving the chain here could recurse; a smaller fallback that refuses a long
+        # conversation makes the agent compact it and try again.
+        return getattr(self.primary, "context_tokens", None)
+
+    @property
+    def max_output_tokens(self) -> int:
+        return int(getattr(self.primary, "max_output_tokens", 0) or 0)
+
     def chain(self) -> tuple[Model, ...]:
         """The models tried in order, a fallback's own fallbacks after it, each once."""
         with self._lock:

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 from gitteam.config import ModelDef
 from gitteam.errors import UsageError
 from gitteam.models.base import CallContext, Message, Model, Reply, ToolCall, ToolSpec, Usage
+from gitteam.models.catalog import context_tokens
 from gitteam.models.fallback import with_fallbacks
 from gitteam.models.prices import prices_for
-from gitteam.models.retry import Endpoint, RetryPolicy, call_with_retries
+from gitteam.models.retry import Endpoint, RetryPolicy, call_with_retries, policy_for
 
 if TYPE_CHECKING:
     import openai
@@ -36,8 +37,7 @@ TOOLS_HINT = (
 
 
 def create(spec: str, definition: ModelDef, registry: Registry) -> Model:
-    # With a fallback to go to, two overloaded answers are enough to move on.
-    policy = RetryPolicy(overloaded_attempts=2) if definition.fallbacks else RetryPolicy()
+    policy = policy_for(bool(definition.fallbacks))
     return with_fallbacks(OpenAIModel(spec, definition, retry=policy), definition, registry)
 
 
@@ -48,18 +48,21 @@ class OpenAIModel:
         definition: ModelDef,
         *,
         retry: RetryPolicy | None = None,
-        timeout: float = READ_TIMEOUT,
+        timeout: float | None = None,
     ) -> None:
         import openai
 
         self.name = spec
         self.model_id = definition.model
         self.max_tokens = definition.max_output_tokens
+        # What the agent loop keeps the conversation under (models/window.py).
+        self.context_tokens = definition.context_tokens or context_tokens(definition.model)
+        self.max_output_tokens = self.max_tokens or 0
         self.retry = retry or RetryPolicy()
         self.prices = prices_for(definition)
         base_url = definition.base_url or os.environ.get("OPENAI_BASE_URL") or OFFICIAL_URL
         self.official = "api.openai.com" in base_url
-        self._client = _client(spec, definition, base_url, self.official, timeout)
+        self._client = _client(spec, definition, base_url, self.official, timeout or definition.timeout or READ_TIMEOUT)
         self._errors: tuple[type[BaseException], ...] = (openai.APIError,)
         self.endpoint = Endpoint(
             spec=spec,

@@ -29,20 +29,26 @@ def _openai(input: float, output: float, cache_read: float) -> Prices:
 
 
 ANTHROPIC: dict[str, Prices] = {
-    "claude-opus-4": _anthropic(5.0, 25.0),  # Opus 4.5 and later
+    "claude-opus-4": _anthropic(5.0, 25.0),  # Opus 4.5 to 4.8
     "claude-opus-4-0": _anthropic(15.0, 75.0),
     "claude-opus-4-2025": _anthropic(15.0, 75.0),  # claude-opus-4-20250514, i.e. Opus 4.0
     "claude-opus-4-1": _anthropic(15.0, 75.0),
-    "claude-sonnet-4": _anthropic(3.0, 15.0),  # Sonnet 4 and 4.5 (prompts past 200k tokens cost more)
+    "claude-sonnet-4": _anthropic(3.0, 15.0),  # Sonnet 4 to 4.6 (4 and 4.5 charge more past 200k tokens)
     "claude-haiku-4": _anthropic(1.0, 5.0),
     "claude-3-7-sonnet": _anthropic(3.0, 15.0),
     "claude-3-5-haiku": _anthropic(0.8, 4.0),
 }
 
 OPENAI: dict[str, Prices] = {
-    "gpt-5": _openai(1.25, 10.0, 0.125),
+    "gpt-5": _openai(1.25, 10.0, 0.125),  # and gpt-5.1
     "gpt-5-mini": _openai(0.25, 2.0, 0.025),
     "gpt-5-nano": _openai(0.05, 0.4, 0.005),
+    "gpt-5.2": _openai(1.75, 14.0, 0.175),
+    "gpt-5.3": _openai(1.75, 14.0, 0.175),
+    "gpt-5.4": _openai(2.5, 15.0, 0.25),
+    "gpt-5.4-mini": _openai(0.75, 4.5, 0.075),
+    "gpt-5.4-nano": _openai(0.2, 1.25, 0.02),
+    "gpt-5.5": _openai(5.0, 30.0, 0.5),
     "gpt-4.1": _openai(2.0, 8.0, 0.5),
     "gpt-4.1-mini": _openai(0.4, 1.6, 0.1),
     "gpt-4.1-nano": _openai(0.1, 0.4, 0.025),

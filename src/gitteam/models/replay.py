@@ -29,6 +29,7 @@ from typing import Any
 from gitteam.errors import GitteamError, UsageError
 from gitteam.models.base import CallContext, Message, Reply, ToolCall, ToolSpec, Usage
 from gitteam.models.pricing import Prices
+from gitteam.models.window import estimate
 from gitteam.tokens import estimate_tokens
 
 ROLES = ("planner", "coder", "reviewer")
@@ -143,7 +144,7 @@ class ReplayModel:
     ) -> Usage:
         if "usage" in turn:
             return Usage.from_json(turn["usage"])
-        prompt = system + "".join(m.content for m in messages) + json.dumps([t.parameters for t in tools])
-        prompt += "".join(json.dumps(c.arguments) for m in messages for c in m.tool_calls)
         answer = text + "".join(json.dumps(c.arguments) for c in calls)
-        return Usage(input_tokens=estimate_tokens(prompt), output_tokens=estimate_tokens(answer))
+        # The prompt counted as the context window counts it (models/window.py), so a replay run shows
+        # what a provider would be sent.
+        return Usage(input_tokens=estimate(system, tools, messages), output_tokens=estimate_tokens(answer))

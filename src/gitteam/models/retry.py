@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import os
 import random
 import re
 import time
@@ -217,6 +218,22 @@ class RetryPolicy:
         if asked is not None:
             return asked if asked <= self.max_retry_after else None
         return self.jitter() * min(self.cap, self.base * 2.0 ** (retry - 1))
+
+
+BASE_VARIABLE = "GITTEAM_RETRY_BASE_SECONDS"
+
+
+def policy_for(fallbacks: bool, environ: Mapping[str, str] | None = None) -> RetryPolicy:
+    """The policy of one provider model. GITTEAM_RETRY_BASE_SECONDS scales the backoff (tests, CI with
+    a local server); with a fallback to go to, two overloaded answers are enough to move on."""
+    text = (os.environ if environ is None else environ).get(BASE_VARIABLE, "").strip()
+    try:
+        base = float(text) if text else 1.0
+    except ValueError:
+        raise UsageError(f"{BASE_VARIABLE} must be a number of seconds (got {text!r})") from None
+    if not base >= 0 or base == float("inf"):
+        raise UsageError(f"{BASE_VARIABLE} must be a number of seconds >= 0 (got {text!r})")
+    return RetryPolicy(base=base, overloaded_attempts=2 if fallbacks else None)
 
 
 def call_with_retries(

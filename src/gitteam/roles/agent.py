@@ -1,22 +1,30 @@
 """The agent loop every role runs: ask the model, execute its tool calls, until a terminal tool.
 
-Limits (steps, tokens, budget) are checked before every model call; control leaves the loop by
-exceptions that carry a message. The conversation stays on the object, so a coder can be sent back
-for another round with the reviewer's findings.
+Limits (the run's budget, the agent's steps, tokens, money and wall time) are checked before every model
+call, and the conversation is kept under the model's context window (models/window.py), compacted before
+a call and again if the provider still finds it too long. Control leaves the loop by exceptions that
+carry a message. The conversation stays on the object, so a coder can be sent back for another round
+with the reviewer's findings.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gitteam.metering import Meter, agent_key
-from gitteam.models.base import CallContext, Message, Model, ToolCall
+from gitteam.metering import BudgetExhausted, Meter, agent_key
+from gitteam.models.base import CallContext, Message, Model, Reply, ToolCall
+from gitteam.models.retry import ContextTooLong
+from gitteam.models.window import compact, estimate, fixed_tokens, prompt_limit
 from gitteam.roles.errors import AgentFailed
 from gitteam.roles.tools import Toolbox, ToolResult
 
 __all__ = ["Agent", "AgentFailed", "Limits"]
+
+# Times a call refused as too long is compacted harder and sent again before the agent gives up.
+CONTEXT_RETRIES = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +32,8 @@ class Limits:
     max_steps: int
     max_tokens: int
     reminders: int
+    max_seconds: float | None = None  # wall time since the agent's first call
+    budget: float | None = None  # USD this agent may spend
 
 
 REMINDER = (
@@ -54,16 +64,17 @@ class Agent:
         self.messages: list[Message] = []
         self.steps = 0
         self.last_model = model.name
+        self.started: float | None = None
 
     def run(self, message: str) -> Any:
         """Add a user message and loop until the terminal tool is accepted; returns its value."""
+        if self.started is None:
+            self.started = time.monotonic()
         self.messages.append(Message("user", message))
         reminders = 0
         while True:
             self._check_limits()
-            reply = self.model.complete(
-                self.system, self.messages, self.toolbox.specs, require_tool=True, context=self.context
-            )
+            reply = self._ask()
             self.steps += 1
             self.last_model = reply.model
             self.meter.record(self.context, reply)
@@ -74,22 +85,58 @@ class Agent:
                     raise AgentFailed(f"the model answered {reminders} times without calling a tool")
                 self.messages.append(Message("user", REMINDER.format(terminal=self.terminal)))
                 continue
-            finished = False
-            value: Any = None
-            for call in reply.tool_calls:
-                result = self.toolbox.execute(call)
-                if self.on_tool is not None:
-                    self.on_tool(self.context, call, result)
-                self.messages.append(Message("tool", result.text, tool_call_id=call.id, is_error=result.is_error))
-                if result.finished:
-                    finished, value = True, result.value
+            finished, value = self._execute(reply)
             if finished:
                 return value
+
+    def _execute(self, reply: Reply) -> tuple[bool, Any]:
+        finished = False
+        value: Any = None
+        for call in reply.tool_calls:
+            result = self.toolbox.execute(call)
+            if self.on_tool is not None:
+                self.on_tool(self.context, call, result)
+            self.messages.append(Message("tool", result.text, tool_call_id=call.id, is_error=result.is_error))
+            if result.finished:
+                finished, value = True, result.value
+        return finished, value
+
+    def _ask(self) -> Reply:
+        """One model call on a conversation that fits the model's context."""
+        specs = self.toolbox.specs
+        for attempt in range(CONTEXT_RETRIES + 1):
+            limit = prompt_limit(self.model)
+            if attempt and limit is None:  # the provider knows its limit; we do not: shrink by half
+                limit = estimate(self.system, specs, self.messages)
+            if limit is not None:
+                self._compact(limit, force=attempt > 0)
+            try:
+                return self.model.complete(self.system, self.messages, specs, require_tool=True,
+                                           context=self.context)
+            except ContextTooLong as exc:
+                if attempt == CONTEXT_RETRIES:
+                    raise AgentFailed(f"{exc}; compacting it {CONTEXT_RETRIES} times did not help") from exc
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _compact(self, limit: int, force: bool) -> None:
+        done = compact(self.messages, limit, fixed_tokens(self.system, self.toolbox.specs), force=force)
+        if done is None:
+            if force:
+                raise AgentFailed("the conversation is too long for the model's context and cannot be compacted")
+            return
+        self.messages = done.messages
+        self.meter.notify(self.context, "compacted", before=done.before, after=done.after, limit=limit,
+                          trimmed=done.trimmed, summarized=done.summarized)
 
     def _check_limits(self) -> None:
         self.meter.check()
         if self.steps >= self.limits.max_steps:
             raise AgentFailed(f"step limit reached ({self.limits.max_steps} model calls)")
-        used = self.meter.agent(agent_key(self.context)).usage.total
-        if used >= self.limits.max_tokens:
-            raise AgentFailed(f"token limit reached ({used:,} of {self.limits.max_tokens:,})")
+        tally = self.meter.agent(agent_key(self.context))
+        if tally.usage.total >= self.limits.max_tokens:
+            raise AgentFailed(f"token limit reached ({tally.usage.total:,} of {self.limits.max_tokens:,})")
+        if self.limits.budget is not None and tally.cost >= self.limits.budget:
+            raise BudgetExhausted(f"the agent's budget of ${self.limits.budget:.2f} is spent (${tally.cost:.4f})")
+        elapsed = time.monotonic() - (self.started or time.monotonic())
+        if self.limits.max_seconds is not None and elapsed >= self.limits.max_seconds:
+            raise AgentFailed(f"time limit reached ({elapsed:.0f} of {self.limits.max_seconds:.0f} s)")

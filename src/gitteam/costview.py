@@ -1,0 +1,118 @@
+"""Rendering of what a run spends: `gitteam cost`, the models line of a run's start, and the progress lines
+of budget, economy, context and agent-command events. Part of the UI; `ui.py` re-exports `print_cost`."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from gitteam.journal import Event, RunState
+
+__all__ = ["SPEND_EVENTS", "CostRow", "cost_rows", "describe_spend", "models_line", "print_cost"]
+
+
+SPEND_EVENTS = ("economy", "compacted", "agent_command", "agent_commits_unwrapped", "resumed")
+
+
+def models_line(options: dict[str, Any]) -> str:
+    """Which model serves which role, with the economy model where it differs."""
+    specs: dict[str, str] = options.get("models", {})
+    economy: dict[str, str] = options.get("economy", {})
+    parts = []
+    for role, spec in specs.items():
+        cheaper = economy.get(role, "")
+        parts.append(f"{role} {spec or '(unset)'}" + (f" (economy {cheaper})" if cheaper and cheaper != spec else ""))
+    return "models: " + ", ".join(parts) if parts else ""
+
+
+def describe_spend(e: Event) -> str | None:
+    """Budget, economy and context events: what the run did to stay within its limits."""
+    kind = e["event"]
+    if kind == "economy":
+        return f"[yellow]! {escape(e['message'])}[/yellow]"
+    if kind == "compacted":
+        return (f"  [dim]{e['agent']}: {e['role']} conversation compacted to stay within the context window "
+                f"({e['before']:,} -> {e['after']:,} tokens of {e['limit']:,})[/dim]")
+    if kind == "agent_command":
+        status = "timed out" if e.get("timed_out") else f"exit {e.get('exit_code')}"
+        return f"  [dim]{e['agent']}: {escape(e['command'])}: {status} after {e.get('seconds', 0)} s[/dim]"
+    if kind == "agent_commits_unwrapped":
+        return (f"  [yellow]![/yellow] {e['agent']}: the agent command committed by itself; its commits were "
+                "unwrapped so that only the subtask's files are committed")
+    if kind == "resumed":
+        models = models_line(e)
+        budget = f" with a budget of ${e['budget']:.2f} (${e.get('spent', 0):.4f} spent)" if e.get("budget") else ""
+        return f"[bold]resuming[/bold]{budget}" + (f"\n[dim]{escape(models)}[/dim]" if models else "")
+    return None
+
+
+@dataclass
+class CostRow:
+    calls: int = 0
+    input: int = 0  # uncached input tokens
+    cache_read: int = 0
+    cache_write: int = 0
+    output: int = 0
+    cost: float = 0.0
+    unknown: int = 0  # calls whose cost is not known (no price for the model, or a CLI that did not say)
+
+    def add(self, e: Event) -> None:
+        usage = e["usage"]
+        self.calls += 1
+        self.input += int(usage.get("input_tokens", 0))
+        self.cache_read += int(usage.get("cache_read_tokens", 0))
+        self.cache_write += int(usage.get("cache_write_tokens", 0))
+        self.output += int(usage.get("output_tokens", 0))
+        if e.get("cost") is None:
+            self.unknown += 1
+        else:
+            self.cost += float(e["cost"])
+
+    def shown_cost(self) -> str:
+        if self.unknown and self.unknown == self.calls:
+            return "unknown"
+        return f"${self.cost:.4f}" + (" + unknown" if self.unknown else "")
+
+
+def cost_rows(states: Sequence[RunState]) -> dict[tuple[str, str, str, str], CostRow]:
+    rows: dict[tuple[str, str, str, str], CostRow] = defaultdict(CostRow)
+    for state in states:
+        for e in state.usage:
+            rows[(state.run, e["role"], e["agent"], e["model"])].add(e)
+    return rows
+
+
+def print_cost(states: Sequence[RunState], json_out: bool) -> None:
+    """Tokens and money per run, role, agent and model; a cost no price or CLI told is "unknown", not $0."""
+    rows = cost_rows(states)
+    if json_out:
+        print(json.dumps([{"run": r, "role": role, "agent": a, "model": m, "calls": v.calls,
+                           "input_tokens": v.input + v.cache_read + v.cache_write, "uncached_input_tokens": v.input,
+                           "cache_read_tokens": v.cache_read, "cache_write_tokens": v.cache_write,
+                           "output_tokens": v.output, "cost": None if v.unknown == v.calls else round(v.cost, 6),
+                           "cost_known": not v.unknown}
+                          for (r, role, a, m), v in rows.items()], indent=1))
+        return
+    table = Table(box=None, pad_edge=False)
+    for column in ("run", "role", "agent", "model", "input", "output", "cost"):  # --json has the cache split
+        table.add_column(column)
+    for (r, role, a, m), v in rows.items():
+        table.add_row(r, role, a, escape(m), f"{v.input + v.cache_read + v.cache_write:,}", f"{v.output:,}",
+                      v.shown_cost())
+    total = sum(v.cost for v in rows.values())
+    unknown = sum(v.unknown for v in rows.values())
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(table)
+    known = f"${total:.4f}" + (" + unknown" if unknown else "")
+    if unknown and not any(v.unknown < v.calls for v in rows.values()):
+        known = "unknown"
+    why = f" ({unknown} call(s) of models without a price or agent commands that did not report their spend)"
+    out.print(f"total {known}" + (why if unknown else ""))

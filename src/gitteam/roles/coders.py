@@ -1,0 +1,229 @@
+"""Coders behind one seam: `work(message, round) -> summary`, then gitteam commits and reviews.
+
+`AgentCoder` is gitteam's own agent loop with checked tools. `CommandCoder` runs an external coding-agent
+CLI (`command:CMDLINE`: Claude Code, Codex CLI, Gemini CLI, aider, ...) in the agent's worktree: the
+prompt goes in through `{prompt}` / `{prompt_file}` placeholders or on stdin, without a shell, with only
+the safe environment plus the variables `[commands] agent_env` names, and under the agent's time limit
+and the run's budget. Such a CLI edits files with its own tools, so nothing stops it at the tool: the
+worker commits only the subtask's files afterwards (others are reported and left out), and commits the
+CLI made itself are unwrapped first, so they cannot carry other files past that filter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from gitteam.git import Repository
+from gitteam.metering import Meter
+from gitteam.models.base import CallContext, Reply, Usage
+from gitteam.roles.agent import Agent
+from gitteam.roles.errors import AgentFailed
+from gitteam.sandbox import run_command
+from gitteam.secrets import redact
+
+MAX_OUTPUT = 200_000  # characters of the CLI's output kept (its JSON result line is usually last)
+SUMMARY_CHARS = 2000
+PLACEHOLDERS = ("{prompt}", "{prompt_file}")
+
+COMMAND_RULES = """\
+You are a coding agent working for gitteam, a team of agents on one git repository. You work in your own
+git worktree (the current directory) on one subtask of a larger plan, while other agents change other files.
+
+Rules that gitteam enforces after you finish:
+- Change ONLY these files: {files}. Changes to any other file are discarded and reported.
+- Do not commit, push, switch branches or change git configuration: gitteam commits your work itself,
+  and a reviewer reviews it; if it requests changes you are called again with the findings.
+- Nobody can answer questions. Work until the subtask is done, then end with a short summary of what
+  you changed and what the reviewer should know.
+"""
+
+
+class Coder(Protocol):
+    @property
+    def model(self) -> str:
+        """What did the work, for the provenance note: the model that answered last, or the command spec."""
+        ...
+
+    def work(self, message: str, round_number: int) -> str:
+        """Carry out the brief (round 1) or the reviewer's findings (later rounds); returns a summary."""
+        ...
+
+
+class AgentCoder:
+    """gitteam's own coder: the agent loop, one conversation across review rounds."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    @property
+    def model(self) -> str:
+        return self.agent.last_model
+
+    def work(self, message: str, round_number: int) -> str:
+        self.agent.context = replace(self.agent.context, round=round_number)
+        return str(self.agent.run(message))
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSetup:
+    spec: str  # "command:CMDLINE", as configured
+    argv: tuple[str, ...]
+    worktree: Path
+    branch: str  # short name of the agent's branch
+    files: tuple[str, ...]  # the subtask's files
+    env: Mapping[str, str]
+    prompt_dir: Path  # outside the worktree: the prompt files are never committed
+    max_seconds: float  # the agent's wall time, every round together
+
+
+class CommandCoder:
+    """An external agent CLI as the coder; a fresh process each round, given the brief again."""
+
+    def __init__(self, setup: CommandSetup, repo: Repository, meter: Meter, context: CallContext) -> None:
+        self.setup = setup
+        self.repo = repo
+        self.meter = meter
+        self.context = context
+        self.first: str | None = None
+        self.started: float | None = None
+
+    @property
+    def model(self) -> str:
+        return self.setup.spec
+
+    def work(self, message: str, round_number: int) -> str:
+        self.meter.check()
+        self.context = replace(self.context, round=round_number)
+        self.started = self.started or time.monotonic()
+        prompt = self.prompt(message)
+        argv, stdin = self.expand(prompt, round_number)
+        before = self.repo.rev_parse(f"refs/heads/{self.setup.branch}")
+        result = run_command(argv, self.setup.worktree, self.setup.env, self._time_left(), MAX_OUTPUT,
+                             stdin=stdin, cancel=self.meter.stopping)
+        self._unwrap_commits(before)
+        usage, cost, summary = reported(result.output)  # before redaction, which may cut into the JSON
+        output, summary = redact(result.output, self.setup.env), redact(summary, self.setup.env)
+        self.meter.record(self.context, Reply(summary, (), usage, self.setup.spec, cost))
+        self.meter.notify(self.context, "agent_command", command=self.setup.spec, exit_code=result.exit_code,
+                          timed_out=result.timed_out, seconds=round(result.duration, 1), output=output[-2000:])
+        self.meter.check()  # stopped for the run's budget: that, not a timeout, is why
+        if result.timed_out:
+            raise AgentFailed(f"the agent command timed out after {self.setup.max_seconds:.0f} s "
+                              "([limits] max_seconds)")
+        if result.exit_code != 0:
+            last = output.strip().splitlines()[-1:] or ["no output"]
+            raise AgentFailed(f"the agent command exited {result.exit_code}: {last[0][:300]}")
+        return summary or f"{self.setup.spec} finished without a summary"
+
+    def prompt(self, message: str) -> str:
+        """The rules, the brief, and on later rounds the brief again before the findings (a new process
+        remembers nothing; the worktree holds its earlier work)."""
+        rules = COMMAND_RULES.format(files=", ".join(self.setup.files))
+        text = _no_done_tool(message)
+        if self.first is None:
+            self.first = text
+            return f"{rules}\n{text}\n"
+        return f"{rules}\n{self.first}\n\nYour earlier work on this subtask is in the worktree.\n\n{text}\n"
+
+    def expand(self, prompt: str, round_number: int) -> tuple[list[str], Path | None]:
+        """argv with its placeholders filled ({files}, a word of its own, becomes one word per file); the
+        prompt file goes on stdin when neither {prompt} nor {prompt_file} is used."""
+        self.setup.prompt_dir.mkdir(parents=True, exist_ok=True)
+        path = self.setup.prompt_dir / f"{self.context.agent}-round{round_number}.md"
+        path.write_text(prompt, encoding="utf-8")
+        argv: list[str] = []
+        for arg in self.setup.argv:
+            if arg == "{files}":
+                argv.extend(self.setup.files)
+            else:
+                argv.append(arg.replace("{prompt_file}", str(path)).replace("{prompt}", prompt))
+        uses_placeholder = any(p in arg for arg in self.setup.argv for p in PLACEHOLDERS)
+        return argv, None if uses_placeholder else path
+
+    def _time_left(self) -> float:
+        left = self.setup.max_seconds - (time.monotonic() - (self.started or time.monotonic()))
+        run_left = self.meter.seconds_left()
+        left = min(left, run_left) if run_left is not None else left
+        if left <= 0:
+            raise AgentFailed(f"time limit reached ({self.setup.max_seconds:.0f} s, [limits] max_seconds)")
+        return left
+
+    def _unwrap_commits(self, before: str | None) -> None:
+        """Commits the CLI made on the branch are undone as commits (their changes stay in the worktree):
+        gitteam commits the subtask's files itself, so other files cannot slip in with them."""
+        branch = self.repo.head_branch(self.setup.worktree)
+        if branch != self.setup.branch:
+            raise AgentFailed(f"the agent command moved the worktree off its branch {self.setup.branch} "
+                              f"(HEAD is now {branch or 'detached'}); nothing it did is committed")
+        ref = f"refs/heads/{self.setup.branch}"
+        after = self.repo.rev_parse(ref)
+        if before is None or after is None or after == before:
+            return
+        if not self.repo.is_ancestor(before, after) or not self.repo.update_ref(ref, before, after):
+            raise AgentFailed(f"the agent command rewrote its branch {self.setup.branch}; nothing it did is "
+                              "committed")
+        self.meter.notify(self.context, "agent_commits_unwrapped", head=after, base=before)
+
+
+def _no_done_tool(message: str) -> str:
+    # The brief is written for gitteam's own coder, which finishes with a `done` tool call.
+    return re.sub(r"\b[Cc]all done( again)?", "finish with a summary", message)
+
+
+def reported(output: str) -> tuple[Usage, float | None, str]:
+    """Tokens, cost (None = not reported) and summary from what an agent CLI printed: a JSON result
+    (Claude Code's `--output-format json`, Gemini CLI's), JSON lines (Codex CLI's `--json`), or text."""
+    objects = list(_json_objects(output))
+    results = [o for o in objects if o.get("type") == "result" and isinstance(o.get("usage"), dict)]
+    usage = sum((_usage(o["usage"]) for o in (results[-1:] or objects) if isinstance(o.get("usage"), dict)),
+                Usage())
+    costs = [o[k] for o in objects for k in ("total_cost_usd", "cost_usd")
+             if isinstance(o.get(k), int | float) and not isinstance(o.get(k), bool)]
+    return usage, float(costs[-1]) if costs else None, _summary(objects, output)
+
+
+def _json_objects(output: str) -> Sequence[dict[str, Any]]:
+    """The whole output as one JSON object (pretty-printed or not), else every line that is one."""
+    whole = _json_object(output)
+    if whole is not None:
+        return [whole]
+    return [value for line in output.splitlines() if (value := _json_object(line)) is not None]
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    text = text.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _usage(raw: dict[str, Any]) -> Usage:
+    def count(*keys: str) -> int:
+        return sum(int(raw[k]) for k in keys if isinstance(raw.get(k), int) and not isinstance(raw.get(k), bool))
+
+    cached = count("cached_input_tokens")  # OpenAI style: included in input_tokens
+    return Usage(input_tokens=max(0, count("input_tokens") - cached), output_tokens=count("output_tokens"),
+                 cache_read_tokens=cached + count("cache_read_input_tokens"),
+                 cache_write_tokens=count("cache_creation_input_tokens"))
+
+
+def _summary(objects: Sequence[dict[str, Any]], output: str) -> str:
+    for obj in reversed(objects):
+        for key in ("result", "response"):
+            if isinstance(obj.get(key), str) and obj[key].strip():
+                return obj[key].strip()[-SUMMARY_CHARS:]
+        item = obj.get("item")
+        if isinstance(item, dict) and item.get("type") == "agent_message" and isinstance(item.get("text"), str):
+            return str(item["text"]).strip()[-SUMMARY_CHARS:]
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    return "\n".join(lines[-30:])[-SUMMARY_CHARS:]

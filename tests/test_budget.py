@@ -1,0 +1,152 @@
+"""Budgets through the real SDKs: a run stops at its budget (money, tokens, time; run-wide and per agent)
+with its partial work committed and exit 4, resumes with a new total; economy mode switches models at the
+threshold, once, and the server sees the cheaper model."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+
+from gitteam.ui import ProgressPrinter
+from loopback import (
+    Team,
+    approve,
+    call,
+    model_table,
+    plan,
+    provider_env,
+    resume,
+    roles,
+    run,
+    subtask,
+    team,
+    turn,
+    write_user_config,
+)
+from scripts import blob, commits, events, note, rev, run_state
+
+DOLLAR = {"input_tokens": 1000, "output_tokens": 0}  # $1 a call at 1000 USD per million input tokens
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    provider_env(monkeypatch)
+
+
+def configure(crew: Team, **economy: str) -> None:
+    text = model_table("big", crew.flavor, crew.api.url, "claude-big", input_price=1000.0, output_price=0.0)
+    text += model_table("small", crew.flavor, crew.api.url, "claude-small", input_price=100.0, output_price=0.0)
+    write_user_config(Path(os.environ["HOME"]), text + roles("big", economy=economy))
+
+
+def test_a_budget_smaller_than_the_work_stops_with_exit_4_and_resume_finishes(repo: Path) -> None:
+    with team("anthropic") as crew:
+        configure(crew)
+        base = rev(repo, "main") or ""
+        crew.planner(plan(subtask("work", ["src/app.py", "src/extra.py"]), **DOLLAR))
+        crew.coder("work", turn(call("write_file", path="src/app.py", content="A = 3\n"), **DOLLAR),
+                   turn(call("write_file", path="src/extra.py", content="EXTRA = 3\n"), **DOLLAR),
+                   turn(call("done", summary="both files"), **DOLLAR))
+        crew.reviewer("work", approve(**DOLLAR))
+
+        result = run(repo, run__budget=2.5)
+
+        assert (result.exit_code, result.state) == (4, "budget"), result.message
+        assert "budget of $2.50 reached" in result.message
+        assert len(crew.seen) == 3  # no call after the budget was reached
+        assert rev(repo, "main") == base
+        [partial] = commits(repo, base, f"gitteam/{result.run}/work")
+        assert blob(repo, partial, "src/app.py") == b"A = 3\n"
+        assert blob(repo, partial, "src/extra.py") == b"EXTRA = 3\n"
+        assert run_state(repo, result.run).cost == pytest.approx(3.0)
+        assert note(repo, partial)["review"] is None
+
+        again = resume(repo, result.run, run__budget=20.0)
+
+        assert (again.exit_code, again.state) == (0, "merged"), again.message
+        assert blob(repo, "main", "src/extra.py") == b"EXTRA = 3\n"
+        assert run_state(repo, result.run).cost == pytest.approx(5.0)
+        [resumed] = events(repo, result.run, "resumed")
+        assert (resumed["budget"], resumed["spent"]) == (20.0, pytest.approx(3.0))
+
+
+def test_economy_mode_switches_to_the_cheaper_models_once_at_the_threshold(repo: Path) -> None:
+    with team("anthropic") as crew:
+        configure(crew, planner="small", coder="small", reviewer="small")
+        crew.planner(plan(subtask("work", ["src/app.py"]), **DOLLAR))
+        crew.coder("work", *[turn(call("read_file", path="src/app.py"), **DOLLAR) for _ in range(5)],
+                   turn(call("write_file", path="src/app.py", content="E = 1\n"), **DOLLAR),
+                   turn(call("done", summary="economical"), **DOLLAR))
+        lines: list[str] = []
+
+        result = run(repo, run__budget=10.0, run__economy_at=0.5)
+
+        assert (result.exit_code, result.state) == (0, "merged"), result.message
+        # $1 a call on the big model: the planner and four coder calls reach $5, half of the budget
+        assert crew.models("planner") == ["claude-big"]
+        assert crew.models("coder") == ["claude-big"] * 4 + ["claude-small"] * 3
+        assert set(crew.models("reviewer")) == {"claude-small"}
+        [economy] = events(repo, result.run, "economy")
+        assert "$5.0000 of the $10.00 budget" in economy["reason"]
+        note_model = note(repo, rev(repo, f"gitteam/{result.run}/work") or "")["model"]
+        assert note_model == "small"
+        lines = [line for e in events(repo, result.run) if (line := ProgressPrinter.describe(e))]
+        assert sum("economy mode" in line for line in lines) == 1
+
+
+def test_an_agent_budget_stops_that_agent_with_exit_4(repo: Path) -> None:
+    with team("openai") as crew:
+        configure(crew)
+        crew.planner(plan(subtask("work", ["src/app.py"]), input_tokens=10))
+        crew.coder("work", *[turn(call("write_file", path="src/app.py", content=f"N = {n}\n"), **DOLLAR)
+                             for n in range(4)])
+
+        result = run(repo, limits__agent_budget=1.5)
+
+        assert (result.exit_code, result.state) == (4, "budget"), result.message
+        assert "agent's budget of $1.50" in result.message
+        assert crew.models("coder") == ["claude-big"] * 2
+        [partial] = commits(repo, rev(repo, "main") or "", f"gitteam/{result.run}/work")
+        assert blob(repo, partial, "src/app.py") == b"N = 1\n"
+
+
+def test_a_run_token_budget_stops_the_run(repo: Path) -> None:
+    with team("anthropic") as crew:
+        configure(crew)
+        crew.planner(plan(subtask("work", ["src/app.py"]), input_tokens=10))
+        crew.coder("work", *[turn(call("write_file", path="src/app.py", content=f"T = {n}\n"), input_tokens=900,
+                                  output_tokens=100) for n in range(5)])
+
+        result = run(repo, run__max_tokens=2500)
+
+        assert (result.exit_code, result.state) == (4, "budget"), result.message
+        assert "token budget of 2,500 reached" in result.message
+        assert len(crew.models("coder")) == 3
+
+
+def test_wall_time_budgets_of_the_run_and_of_an_agent(repo: Path) -> None:
+    with team("anthropic") as crew:
+        configure(crew)
+        slow = dataclasses.replace(crew.reply(turn(call("read_file", path="src/app.py")), "claude-big"), stall=0.6)
+        crew.planner(plan(subtask("work", ["src/app.py"])))
+        crew.coder("work", slow, slow, slow)
+
+        result = run(repo, limits__max_seconds=1.0)
+
+        assert (result.exit_code, result.state) == (1, "failed"), result.message
+        assert "time limit reached" in result.message
+        assert len(crew.models("coder")) == 2
+
+    with team("anthropic") as crew:
+        configure(crew)
+        slow_plan = dataclasses.replace(crew.reply(plan(subtask("work", ["README.md"])), "claude-big"), stall=0.6)
+        crew.planner(slow_plan)
+        crew.coder("work", slow, slow)
+
+        result = run(repo, task="another task", run__max_seconds=1.0)
+
+        assert (result.exit_code, result.state) == (4, "budget"), result.message
+        assert "time budget of 1 s reached" in result.message

@@ -1,0 +1,238 @@
+"""The `command:` coder: an external agent CLI (here a small fake written by each test) runs in the agent's
+worktree with the subtask's prompt, a time limit and a limited environment; gitteam then commits only the
+subtask's files, reports and leaves out the rest, and reviews the result as it does its own coders' work."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import commit_files, git
+from gitteam.git import find_repository
+from gitteam.locks.ownership import Ownership
+from gitteam.review.checks import CheckContext, OwnershipCheck
+from gitteam.review.diff import parse_diff
+from gitteam.roles.coders import reported
+from scripts import (
+    approve,
+    blob,
+    branches,
+    cli,
+    commits,
+    events,
+    finding,
+    note,
+    plan_turn,
+    request_changes,
+    rev,
+    script,
+    start,
+    status,
+    subtask,
+)
+
+FAKE_AGENT = r'''
+import json, os, pathlib, subprocess, sys, time
+
+mode, log = sys.argv[1], pathlib.Path(sys.argv[2])
+arg = sys.argv[3] if len(sys.argv) > 3 else None
+prompt = sys.stdin.read() if arg is None else pathlib.Path(arg).read_text() if os.path.isfile(arg) else arg
+with log.open("a") as out:
+    out.write(json.dumps({"mode": mode, "cwd": os.getcwd(), "prompt": prompt, "env": sorted(os.environ),
+                          "argv": sys.argv[3:]}) + "\n")
+rounds = sum(1 for _ in log.open())
+pathlib.Path("src").mkdir(exist_ok=True)
+pathlib.Path("src/app.py").write_text(f"ROUND = {rounds}\n")
+if mode == "stray":
+    pathlib.Path("notes").mkdir(exist_ok=True)
+    pathlib.Path("notes/stray.txt").write_text("not mine\n")
+    pathlib.Path("README.md").write_text("rewritten by the agent\n")
+    subprocess.run(["git", "add", "-A"], check=True)
+    subprocess.run(["git", "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "agent commit"], check=True)
+if mode == "hang":
+    print("working...", flush=True)
+    time.sleep(60)
+if mode == "fail":
+    print("something broke", flush=True)
+    sys.exit(3)
+if mode == "plain":
+    print("I changed src/app.py.")
+else:
+    cost = 5.0 if mode == "expensive" else 0.25
+    print(json.dumps({"type": "result", "result": f"set ROUND to {rounds}", "total_cost_usd": cost,
+                      "usage": {"input_tokens": 1200, "output_tokens": 300, "cache_read_input_tokens": 800}}))
+'''
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Path:
+    path = tmp_path / "fake_agent.py"
+    path.write_text(FAKE_AGENT)
+    return path
+
+
+def command(agent: Path, mode: str, placeholder: str = "{prompt_file}") -> str:
+    argv = [sys.executable, str(agent), mode, str(agent.parent / "agent.log")]
+    return "command:" + shlex.join(argv) + (f" {placeholder}" if placeholder else "")
+
+
+def calls(agent: Path) -> list[dict[str, object]]:
+    log = agent.parent / "agent.log"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def team_script(reviewer: list[dict[str, object]] | None = None) -> dict[str, object]:
+    plan = plan_turn([subtask("cli-work", ["src/app.py"], instructions="Set ROUND to the round number.")])
+    return script(planner=[plan], coder={}, reviewer={"cli-work": reviewer or [approve()]})
+
+
+def test_a_command_coder_edits_its_file_and_the_result_is_reviewed_and_merged(repo: Path, agent: Path) -> None:
+    result = start(repo, team_script(), config={"roles.coder": command(agent, "edit")})
+
+    assert (result.exit_code, result.state) == (0, "merged"), result.message
+    assert blob(repo, "main", "src/app.py") == b"ROUND = 1\n"
+    assert status(repo) == ""
+    [ran] = calls(agent)
+    assert ran["cwd"].endswith(f"worktrees/{result.run}/cli-work")  # type: ignore[union-attr]
+    prompt = str(ran["prompt"])
+    for text in ("cli-work", "Subtask cli-work", "Set ROUND to the round number.", "src/app.py", "Do not commit"):
+        assert text in prompt
+    assert "call done" not in prompt.lower()
+    head = rev(repo, f"gitteam/{result.run}/cli-work") or ""
+    provenance = note(repo, head)
+    assert provenance["model"] == command(agent, "edit")
+    assert provenance["review"]["decision"] == "APPROVE"
+    assert provenance["cost"] == pytest.approx(0.25)
+    [usage] = [e for e in events(repo, result.run, "usage") if e["role"] == "coder"]
+    assert usage["usage"] == {"input_tokens": 1200, "output_tokens": 300, "cache_read_tokens": 800,
+                              "cache_write_tokens": 0}
+    assert "set ROUND to 1" in git(repo, "log", "-1", "--format=%B", head)
+
+
+def test_files_it_does_not_own_are_reported_and_never_committed_even_when_it_commits(repo: Path,
+                                                                                       agent: Path) -> None:
+    base = rev(repo, "main") or ""
+    result = start(repo, team_script(), config={"roles.coder": command(agent, "stray")})
+
+    assert (result.exit_code, result.state) == (0, "merged"), result.message
+    branch = f"gitteam/{result.run}/cli-work"
+    [only] = commits(repo, base, branch)  # the agent's own commit was unwrapped; gitteam committed its file
+    assert git(repo, "show", "--name-only", "--format=", only).split() == ["src/app.py"]
+    assert blob(repo, "main", "notes/stray.txt") is None
+    assert blob(repo, "main", "README.md") == b"# project\n"
+    assert events(repo, result.run, "agent_commits_unwrapped")
+    [committed] = events(repo, result.run, "agent_committed")
+    assert sorted(committed["stray"]) == ["README.md", "notes/stray.txt"]
+
+
+def test_the_gates_ownership_check_rejects_a_commit_with_a_file_the_subtask_does_not_own(repo: Path) -> None:
+    base = rev(repo, "main") or ""
+    head = commit_files(repo, {"src/app.py": "X = 1\n", "notes/stray.txt": "not mine\n"}, "slipped through")
+    gateway = find_repository(repo)
+    changes = parse_diff(gateway.diff(base, head))
+
+    findings = OwnershipCheck().run(CheckContext(gateway, base, head, changes, Ownership(["src/app.py"])))
+
+    assert [(f.file, f.severity) for f in findings] == [("notes/stray.txt", "critical")]
+
+
+def test_a_hanging_command_times_out_fails_and_its_partial_work_is_committed(repo: Path, agent: Path) -> None:
+    base = rev(repo, "main") or ""
+    result = start(repo, team_script(), config={"roles.coder": command(agent, "hang"), "limits.max_seconds": 1.5})
+
+    assert (result.exit_code, result.state) == (1, "failed"), result.message
+    assert "timed out after 2 s" in result.message or "timed out after 1 s" in result.message
+    [partial] = commits(repo, base, f"gitteam/{result.run}/cli-work")
+    assert blob(repo, partial, "src/app.py") == b"ROUND = 1\n"
+    assert note(repo, partial)["review"] is None
+    assert rev(repo, "main") == base
+    [ran] = events(repo, result.run, "agent_command")
+    assert ran["timed_out"] is True and "working..." in ran["output"]
+
+
+def test_a_failing_command_fails_the_agent(repo: Path, agent: Path) -> None:
+    result = start(repo, team_script(), config={"roles.coder": command(agent, "fail")})
+
+    assert (result.exit_code, result.state) == (1, "failed"), result.message
+    assert "exited 3: something broke" in result.message
+
+
+def test_review_findings_send_the_command_back_with_the_brief_on_stdin(repo: Path, agent: Path) -> None:
+    reviewer = [request_changes("round two please", [finding("src/app.py", "make it round two")]), approve()]
+    result = start(repo, team_script(reviewer), config={"roles.coder": command(agent, "edit", placeholder="")})
+
+    assert (result.exit_code, result.state) == (0, "merged"), result.message
+    assert blob(repo, "main", "src/app.py") == b"ROUND = 2\n"
+    first, second = calls(agent)
+    assert "make it round two" in str(second["prompt"]) and "Set ROUND to the round number." in str(second["prompt"])
+    assert "make it round two" not in str(first["prompt"])
+
+
+def test_the_environment_holds_only_the_safe_base_and_the_named_variables(repo: Path, agent: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_CLI_API_KEY", "sk-agent-0123456789")
+    monkeypatch.setenv("UNRELATED_SECRET_TOKEN", "nope-0123456789")
+    monkeypatch.setenv("SOME_SETTING", "x")
+    result = start(repo, team_script(), config={"roles.coder": command(agent, "edit", "{prompt} {files}"),
+                                                "commands.agent_env": ["AGENT_CLI_API_KEY"]})
+
+    assert result.exit_code == 0, result.message
+    [ran] = calls(agent)
+    names = set(ran["env"])  # type: ignore[arg-type]
+    assert "AGENT_CLI_API_KEY" in names and "PATH" in names and "GITTEAM_AGENT" in names
+    assert not names & {"UNRELATED_SECRET_TOKEN", "SOME_SETTING"}
+    assert "Set ROUND to the round number." in str(ran["prompt"])  # the {prompt} placeholder
+    assert ran["argv"][1:] == ["src/app.py"]  # type: ignore[index]  # {files}: one word per owned file
+
+
+def test_spend_it_reports_counts_against_the_budget(repo: Path, agent: Path) -> None:
+    base = rev(repo, "main") or ""
+    result = start(repo, team_script(), config={"roles.coder": command(agent, "expensive"), "run.budget": 1.0})
+
+    assert (result.exit_code, result.state) == (4, "budget"), result.message
+    [partial] = commits(repo, base, f"gitteam/{result.run}/cli-work")
+    assert blob(repo, partial, "src/app.py") == b"ROUND = 1\n"
+
+
+def test_spend_it_does_not_report_is_unknown(repo: Path, agent: Path) -> None:
+    result = start(repo, team_script(), config={"roles.coder": command(agent, "plain")})
+
+    assert result.exit_code == 0, result.message
+    [usage] = [e for e in events(repo, result.run, "usage") if e["role"] == "coder"]
+    assert usage["cost"] is None
+    assert "I changed src/app.py." in git(repo, "log", "-1", "--format=%B", f"gitteam/{result.run}/cli-work")
+    rows = json.loads(cli(repo, "cost", result.run, "--json").stdout)
+    assert [r["cost"] for r in rows if r["role"] == "coder"] == [None]
+
+
+def test_command_is_for_the_coder_only_and_must_be_installed(repo: Path, agent: Path) -> None:
+    everywhere = cli(repo, "run", "x", "--model", command(agent, "edit"))
+    assert everywhere.returncode == 2 and "--coder" in everywhere.stderr
+
+    missing = cli(repo, "run", "x", "--model", "replay:demo", "--coder", "command:no-such-agent-cli -p {prompt}")
+    assert missing.returncode == 2
+    [line] = missing.stderr.strip().splitlines()
+    assert "no-such-agent-cli is not installed" in line
+    assert branches(repo, "x") == set()
+
+
+def test_reported_spend_from_common_agent_clis() -> None:
+    claude = json.dumps({"type": "result", "result": "done", "total_cost_usd": 0.5,
+                         "usage": {"input_tokens": 10, "output_tokens": 5, "cache_creation_input_tokens": 7}})
+    usage, cost, summary = reported("some log line\n" + claude + "\n")
+    assert (usage.input_tokens, usage.cache_write_tokens, cost, summary) == (10, 7, 0.5, "done")
+    codex = "\n".join(json.dumps(e) for e in (
+        {"type": "turn.completed", "usage": {"input_tokens": 100, "cached_input_tokens": 40, "output_tokens": 9}},
+        {"type": "item.completed", "item": {"type": "agent_message", "text": "all set"}},
+        {"type": "turn.completed", "usage": {"input_tokens": 50, "cached_input_tokens": 0, "output_tokens": 1}},
+    ))
+    usage, cost, summary = reported(codex)
+    assert (usage.input_tokens, usage.cache_read_tokens, usage.output_tokens, cost, summary) == (110, 40, 10, None,
+                                                                                                  "all set")
+    gemini = json.dumps({"response": "edited", "stats": {}}, indent=2)
+    assert reported(gemini)[2] == "edited"
+    assert reported("plain text\nlast line")[1:] == (None, "plain text\nlast line")
