@@ -553,3 +553,16 @@ def test_no_leaked_children(r: Repository, repo: Path, tmp_path: Path) -> None:
     r.notes("refs/notes/gitteam")
     r.read_blobs("HEAD", r.tracked_files("HEAD"))
     assert child_pids() == before
+
+
+def test_finish_checkout_completes_a_worktree_registered_but_not_checked_out(repo: Path) -> None:
+    repository = find_repository(repo)
+    path = repo.parent / "wt-unfinished"
+    git(repo, "worktree", "add", "-q", "--no-checkout", "-b", "unfinished", str(path))
+    assert not (path / "README.md").exists()
+    assert repository.finish_checkout(path) is True
+    assert (path / "README.md").read_text() == "# project\n"
+    assert git(path, "status", "--porcelain") == ""
+    (path / "README.md").write_text("agent work\n")
+    assert repository.finish_checkout(path) is False  # a checked-out worktree is never reset
+    assert (path / "README.md").read_text() == "agent work\n"

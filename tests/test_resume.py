@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import commit_files, git
 
 DELAY = 0.15
@@ -99,7 +100,9 @@ def test_resume_does_not_redo_an_approved_subtask(repo: Path, tmp_path: Path) ->
     script["reviewer"] = {"a": [{"call": "submit_review", "args": {"decision": "APPROVE", "summary": "ok",
                                                                    "findings": []}}],
                           "b": [{"call": "submit_review", "args": {"decision": "BLOCK", "summary": "no",
-                                                                   "findings": []}}]}
+                                                                   "findings": []}}],
+                          "integration": [{"call": "submit_review", "args": {"decision": "APPROVE",
+                                                                             "summary": "ok", "findings": []}}]}
     del script["coder"]["c"]
     script["planner"][0]["args"]["subtasks"] = script["planner"][0]["args"]["subtasks"][:2]
     path = tmp_path / "script.json"

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gitteam.errors import Exit, GitteamError
+from gitteam.errors import Exit, GitteamError, UsageError
 
 if TYPE_CHECKING:
     from gitteam.config import Config
     from gitteam.git import Repository
+    from gitteam.memory import Entry
 
 app = typer.Typer(
     name="gitteam",
@@ -56,7 +57,7 @@ def model_overrides(model: SpecOpt, planner: SpecOpt, coder: SpecOpt, reviewer: 
 
 @app.command()
 def run(
-    task: Annotated[str, typer.Argument(metavar="TASK", help="What the team should do.")],
+    task: Annotated[str | None, typer.Argument(metavar="TASK", help="What the team should do.")] = None,
     repo: RepoOpt = None,
     model: Annotated[SpecOpt, typer.Option("--model", help="Model spec for every role.")] = None,
     planner: Annotated[SpecOpt, typer.Option("--planner", help="Model spec for the planner.")] = None,
@@ -68,18 +69,27 @@ def run(
     no_merge: Annotated[bool, typer.Option("--no-merge", help="Stop before the fast-forward.")] = False,
     target: Annotated[str | None, typer.Option("--target", help="Branch to fast-forward.")] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the worktrees after the run.")] = False,
+    from_backlog: Annotated[list[str] | None, typer.Option("--from-backlog", metavar="ID", help="Fix these "
+                                                           "backlog items (repeatable; see gitteam backlog).")]
+    = None,
     json_out: JsonOpt = False,
 ) -> int:
     """Plan, code in parallel worktrees, review, integrate, ask, fast-forward."""
-    from gitteam import ui
+    from gitteam import memorycmd, ui
     from gitteam.orchestrator import start_run
 
+    if task is None and not from_backlog:
+        raise UsageError("Missing argument 'TASK': say what the team should do (or pass --from-backlog ID)")
     git_repo = open_repo(repo)
+    items: list[Entry] = []
+    if from_backlog:
+        task, items = memorycmd.backlog_task(git_repo, from_backlog, task)
     config = load(git_repo, **model_overrides(model, planner, coder, reviewer), **{
         "run.max_agents": max_agents, "run.budget": budget, "run.target": target})
     options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out)
     console = ui.progress_console(json_out)
-    result = start_run(git_repo, config, task, options, listener=ui.ProgressPrinter(console))
+    result = start_run(git_repo, config, task or "", options, listener=ui.ProgressPrinter(console))
+    memorycmd.close_resolved(git_repo, items, result.run, result.state)
     return ui.report(console, result, json_out)
 
 
@@ -229,20 +239,27 @@ def cost(run_id: Annotated[str | None, typer.Argument(metavar="[RUN]")] = None, 
 @app.command()
 def review(
     repo: RepoOpt = None,
-    base: Annotated[str | None, typer.Option("--base", help="Base revision (default: merge-base with "
-                                                "the upstream or default branch).")] = None,
-    head: Annotated[str, typer.Option("--head", help="Head revision.")] = "HEAD",
-    reviewer: Annotated[SpecOpt, typer.Option("--reviewer", help="Reviewer model spec (default: "
-                                              "configured; none = deterministic checks only).")] = None,
-    output: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
-    fail_on: Annotated[str, typer.Option("--fail-on", help="block or changes.")] = "block",
+    base: Annotated[str | None, typer.Option("--base", help="Base revision; the range is BASE...HEAD (default: "
+                                                "PRE_COMMIT_FROM_REF, else the merge-base with the upstream or "
+                                                "default branch).")] = None,
+    head: Annotated[str | None, typer.Option("--head", help="Head revision (default: PRE_COMMIT_TO_REF, else "
+                                                "HEAD).")] = None,
+    reviewer: Annotated[SpecOpt, typer.Option("--reviewer", help="Model spec for reviewers without a model of "
+                                              "their own (default: roles.reviewer, or an API key's default).")]
+    = None,
+    output: Annotated[str, typer.Option("--format", help="text, json, github (workflow annotations), sarif "
+                                        "(2.1.0, for code scanning) or rdjson (reviewdog).")] = "text",
+    fail_on: Annotated[str, typer.Option("--fail-on", help="block: exit 3 on BLOCK only; changes: on "
+                                         "REQUEST_CHANGES too.")] = "block",
+    checks_only: Annotated[bool, typer.Option("--checks-only", help="Deterministic checks only, no reviewer "
+                                              "model (e.g. CI without an API key).")] = False,
 ) -> int:
-    """The merge gate on any range: deterministic checks, then a reviewer agent if one is configured."""
+    """The merge gate on any range: deterministic checks, then the configured reviewers."""
     from gitteam import gatecmd
 
     git_repo = open_repo(repo)
-    return gatecmd.review_range(git_repo, load(git_repo, **{"roles.reviewer": reviewer}), base, head,
-                                output, fail_on)
+    request = gatecmd.Request(base=base, head=head, output=output, fail_on=fail_on, checks_only=checks_only)
+    return gatecmd.review_range(git_repo, load(git_repo, **{"roles.reviewer": reviewer}), request)
 
 
 @hook_app.command("install")
@@ -263,40 +280,97 @@ def hook_uninstall(repo: RepoOpt = None, kind: Annotated[str, typer.Option("--ty
     return Exit.OK
 
 
-@memory_app.command("list")
-def memory_list(repo: RepoOpt = None, tag: Annotated[list[str] | None, typer.Option("--tag")] = None,
-                run_id: Annotated[str | None, typer.Option("--run")] = None, json_out: JsonOpt = False) -> int:
-    """List the entries, newest last."""
-    from gitteam import ui
-    from gitteam.memory import Blackboard
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="Only entries with this tag (repeatable).")]
+RunFilterOpt = Annotated[str | None, typer.Option("--run", help="Only entries of this run.")]
+FileOpt = Annotated[list[str] | None, typer.Option("--file", help="A file the entry is about (repeatable).")]
+RemoteArg = Annotated[str | None, typer.Argument(metavar="[REMOTE]", help="Remote name, URL or path (default: "
+                                                 "the current branch's remote, else origin).")]
 
-    entries = Blackboard(open_repo(repo)).entries()
-    wanted = {t.lower() for t in tag or []}
-    entries = [e for e in entries if (not wanted or wanted & set(e.tags)) and (not run_id or e.run == run_id)]
-    ui.print_memory(entries, json_out)
-    return Exit.OK
+
+@memory_app.command("list")
+def memory_list(repo: RepoOpt = None, tag: TagOpt = None, run_id: RunFilterOpt = None,
+                hidden: Annotated[bool, typer.Option("--all", help="Also compacted and closed entries.")] = False,
+                json_out: JsonOpt = False) -> int:
+    """List the entries, newest last."""
+    from gitteam import memorycmd
+
+    return memorycmd.list_entries(open_repo(repo), tag or [], run_id, hidden, json_out)
+
+
+@memory_app.command("show")
+def memory_show(entry_id: Annotated[str, typer.Argument(metavar="ID", help="An entry id or a prefix of it.")],
+                repo: RepoOpt = None, json_out: JsonOpt = False) -> int:
+    """One entry in full, with where it came from and whether it was compacted."""
+    from gitteam import memorycmd
+
+    return memorycmd.show_entry(open_repo(repo), entry_id, json_out)
 
 
 @memory_app.command("add")
-def memory_add(content: str, repo: RepoOpt = None,
-               tag: Annotated[list[str] | None, typer.Option("--tag")] = None) -> int:
-    """Add an entry (secrets are redacted)."""
-    from gitteam.memory import Blackboard
+def memory_add(content: str, repo: RepoOpt = None, tag: TagOpt = None, file: FileOpt = None,
+               run_id: Annotated[str | None, typer.Option("--run", help="The run it belongs to.")] = None) -> int:
+    """Add an entry (secrets are redacted); prints its id."""
+    from gitteam import memorycmd
 
-    entry = Blackboard(open_repo(repo), role="user").remember(content, tags=tag or [], agent="user")
-    print(entry.id)
-    return Exit.OK
+    return memorycmd.add_entry(open_repo(repo), content, tag or [], file or [], run_id)
 
 
 @memory_app.command("search")
-def memory_search(query: str, repo: RepoOpt = None, tag: Annotated[list[str] | None, typer.Option("--tag")]
-                  = None, json_out: JsonOpt = False) -> int:
-    """Entries matching words of QUERY, best first."""
-    from gitteam import ui
-    from gitteam.memory import Blackboard
+def memory_search(query: str, repo: RepoOpt = None, tag: TagOpt = None, file: FileOpt = None,
+                  run_id: RunFilterOpt = None,
+                  limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 20,
+                  json_out: JsonOpt = False) -> int:
+    """Entries matching QUERY, the files and the tags, best first."""
+    from gitteam import memorycmd
 
-    ui.print_memory(Blackboard(open_repo(repo)).recall(query, tags=tag or []), json_out)
-    return Exit.OK
+    return memorycmd.search(open_repo(repo), query, tag or [], file or [], run_id, limit, json_out)
+
+
+@memory_app.command("compact")
+def memory_compact(
+    repo: RepoOpt = None,
+    older_than: Annotated[float, typer.Option("--older-than", min=0, help="Days: compact entries older than "
+                                              "this.")] = 30.0,
+    tag: TagOpt = None,
+    run_id: RunFilterOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be compacted; change nothing.")]
+    = False,
+    json_out: JsonOpt = False,
+) -> int:
+    """Summarize old entries with the same tags into fewer ones; the originals stay in the refs' history."""
+    from gitteam import memorycmd
+
+    return memorycmd.compact(open_repo(repo), older_than, tag or [], run_id, dry_run, json_out)
+
+
+@memory_app.command("push")
+def memory_push(remote: RemoteArg = None, repo: RepoOpt = None, json_out: JsonOpt = False) -> int:
+    """Share this clone's memory: push the memory refs (never forced); sets up the remote's refspecs."""
+    from gitteam import memorycmd
+
+    return memorycmd.push(open_repo(repo), remote, json_out)
+
+
+@memory_app.command("pull")
+def memory_pull(remote: RemoteArg = None, repo: RepoOpt = None, json_out: JsonOpt = False) -> int:
+    """Fetch other clones' memory and merge it (a union; nothing is rewound)."""
+    from gitteam import memorycmd
+
+    return memorycmd.pull(open_repo(repo), remote, json_out)
+
+
+@app.command("backlog")
+def backlog_command(
+    repo: RepoOpt = None,
+    run_id: RunFilterOpt = None,
+    close: Annotated[list[str] | None, typer.Option("--close", metavar="ID", help="Close an item without a run "
+                                                    "(repeatable).")] = None,
+    json_out: JsonOpt = False,
+) -> int:
+    """Review findings left open on approved subtasks (minor, info); fix them with run --from-backlog ID."""
+    from gitteam import memorycmd
+
+    return memorycmd.list_backlog(open_repo(repo), run_id, close or [], json_out)
 
 
 @app.command()
@@ -314,13 +388,17 @@ def demo(
 
 @app.command()
 def init(repo: RepoOpt = None, force: Annotated[bool, typer.Option("--force", help="Overwrite.")] = False) -> int:
-    """Write a commented .gitteam.toml."""
+    """Write a commented .gitteam.toml, and make git push/fetch carry the team's memory."""
     from gitteam.config import REPO_CONFIG, write_example
 
     git_repo = open_repo(repo)
     path = git_repo.root / REPO_CONFIG
     write_example(path, force=force)
     print(f"wrote {path}; every setting is documented in it")
+    from gitteam.memorycmd import configure_remotes
+
+    for line in configure_remotes(git_repo):  # git push / git fetch now carry the team's memory
+        print(f"git config {line}")
     return Exit.OK
 
 

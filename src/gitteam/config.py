@@ -7,6 +7,7 @@ remembers where it came from, so each error names the key and the file (or varia
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import json
@@ -122,6 +123,8 @@ class ModelDef:
     """Context window in tokens; None = the provider's known value or a safe guess."""
     max_output_tokens: int | None = field(default=None, metadata=_TOKENS)
     """Largest reply asked for, in tokens."""
+    timeout: float | None = field(default=None, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
+    """Seconds one request may take before it is retried; None = 600 (a slow local model needs long)."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,11 @@ class RunConfig:
     setup_timeout: float = field(default=600.0, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
     """Seconds the setup command may take."""
     economy_at: float = field(default=0.8, metadata=_rule("a number > 0 and <= 1", lambda v: 0 < v <= 1))
-    """Fraction of the budget after which roles switch to their economy models."""
+    """Fraction of the budget (money or tokens) after which roles switch to their economy models."""
+    max_tokens: int | None = field(default=None, metadata=_rule("an integer >= 1", lambda v: v >= 1))
+    """Tokens the whole run may use; None = no limit."""
+    max_seconds: float | None = field(default=None, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
+    """Wall time one run (or one resume of it) may take; None = no limit."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,10 @@ class LimitsConfig:
     """Planner attempts before an invalid plan fails the run."""
     reminders: int = field(default=2, metadata=_rule("an integer >= 0", lambda v: v >= 0))
     """Nudges sent when a model answers without calling a tool."""
+    agent_budget: float | None = field(default=None, metadata=_rule("a number > 0 (USD)", lambda v: v > 0))
+    """Money one agent may spend, in USD; None = only the run's budget."""
+    max_seconds: float = field(default=3600.0, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
+    """Wall time one agent may take, a command: coder included."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +190,11 @@ class CommandsConfig:
         metadata=_rule("a list of environment variable names", lambda v: all(map(_is_env_name, v))),
     )
     """Environment variables passed to commands besides a safe base."""
+    agent_env: tuple[str, ...] = field(
+        default=(),
+        metadata=_rule("a list of environment variable names", lambda v: all(map(_is_env_name, v))),
+    )
+    """Environment variables a command: coder receives besides the safe base (its API key, its config)."""
 
 
 @dataclass(frozen=True)
@@ -189,12 +205,48 @@ class PlannerConfig:
     """Token budget of the repository overview in the planner's first prompt."""
 
 
+_REVIEWER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
+
+
+@dataclass(frozen=True)
+class ReviewerDef:
+    """[[review.reviewers]]: one reviewer agent of the merge gate, with its own focus and model."""
+
+    name: str = field(metadata=_rule(
+        "a name of letters, digits, '-' and '_'", lambda v: _REVIEWER_NAME.match(v) is not None))
+    """Shown with its findings (source "reviewer:NAME") and in CI output; unique."""
+    focus: str = ""
+    """What this reviewer looks at, added to its instructions ("" = a general review)."""
+    model: str = ""
+    """Model spec or [models.NAME] ("" = roles.reviewer)."""
+
+
+@dataclass(frozen=True)
+class ReviewConfig:
+    """[review]: the merge gate, in runs and in `gitteam review`."""
+
+    chunk_tokens: int = field(default=24_000, metadata=_rule("an integer >= 500", lambda v: v >= 500))
+    """Largest piece of a diff one reviewer call reads, in tokens; bigger diffs are split by file, then hunk."""
+    integration: bool = True
+    """After a run's subtasks merge: review the combined diff and run the test command on the integrated tree."""
+    max_file_bytes: int = field(default=1_000_000, metadata=_rule("an integer >= 1", lambda v: v >= 1))
+    """A changed file larger than this (in bytes) is a finding; so is any binary file."""
+    conventions: tuple[str, ...] = field(
+        default=("AGENTS.md", "CONTRIBUTING.md", "CONVENTIONS.md"),
+        metadata=_rule("a list of non-empty paths", lambda v: all(p.strip() for p in v)),
+    )
+    """Files of the repository's own rules given to reviewers, read from the base commit, never the branch."""
+    reviewers: tuple[ReviewerDef, ...] = ()
+    """The reviewers, as [[review.reviewers]] tables; empty = one general reviewer on roles.reviewer."""
+
+
 SECTIONS: dict[str, type] = {
     "roles": RolesConfig,
     "run": RunConfig,
     "limits": LimitsConfig,
     "commands": CommandsConfig,
     "planner": PlannerConfig,
+    "review": ReviewConfig,
 }
 
 
@@ -208,6 +260,7 @@ class Config:
     limits: LimitsConfig = LimitsConfig()
     commands: CommandsConfig = CommandsConfig()
     planner: PlannerConfig = PlannerConfig()
+    review: ReviewConfig = ReviewConfig()
     sources: tuple[str, ...] = ()
     """Config files that contributed, lowest layer first, as shown in messages."""
     origins: Mapping[str, str] = field(default_factory=dict)
@@ -233,7 +286,10 @@ class Config:
 
 # --- layers -------------------------------------------------------------------------------------------
 
-_KNOWN_KEYS = {f"{name}.{f.name}": cls for name, cls in SECTIONS.items() for f in fields(cls)}
+_REVIEWERS_KEY = "review.reviewers"  # an array of tables, read like [models.NAME]: whole, from one layer
+_KNOWN_KEYS = {f"{name}.{f.name}": cls for name, cls in SECTIONS.items() for f in fields(cls)
+               if f"{name}.{f.name}" != _REVIEWERS_KEY}
+_REVIEWER_KEYS = [f.name for f in fields(ReviewerDef)]
 _MODEL_KEYS = [f.name for f in fields(ModelDef) if f.name != "name"]
 _ROLE_KEYS = tuple(f"roles.{role}" for role in ROLES)
 # Order matters: GITTEAM_MODEL first, so a variable for one role wins over it.
@@ -256,6 +312,7 @@ class _Layers:
 
     values: dict[str, tuple[object, str]] = field(default_factory=dict)
     models: dict[str, tuple[dict[str, object], str]] = field(default_factory=dict)
+    reviewers: tuple[object, str] | None = None
     sources: list[str] = field(default_factory=list)
 
 
@@ -342,7 +399,10 @@ def _add_table(layers: _Layers, table: dict[str, Any], source: str) -> None:
             raise ConfigError(f"{source}: {section} must be a table [{section}] (got {_show(body)})")
         else:
             for key, value in body.items():
-                layers.values[_known(f"{section}.{key}", source)] = (value, source)
+                if f"{section}.{key}" == _REVIEWERS_KEY:
+                    layers.reviewers = (value, source)
+                else:
+                    layers.values[_known(f"{section}.{key}", source)] = (value, source)
 
 
 def _unknown_top_level(name: str, body: object) -> str:
@@ -486,13 +546,37 @@ def _build_model(name: str, table: Mapping[str, object], source: str) -> ModelDe
 
 def _build(layers: _Layers) -> Config:
     sections = {name: _build_section(name, cls, layers.values) for name, cls in SECTIONS.items()}
+    if layers.reviewers is not None:
+        sections["review"] = dataclasses.replace(sections["review"], reviewers=_build_reviewers(*layers.reviewers))
     models = {name: _build_model(name, table, source) for name, (table, source) in layers.models.items()}
     origins = {key: source for key, (_, source) in layers.values.items()}
     origins.update({f"models.{name}": source for name, (_, source) in layers.models.items()})
+    if layers.reviewers is not None:
+        origins[_REVIEWERS_KEY] = layers.reviewers[1]
     config = Config(**sections, models=models, sources=tuple(layers.sources), origins=origins)
     check_role_specs(config)
     _check_references(config)
     return config
+
+
+def _build_reviewers(raw: object, source: str) -> tuple[ReviewerDef, ...]:
+    if not isinstance(raw, list) or not all(isinstance(table, dict) for table in raw):
+        raise ConfigError(f"{source}: {_REVIEWERS_KEY} must be [[review.reviewers]] tables (got {_show(raw)})")
+    reviewers: list[ReviewerDef] = []
+    for index, table in enumerate(raw):
+        where = f"{_REVIEWERS_KEY}[{index}]"
+        for key in table:
+            if key not in _REVIEWER_KEYS:
+                raise ConfigError(f"{source}: unknown key {where}.{key}{_suggest(key, _REVIEWER_KEYS)}")
+        if "name" not in table:
+            raise ConfigError(f"{source}: {where}.name is required: a short name such as \"security\"")
+        kwargs = {fld.name: _checked(ReviewerDef, fld, f"{where}.{fld.name}", table[fld.name], source)
+                  for fld in fields(ReviewerDef) if fld.name in table}
+        reviewer = ReviewerDef(**kwargs)  # type: ignore[arg-type]
+        if any(other.name == reviewer.name for other in reviewers):
+            raise ConfigError(f"{source}: {where}.name: two reviewers are named {reviewer.name!r}")
+        reviewers.append(reviewer)
+    return tuple(reviewers)
 
 
 def _spec_problem(spec: str, models: Mapping[str, ModelDef], allow_command: bool) -> str | None:
@@ -526,6 +610,11 @@ def _check_references(config: Config) -> None:
                 problem = "a model cannot fall back to itself"
             if problem:
                 raise ConfigError(f"{config.origin('models.' + name)}: models.{name}.fallbacks: {problem}")
+    for index, reviewer in enumerate(config.review.reviewers):
+        problem = reviewer.model and _spec_problem(reviewer.model, config.models, allow_command=False)
+        if problem:
+            where = f"{_REVIEWERS_KEY}[{index}].model"
+            raise ConfigError(f"{config.origin(_REVIEWERS_KEY)}: {where} ({reviewer.name}): {problem}")
 
 
 def check_role_specs(config: Config) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shlex
 import shutil
 import subprocess
@@ -33,6 +34,7 @@ _REF_LOCKS = ("-c", "core.filesRefLockTimeout=2000", "-c", "core.packedRefsTimeo
 _NOTE_ATTEMPTS = 100
 _WORKTREE_ADMIN = threading.Lock()  # `git worktree add/prune` of one process must not race each other
 _TMP_NOTES = "refs/notes/gitteam-tmp/"  # git notes refuses to write outside refs/notes/
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 class GitError(GitteamError):
@@ -61,6 +63,14 @@ class FastForward:
     moved: bool
     checked_out: Path | None
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class PushedRef:
+    status: str  # git push --porcelain's flag: " " fast-forward, "*" new, "=" up to date, "!" refused, ...
+    source: str
+    destination: str
+    summary: str
 
 
 def find_repository(path: Path | None = None) -> Repository:
@@ -266,6 +276,10 @@ class Repository:
             self.git("worktree", "prune")  # a worktree deleted by hand holds its branch until pruned
         self._add_worktree(path, str(path), branch)
 
+    def add_detached_worktree(self, path: Path, commit: str) -> None:
+        """A worktree at `path` with `commit` checked out and no branch (e.g. to test a result, then remove)."""
+        self._add_worktree(path, "--detach", str(path), commit)
+
     def _add_worktree(self, path: Path, *args: str) -> None:
         """Register the worktree under a lock, then check it out outside it, so checkouts run in parallel.
 
@@ -275,6 +289,17 @@ class Repository:
         with _WORKTREE_ADMIN:
             self.git(*_NO_HOOKS, "worktree", "add", "-q", "--no-checkout", *args)
         self.git(*_NO_HOOKS, "reset", "-q", "--hard", cwd=path)
+
+    def finish_checkout(self, path: Path) -> bool:
+        """Check out a worktree left registered but never checked out (a kill between the two steps of
+        `_add_worktree`): it has no index yet, so nothing in it can be anyone's work. True if it did."""
+        index = Path(self.git("rev-parse", "--git-path", "index", cwd=path).strip())
+        if not index.is_absolute():
+            index = path / index
+        if index.exists():
+            return False
+        self.git(*_NO_HOOKS, "reset", "-q", "--hard", cwd=path)
+        return True
 
     def remove_worktree(self, path: Path, force: bool = False) -> None:
         self.git("worktree", "remove", *(["--force"] if force else []), str(path))
@@ -491,6 +516,104 @@ class Repository:
             return FastForward(False, worktree, f"HEAD of {worktree} moved during the update")
         return FastForward(True, worktree, f"{worktree} moved to {new[:12]}")
 
+    # -- notes written in one process, and notes refs shared with remotes (the team's memory) -------------
+
+    def object_format(self) -> str:
+        """The hash of this repository's object ids: "sha1" or "sha256" (so ids can be computed without git)."""
+        return self.git("rev-parse", "--show-object-format").strip() or "sha1"
+
+    def read_objects(self, oids: Sequence[str]) -> dict[str, bytes]:
+        """Contents of many blobs by id from one `git cat-file --batch`; missing ones are left out."""
+        return self._cat_blobs(list(oids))
+
+    def note_pairs(self, rev: str) -> list[tuple[str, str]]:
+        """(note blob, annotated object) of every note in the notes commit `rev` (a notes ref or a commit),
+        whatever its fanout; files that are not notes are left out, as `git notes list` leaves them out."""
+        out = self.git("ls-tree", "-r", "-z", "--full-tree", rev)
+        pairs = []
+        for item in _split_z(out):
+            meta, _, path = item.partition("\t")
+            kind, blob = meta.split()[1:3]
+            obj = path.replace("/", "")
+            if kind == "blob" and len(obj) == len(blob) and _HEX.fullmatch(obj):
+                pairs.append((blob, obj))
+        return pairs
+
+    def commit_notes(self, notes_ref: str, old: str | None, notes: Mapping[str, bytes],
+                     remove: Sequence[str] = (), message: str = "notes", merge: Sequence[str] = ()) -> str | None:
+        """Write `notes` (annotated object -> note content) and drop the notes of `remove`, as one commit on
+        `notes_ref`, in one `git fast-import` process; returns the new commit, or None when the ref was not at
+        `old` (None: absent): read it again and retry.
+
+        The ref only ever moves from `old` to a descendant (fast-import refuses anything else and updates the
+        ref by compare-and-swap), so concurrent writers never lose each other's notes. The commit reads only
+        the tree paths it changes, so its cost does not grow with the number of notes. Notes are stored at
+        the 2/38 fanout `git notes` uses for thousands of notes (other layouts of the same object are removed).
+        `merge` adds parents (a union of diverged copies of the ref).
+        """
+        _check_notes_ref(notes_ref)
+        when = int(time.time())
+        text = message if message.endswith("\n") else message + "\n"
+        body = text.encode("utf-8")
+        stream = [f"commit {notes_ref}\nmark :1\ncommitter gitteam <gitteam@gitteam.invalid> {when} +0000\n"
+                  f"data {len(body)}\n".encode(), body]
+        if old is not None:
+            stream.append(f"from {_token(old)}\n".encode())
+        stream += [f"merge {_token(parent)}\n".encode() for parent in merge]
+        for obj in [*remove, *notes]:
+            for path in (obj, f"{obj[:2]}/{obj[2:4]}/{obj[4:]}", f"{obj[:2]}/{obj[2:]}"):
+                stream.append(f"D {_token(path)}\n".encode())
+        for obj, data in notes.items():
+            stream.append(f"M 100644 inline {obj[:2]}/{obj[2:]}\ndata {len(data)}\n".encode())
+            stream += [data, b"\n"]
+        stream.append(b"\nget-mark :1\ndone\n")
+        args = [*_REF_LOCKS, "fast-import", "--quiet", "--done"]
+        proc = self.run_git(*args, input=b"".join(stream))
+        if proc.returncode == 0:
+            return proc.stdout.decode().strip().split("\n")[-1]
+        if self._oid(notes_ref) != old:
+            return None  # another writer moved the ref first; fast-import left it alone
+        raise GitError(["git", *args], proc.returncode, proc.stderr.decode(errors="replace"))
+
+    def remote_names(self) -> list[str]:
+        return self.git("remote").split()
+
+    def config_values(self, key: str) -> list[str]:
+        """Every value of a (multi-valued) config key, as git resolves it; [] when unset."""
+        proc = self.run_git("config", "--get-all", key)
+        if proc.returncode == 1:
+            return []
+        if proc.returncode != 0:
+            raise GitError(["git", "config", "--get-all", key], proc.returncode, proc.stderr.decode(errors="replace"))
+        return proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+
+    def add_config(self, key: str, value: str) -> None:
+        """Add a value to a multi-valued key of this repository's own config (.git/config)."""
+        self.git("config", "--local", "--add", key, value)
+
+    def fetch_refs(self, remote: str, refspecs: Sequence[str]) -> None:
+        """`git fetch` of exactly `refspecs` from `remote`: no tags, no FETCH_HEAD, no submodules, and none of
+        the remote's configured refspecs (`--refmap=`), so only the refs named here move."""
+        self.git(*_REF_LOCKS, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules",
+                 "--no-auto-maintenance", "--refmap=", _remote(remote), *refspecs)
+
+    def push_refs(self, remote: str, refspecs: Sequence[str]) -> list[PushedRef]:
+        """`git push` of `refspecs` (never forced; no hooks: these are data refs, not code) with each ref's fate.
+
+        A ref the remote refuses (not a fast-forward) comes back with status "!" instead of raising.
+        """
+        args = ["push", "--porcelain", "--no-verify", _remote(remote), *refspecs]
+        proc = self.run_git(*args)
+        pushed = []
+        for line in proc.stdout.decode("utf-8", "replace").splitlines():
+            fields = line.split("\t")
+            if len(fields) >= 3 and len(fields[0]) == 1 and ":" in fields[1]:
+                source, _, destination = fields[1].partition(":")
+                pushed.append(PushedRef(fields[0], source, destination, fields[2]))
+        if proc.returncode != 0 and not any(p.status == "!" for p in pushed):
+            raise GitError(["git", *args], proc.returncode, proc.stderr.decode(errors="replace"))
+        return pushed
+
 
 def _records(out: str) -> Iterator[list[str]]:
     """Split `worktree list --porcelain -z` output: fields end with NUL, records with an empty field."""
@@ -506,3 +629,10 @@ def _records(out: str) -> Iterator[list[str]]:
 def _check_notes_ref(notes_ref: str) -> None:
     if not notes_ref.startswith("refs/notes/"):
         raise GitteamError(f"notes ref must be a full ref under refs/notes/, got {notes_ref!r}")
+
+
+def _remote(remote: str) -> str:
+    """A remote name, URL or path; never something git would read as an option."""
+    if not remote or remote.startswith("-"):
+        raise UsageError(f"invalid remote {remote!r}: give a remote name, URL or path")
+    return remote

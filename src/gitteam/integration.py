@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 from gitteam.context import INTEGRATION, RunContext, RunOptions, RunResult, agent_branch
 from gitteam.errors import Exit, GitteamError
 from gitteam.git import GitError, Repository
-from gitteam.journal import MERGED, PENDING, REJECTED, Journal, load_run
+from gitteam.journal import MERGED, PENDING, REFUSED, REJECTED, Journal, RunState, load_run
 from gitteam.locks.refs import release_files
+from gitteam.review import integrated
 
 if TYPE_CHECKING:
     from gitteam.worker import Outcome
@@ -60,6 +61,9 @@ def conclude(ctx: RunContext, options: RunOptions) -> RunResult:
     """Everything merged into integration: ask the person (or not), then fast-forward the target."""
     state = load_run(ctx.repo.state_dir, ctx.run)
     details = summary_details(ctx, state.base)
+    refused = review_result(ctx, state, details)
+    if refused is not None:
+        return refused
     if options.yes:
         decision = "approve"
     elif options.no_merge or options.approver is None:
@@ -73,6 +77,21 @@ def conclude(ctx: RunContext, options: RunOptions) -> RunResult:
     if decision == "reject":
         return reject(ctx)
     return approve(ctx, options.keep)
+
+
+def review_result(ctx: RunContext, state: RunState, details: dict[str, Any]) -> RunResult | None:
+    """The gate on the integrated result (review/integrated.py); a refusal ends the run, nothing merged."""
+    integrated_head = head(ctx)
+    if not integrated.needed(ctx, state, integrated_head):
+        return None
+    verdict = integrated.review_result(ctx, state, integrated_head)
+    if verdict.decision == "APPROVE":
+        return None
+    why = verdict.summary.strip().splitlines()[0] if verdict.summary.strip() else "no summary"
+    return ctx.finish(REFUSED, Exit.REFUSED,
+                      f"the integrated result was refused by the review gate ({verdict.decision}: {why}); nothing "
+                      f"merged into {ctx.target}. Branches are kept (gitteam show {ctx.run}); after a fix, "
+                      f"gitteam resume {ctx.run} reviews it again", **details)
 
 
 def summary_details(ctx: RunContext, base: str) -> dict[str, Any]:

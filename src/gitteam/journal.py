@@ -108,6 +108,9 @@ class RunState:
     cost: float = 0.0
     worktrees_removed: bool = False
     usage: list[Event] = field(default_factory=list)
+    integration_review: dict[str, Any] | None = None  # {"head", "verdict"} of the last review of the result
+    integration_tokens: int = 0  # what the reviews of the integrated result used ("integration" is no agent)
+    integration_cost: float = 0.0
 
     def agent(self, agent_id: str) -> AgentState:
         return self.agents.setdefault(agent_id, AgentState(agent_id))
@@ -146,6 +149,8 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one branch per ev
     elif kind == "agent_finished":
         agent = state.agent(e["agent"])
         agent.status, agent.reason = e["status"], e.get("reason", "")
+    elif kind == "integration_review":
+        state.integration_review = {"head": e["head"], "verdict": e["verdict"]}
     elif kind == "merged":
         state.agent(e["agent"]).status = "merged"
         state.integration_head = e["head"]
@@ -164,7 +169,10 @@ def _apply_usage(state: RunState, e: Event) -> None:
     state.tokens += tokens
     state.cost += float(e.get("cost") or 0.0)
     state.usage.append(e)
-    if e["role"] != "planner":
+    if e["agent"] == "integration":
+        state.integration_tokens += tokens
+        state.integration_cost += float(e.get("cost") or 0.0)
+    elif e["role"] != "planner":
         agent = state.agent(e["agent"])
         agent.tokens += tokens
         agent.cost += float(e.get("cost") or 0.0)

@@ -16,7 +16,7 @@ from typing import Any
 
 from gitteam import integration
 from gitteam.config import Config
-from gitteam.context import INTEGRATION, RunContext, RunOptions, RunResult, agent_branch, record_usage
+from gitteam.context import INTEGRATION, RunContext, RunOptions, RunResult, agent_branch, run_meter
 from gitteam.errors import Exit, GitteamError, UsageError
 from gitteam.git import Repository
 from gitteam.journal import (
@@ -30,11 +30,13 @@ from gitteam.journal import (
 )
 from gitteam.locks.plan import Plan, serialize_overlaps, waves
 from gitteam.locks.refs import claim_files
-from gitteam.memory import Blackboard
+from gitteam.memory import Blackboard, backlog
+from gitteam.memory.recall import PLANNER_TOKENS, mentioned_paths
 from gitteam.metering import Meter
 from gitteam.models.base import CallContext
 from gitteam.models.registry import Registry
 from gitteam.overview import repository_overview
+from gitteam.review.agents import check_models as check_reviewer_models
 from gitteam.roles import planner as planner_role
 from gitteam.roles.agent import Agent, Limits
 from gitteam.roles.tools import CommitView
@@ -48,11 +50,11 @@ def new_run_id(task: str) -> str:
 
 
 def open_context(repo: Repository, config: Config, run: str, task: str, target: str, spent: float = 0.0,
-                 listener: Callable[[dict[str, Any]], None] | None = None) -> RunContext:
+                 listener: Callable[[dict[str, Any]], None] | None = None, tokens: int = 0) -> RunContext:
     journal = Journal(repo.state_dir, run)
     if listener is not None:
         journal.subscribe(listener)
-    meter = Meter(config.run.budget, spent=spent, on_usage=record_usage(journal))  # type: ignore[arg-type]
+    meter = run_meter(config, journal, spent=spent, tokens=tokens)
     return RunContext(
         repo=repo, config=config, journal=journal, registry=Registry(config, repo.root), meter=meter,
         board=Blackboard(repo, run=run, role="agent"), run=run, task=task, target=target,
@@ -75,14 +77,14 @@ def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
         raise UsageError("the task is empty: say what the team should do")
     target, base = resolve_target(repo, config)
     registry = Registry(config, repo.root)
-    for role in ("planner", "coder", "reviewer"):  # fail on a missing key or model before any work
-        registry.for_role(role)
+    registry.check_roles(economy=has_budget(config))  # a missing key or model fails before any work
+    check_reviewer_models(config, registry.resolve)
     run = new_run_id(task)
     ctx = open_context(repo, config, run, task, target, listener=listener)
     ctx.registry = registry
     ctx.journal.append("run_started", run=run, task=task, target=target, base=base, options={
-        "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep,
-        "models": {r: config.role_spec(r) for r in ("planner", "coder", "reviewer")},
+        "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep, **registry.specs(),
+        "budget": budget_json(config),
     })
     try:
         plan = make_plan(ctx, base)
@@ -126,7 +128,19 @@ def plan_only(repo: Repository, config: Config, task: str) -> tuple[Plan, list[s
 
 
 def memory_digest(board: Blackboard, query: str) -> str:
-    return "\n".join(f"- [{', '.join(e.tags)}] {e.content}" for e in board.recall(query, limit=12))
+    """The planner's team memory: entries on the task's words and the paths it names, within a token budget."""
+    return board.digest(query, files=mentioned_paths(query), budget_tokens=PLANNER_TOKENS)
+
+
+def record_backlog(ctx: RunContext, outcome: Outcome) -> None:
+    """The merged subtask's unfixed minor and info findings become backlog entries (`gitteam backlog`)."""
+    try:
+        entries = backlog.record_from_journal(ctx.board, ctx.journal.events(), outcome.agent, outcome.head)
+    except GitteamError as exc:  # the memory is a by-product: its failure must not undo a merged subtask
+        ctx.journal.append("backlog", agent=outcome.agent, entries=[], error=str(exc))
+        return
+    if entries:
+        ctx.journal.append("backlog", agent=outcome.agent, entries=[e.id for e in entries])
 
 
 def execute(ctx: RunContext, plan: Plan, options: RunOptions, resumed: frozenset[str]) -> RunResult:
@@ -159,6 +173,7 @@ def execute(ctx: RunContext, plan: Plan, options: RunOptions, resumed: frozenset
         if not failed:
             for outcome in outcomes:
                 integration.merge_agent(ctx, outcome)
+                record_backlog(ctx, outcome)
                 summaries[outcome.agent] = outcome.summary
     if failed:
         return finish_failed(ctx, failed)
@@ -202,10 +217,13 @@ def resume_run(repo: Repository, config: Config, run: str, options: RunOptions,
     state = load_run(repo.state_dir, run)
     if state.state in ("merged", "rejected", "aborted"):
         raise UsageError(f"run {run} is {state.state}; there is nothing to resume")
-    ctx = open_context(repo, config, run, state.task, state.target, spent=state.cost, listener=listener)
-    for role in ("planner", "coder", "reviewer"):
-        ctx.registry.for_role(role)
-    ctx.journal.append("resumed", budget=config.run.budget)
+    ctx = open_context(repo, config, run, state.task, state.target, spent=state.cost, listener=listener,
+                       tokens=state.tokens)
+    ctx.registry.check_roles(economy=has_budget(config))
+    check_reviewer_models(config, ctx.registry.resolve)
+    # The budget is the run's new total: what was spent before counts against it.
+    ctx.journal.append("resumed", budget=config.run.budget, limits=budget_json(config), spent=state.cost,
+                       tokens=state.tokens, **ctx.registry.specs())
     try:
         plan = make_plan(ctx, state.base) if state.plan is None else Plan.from_json(state.plan)
         claim_files(repo, run, {path: sub.id for sub in plan.subtasks for path in sub.files})  # idempotent
@@ -219,6 +237,18 @@ def resume_run(repo: Repository, config: Config, run: str, options: RunOptions,
         return ctx.finish(INTERRUPTED, Exit.INTERRUPTED, "interrupted; carry on with: gitteam resume " + run)
     except GitteamError as exc:
         return ctx.finish(FAILED if exc.exit_code != Exit.BUDGET else BUDGET, exc.exit_code, str(exc))
+
+
+def has_budget(config: Config) -> bool:
+    """Economy mode can only start under a budget of money or tokens."""
+    return config.run.budget is not None or config.run.max_tokens is not None
+
+
+def budget_json(config: Config) -> dict[str, Any]:
+    run, limits = config.run, config.limits
+    return {"money": run.budget, "tokens": run.max_tokens, "seconds": run.max_seconds, "economy_at": run.economy_at,
+            "agent_money": limits.agent_budget, "agent_tokens": limits.max_tokens,
+            "agent_seconds": limits.max_seconds}
 
 
 def existing_context(repo: Repository, config: Config, run: str,

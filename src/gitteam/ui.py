@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+
+from gitteam.costview import SPEND_EVENTS, describe_spend, models_line
+from gitteam.costview import print_cost as print_cost  # `gitteam cost` renders through ui like every command
 
 if TYPE_CHECKING:
     from gitteam.context import RunContext, RunOptions, RunResult
     from gitteam.journal import Event, RunState
     from gitteam.locks.plan import Plan
-    from gitteam.memory import Entry
+    from gitteam.memory import Compaction, Entry, Found
+    from gitteam.memory.sync import SyncResult
     from gitteam.runs import AgentView
 
 STATE_STYLE = {"merged": "green", "pending": "yellow", "running": "cyan", "rejected": "magenta",
@@ -61,11 +63,12 @@ class ProgressPrinter:
     @staticmethod
     def describe(e: Event) -> str | None:  # noqa: C901 - a flat table of event kinds
         kind = e["event"]
+        if kind in SPEND_EVENTS:
+            return describe_spend(e)
         if kind == "run_started":  # after the models resolved: a bad spec's error stays the only line
-            specs = e.get("options", {}).get("models", {})
-            models = ", ".join(f"{role} {spec or '(unset)'}" for role, spec in specs.items())
+            models = models_line(e.get("options", {}))
             return (f"[bold]gitteam run {e['run']}[/bold] on {e['target']} ({e['base'][:10]})"
-                    + (f"\n[dim]models: {escape(models)}[/dim]" if models else ""))
+                    + (f"\n[dim]{escape(models)}[/dim]" if models else ""))
         if kind == "plan":
             waves = escape(" -> ".join("[" + ", ".join(w) + "]" for w in e["waves"]))
             notes = "".join(f"\n  [yellow]{escape(n)}[/yellow]" for n in e.get("serialized", []))
@@ -78,6 +81,11 @@ class ProgressPrinter:
             verdict = e["verdict"]
             summary = escape(verdict["summary"])
             return f"  [blue]?[/blue] {e['agent']}: round {e['round']}: {verdict['decision']} {summary}"
+        if kind == "integration_review_started":
+            return "  [blue]?[/blue] integration: checks, tests and review of the combined result"
+        if kind == "integration_review":
+            verdict = e["verdict"]
+            return f"  [blue]?[/blue] integration: {verdict['decision']} {escape(verdict['summary'])}"
         if kind == "agent_finished":
             style = "green" if e["status"] == "approved" else "red"
             reason = f": {escape(e['reason'])}" if e.get("reason") else ""
@@ -151,8 +159,12 @@ def state_json(state: RunState) -> dict[str, Any]:
         "tokens": state.tokens, "cost": round(state.cost, 6), "message": state.message,
         "agents": [{"id": a.id, "status": a.status, "branch": a.branch, "worktree": a.worktree, "head": a.head,
                     "files": a.files, "round": a.round, "tokens": a.tokens, "cost": round(a.cost, 6),
-                    "verdict": (a.verdict or {}).get("decision"), "reason": a.reason, "models": sorted(a.models)}
+                    "verdict": (a.verdict or {}).get("decision"), "findings": (a.verdict or {}).get("findings", []),
+                    "reason": a.reason, "models": sorted(a.models)}
                    for a in state.agents.values()],
+        "integration_review": state.integration_review and {
+            **state.integration_review, "tokens": state.integration_tokens,
+            "cost": round(state.integration_cost, 6)},
     }
 
 
@@ -190,6 +202,21 @@ def print_agents(out: Console, state: RunState) -> None:
             gone = "" if Path(a.worktree).is_dir() else " (removed)"
             out.print(f"      worktree {a.worktree}{gone}")
         out.print(f"      files    {', '.join(a.files)}")
+        print_findings(out, (a.verdict or {}).get("findings", []), "      finding  ")
+    if state.integration_review:
+        verdict = state.integration_review["verdict"]
+        out.print(f"  [bold]integration review[/bold] {verdict['decision']} ({state.integration_review['head'][:10]})"
+                  f"  {state.integration_tokens:,} tokens  ${state.integration_cost:.4f}  {escape(verdict['summary'])}")
+        print_findings(out, verdict.get("findings", []), "      finding  ")
+
+
+def print_findings(out: Console, findings: Sequence[dict[str, Any]], prefix: str, limit: int = 12) -> None:
+    """Review findings, one line each, the first `limit` of them."""
+    for f in findings[:limit]:
+        where = f"{f['file']}:{f['line']}" if f.get("line") else f.get("file") or "(the change)"
+        out.print(f"{prefix}{escape('[' + f['severity'] + ']')} {escape(where)} {escape(f['message'])}")
+    if len(findings) > limit:
+        out.print(f"{prefix}... and {len(findings) - limit} more (gitteam status --json shows them all)")
 
 
 def print_agent(view: AgentView, json_out: bool) -> None:
@@ -201,37 +228,17 @@ def print_agent(view: AgentView, json_out: bool) -> None:
     out.print(f"[bold]{view.run.run} / {view.agent}[/bold]  {len(view.commits)} commit(s)")
     for note in view.notes:
         review = note.get("review") or {}
-        out.print(f"  {note['commit'][:10]} round {note.get('round', '?')} model {note.get('model', '?')} "
-                  f"tokens {note.get('tokens', 0):,}: {review.get('decision', '')} {escape(review.get('summary', ''))}")
-        for f in review.get("findings", []):
-            where = f"{f['file']}:{f['line']}" if f.get("line") else f.get("file", "")
-            out.print(f"    [{f['severity']}] {escape(where)} {escape(f['message'])}")
+        if "round" in note or review:
+            out.print(f"  {note['commit'][:10]} round {note.get('round', '?')} model {note.get('model', '?')} "
+                      f"tokens {note.get('tokens', 0):,}: {review.get('decision', '')} "
+                      f"{escape(review.get('summary', ''))}")
+            print_findings(out, review.get("findings", []), "    ", limit=1000)
+        integrated = note.get("integration_review")
+        if integrated:
+            out.print(f"  {note['commit'][:10]} integration review: {integrated['decision']} "
+                      f"{escape(integrated['summary'])}")
+            print_findings(out, integrated.get("findings", []), "    ", limit=1000)
     out.print(escape(view.diff) if view.diff else "(no changes)")
-
-
-def print_cost(states: Sequence[RunState], json_out: bool) -> None:
-    rows: dict[tuple[str, str, str, str], list[float]] = defaultdict(lambda: [0, 0, 0.0])
-    for state in states:
-        for e in state.usage:
-            key = (state.run, e["role"], e["agent"], e["model"])
-            rows[key][0] += e["usage"].get("input_tokens", 0) + e["usage"].get("cache_read_tokens", 0) + \
-                e["usage"].get("cache_write_tokens", 0)
-            rows[key][1] += e["usage"].get("output_tokens", 0)
-            rows[key][2] += float(e.get("cost") or 0.0)
-    if json_out:
-        print(json.dumps([{"run": r, "role": role, "agent": a, "model": m, "input_tokens": int(v[0]),
-                           "output_tokens": int(v[1]), "cost": round(v[2], 6)}
-                          for (r, role, a, m), v in rows.items()], indent=1))
-        return
-    table = Table(box=None, pad_edge=False)
-    for column in ("run", "role", "agent", "model", "input", "output", "cost"):
-        table.add_column(column)
-    for (r, role, a, m), v in rows.items():
-        table.add_row(r, role, a, m, f"{int(v[0]):,}", f"{int(v[1]):,}", f"${v[2]:.4f}")
-    total = sum(v[2] for v in rows.values())
-    out = stdout()
-    out.print(table)
-    out.print(f"total ${total:.4f}")
 
 
 def print_clean(cleaned: Sequence[str], kept: Sequence[str]) -> None:
@@ -243,7 +250,7 @@ def print_clean(cleaned: Sequence[str], kept: Sequence[str]) -> None:
 
 def print_memory(entries: Sequence[Entry], json_out: bool) -> None:
     if json_out:
-        print(json.dumps([{"id": e.id, **e.body()} for e in entries], indent=1, ensure_ascii=False))
+        print(json.dumps([e.to_json() for e in entries], indent=1, ensure_ascii=False))
         return
     out = stdout()
     if not entries:
@@ -251,3 +258,81 @@ def print_memory(entries: Sequence[Entry], json_out: bool) -> None:
     for e in entries:
         tags = f" [{', '.join(e.tags)}]" if e.tags else ""
         out.print(f"{e.id[:10]} {e.created} {e.role}/{e.agent}{escape(tags)}: {escape(e.content)}")
+
+
+def print_memory_entry(found: Found, json_out: bool) -> None:
+    e = found.entry
+    hidden = [{"tombstone": t.id, "reason": t.reason, "by": list(t.by), "created": t.created}
+              for t in found.hidden_by]
+    if json_out:
+        print(json.dumps({**e.to_json(), "hidden_by": hidden}, indent=1, ensure_ascii=False))
+        return
+    out = stdout()
+    out.print(f"[bold]{e.id}[/bold]")
+    rows = [("created", e.created), ("by", f"{e.role}/{e.agent}" if e.agent else e.role), ("run", e.run),
+            ("tags", ", ".join(e.tags)), ("files", ", ".join(e.files))]
+    rows += [(str(key), str(value)) for key, value in e.meta.items() if key != "compacts"]
+    if "compacts" in e.meta:
+        rows.append(("compacts", f"{len(e.meta['compacts'])} entries (gitteam memory list --all shows them)"))
+    for t in found.hidden_by:
+        replaced = f"; see {', '.join(b[:10] for b in t.by)}" if t.by else ""
+        rows.append(("hidden", f"{t.reason} ({t.created}){replaced}"))
+    for key, value in rows:
+        if value:
+            out.print(f"{key:<9} {escape(value)}")
+    out.print("")
+    out.print(escape(e.content))
+
+
+def print_compaction(result: Compaction, dry_run: bool, json_out: bool) -> None:
+    if json_out:
+        print(json.dumps({"dry_run": dry_run, "summaries": [e.to_json() for e in result.summaries],
+                          "compacted": [e.id for e in result.compacted]}, indent=1, ensure_ascii=False))
+        return
+    out = stdout()
+    if not result.summaries:
+        out.print("nothing to compact (entries older than the cutoff, sharing tags, at least two)")
+        return
+    verb = "would compact" if dry_run else "compacted"
+    out.print(f"{verb} {len(result.compacted)} entries into {len(result.summaries)} summaries")
+    for e in result.summaries:
+        first = e.content.splitlines()[0]
+        tags = f" [{', '.join(e.tags)}]" if e.tags else ""
+        out.print(f"  {e.id[:10]}{escape(tags)} {escape(first)}")
+    if not dry_run:
+        out.print("the originals stay in the memory refs' history (git log -p refs/notes/gitteam-memory/...)")
+
+
+def print_sync(result: SyncResult, direction: str, json_out: bool) -> None:
+    if json_out:
+        print(json.dumps({"remote": result.remote, "refs": result.refs, "configured": result.configured,
+                          "entries_before": result.before, "entries_after": result.after}, indent=1))
+        return
+    out = stdout()
+    for line in result.configured:
+        out.print(f"git config {escape(line)}")
+    for ref, what in result.refs.items():
+        out.print(f"  {ref}: {escape(what)}")
+    if direction == "pull":
+        out.print(f"pulled memory from {escape(result.remote)}: {result.after - result.before:+d} entries "
+                  f"({result.after} now)")
+    else:
+        out.print(f"pushed memory to {escape(result.remote)}" if result.refs else "no memory to push yet")
+
+
+def print_backlog(items: Sequence[Entry], json_out: bool) -> None:
+    if json_out:
+        print(json.dumps([e.to_json() for e in items], indent=1, ensure_ascii=False))
+        return
+    out = stdout()
+    if not items:
+        out.print("the backlog is empty")
+        return
+    for e in items:
+        line = e.meta.get("line")
+        where = ", ".join(e.files) + (f":{line}" if line and len(e.files) == 1 else "") or "(whole change)"
+        severity = e.meta.get("severity", "")
+        message = e.content.splitlines()[0] if e.content else ""
+        out.print(f"{e.id[:10]} {escape(f'[{severity}]')} {escape(where)}: {escape(message)}  "
+                  f"(run {escape(e.run)}, {escape(e.agent)})")
+    out.print(f"fix them with: gitteam run --from-backlog {items[0].id[:10]} ...")

@@ -15,18 +15,20 @@ from gitteam.context import RunContext, agent_branch, worktree_path
 from gitteam.errors import GitteamError
 from gitteam.locks.ownership import Ownership
 from gitteam.locks.plan import Subtask
+from gitteam.memory.recall import CODER_TOKENS
 from gitteam.metering import BudgetExhausted, Interrupted
+from gitteam.models.registry import COMMAND, check_command
+from gitteam.review.agents import ReviewSession, Subject, read_conventions, review_with_agents
 from gitteam.review.checks import CheckContext, run_checks
 from gitteam.review.diff import parse_diff
-from gitteam.review.verdict import Finding, Verdict, combine, gate_decision
+from gitteam.review.gate import decide
+from gitteam.review.verdict import Finding, Verdict
 from gitteam.roles import coder as coder_role
 from gitteam.roles import reviewer as reviewer_role
 from gitteam.roles.agent import Agent
-from gitteam.roles.tools import CommitView
+from gitteam.roles.coders import AgentCoder, Coder, CommandCoder, CommandSetup
 from gitteam.sandbox import parse_command, run_command, safe_env
 
-CONVENTION_FILES = ("AGENTS.md", "CONTRIBUTING.md", "CONVENTIONS.md")
-CONVENTIONS_MAX_CHARS = 12_000
 NOTES_REF = "refs/notes/gitteam"
 BASE_PORT = 41000
 
@@ -61,7 +63,7 @@ def run_subtask(ctx: RunContext, job: Assignment) -> Outcome:
     except GitteamError as exc:
         partial = commit_work(ctx, subtask, worktree, 0, "partial work: " + str(exc))
         if partial:  # unreviewed, but its provenance and spend are recorded like every agent commit's
-            write_note(ctx, subtask.id, partial, ctx.config.role_spec("coder"), 0, None)
+            write_note(ctx, subtask.id, partial, ctx.registry.spec_for("coder", economy=ctx.economy), 0, None)
         latest = partial or ctx.repo.rev_parse(f"refs/heads/{branch}") or head  # earlier rounds may have committed
         return Outcome(subtask.id, outcome_status(exc), latest, reason=str(exc))
     except KeyboardInterrupt:  # Ctrl-C with the agent in this thread: save its work, then stop the run
@@ -80,6 +82,7 @@ def outcome_status(exc: GitteamError) -> str:
 def prepare_worktree(ctx: RunContext, job: Assignment, branch: str) -> Path:
     path = worktree_path(ctx.repo, ctx.run, job.subtask.id)
     if path.is_dir() and ctx.repo.worktree_of_branch(branch) == path.resolve():
+        ctx.repo.finish_checkout(path)  # killed before its checkout finished: complete it
         return path  # resume: the worktree survived, with whatever the agent left in it
     path.parent.mkdir(parents=True, exist_ok=True)
     if ctx.repo.rev_parse(f"refs/heads/{branch}"):
@@ -90,14 +93,14 @@ def prepare_worktree(ctx: RunContext, job: Assignment, branch: str) -> Path:
     return path
 
 
-def agent_env(ctx: RunContext, job: Assignment, worktree: Path) -> dict[str, str]:
+def agent_env(ctx: RunContext, job: Assignment, worktree: Path, also: Sequence[str] = ()) -> dict[str, str]:
     extra = {
         "GITTEAM_RUN": ctx.run,
         "GITTEAM_AGENT": job.subtask.id,
         "GITTEAM_WORKTREE": str(worktree),
         "GITTEAM_PORT": str(BASE_PORT + 10 * job.index),
     }
-    return safe_env(worktree, extra, ctx.config.commands.pass_env)
+    return safe_env(worktree, extra, (*ctx.config.commands.pass_env, *also))
 
 
 def run_setup(ctx: RunContext, job: Assignment, worktree: Path) -> None:
@@ -114,29 +117,18 @@ def run_setup(ctx: RunContext, job: Assignment, worktree: Path) -> None:
 
 def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> Outcome:
     subtask = job.subtask
-    ownership = Ownership(subtask.files)
-    commands = coder_role.CommandPolicy(
-        allowed=ctx.config.allowed_commands(),
-        timeout=ctx.config.commands.timeout,
-        max_output=ctx.config.commands.max_output,
-        env=agent_env(ctx, job, worktree),
-    )
-    workspace = coder_role.Workspace(ctx.repo, worktree, head, ownership, commands)
-    coder = Agent(
-        ctx.model("coder"), coder_role.SYSTEM, coder_role.coder_tools(workspace, ctx.board, subtask.id),
-        ctx.call_context("coder", subtask.id), ctx.limits, ctx.meter, terminal="done", on_tool=ctx.on_tool,
-    )
-    memory = "\n".join(f"- {e.content}" for e in ctx.board.recall(subtask.title, files=subtask.files, limit=8))
+    coder = make_coder(ctx, job, worktree, head)
+    memory = ctx.board.digest(f"{subtask.title} {subtask.instructions}", files=subtask.files,
+                              budget_tokens=CODER_TOKENS)
     message = coder_role.brief(subtask, job.dependencies, memory, ctx.task)
     if job.resume and head != job.start:
         message += "\nAn earlier attempt's work on this subtask is already committed in your worktree; build on it."
     max_rounds = ctx.config.run.max_rounds
     for round_number in range(1, max_rounds + 1):
-        coder.context = ctx.call_context("coder", subtask.id, round_number)
-        summary = str(coder.run(message))
+        summary = coder.work(message, round_number)
         head = commit_work(ctx, subtask, worktree, round_number, summary) or head
         verdict = gate(ctx, job, worktree, head, round_number, summary)
-        write_note(ctx, subtask.id, head, coder.last_model, round_number, verdict)
+        write_note(ctx, subtask.id, head, coder.model, round_number, verdict)
         if verdict.decision == "APPROVE":
             return Outcome(subtask.id, "approved", head, summary=summary)
         if verdict.decision == "BLOCK":
@@ -147,6 +139,32 @@ def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str)
         message = coder_role.changes_requested_message(reviewer_role.format_findings(verdict.findings),
                                                        round_number + 1)
     raise AssertionError("unreachable: the last round returns")
+
+
+def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> Coder:
+    """The subtask's coder: gitteam's agent loop on the role's model, or the external agent CLI a
+    `command:` spec names (in economy mode: the role's economy spec)."""
+    subtask = job.subtask
+    spec = ctx.registry.spec_for("coder", economy=ctx.economy)
+    context = ctx.call_context("coder", subtask.id)
+    if spec.startswith(COMMAND):
+        setup = CommandSetup(
+            spec=spec, argv=tuple(check_command(spec)), worktree=worktree, branch=agent_branch(ctx.run, subtask.id),
+            files=subtask.files, env=agent_env(ctx, job, worktree, also=ctx.config.commands.agent_env),
+            prompt_dir=ctx.journal.dir / "prompts", max_seconds=ctx.config.limits.max_seconds,
+        )
+        return CommandCoder(setup, ctx.repo, ctx.meter, context)
+    commands = coder_role.CommandPolicy(
+        allowed=ctx.config.allowed_commands(),
+        timeout=ctx.config.commands.timeout,
+        max_output=ctx.config.commands.max_output,
+        env=agent_env(ctx, job, worktree),
+    )
+    workspace = coder_role.Workspace(ctx.repo, worktree, head, Ownership(subtask.files), commands)
+    return AgentCoder(Agent(
+        ctx.model("coder"), coder_role.SYSTEM, coder_role.coder_tools(workspace, ctx.board, subtask.id),
+        context, ctx.limits, ctx.meter, terminal="done", on_tool=ctx.on_tool,
+    ))
 
 
 def commit_work(ctx: RunContext, subtask: Subtask, worktree: Path, round_number: int, summary: str) -> str | None:
@@ -169,53 +187,41 @@ def commit_work(ctx: RunContext, subtask: Subtask, worktree: Path, round_number:
 
 
 def gate(ctx: RunContext, job: Assignment, worktree: Path, head: str, round_number: int, summary: str) -> Verdict:
-    """The merge gate: deterministic checks first (no model overrules them), then the reviewer."""
+    """The merge gate: deterministic checks first (no model overrules them), then the reviewers."""
     subtask = job.subtask
     diff_text = ctx.repo.diff(job.start, head)
     changes = parse_diff(diff_text)
     checks = run_checks(CheckContext(
         repo=ctx.repo, base=job.start, head=head, changes=changes, ownership=Ownership(subtask.files),
         worktree=worktree, test_command=ctx.config.commands.test, command_env=agent_env(ctx, job, worktree),
-        command_timeout=ctx.config.commands.timeout,
+        command_timeout=ctx.config.commands.timeout, max_file_bytes=ctx.config.review.max_file_bytes,
     ))
-    decision = gate_decision(checks)
     if not changes:
         verdict = Verdict("REQUEST_CHANGES", "the coder changed none of its files", (
             Finding("", None, "major", "No file was changed; the subtask is not done.", None, "check:empty"),))
-    elif decision != "APPROVE":
-        verdict = Verdict(decision, "deterministic checks failed", tuple(checks))
     else:
-        review = review_diff(ctx, job, head, diff_text, changes, checks, round_number)
-        verdict = combine([Verdict("APPROVE", "", tuple(checks)), review]) if checks else review
+        subject = Subject(job.start, head, diff_text, changes, ctx.task, checks=checks, about={
+            "subtask": subtask.id, "title": subtask.title, "instructions": subtask.instructions,
+            "files": ", ".join(subtask.files)})
+        verdict = decide(checks, lambda: review_diff(ctx, subtask.id, subject, round_number))
     ctx.journal.append("review", agent=subtask.id, round=round_number, head=head, verdict=verdict.to_json())
     return verdict
 
 
-def review_diff(
-    ctx: RunContext, job: Assignment, head: str, diff_text: str, changes: Sequence[object],
-    checks: Sequence[Finding], round_number: int,
-) -> Verdict:
-    subtask = job.subtask
-    changed = {c.path for c in changes}  # type: ignore[attr-defined]
-    agent = Agent(
-        ctx.model("reviewer"), reviewer_role.SYSTEM,
-        reviewer_role.reviewer_tools(CommitView(ctx.repo, head), ctx.board, changed),
-        ctx.call_context("reviewer", subtask.id, round_number), ctx.limits, ctx.meter,
-        terminal="submit_review", on_tool=ctx.on_tool,
+def review_diff(ctx: RunContext, agent: str, subject: Subject, round_number: int) -> Verdict:
+    """The configured reviewers over the subject's diff, on the run's account (agent: a subtask id or
+    "integration")."""
+    session = ReviewSession(
+        repo=ctx.repo, config=ctx.config, model_for=lambda spec: ctx.registry.resolve(spec) if spec
+        else ctx.model("reviewer"), meter=ctx.meter, limits=ctx.limits, run=ctx.run, agent=agent,
+        board=ctx.board, on_tool=ctx.on_tool, round=round_number, economy=lambda: ctx.meter.economy,
     )
-    info = {"id": subtask.id, "title": subtask.title, "instructions": subtask.instructions,
-            "files": ", ".join(subtask.files)}
-    message = reviewer_role.brief(ctx.task, info, diff_text, checks, conventions(ctx, job.start), round_number)
-    verdict = agent.run(message)
-    assert isinstance(verdict, Verdict)
-    return verdict
+    return review_with_agents(session, subject)
 
 
 def conventions(ctx: RunContext, base: str) -> str:
     """The repository's own rules, read from the base commit: an agent cannot rewrite what it is judged by."""
-    found = ctx.repo.read_blobs(base, list(CONVENTION_FILES))
-    parts = [f"## {name}\n{found[name].decode('utf-8', 'replace')}" for name in CONVENTION_FILES if name in found]
-    return "\n\n".join(parts)[:CONVENTIONS_MAX_CHARS]
+    return read_conventions(ctx.repo, base, ctx.config.review.conventions)
 
 
 def write_note(ctx: RunContext, agent: str, head: str, model: str, round_number: int,

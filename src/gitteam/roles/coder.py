@@ -103,7 +103,10 @@ class Workspace:
         old, new = args["old"], args["new"]
         if not old:
             raise ToolRefused("`old` must not be empty")
-        text = target.read_bytes().decode("utf-8")
+        try:
+            text = target.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ToolRefused(f"edit_file {rel}: not UTF-8 text; replace it whole with write_file") from exc
         count = text.count(old)
         if count != 1:
             where = "not found" if count == 0 else f"found {count} times; include more context to make it unique"

@@ -18,6 +18,7 @@ from gitteam.errors import GitteamError
 from gitteam.git import Repository
 from gitteam.locks.paths import normalize_repo_path, resolve_path
 from gitteam.memory import Blackboard
+from gitteam.memory.recall import describe
 from gitteam.models.base import ToolCall, ToolSpec
 from gitteam.roles.errors import AgentFailed, ToolRefused
 
@@ -87,23 +88,72 @@ _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
+MAX_PROBLEMS = 8
+
+
 def check_arguments(spec: ToolSpec, arguments: dict[str, Any]) -> str | None:
-    """The top-level shape of a call: required arguments present, no unknown ones, right JSON types."""
+    """A call against its tool's JSON schema: required arguments present, no unknown ones, right JSON
+    types and enum values, nested arrays and objects included. All problems found, in one line each."""
     properties: dict[str, Any] = spec.parameters.get("properties", {})
-    missing = [name for name in spec.parameters.get("required", []) if name not in arguments]
+    required = spec.parameters.get("required", [])
+    missing = [name for name in required if name not in arguments]
     if missing:
         return f"missing required argument(s): {', '.join(missing)}"
     unknown = [name for name in arguments if name not in properties]
     if unknown:
         return f"unknown argument(s): {', '.join(unknown)}; expected: {', '.join(properties)}"
+    problems: list[str] = []
     for name, value in arguments.items():
+        if value is None and name not in required:
+            continue  # an optional argument sent as null: as if left out
         expected = properties[name].get("type")
-        if value is None and name not in spec.parameters.get("required", []):
-            continue
-        python_type = _JSON_TYPES.get(expected) if isinstance(expected, str) else None
-        if python_type and (not isinstance(value, python_type) or (expected == "integer" and isinstance(value, bool))):
-            return f"argument {name!r} must be of type {expected}"
-    return None
+        if not _is_type(value, expected):
+            problems.append(f"argument {name!r} must be of type {expected}")
+        else:
+            _check_value(properties[name], value, name, problems)
+    if not problems:
+        return None
+    more = f"\n... and {len(problems) - MAX_PROBLEMS} more" if len(problems) > MAX_PROBLEMS else ""
+    return "; ".join(problems[:MAX_PROBLEMS]) + more
+
+
+def _is_type(value: Any, expected: Any) -> bool:
+    python_type = _JSON_TYPES.get(expected) if isinstance(expected, str) else None
+    if python_type is None:
+        return True  # no type, or one this checker does not know: the handler decides
+    return isinstance(value, python_type) and not (expected in ("integer", "number") and isinstance(value, bool))
+
+
+def _check_value(schema: dict[str, Any], value: Any, where: str, problems: list[str]) -> None:
+    """Enums, array items and object properties below a value whose own type is already right."""
+    enum = schema.get("enum")
+    if isinstance(enum, list) and value not in enum:
+        problems.append(f"{where} must be one of {', '.join(map(str, enum))} (got {json.dumps(value)[:60]})")
+    items = schema.get("items")
+    if isinstance(value, list) and isinstance(items, dict):
+        for index, item in enumerate(value):
+            _check_nested(items, item, f"{where}[{index}]", problems)
+    if isinstance(value, dict) and isinstance(schema.get("properties"), dict):
+        properties: dict[str, Any] = schema["properties"]
+        for name in schema.get("required", []):
+            if name not in value:
+                problems.append(f"{where} is missing {name!r}")
+        for name, item in value.items():
+            if name in properties:
+                if item is not None or name in schema.get("required", []):
+                    _check_nested(properties[name], item, f"{where}.{name}", problems)
+            elif schema.get("additionalProperties") is False:
+                problems.append(f"{where} has an unknown key {name!r} (expected: {', '.join(properties)})")
+
+
+def _check_nested(schema: dict[str, Any], value: Any, where: str, problems: list[str]) -> None:
+    if len(problems) > MAX_PROBLEMS:
+        return
+    expected = schema.get("type")
+    if not _is_type(value, expected):
+        problems.append(f"{where} must be of type {expected} (got {json.dumps(value)[:60]})")
+    else:
+        _check_value(schema, value, where, problems)
 
 
 class FileView(Protocol):
@@ -231,7 +281,7 @@ def memory_tools(board: Blackboard | None, author: str, role: str) -> list[Tool]
         entries = board.recall(args.get("query") or "", tags=args.get("tags") or [])
         if not entries:
             return "nothing remembered matches"
-        return "\n".join(f"- [{', '.join(e.tags)}] {e.content} ({e.role} {e.agent}, run {e.run})" for e in entries)
+        return "\n".join(describe(e) for e in entries)
 
     def remember(args: dict[str, Any]) -> str:
         if board is None:
