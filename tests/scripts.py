@@ -153,6 +153,17 @@ def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
+def assert_error(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
+    """A clean failure: the exit code, one line on stderr naming the problem, no traceback."""
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("gitteam: "), proc.stderr
+    for needle in needles:
+        assert needle in lines[0], proc.stderr
+
+
 # --- looking at the result -------------------------------------------------------------------------------
 
 def events(root: Path, run: str, kind: str | None = None) -> list[dict[str, Any]]:

@@ -20,6 +20,8 @@ import pytest
 from conftest import git
 from gitteam.config import load_config
 from gitteam.demo import make_repository
+from scripts import assert_error
+from scripts import cli as gitteam
 
 COMMANDS = [
     "run", "plan", "status", "show", "approve", "reject", "resume", "abort", "review", "hook install",
@@ -42,23 +44,6 @@ PLAN_SCRIPT: dict[str, Any] = {
         }},
     ],
 }
-
-
-def gitteam(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI as a script runs it: no terminal, nothing on stdin."""
-    return subprocess.run([sys.executable, "-m", "gitteam", *args], cwd=cwd, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=120)
-
-
-def assert_error(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
-    """A clean failure: the exit code, one line on stderr naming the problem, no traceback."""
-    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("gitteam: "), proc.stderr
-    for needle in needles:
-        assert needle in lines[0], proc.stderr
 
 
 def refs(repo: Path) -> str:

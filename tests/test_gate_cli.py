@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from conftest import commit_files, git
+from scripts import assert_error
+from scripts import cli as gitteam
 
 # Assembled at run time so this file holds no secret-shaped literal of its own.
 AWS_KEY = "AKIA" + "Q3EGRT7BWZXK5M2P"
@@ -28,20 +30,6 @@ PRIVATE_KEY = (
 )
 CONFLICT = "x = 1\n<<<<<<< HEAD\ny = 2\n=======\ny = 3\n>>>>>>> other\n"
 MARKER = "# gitteam-hook"
-
-
-def gitteam(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gitteam", *args], cwd=cwd, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=120)
-
-
-def assert_error(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
-    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("gitteam: "), proc.stderr
-    for needle in needles:
-        assert needle in lines[0], proc.stderr
 
 
 @pytest.fixture

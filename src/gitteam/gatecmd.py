@@ -55,11 +55,10 @@ def default_base(repo: Repository, head: str) -> str:
         ref = repo.rev_parse(candidate)
         if ref is None:
             continue
-        base = repo.run_git("merge-base", ref, head)
-        sha = base.stdout.decode().strip()
-        if base.returncode == 0 and sha and sha != head:
+        sha = repo.merge_base(ref, head)
+        if sha and sha != head:
             return sha
-        contained = contained or (base.returncode == 0 and sha == head)
+        contained = contained or sha == head
     if contained:
         return head
     raise UsageError("cannot find a base to review against: pass --base REV")
@@ -71,9 +70,7 @@ def resolve_range(repo: Repository, request: Request, environ: Mapping[str, str]
     head = _commit(repo, head_rev, "--head")
     base_rev = request.base or _first(environ, PRE_COMMIT_BASE)
     base = _commit(repo, base_rev, "--base") if base_rev else default_base(repo, head)
-    merge_base = repo.run_git("merge-base", base, head)
-    fork = merge_base.stdout.decode().strip()
-    return Range(fork if merge_base.returncode == 0 and fork else base, head)
+    return Range(repo.merge_base(base, head) or base, head)
 
 
 def _first(environ: Mapping[str, str], names: tuple[str, ...]) -> str | None:
@@ -138,7 +135,7 @@ def gate(repo: Repository, config: Config, where: Range, diff_text: str, changes
         repo=repo, config=config, model_for=lambda spec: registry.resolve(spec or registry.spec_for("reviewer")),
         meter=Meter(config.run.budget), limits=limits, run="review", agent="range", board=Blackboard(repo),
     )
-    log = repo.git("log", "--format=%s%n%n%b", f"{where.base}..{where.head}").strip()[:COMMIT_LOG_CHARS]
+    log = repo.commit_messages(where.base, where.head).strip()[:COMMIT_LOG_CHARS]
     subject = Subject(where.base, where.head, diff_text, changes, "Review this range of commits before it merges.",
                       about={"range": f"{where.base[:10]}..{where.head[:10]}",
                              "files": str(len(changes))}, checks=checks, preface=log)

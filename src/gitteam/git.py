@@ -522,6 +522,20 @@ class Repository:
         """The hash of this repository's object ids: "sha1" or "sha256" (so ids can be computed without git)."""
         return self.git("rev-parse", "--show-object-format").strip() or "sha1"
 
+    def merge_base(self, a: str, b: str) -> str | None:
+        """The best common ancestor of two commits; None when they share no history."""
+        proc = self.run_git("merge-base", a, b)
+        sha = proc.stdout.decode().strip()
+        return sha if proc.returncode == 0 and sha else None
+
+    def commits_between(self, base: str, head: str) -> list[str]:
+        """Commits reachable from head but not from base, oldest first."""
+        return self.git("rev-list", "--reverse", f"{base}..{head}").split()
+
+    def commit_messages(self, base: str, head: str) -> str:
+        """Subjects and bodies of the commits in base..head, newest first, as a reviewer reads them."""
+        return self.git("log", "--format=%s%n%n%b", f"{base}..{head}")
+
     def read_objects(self, oids: Sequence[str]) -> dict[str, bytes]:
         """Contents of many blobs by id from one `git cat-file --batch`; missing ones are left out."""
         return self._cat_blobs(list(oids))

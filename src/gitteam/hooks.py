@@ -57,7 +57,7 @@ merged=$(git commit-tree "$tree" -p HEAD -m "gitteam: the merge under review") |
 
 
 def hooks_dir(repo: Repository) -> Path:
-    configured = repo.run_git("config", "core.hooksPath").stdout.decode().strip()
+    configured = next(iter(repo.config_values("core.hooksPath")), "").strip()
     if configured:
         raise UsageError(f"core.hooksPath is set to {configured}: gitteam will not write there; add "
                          f"'gitteam review' to the hooks you manage there (or use pre-commit: see docs/ci.md)")

@@ -58,7 +58,7 @@ def show_agent(repo: Repository, run: str, agent: str | None) -> AgentView:
     base = state.base if name == INTEGRATION else state.agents[name].base or state.base
     if head is None:
         return AgentView(state, name, "", [], [])
-    commits = repo.git("rev-list", "--reverse", f"{base}..{head}").split() if base else []
+    commits = repo.commits_between(base, head) if base else []
     notes = []
     for commit in commits:
         text = repo.read_note(NOTES_REF, commit)

@@ -99,30 +99,10 @@ def _decode(ref: str, oid: str, data: bytes | None) -> Lock:
     return Lock(ref, oid, None, None, None)
 
 
-def _cat_objects(repo: Repository, oids: Sequence[str]) -> dict[str, bytes]:
-    """Contents of blobs by object id, from one `git cat-file --batch`; missing ones are left out."""
-    if not oids:
-        return {}
-    out = repo.git_bytes("cat-file", "--batch", input="".join(f"{oid}\n" for oid in oids))
-    contents: dict[str, bytes] = {}
-    pos = 0
-    for oid in oids:
-        end = out.index(b"\n", pos)
-        header = out[pos:end].split()
-        pos = end + 1
-        if len(header) != 3:  # "<oid> missing"
-            continue
-        size = int(header[2])
-        if header[1] == b"blob":
-            contents[oid] = out[pos : pos + size]
-        pos += size + 1
-    return contents
-
-
 def read_locks(repo: Repository) -> list[Lock]:
     """Every lock ref, sorted by ref name."""
     refs = repo.refs(LOCK_PREFIX)
-    contents = _cat_objects(repo, sorted(set(refs.values())))
+    contents = repo.read_objects(sorted(set(refs.values())))
     return [_decode(ref, oid, contents.get(oid)) for ref, oid in sorted(refs.items())]
 
 
