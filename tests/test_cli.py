@@ -522,3 +522,11 @@ def test_clean_removes_finished_worktrees_but_not_uncommitted_work(calc: Path) -
     again = gitteam(calc, "clean")
     assert again.returncode == 0 and "removed the worktrees of 0 finished run(s)" in again.stdout
     assert git(calc, "status", "--porcelain") == ""
+
+
+def test_a_repository_without_commits_is_refused_in_one_line(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q", "-b", "main")
+    assert_error(gitteam(empty, "run", "--model", "replay:demo", "do it"), 2, "main has no commits yet")
+    assert git(empty, "for-each-ref") == ""

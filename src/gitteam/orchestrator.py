@@ -66,6 +66,8 @@ def resolve_target(repo: Repository, config: Config) -> tuple[str, str]:
     if not target:
         raise UsageError("HEAD is detached: check out a branch or pass --target BRANCH")
     base = repo.rev_parse(f"refs/heads/{target}")
+    if base is None and target == repo.head_branch() and repo.rev_parse("HEAD") is None:
+        raise UsageError(f"{target} has no commits yet: commit something first (the team works from a commit)")
     if base is None:
         raise UsageError(f"no branch named {target!r} (pass --target BRANCH)")
     return target, base

@@ -54,7 +54,10 @@ class Assignment:
 def run_subtask(ctx: RunContext, job: Assignment) -> Outcome:
     subtask = job.subtask
     branch = agent_branch(ctx.run, subtask.id)
-    worktree = prepare_worktree(ctx, job, branch)
+    try:
+        worktree = prepare_worktree(ctx, job, branch)
+    except GitteamError as exc:  # this subtask fails; its siblings in the wave go on
+        return Outcome(subtask.id, "failed", job.start, reason=f"cannot prepare its worktree: {exc}")
     head = ctx.repo.rev_parse(f"refs/heads/{branch}") or job.start
     ctx.journal.append("agent_started", agent=subtask.id, branch=branch, worktree=str(worktree), base=job.start)
     try:
