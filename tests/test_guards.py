@@ -147,3 +147,36 @@ def test_a_tool_the_filesystem_refuses_is_an_error_result_not_a_crash(repo: Path
     assert blob(repo, "main", "README.md") == b"# project\n"
     assert blob(repo, "main", "data.bin") == b"\xff\xfe\x00binary"
     assert blob(repo, "main", "src/app.py") == b"def main():\n    return 0\n"
+
+
+HOOKS = ("pre-commit", "commit-msg", "post-commit", "post-checkout", "post-merge", "pre-merge-commit",
+         "post-rewrite", "pre-auto-gc")
+
+
+def test_no_hook_runs_for_the_agents_git_work_and_agent_written_attributes_run_no_driver(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Invariant 7: worktrees, agent commits, merges and the fast-forward run no hook, and a `.gitattributes`
+    an agent writes cannot make git run a textconv or external diff driver while gitteam reads its diff."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    hooks = repo / ".git" / "hooks"
+    hooks.mkdir(exist_ok=True)
+    for name in HOOKS:
+        hook = hooks / name
+        hook.write_text(f"#!/bin/sh\ntouch {shlex.quote(str(markers / name))}\n")
+        hook.chmod(0o755)
+    driver = shlex.quote(str(markers / "driver"))
+    git(repo, "config", "diff.evil.textconv", f"sh -c 'touch {driver}; cat \"$1\"' -")
+    git(repo, "config", "diff.evil.command", f"sh -c 'touch {driver}'")
+    data = script(
+        [plan_turn([subtask("attrs", [".gitattributes", "src/app.py"]), subtask("docs", ["README.md"])])],
+        {"attrs": [coder_writes(".gitattributes", "* diff=evil\n"),
+                   coder_writes("src/app.py", "def main():\n    return 2\n"), done()],
+         "docs": [coder_writes("README.md", "# project\n\nMore.\n"), done()]},
+        {"*": [approve()]},
+    )
+    result = start(repo, data)
+    assert result.exit_code == 0, result.message
+    assert blob(repo, "main", "src/app.py") == b"def main():\n    return 2\n"  # the run really merged
+    assert sorted(p.name for p in markers.iterdir()) == []
