@@ -157,16 +157,6 @@ def test_read_blobs_exact_bytes_missing_left_out_no_leaked_child(r: Repository, 
     assert r.read_blobs("HEAD", []) == {}
 
 
-def test_grep(r: Repository, repo: Path) -> None:
-    commit_files(repo, {"docs/a b:c.md": "TODO one\nnothing\nTODO two\n", "other.py": "x = 1  # TODO\n"})
-    name = "docs/a b:c.md"
-    assert r.grep("HEAD", r"TODO (one|two)") == [(name, 1, "TODO one"), (name, 3, "TODO two")]
-    assert r.grep("HEAD", "TODO", ["other.py"]) == [("other.py", 1, "x = 1  # TODO")]
-    assert r.grep("HEAD", "no such text anywhere") == []
-    with pytest.raises(GitError):
-        r.grep("HEAD", "(unclosed")
-
-
 def test_diff_and_changed_paths(r: Repository, repo: Path) -> None:
     base = git(repo, "rev-parse", "HEAD")
     git(repo, "mv", "README.md", "README.txt")

@@ -213,21 +213,6 @@ class Repository:
             pos += int(size) + 1  # content, then a newline
         return blobs
 
-    def grep(self, rev: str, pattern: str, paths: Sequence[str] = ()) -> list[tuple[str, int, str]]:
-        """(path, line number, line) for lines matching the extended regex `pattern` in text files at rev."""
-        args = ["--literal-pathspecs", "grep", "-n", "-I", "-E", "-z", "--no-color", "-e", pattern, rev, "--"]
-        proc = self.run_git(*args, *paths)
-        if proc.returncode == 1 and not proc.stderr.strip():
-            return []
-        if proc.returncode != 0:
-            raise GitError(["git", *args, *paths], proc.returncode, proc.stderr.decode(errors="replace"))
-        hits = []
-        prefix = f"{rev}:"
-        for line in proc.stdout.decode("utf-8", "replace").split("\n")[:-1]:
-            name, number, text = line.split("\0", 2)
-            hits.append((name.removeprefix(prefix), int(number), text))
-        return hits
-
     def diff(self, base: str, head: str, paths: Sequence[str] = ()) -> str:
         return self.git("--literal-pathspecs", "diff", "--no-color", "--no-ext-diff", "--no-textconv", "-M",
                         "--full-index", "--src-prefix=a/", "--dst-prefix=b/", base, head, "--", *paths)

@@ -1,7 +1,7 @@
 """A run from task to fast-forward: plan, waves of coders in parallel, merge gate, integration, approval.
 
-The orchestrator never prints: it journals events, which the UI subscribes to, and returns an
-`Outcome` whose exit code the CLI passes on. Every step is journaled before and after it changes git,
+The orchestrator never prints: it journals events, which the UI subscribes to, and returns a
+`RunResult` whose exit code the CLI passes on. Every step is journaled before and after it changes git,
 so `resume` can carry on from what reached the disk.
 """
 
@@ -11,12 +11,11 @@ import re
 import secrets as random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from gitteam import integration
 from gitteam.config import Config
-from gitteam.context import INTEGRATION, RunContext, RunOptions, RunResult, agent_branch, run_meter
+from gitteam.context import RunContext, RunOptions, RunResult, run_meter
 from gitteam.errors import Exit, GitteamError, UsageError
 from gitteam.git import Repository
 from gitteam.journal import (
@@ -257,11 +256,3 @@ def existing_context(repo: Repository, config: Config, run: str,
                      listener: Callable[[dict[str, Any]], None] | None = None) -> tuple[RunContext, RunState]:
     state = load_run(repo.state_dir, run)
     return open_context(repo, config, run, state.task, state.target, state.cost, listener), state
-
-
-def branch_names(run: str, state: RunState) -> list[str]:
-    return [agent_branch(run, a) for a in state.agents] + [agent_branch(run, INTEGRATION)]
-
-
-def worktree_root(repo: Repository, run: str) -> Path:
-    return repo.state_dir / "worktrees" / run

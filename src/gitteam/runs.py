@@ -13,7 +13,7 @@ from typing import Any
 
 from gitteam import integration
 from gitteam.config import Config
-from gitteam.context import INTEGRATION, RunOptions, RunResult, agent_branch, worktree_path
+from gitteam.context import INTEGRATION, RunOptions, RunResult, agent_branch
 from gitteam.errors import Exit, UsageError
 from gitteam.git import Repository
 from gitteam.integration import remove_worktrees
@@ -117,14 +117,3 @@ def clean(repo: Repository, force: bool = False) -> tuple[list[str], list[str]]:
             cleaned.append(state.run)
     repo.prune_worktrees()
     return cleaned, kept
-
-
-def agent_worktree(repo: Repository, run: str, agent: str) -> Path:
-    return worktree_path(repo, run, agent)
-
-
-def require_run(repo: Repository, run: str | None) -> RunState:
-    if run:
-        return one_run(repo, run)
-    return latest_run(repo)
-

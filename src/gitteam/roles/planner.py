@@ -74,8 +74,7 @@ def planner_tools(view: FileView, board: Blackboard | None, attempts: int) -> To
             refused += 1
             if refused >= attempts:
                 raise AgentFailed(f"the planner's plan was invalid {refused} times: {exc}") from exc
-            problems = "\n".join(f"- {p}" for p in exc.problems)
-            return ToolResult(f"error: the plan was refused; fix all of these and submit again:\n{problems}", True)
+            return ToolResult(f"error: {exc.for_model()}", True)
         return ToolResult("plan accepted", finished=True, value=PlanResult(plan, plan.summary))
 
     submit = Tool(

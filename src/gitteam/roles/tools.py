@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -163,6 +163,13 @@ class FileView(Protocol):
 
     def read(self, path: str) -> bytes: ...
 
+    def read_many(self, paths: Sequence[str]) -> Iterator[tuple[str, bytes]]:
+        """(path, content) for those of `paths` that are files, in order: what `search` scans."""
+        ...
+
+
+SEARCH_BATCH = 500  # blobs read per `git cat-file --batch`: one process, bounded memory
+
 
 class CommitView:
     """Files as committed at `rev`: what the planner and reviewers see, unaffected by any checkout."""
@@ -183,6 +190,12 @@ class CommitView:
         if data is None:
             raise ToolRefused(f"no such file: {normalized}")
         return data
+
+    def read_many(self, paths: Sequence[str]) -> Iterator[tuple[str, bytes]]:
+        for start in range(0, len(paths), SEARCH_BATCH):
+            batch = paths[start : start + SEARCH_BATCH]
+            blobs = self.repo.read_blobs(self.rev, batch)
+            yield from ((path, blobs[path]) for path in batch if path in blobs)
 
 
 class WorktreeView:
@@ -207,6 +220,13 @@ class WorktreeView:
         if not target.is_file():
             raise ToolRefused(f"no such file: {rel}")
         return target.read_bytes()
+
+    def read_many(self, paths: Sequence[str]) -> Iterator[tuple[str, bytes]]:
+        for path in paths:
+            try:
+                yield path, self.read(path)
+            except (GitteamError, OSError):
+                continue  # deleted, or not a file: nothing to search
 
 
 def glob_match(path: str, pattern: str) -> bool:
@@ -248,12 +268,11 @@ def read_tools(view: FileView, board: Blackboard | None, author: str, role: str)
             raise ToolRefused(f"bad regular expression: {exc}") from exc
         pattern = args.get("glob") or ""
         matches: list[str] = []
-        for path in view.paths():
-            if pattern and not glob_match(path, pattern):
-                continue
+        wanted = [path for path in view.paths() if not pattern or glob_match(path, pattern)]
+        for path, data in view.read_many(wanted):
             try:
-                text = view.read(path).decode("utf-8")
-            except (UnicodeDecodeError, GitteamError):
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
                 continue
             for number, line in enumerate(text.splitlines(), 1):
                 if regex.search(line):

@@ -1,0 +1,42 @@
+"""The read-only tools over a commit: search scans every file in batches, whatever the repository's size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import commit_files
+from gitteam.git import find_repository
+from gitteam.models.base import ToolCall
+from gitteam.roles.tools import SEARCH_BATCH, CommitView, Toolbox, read_tools
+
+
+def toolbox(repo: Path) -> Toolbox:
+    return Toolbox(read_tools(CommitView(find_repository(repo), "HEAD"), None, "planner", "planner"))
+
+
+def search(box: Toolbox, **args: str) -> str:
+    result = box.execute(ToolCall("1", "search", dict(args)))
+    assert not result.is_error, result.text
+    return result.text
+
+
+def test_search_finds_matches_across_batches_with_line_numbers(repo: Path) -> None:
+    files = {f"pkg/m{n:04d}.py": f"x = {n}\n" for n in range(SEARCH_BATCH * 2 + 7)}
+    files["pkg/m0003.py"] = "first = 1\nNEEDLE = 'early'\n"
+    files[f"pkg/m{SEARCH_BATCH * 2 + 5:04d}.py"] = "NEEDLE = 'late'\n"
+    files["docs/notes.md"] = "NEEDLE in prose\n"
+    commit_files(repo, files)
+    box = toolbox(repo)
+    found = search(box, pattern=r"NEEDLE = '\w+'").splitlines()
+    assert found == ["pkg/m0003.py:2: NEEDLE = 'early'", f"pkg/m{SEARCH_BATCH * 2 + 5:04d}.py:1: NEEDLE = 'late'"]
+    assert search(box, pattern="NEEDLE", glob="*.md") == "docs/notes.md:1: NEEDLE in prose"
+    assert search(box, pattern="nothing like this") == "no matches"
+
+
+def test_search_skips_binary_files_and_refuses_a_bad_pattern(repo: Path) -> None:
+    (repo / "blob.bin").write_bytes(b"\xff\xfeNEEDLE\x00")
+    commit_files(repo, {"a.py": "NEEDLE = 1\n"})
+    box = toolbox(repo)
+    assert search(box, pattern="NEEDLE") == "a.py:1: NEEDLE = 1"
+    refused = box.execute(ToolCall("2", "search", {"pattern": "(unclosed"}))
+    assert refused.is_error and "bad regular expression" in refused.text
