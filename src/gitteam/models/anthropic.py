@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from gitteam.config import ModelDef
 from gitteam.errors import UsageError
-from gitteam.models.base import CallContext, Message, Model, Reply, ToolCall, ToolSpec, Usage
-from gitteam.models.catalog import context_tokens
+from gitteam.models.base import Message, Model, ToolCall, ToolSpec, Usage
 from gitteam.models.fallback import with_fallbacks
-from gitteam.models.prices import prices_for
-from gitteam.models.retry import Endpoint, RetryPolicy, call_with_retries, policy_for
+from gitteam.models.http import HttpModel
+from gitteam.models.retry import Endpoint, RetryPolicy, policy_for
 
 if TYPE_CHECKING:
     import anthropic
@@ -41,7 +40,7 @@ def create(spec: str, definition: ModelDef, registry: Registry) -> Model:
     return with_fallbacks(AnthropicModel(spec, definition, retry=policy), definition, registry)
 
 
-class AnthropicModel:
+class AnthropicModel(HttpModel):
     def __init__(
         self,
         spec: str,
@@ -52,16 +51,9 @@ class AnthropicModel:
     ) -> None:
         import anthropic
 
-        self.name = spec
-        self.model_id = definition.model
-        self.max_tokens = definition.max_output_tokens or DEFAULT_MAX_TOKENS
-        # What the agent loop keeps the conversation under (models/window.py).
-        self.context_tokens = definition.context_tokens or context_tokens(definition.model)
-        self.max_output_tokens = self.max_tokens or 0
-        self.retry = retry or RetryPolicy()
-        self.prices = prices_for(definition)
+        super().__init__(spec, definition, retry, DEFAULT_MAX_TOKENS)
         self._client = _client(spec, definition, timeout or definition.timeout or READ_TIMEOUT)
-        self._errors: tuple[type[BaseException], ...] = (anthropic.APIError,)
+        self.errors = (anthropic.APIError,)
         self.endpoint = Endpoint(
             spec=spec,
             model=definition.model,
@@ -69,23 +61,16 @@ class AnthropicModel:
             base_url=str(self._client.base_url).rstrip("/"),
         )
 
-    def complete(
-        self,
-        system: str,
-        messages: list[Message],
-        tools: list[ToolSpec],
-        *,
-        require_tool: bool,
-        context: CallContext,
-    ) -> Reply:
-        request = build_request(self.model_id, self.max_tokens, system, messages, tools, require_tool)
-        create = self._client.messages.create
-        response = call_with_retries(
-            lambda: create(**request), endpoint=self.endpoint, policy=self.retry, errors=self._errors
-        )
-        text, calls, usage = parse_response(response.to_dict(warnings=False))
-        cost = self.prices.cost(usage) if self.prices else None
-        return Reply(text=text, tool_calls=calls, usage=usage, model=self.name, cost=cost)
+    def request(
+        self, system: str, messages: list[Message], tools: list[ToolSpec], require_tool: bool
+    ) -> dict[str, Any]:
+        return build_request(self.model_id, self.max_tokens, system, messages, tools, require_tool)
+
+    def send(self, request: dict[str, Any]) -> Any:
+        return self._client.messages.create(**request)
+
+    def parse(self, response: Any) -> tuple[str, tuple[ToolCall, ...], Usage]:
+        return parse_response(response.to_dict(warnings=False))
 
 
 def _client(spec: str, definition: ModelDef, timeout: float) -> anthropic.Anthropic:

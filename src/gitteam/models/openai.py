@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from gitteam.config import ModelDef
 from gitteam.errors import UsageError
-from gitteam.models.base import CallContext, Message, Model, Reply, ToolCall, ToolSpec, Usage
-from gitteam.models.catalog import context_tokens
+from gitteam.models.base import Message, Model, ToolCall, ToolSpec, Usage
 from gitteam.models.fallback import with_fallbacks
-from gitteam.models.prices import prices_for
-from gitteam.models.retry import Endpoint, RetryPolicy, call_with_retries, policy_for
+from gitteam.models.http import HttpModel
+from gitteam.models.retry import Endpoint, RetryPolicy, policy_for
 
 if TYPE_CHECKING:
     import openai
@@ -41,7 +40,7 @@ def create(spec: str, definition: ModelDef, registry: Registry) -> Model:
     return with_fallbacks(OpenAIModel(spec, definition, retry=policy), definition, registry)
 
 
-class OpenAIModel:
+class OpenAIModel(HttpModel):
     def __init__(
         self,
         spec: str,
@@ -52,18 +51,11 @@ class OpenAIModel:
     ) -> None:
         import openai
 
-        self.name = spec
-        self.model_id = definition.model
-        self.max_tokens = definition.max_output_tokens
-        # What the agent loop keeps the conversation under (models/window.py).
-        self.context_tokens = definition.context_tokens or context_tokens(definition.model)
-        self.max_output_tokens = self.max_tokens or 0
-        self.retry = retry or RetryPolicy()
-        self.prices = prices_for(definition)
+        super().__init__(spec, definition, retry, 0)  # 0: let the server choose the reply's length
         base_url = definition.base_url or os.environ.get("OPENAI_BASE_URL") or OFFICIAL_URL
         self.official = "api.openai.com" in base_url
         self._client = _client(spec, definition, base_url, self.official, timeout or definition.timeout or READ_TIMEOUT)
-        self._errors: tuple[type[BaseException], ...] = (openai.APIError,)
+        self.errors = (openai.APIError,)
         self.endpoint = Endpoint(
             spec=spec,
             model=definition.model,
@@ -72,26 +64,20 @@ class OpenAIModel:
             tools_hint="" if self.official else TOOLS_HINT,
         )
 
-    def complete(
-        self,
-        system: str,
-        messages: list[Message],
-        tools: list[ToolSpec],
-        *,
-        require_tool: bool,
-        context: CallContext,
-    ) -> Reply:
+    def request(
+        self, system: str, messages: list[Message], tools: list[ToolSpec], require_tool: bool
+    ) -> dict[str, Any]:
         request = build_request(self.model_id, system, messages, tools, require_tool)
         if self.max_tokens:
             # OpenAI's reasoning models refuse max_tokens; most local servers know only max_tokens.
             request["max_completion_tokens" if self.official else "max_tokens"] = self.max_tokens
-        create = self._client.chat.completions.create
-        response = call_with_retries(
-            lambda: create(**request), endpoint=self.endpoint, policy=self.retry, errors=self._errors
-        )
-        text, calls, usage = parse_response(response.to_dict(warnings=False))
-        cost = self.prices.cost(usage) if self.prices else None
-        return Reply(text=text, tool_calls=calls, usage=usage, model=self.name, cost=cost)
+        return request
+
+    def send(self, request: dict[str, Any]) -> Any:
+        return self._client.chat.completions.create(**request)
+
+    def parse(self, response: Any) -> tuple[str, tuple[ToolCall, ...], Usage]:
+        return parse_response(response.to_dict(warnings=False))
 
 
 def _client(spec: str, definition: ModelDef, base_url: str, official: bool, timeout: float) -> openai.OpenAI:
