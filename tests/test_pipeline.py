@@ -24,6 +24,7 @@ from scripts import (
     blob,
     block,
     branches,
+    call,
     cli,
     coder_deletes,
     coder_edits,
@@ -596,3 +597,24 @@ def test_demo_runs_the_whole_pipeline_offline(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=120)
     assert tests.returncode == 0, tests.stderr
     assert "Ran 4 tests" in tests.stderr
+
+
+def test_a_run_leaves_refs_only_where_the_contract_puts_them(repo: Path) -> None:
+    """Branches under gitteam/<run>/, provenance in refs/notes/gitteam, memory in refs/notes/gitteam-memory/*,
+    machinery under refs/gitteam/ only (never a helper ref under refs/notes/)."""
+    before = set(git(repo, "for-each-ref", "--format=%(refname)").split())
+    data = script(
+        [turn(call("remember", content="the app returns numbers", tags=["app"]),
+              call("submit_plan", subtasks=[subtask("one", ["src/app.py"]), subtask("two", ["README.md"])]))],
+        {"one": [coder_writes("src/app.py", "def main():\n    return 3\n"), done()],
+         "two": [coder_writes("README.md", "# project\n\nThree.\n"), done()]},
+    )
+    result = start(repo, data)
+    assert result.exit_code == 0, result.message
+    added = set(git(repo, "for-each-ref", "--format=%(refname)").split()) - before
+    run = result.run
+    allowed = (f"refs/heads/gitteam/{run}/", "refs/notes/gitteam-memory/", "refs/gitteam/")
+    assert "refs/notes/gitteam" in added
+    assert any(ref.startswith("refs/notes/gitteam-memory/") for ref in added)
+    strays = [ref for ref in added if ref != "refs/notes/gitteam" and not ref.startswith(allowed)]
+    assert strays == []

@@ -17,7 +17,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,6 @@ _NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
 _REF_LOCKS = ("-c", "core.filesRefLockTimeout=2000", "-c", "core.packedRefsTimeout=2000")
 _NOTE_ATTEMPTS = 100
 _WORKTREE_ADMIN = threading.Lock()  # `git worktree add/prune` of one process must not race each other
-_TMP_NOTES = "refs/notes/gitteam-tmp/"  # git notes refuses to write outside refs/notes/
 _HEX = re.compile(r"[0-9a-f]+")
 
 
@@ -426,23 +424,16 @@ class Repository:
     def set_note(self, notes_ref: str, obj: str, text: str) -> None:
         """Attach `text` to `obj`, replacing its note, without losing notes that others add concurrently.
 
-        `git notes` moves its ref without a check, so the note is written on a private copy of the notes
-        ref, which then replaces `notes_ref` by compare-and-swap; on a lost race, start again.
+        `git notes` moves its ref without checking its old value (concurrent writers silently lose notes), so
+        the note is committed with `commit_notes`, which moves the ref by compare-and-swap; on a lost race,
+        read the ref again and retry.
         """
         _check_notes_ref(notes_ref)
-        blob = self.write_blob(text.encode())
+        resolved = self.rev_parse(obj) or obj
         for attempt in range(_NOTE_ATTEMPTS):
             old = self._oid(notes_ref)
-            tmp = f"{_TMP_NOTES}{uuid.uuid4().hex}"
-            try:
-                if old is not None:
-                    self._transaction([(tmp, old, None)])
-                self.git("notes", f"--ref={tmp}", "add", "-f", "--allow-empty", "-C", blob, obj)
-                new = self._oid(tmp)
-                if new is not None and self.update_ref(notes_ref, new, old):
-                    return
-            finally:
-                self.run_git(*_REF_LOCKS, "update-ref", "-d", tmp)
+            if self.commit_notes(notes_ref, old, {resolved: text.encode()}, message=f"note on {resolved[:12]}"):
+                return
             time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))  # jitter breaks lockstep retries
         raise GitteamError(f"could not update {notes_ref}: too many concurrent writers; retry")
 
