@@ -380,6 +380,32 @@ def test_target_moved_with_a_conflicting_commit_is_not_approved(repo: Path) -> N
     assert run_state(repo, result.run).state == "pending"
 
 
+def test_a_moved_target_that_breaks_the_tests_together_with_the_run_is_not_approved(repo: Path) -> None:
+    """Each side passes alone; merged they fail the test command: nothing reaches main, and a second approve
+    checks again instead of fast-forwarding the untested merge."""
+    commit_files(repo, {"calc.py": "def double(x):\n    return 2 * x\n"}, "calc")
+    test = "import unittest\n\nimport calc\n\n\nclass T(unittest.TestCase):\n" \
+           "    def test_double(self):\n        self.assertEqual(calc.double(2), 4)\n"
+    data = script([plan_turn([subtask("tests", ["test_calc.py"])])],
+                  {"tests": [coder_writes("test_calc.py", test), done()]})
+    config = {"commands.test": f"{sys.executable} -m unittest discover -q"}
+    result = start(repo, data, RunOptions(no_merge=True), config=config)
+    assert result.state == "pending", result.message
+    integrated = sha(repo, f"gitteam/{result.run}/integration")
+    theirs = commit_files(repo, {"calc.py": "def twice(x):\n    return 2 * x\n"}, "user renames double")
+
+    for _ in range(2):
+        repository = find_repository(repo)
+        code = decide(repository, load_config(repository.root, config), result.run, "approve").exit_code
+        assert code == 3
+        assert rev(repo, "main") == theirs
+        assert rev(repo, f"gitteam/{result.run}/integration") == integrated
+        assert run_state(repo, result.run).state == "pending"
+    checked = events(repo, result.run, "catch_up_checked")
+    assert [e["decision"] for e in checked] == ["REQUEST_CHANGES", "REQUEST_CHANGES"]
+    assert any("test" in f["source"] for f in checked[0]["findings"])
+
+
 # --- 11. the user's uncommitted changes ----------------------------------------------------------------------
 
 def test_uncommitted_changes_elsewhere_survive_the_fast_forward(repo: Path) -> None:

@@ -18,6 +18,8 @@ from gitteam.git import GitError, Repository
 from gitteam.journal import MERGED, PENDING, REFUSED, REJECTED, Journal, RunState, load_run
 from gitteam.locks.refs import release_files
 from gitteam.review import integrated
+from gitteam.review.diff import parse_diff
+from gitteam.review.verdict import gate_decision
 
 if TYPE_CHECKING:
     from gitteam.worker import Outcome
@@ -111,7 +113,12 @@ def approve(ctx: RunContext, keep: bool) -> RunResult:
         if current is None:
             return ctx.finish(PENDING, Exit.FAILED, f"target branch {ctx.target} no longer exists; "
                           f"the result is on {agent_branch(ctx.run, INTEGRATION)}")
+        before = head(ctx)
         new = catch_up(ctx, current)
+        if new is not None and new != before:  # what would reach the target is a new, untested merge
+            refused = check_catch_up(ctx, current, before, new)
+            if refused is not None:
+                return refused
         if new is None:
             return ctx.finish(PENDING, Exit.FAILED,
                           f"{ctx.target} moved during the run and its new commits conflict with the run's changes; "
@@ -146,6 +153,26 @@ def catch_up(ctx: RunContext, current: str) -> str | None:
         raise GitteamError(f"the integration branch of run {ctx.run} moved while approving; try again")
     ctx.journal.append("target_moved", target=ctx.target, target_head=current, head=merged)
     return merged
+
+
+def check_catch_up(ctx: RunContext, target_head: str, before: str, merged: str) -> RunResult | None:
+    """The deterministic checks and the test command on the run merged with the target's new commits.
+
+    Each side passed alone; together they may not. On a refusal the integration branch goes back to
+    `before`, so a later `approve` merges and checks again instead of fast-forwarding an untested tree.
+    """
+    changes = parse_diff(ctx.repo.diff(target_head, merged))
+    findings = integrated.checked_in_worktree(ctx, target_head, merged, changes)
+    decision = gate_decision(findings)
+    ctx.journal.append("catch_up_checked", head=merged, decision=decision, findings=[f.to_json() for f in findings])
+    if decision == "APPROVE":
+        return None
+    ctx.repo.update_ref(ref(ctx), before, merged)
+    first = next((f.message for f in findings if f.severity in ("critical", "major")), findings[0].message)
+    return ctx.finish(PENDING, Exit.REFUSED,
+                      f"{ctx.target} moved during the run, and merged with its new commits the result fails the "
+                      f"checks: {first.splitlines()[0]}. Nothing reached {ctx.target}; the run's result is on "
+                      f"{agent_branch(ctx.run, INTEGRATION)}: merge it by hand and fix it, or reject it")
 
 
 def reject(ctx: RunContext) -> RunResult:
