@@ -120,3 +120,26 @@ def test_resume_does_not_redo_an_approved_subtask(repo: Path, tmp_path: Path) ->
     assert second.returncode == 0, err
     assert git(repo, "rev-parse", f"gitteam/{run}/a") == a_head
     assert git(repo, "show", "main:a.txt") == "from a"
+
+
+def test_status_tells_a_killed_run_and_resume_refuses_a_live_one(repo: Path, tmp_path: Path) -> None:
+    script = tmp_path / "script.json"
+    slow_script = json.loads(json.dumps(SCRIPT))
+    slow_script["coder"]["a"][0]["delay"] = 30  # long enough to look at it while it runs
+    script.write_text(json.dumps(slow_script))
+    proc = gitteam(repo, "run", "--yes", "--model", f"replay:{script}", "three files")
+    deadline = time.monotonic() + 30
+    while "agent_started" not in journal(repo)[1] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    run = journal(repo)[0]
+    live = subprocess.run([sys.executable, "-m", "gitteam", "resume", run, "--model", f"replay:{script}"],
+                          cwd=repo, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert live.returncode == 2 and "still running" in live.stderr
+    status = subprocess.run([sys.executable, "-m", "gitteam", "status", "--json"], cwd=repo,
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert json.loads(status.stdout)[0]["orphaned"] is False
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    status = subprocess.run([sys.executable, "-m", "gitteam", "status", run], cwd=repo,
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert f"{run} stopped" in status.stdout and f"gitteam resume {run}" in status.stdout

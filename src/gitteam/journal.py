@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -111,9 +112,37 @@ class RunState:
     integration_review: dict[str, Any] | None = None  # {"head", "verdict"} of the last review of the result
     integration_tokens: int = 0  # what the reviews of the integrated result used ("integration" is no agent)
     integration_cost: float = 0.0
+    owner: dict[str, Any] = field(default_factory=dict)  # {"pid", "host"} of the process running it last
 
     def agent(self, agent_id: str) -> AgentState:
         return self.agents.setdefault(agent_id, AgentState(agent_id))
+
+    @property
+    def orphaned(self) -> bool:
+        """Running by its journal, but the process that ran it on this machine is gone (killed, crashed)."""
+        if self.state != RUNNING or self.owner.get("host") != socket.gethostname() or "pid" not in self.owner:
+            return False
+        return not process_alive(int(self.owner["pid"]))
+
+    @property
+    def running_elsewhere(self) -> bool:
+        """Running, and its process is alive (or on another machine): another resume would race it."""
+        return self.state == RUNNING and bool(self.owner) and not self.orphaned
+
+
+def owner() -> dict[str, Any]:
+    """What run_started and resumed record, so status can tell a live run from a killed one."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
 
 
 def fold(run: str, events: list[Event]) -> RunState:
@@ -128,7 +157,7 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one branch per ev
     if kind == "run_started":
         state.task, state.target, state.base = e["task"], e["target"], e["base"]
         state.started, state.options = e["t"], e.get("options", {})
-        state.state = RUNNING
+        state.state, state.owner = RUNNING, e.get("owner", {})
     elif kind == "plan":
         state.plan = e["plan"]
         for sub in e["plan"]["subtasks"]:
@@ -161,7 +190,7 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one branch per ev
     elif kind == "worktrees_removed":
         state.worktrees_removed = True
     elif kind == "resumed":
-        state.state = RUNNING
+        state.state, state.owner = RUNNING, e.get("owner", {})
 
 
 def _apply_usage(state: RunState, e: Event) -> None:

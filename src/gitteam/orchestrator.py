@@ -26,6 +26,7 @@ from gitteam.journal import (
     Journal,
     RunState,
     load_run,
+    owner,
 )
 from gitteam.locks.plan import Plan, serialize_overlaps, waves
 from gitteam.locks.refs import claim_files
@@ -83,7 +84,7 @@ def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
     run = new_run_id(task)
     ctx = open_context(repo, config, run, task, target, listener=listener)
     ctx.registry = registry
-    ctx.journal.append("run_started", run=run, task=task, target=target, base=base, options={
+    ctx.journal.append("run_started", run=run, task=task, target=target, base=base, owner=owner(), options={
         "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep, **registry.specs(),
         "budget": budget_json(config),
     })
@@ -218,13 +219,16 @@ def resume_run(repo: Repository, config: Config, run: str, options: RunOptions,
     state = load_run(repo.state_dir, run)
     if state.state in ("merged", "rejected", "aborted"):
         raise UsageError(f"run {run} is {state.state}; there is nothing to resume")
+    if state.running_elsewhere:
+        where = f"process {state.owner.get('pid')} on {state.owner.get('host')}"
+        raise UsageError(f"run {run} is still running ({where}); wait for it, or stop it first (Ctrl-C)")
     ctx = open_context(repo, config, run, state.task, state.target, spent=state.cost, listener=listener,
                        tokens=state.tokens)
     ctx.registry.check_roles(economy=has_budget(config))
     check_reviewer_models(config, ctx.registry.resolve)
     # The budget is the run's new total: what was spent before counts against it.
-    ctx.journal.append("resumed", budget=config.run.budget, limits=budget_json(config), spent=state.cost,
-                       tokens=state.tokens, **ctx.registry.specs())
+    ctx.journal.append("resumed", owner=owner(), budget=config.run.budget, limits=budget_json(config),
+                       spent=state.cost, tokens=state.tokens, **ctx.registry.specs())
     try:
         plan = make_plan(ctx, state.base) if state.plan is None else Plan.from_json(state.plan)
         claim_files(repo, run, {path: sub.id for sub in plan.subtasks for path in sub.files})  # idempotent

@@ -154,7 +154,8 @@ def print_plan(plan: Plan, notes: Sequence[str], summary: str, json_out: bool) -
 
 def state_json(state: RunState) -> dict[str, Any]:
     return {
-        "run": state.run, "state": state.state, "task": state.task, "target": state.target, "base": state.base,
+        "run": state.run, "state": state.state, "orphaned": state.orphaned,
+        "task": state.task, "target": state.target, "base": state.base,
         "started": state.started, "integration": state.integration, "integration_head": state.integration_head,
         "tokens": state.tokens, "cost": round(state.cost, 6), "message": state.message,
         "agents": [{"id": a.id, "status": a.status, "branch": a.branch, "worktree": a.worktree, "head": a.head,
@@ -177,13 +178,17 @@ def print_status(states: Sequence[RunState], json_out: bool, detailed: bool) -> 
         out.print("no runs yet (gitteam run TASK, or gitteam demo)")
         return
     for state in states:
-        style = STATE_STYLE.get(state.state, "white")
-        out.print(f"[bold]{state.run}[/bold] [{style}]{state.state}[/{style}] -> {state.target}  "
+        label, style = state.state, STATE_STYLE.get(state.state, "white")
+        if state.orphaned:  # its process was killed or crashed: only resume moves it on
+            label, style = "stopped", "yellow"
+        out.print(f"[bold]{state.run}[/bold] [{style}]{label}[/{style}] -> {state.target}  "
                   f"{state.tokens:,} tokens  ${state.cost:.4f}  {escape(state.task[:60])}")
         if detailed or len(states) == 1:
             print_agents(out, state)
             if state.message:
                 out.print(escape(state.message))
+            if state.orphaned:
+                out.print(f"its process is gone (killed or crashed); carry on with: gitteam resume {state.run}")
 
 
 def print_agents(out: Console, state: RunState) -> None:
