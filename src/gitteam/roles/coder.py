@@ -47,24 +47,22 @@ class CommandPolicy:
 
 
 def brief(subtask: Subtask, dependencies: Sequence[tuple[str, str]], memory: str, task: str) -> str:
-    """The first message: structured, compact, and the subtask's fields verbatim."""
-    data: dict[str, Any] = {
-        "subtask": {
-            "id": subtask.id,
-            "title": subtask.title,
-            "instructions": subtask.instructions,
-            "files": list(subtask.files),
-        },
-        "request": task,
-    }
+    """The first message: the subtask's id, title, instructions and files verbatim (as text, never escaped
+    or rewritten), then the user's request, what its dependencies did, and the team's memory."""
+    parts = [
+        f'<subtask id="{subtask.id}">',  # ids are ref-name components: no quotes to escape
+        f"<title>{subtask.title}</title>",
+        f"<instructions>\n{subtask.instructions}\n</instructions>",
+        "<files>\n" + "\n".join(subtask.files) + "\n</files>",
+        "</subtask>",
+        f"<request>\n{task}\n</request>",
+    ]
     if dependencies:
-        data["dependencies_done"] = [{"id": dep_id, "summary": summary} for dep_id, summary in dependencies]
+        done = [{"id": dep_id, "summary": summary} for dep_id, summary in dependencies]
+        parts.append(f"<dependencies_done>\n{json.dumps(done, indent=1, ensure_ascii=False)}\n</dependencies_done>")
     if memory:
-        data["team_memory"] = memory
-    return (
-        "<brief>\n" + json.dumps(data, indent=1, ensure_ascii=False) + "\n</brief>\n"
-        "Carry out this subtask. Call done when it is complete."
-    )
+        parts.append(f"<team_memory>\n{memory}\n</team_memory>")
+    return "<brief>\n" + "\n".join(parts) + "\n</brief>\nCarry out this subtask. Call done when it is complete."
 
 
 class Workspace:

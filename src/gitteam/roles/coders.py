@@ -172,8 +172,10 @@ class CommandCoder:
 
 
 def _no_done_tool(message: str) -> str:
-    # The brief is written for gitteam's own coder, which finishes with a `done` tool call.
-    return re.sub(r"\b[Cc]all done( again)?", "finish with a summary", message)
+    # The brief is written for gitteam's own coder, which finishes with a `done` tool call. Only gitteam's
+    # own words after </brief> are reworded: the subtask's fields inside it reach the agent verbatim.
+    brief, end, rest = message.rpartition("</brief>")
+    return brief + end + re.sub(r"\b[Cc]all done( again)?", "finish with a summary", rest)
 
 
 def reported(output: str) -> tuple[Usage, float | None, str]:
