@@ -375,7 +375,7 @@ def backlog_command(
 
 @app.command()
 def demo(
-    directory: Annotated[Path | None, typer.Option("--dir", help="Where to make the demo repository "
+    directory: Annotated[Path | None, typer.Option("--dir", "--repo", help="Where to make the demo repository "
                                                       "(default: a new temporary directory).")] = None,
     max_agents: Annotated[int, typer.Option("--max-agents", min=1)] = 4,
     json_out: JsonOpt = False,
@@ -420,6 +420,20 @@ def _usage_exceptions() -> tuple[type[Exception], ...]:
     return tuple(found)
 
 
+def _json_requested(argv: list[str]) -> bool:
+    """`--json` among the options (not after `--`): then a failure, too, leaves one JSON document on stdout."""
+    return "--json" in (argv[: argv.index("--")] if "--" in argv else argv)
+
+
+def _fail(message: str, code: int) -> None:
+    """The failure as `--json` reports it (when asked for), then the exit code."""
+    if _json_requested(sys.argv[1:]):
+        import json
+
+        print(json.dumps({"run": None, "state": "error", "exit_code": int(code), "message": message}, indent=1))
+    sys.exit(code)
+
+
 def main() -> None:
     """Entry point: one line for a GitteamError, a traceback only with GITTEAM_DEBUG=1."""
     try:
@@ -430,17 +444,18 @@ def main() -> None:
             show()
         else:
             print(f"gitteam: {exc}", file=sys.stderr)
-        sys.exit(Exit.USAGE)
+        format_message = getattr(exc, "format_message", None)
+        _fail(format_message() if callable(format_message) else str(exc), Exit.USAGE)
     except typer.Abort:
-        sys.exit(Exit.INTERRUPTED)
+        _fail("interrupted", Exit.INTERRUPTED)
     except GitteamError as exc:
         if os.environ.get("GITTEAM_DEBUG"):
             raise
         print(f"gitteam: {exc.message}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        _fail(exc.message, exc.exit_code)
     except KeyboardInterrupt:
         print("gitteam: interrupted", file=sys.stderr)
-        sys.exit(Exit.INTERRUPTED)
+        _fail("interrupted", Exit.INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -20,7 +20,7 @@ from gitteam.roles.tools import ToolResult
 if TYPE_CHECKING:
     from gitteam.journal import RunState
 
-Approver = Callable[["RunContext", "RunState"], str]  # returns "approve" or "reject"
+Approver = Callable[["RunContext", "RunState"], str]  # "approve", "reject", or "later" (leave it pending)
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,10 @@ def conclude(ctx: RunContext, options: RunOptions) -> RunResult:
                       f"gitteam approve {ctx.run} or gitteam reject {ctx.run}", **details)
     else:
         decision = options.approver(ctx, state)
+    if decision == "later":
+        ctx.journal.append("awaiting_approval", head=head(ctx))
+        return ctx.finish(PENDING, Exit.OK, f"run {ctx.run} is waiting: gitteam approve {ctx.run} or "
+                          f"gitteam reject {ctx.run} when you have decided", **details)
     if decision == "reject":
         return reject(ctx)
     return approve(ctx, options.keep)

@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,14 +63,16 @@ class Journal:
 
 def read_events(path: Path) -> Iterator[Event]:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_bytes().splitlines()
     except FileNotFoundError:
         return
     for line in lines:
         try:
-            yield json.loads(line)
-        except json.JSONDecodeError:
+            event = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
             continue  # a line torn by a crash mid-write: everything before it stands
+        if isinstance(event, dict) and isinstance(event.get("event"), str):
+            yield event
 
 
 @dataclass
@@ -148,7 +151,10 @@ def process_alive(pid: int) -> bool:
 def fold(run: str, events: list[Event]) -> RunState:
     state = RunState(run)
     for event in events:
-        _apply(state, event)
+        try:
+            _apply(state, event)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue  # an event damaged on disk or by hand: like a torn line, the rest of the log stands
     return state
 
 
@@ -195,17 +201,43 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one branch per ev
 
 def _apply_usage(state: RunState, e: Event) -> None:
     tokens = sum(int(v) for v in e["usage"].values())
+    cost, role, agent_id, model = float(e.get("cost") or 0.0), str(e["role"]), str(e["agent"]), str(e["model"])
     state.tokens += tokens
-    state.cost += float(e.get("cost") or 0.0)
+    state.cost += cost
     state.usage.append(e)
-    if e["agent"] == "integration":
+    if agent_id == "integration":
         state.integration_tokens += tokens
-        state.integration_cost += float(e.get("cost") or 0.0)
-    elif e["role"] != "planner":
-        agent = state.agent(e["agent"])
+        state.integration_cost += cost
+    elif role != "planner":
+        agent = state.agent(agent_id)
         agent.tokens += tokens
-        agent.cost += float(e.get("cost") or 0.0)
-        agent.models.add(e["model"])
+        agent.cost += cost
+        agent.models.add(model)
+
+
+@contextmanager
+def exclusive(state_dir: Path, run: str) -> Iterator[None]:
+    """One gitteam process at a time acts on a run (approve, reject, resume, abort); another is refused.
+
+    An OS lock on a file in the run's directory: it goes away with the process, however that ends.
+    """
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): the journal's owner check is all there is
+        yield
+        return
+    if "/" in run or not (runs_dir(state_dir) / run / "events.jsonl").is_file():
+        raise UsageError(f"no run named {run!r} (gitteam status lists the runs)")
+    fd = os.open(runs_dir(state_dir) / run / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"another gitteam process is working on run {run} (approve, reject, resume or "
+                             f"abort); wait for it, then check with gitteam status {run}") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def runs_dir(state_dir: Path) -> Path:

@@ -27,7 +27,6 @@ class BudgetExhausted(GitteamError):
     exit_code = Exit.BUDGET
 
 
-@dataclass
 class Interrupted(GitteamError):
     exit_code = Exit.INTERRUPTED
 

@@ -25,6 +25,7 @@ from gitteam.journal import (
     REFUSED,
     Journal,
     RunState,
+    exclusive,
     load_run,
     owner,
 )
@@ -216,6 +217,12 @@ def finish_failed(ctx: RunContext, failed: list[Outcome]) -> RunResult:
 
 def resume_run(repo: Repository, config: Config, run: str, options: RunOptions,
                listener: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+    with exclusive(repo.state_dir, run):  # two resumes (or a resume and an approve) at once: one is refused
+        return _resume(repo, config, run, options, listener)
+
+
+def _resume(repo: Repository, config: Config, run: str, options: RunOptions,
+            listener: Callable[[dict[str, Any]], None] | None) -> RunResult:
     state = load_run(repo.state_dir, run)
     if state.state in ("merged", "rejected", "aborted"):
         raise UsageError(f"run {run} is {state.state}; there is nothing to resume")

@@ -17,7 +17,16 @@ from gitteam.context import INTEGRATION, RunOptions, RunResult, agent_branch
 from gitteam.errors import Exit, UsageError
 from gitteam.git import Repository
 from gitteam.integration import remove_worktrees
-from gitteam.journal import ABORTED, FINISHED_STATES, PENDING, Journal, RunState, list_runs, load_run
+from gitteam.journal import (
+    ABORTED,
+    FINISHED_STATES,
+    PENDING,
+    Journal,
+    RunState,
+    exclusive,
+    list_runs,
+    load_run,
+)
 from gitteam.locks.ownership import Ownership
 from gitteam.locks.refs import release_files
 from gitteam.orchestrator import existing_context
@@ -72,12 +81,14 @@ def show_agent(repo: Repository, run: str, agent: str | None) -> AgentView:
 
 def decide(repo: Repository, config: Config, run: str, decision: str, keep: bool = False) -> RunResult:
     """`gitteam approve RUN` / `gitteam reject RUN` for a run left pending."""
-    ctx, state = existing_context(repo, config, run)
-    if state.state != PENDING:
-        raise UsageError(f"run {run} is {state.state}, not pending; only a pending run can be approved or rejected")
-    if decision == "reject":
-        return integration.reject(ctx)
-    return integration.conclude(ctx, RunOptions(yes=True, keep=keep))
+    with exclusive(repo.state_dir, run):  # two approvals at once: the second is refused, not run twice
+        ctx, state = existing_context(repo, config, run)
+        if state.state != PENDING:
+            raise UsageError(f"run {run} is {state.state}, not pending; only a pending run can be approved or "
+                             "rejected")
+        if decision == "reject":
+            return integration.reject(ctx)
+        return integration.conclude(ctx, RunOptions(yes=True, keep=keep))
 
 
 def abort(repo: Repository, config: Config, run: str, force: bool = False) -> RunResult:
@@ -85,9 +96,17 @@ def abort(repo: Repository, config: Config, run: str, force: bool = False) -> Ru
 
     Branches stay: they are the record of what the agents did, and deleting them is the user's call.
     """
+    with exclusive(repo.state_dir, run):
+        return _abort(repo, config, run, force)
+
+
+def _abort(repo: Repository, config: Config, run: str, force: bool) -> RunResult:
     ctx, state = existing_context(repo, config, run)
     if state.state in FINISHED_STATES:
         raise UsageError(f"run {run} is already {state.state}")
+    if state.running_elsewhere:  # its agents are at work in those worktrees, and it could still merge
+        where = f"process {state.owner.get('pid')} on {state.owner.get('host')}"
+        raise UsageError(f"run {run} is still running ({where}); stop it first (Ctrl-C), then gitteam abort {run}")
     for agent in state.agents.values():
         path = Path(agent.worktree) if agent.worktree else None
         if path and path.is_dir():
@@ -95,11 +114,13 @@ def abort(repo: Repository, config: Config, run: str, force: bool = False) -> Ru
             if owned:
                 author = (f"gitteam coder {agent.id}", f"{agent.id}@gitteam.invalid")
                 repo.commit_paths(path, owned, f"gitteam: work saved by abort\n\ngitteam-run: {run}\n", author)
-    remove_worktrees(repo, run, ctx.journal, force=force)
+    kept = remove_worktrees(repo, run, ctx.journal, force=force)
     release_files(repo, run)
+    left = (f"; kept {len(kept)} worktree(s) holding files that are not the agents' ({', '.join(kept)}): "
+            f"look at them, then gitteam clean --force removes them") if kept else ""
     return ctx.finish(ABORTED, Exit.OK, f"run {run} aborted; its branches gitteam/{run}/* are kept "
                       f"(delete them with: git branch -D $(git for-each-ref --format='%(refname:short)' "
-                      f"refs/heads/gitteam/{run}/))")
+                      f"refs/heads/gitteam/{run}/)){left}")
 
 
 def clean(repo: Repository, force: bool = False) -> tuple[list[str], list[str]]:

@@ -103,19 +103,25 @@ class ProgressPrinter:
 
 def ask_approval(ctx: RunContext, state: RunState) -> str:
     import questionary
+    from prompt_toolkit.output import create_output
 
     console = progress_console(False)
+    terminal = create_output(stdout=sys.stderr)  # the prompt goes where progress goes: stdout is --json's
     integration_head = ctx.repo.rev_parse(f"refs/heads/gitteam/{ctx.run}/integration") or state.base
     files = ctx.repo.changed_paths(state.base, integration_head)
     more = " ..." if len(files) > 12 else ""
     console.print(f"\nThe team changed {len(files)} file(s): {', '.join(files[:12])}{more}")
     while True:
-        answer = questionary.select(
-            f"Fast-forward {ctx.target} to the result?",
-            choices=["approve", "reject", "show diff"],
-        ).ask()
-        if answer is None:  # Ctrl-C at the prompt: leave the run pending, decide later
-            raise KeyboardInterrupt
+        try:
+            answer = questionary.select(
+                f"Fast-forward {ctx.target} to the result?",
+                choices=["approve", "reject", "show diff"],
+                output=terminal,
+            ).unsafe_ask()  # ask() would print "Cancelled by user" on stdout
+        except KeyboardInterrupt:
+            answer = None
+        if answer is None:  # Ctrl-C or end of input at the prompt: the run waits for approve or reject
+            return "later"
         if answer != "show diff":
             return str(answer)
         console.print(escape(ctx.repo.diff(state.base, integration_head)))

@@ -69,8 +69,10 @@ def run_subtask(ctx: RunContext, job: Assignment) -> Outcome:
             write_note(ctx, subtask.id, partial, ctx.registry.spec_for("coder", economy=ctx.economy), 0, None)
         latest = partial or ctx.repo.rev_parse(f"refs/heads/{branch}") or head  # earlier rounds may have committed
         return Outcome(subtask.id, outcome_status(exc), latest, reason=str(exc))
-    except KeyboardInterrupt:  # Ctrl-C with the agent in this thread: save its work, then stop the run
-        commit_work(ctx, subtask, worktree, 0, "partial work: interrupted")
+    except BaseException:  # Ctrl-C with the agent in this thread, or a bug: save its work, then stop the run
+        partial = commit_work(ctx, subtask, worktree, 0, "partial work: interrupted")
+        if partial:  # like every agent commit, with its provenance note
+            write_note(ctx, subtask.id, partial, ctx.registry.spec_for("coder", economy=ctx.economy), 0, None)
         raise
 
 

@@ -64,6 +64,28 @@ def load_script(path: Path) -> dict[str, Any]:
     return data
 
 
+def turn_problem(turn: Any) -> str | None:
+    """What is wrong with a scripted turn's shape, said for the script's author; None when it is usable."""
+    if not isinstance(turn, dict):
+        return "is not an object"
+    calls = turn.get("tool_calls", [])
+    if not isinstance(calls, list):
+        return '"tool_calls" must be a list'
+    if "call" in turn:
+        calls = [*calls, {"name": turn["call"], "arguments": turn.get("args", {})}]
+    for call in calls:
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+            return 'has a tool call that is not an object with a "name" string'
+        if not isinstance(call.get("arguments", {}), dict | str):
+            return f"has arguments for {call['name']} that are neither an object nor a string"
+    if isinstance(turn.get("delay", 0), bool) or not isinstance(turn.get("delay", 0), int | float):
+        return '"delay" must be a number of seconds'
+    usage = turn.get("usage", {})
+    if not isinstance(usage, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in usage.values()):
+        return '"usage" must be an object of token counts'
+    return None
+
+
 class ReplayModel:
     """Answers each agent from its list of scripted turns, in order."""
 
@@ -72,6 +94,11 @@ class ReplayModel:
         self.path = path
         self.script = load_script(path)
         prices = self.script.get("prices")
+        if prices and not (isinstance(prices, dict) and all(
+                isinstance(prices.get(k), int | float) and not isinstance(prices.get(k), bool)
+                for k in ("input", "output"))):
+            raise UsageError(f'replay script {path}: "prices" must be {{"input": USD, "output": USD}} per million '
+                             "tokens")
         self.prices = Prices(float(prices["input"]), float(prices["output"])) if prices else None
         self._cursors: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()
@@ -95,8 +122,9 @@ class ReplayModel:
                 f"replay script {self.path.name} has no turn {index + 1} for {context.role} '{context.agent}'"
             )
         turn = turns[index]
-        if not isinstance(turn, dict):
-            raise UsageError(f"replay script {self.path.name}: {context.role} turn {index + 1} is not an object")
+        problem = turn_problem(turn)
+        if problem:
+            raise UsageError(f"replay script {self.path.name}: {context.role} turn {index + 1} {problem}")
         delay = float(turn.get("delay", 0))
         if delay > 0:
             time.sleep(delay)

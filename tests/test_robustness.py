@@ -1,0 +1,272 @@
+"""Robustness with people's repositories: interrupts, concurrent runs, odd checkouts, bad input, cleanup.
+
+Every test drives the real CLI as a subprocess (stdin is /dev/null) on a real temporary repository.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import git
+from scripts import approve, call, done, plan_turn, script, subtask, write_script
+
+Events = list[dict[str, Any]]
+
+
+def start(repo: Path, *args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "gitteam", *args], cwd=cwd or repo, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def gitteam(repo: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gitteam", *args], cwd=cwd or repo, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=120)
+
+
+def journal(repo: Path) -> tuple[str, Events]:
+    """The one run's id and its events so far (a line being written is left out)."""
+    runs = repo / ".git" / "gitteam" / "runs"
+    for run in runs.iterdir() if runs.is_dir() else []:
+        path = run / "events.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return run.name, [json.loads(line) for line in lines if line.endswith("}")]
+    return "", []
+
+
+def wait_for(repo: Path, proc: subprocess.Popen[str], ready: Callable[[Events], bool]) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        run, found = journal(repo)
+        if ready(found):
+            return run
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    raise AssertionError(f"timed out; events: {[e['event'] for e in journal(repo)[1]]}")
+
+
+def coder_calls(found: Events) -> int:
+    return sum(1 for e in found if e["event"] == "usage" and e["role"] == "coder")
+
+
+def slow(turn: dict[str, Any], delay: float) -> dict[str, Any]:
+    return {**turn, "delay": delay}
+
+
+def three_writers(delay: float) -> dict[str, Any]:
+    """Three independent subtasks; each coder writes its file, writes it again, then finishes, slowly."""
+    return script(
+        [plan_turn([subtask(x, [f"{x}.txt"]) for x in "abc"])],
+        {x: [slow(call("write_file", path=f"{x}.txt", content=f"{x}\n"), delay),
+             slow(call("write_file", path=f"{x}.txt", content=f"{x}{x}\n"), delay),
+             slow(done(x), delay)] for x in "abc"},
+        {"*": [approve()]},
+    )
+
+
+# --- Ctrl-C ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("max_agents", [2, 1])
+def test_ctrl_c_commits_every_agents_work_then_resume_finishes(repo: Path, tmp_path: Path, max_agents: int) -> None:
+    path = write_script(tmp_path / "script.json", three_writers(0.6))
+    before = git(repo, "status", "--porcelain")
+    proc = start(repo, "run", "--yes", "--max-agents", str(max_agents), "--model", f"replay:{path}", "three")
+    run = wait_for(repo, proc, lambda found: coder_calls(found) >= max_agents)  # each running coder wrote once
+    time.sleep(0.3)  # mid-way through the next turn
+    proc.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - t0 < 10
+    assert "Traceback" not in err
+    started = [e["agent"] for e in journal(repo)[1] if e["event"] == "agent_started"]
+    assert len(started) == max_agents
+    for agent in started:  # what each agent wrote before the interrupt is committed on its branch
+        content = git(repo, "show", f"gitteam/{run}/{agent}:{agent}.txt")
+        assert content in (agent, agent * 2)
+    assert journal(repo)[1][-1]["state"] == "interrupted"
+    resumed = gitteam(repo, "resume", run, "--yes", "--model", f"replay:{path}")
+    assert resumed.returncode == 0, resumed.stderr
+    for x in "abc":
+        assert git(repo, "show", f"main:{x}.txt") == x * 2
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert git(repo, "status", "--porcelain") == before
+
+
+@pytest.mark.parametrize("stage", ["planning", "integration review"])
+def test_ctrl_c_while_planning_or_reviewing_the_result_resumes(repo: Path, tmp_path: Path, stage: str) -> None:
+    data = three_writers(0)
+    if stage == "planning":
+        data["planner"][0]["delay"] = 30
+        ready: Callable[[Events], bool] = lambda found: any(e["event"] == "run_started" for e in found)  # noqa: E731
+    else:
+        data["reviewer"]["integration"] = [slow(approve(), 30)]
+        ready = lambda found: any(e["event"] == "integration_review_started" for e in found)  # noqa: E731
+    path = write_script(tmp_path / "script.json", data)
+    proc = start(repo, "run", "--yes", "--model", f"replay:{path}", "three")
+    run = wait_for(repo, proc, ready)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert journal(repo)[1][-1]["state"] == "interrupted"
+    assert git(repo, "log", "-1", "--format=%s", "main") == "initial"
+    data["planner"][0]["delay"] = 0
+    data["reviewer"]["integration"] = [approve()]
+    write_script(path, data)
+    resumed = gitteam(repo, "resume", run, "--yes", "--model", f"replay:{path}")
+    assert resumed.returncode == 0, resumed.stderr
+    for x in "abc":
+        assert git(repo, "show", f"main:{x}.txt") == x * 2
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+# --- two gitteam processes at once -------------------------------------------------------------------------
+
+def one_writer(path: str, content: str, delay: float = 0) -> dict[str, Any]:
+    return script([plan_turn([subtask("x", [path])])],
+                  {"x": [slow(call("write_file", path=path, content=content), delay), done("x")]})
+
+
+def test_two_runs_on_disjoint_files_both_merge_without_force(repo: Path, tmp_path: Path) -> None:
+    slow_one = write_script(tmp_path / "a.json", one_writer("a.txt", "A\n", delay=2))
+    fast_one = write_script(tmp_path / "b.json", one_writer("b.txt", "B\n"))
+    first = start(repo, "run", "--yes", "--model", f"replay:{slow_one}", "task a")
+    wait_for(repo, first, lambda found: any(e["event"] == "agent_started" for e in found))
+    second = gitteam(repo, "run", "--yes", "--model", f"replay:{fast_one}", "task b")
+    assert second.returncode == 0, second.stderr
+    after_second = git(repo, "rev-parse", "main")
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert git(repo, "merge-base", "--is-ancestor", after_second, "main") == ""  # exit 0: main only moved on
+    assert git(repo, "show", "main:a.txt") == "A" and git(repo, "show", "main:b.txt") == "B"
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_run_on_files_another_run_holds_is_refused_and_nothing_is_lost(repo: Path, tmp_path: Path) -> None:
+    slow_one = write_script(tmp_path / "a.json", one_writer("a.txt", "A\n", delay=2))
+    same_file = write_script(tmp_path / "b.json", one_writer("a.txt", "B\n"))
+    first = start(repo, "run", "--yes", "--model", f"replay:{slow_one}", "task a")
+    wait_for(repo, first, lambda found: any(e["event"] == "agent_started" for e in found))
+    second = gitteam(repo, "run", "--yes", "--model", f"replay:{same_file}", "task b")
+    assert second.returncode == 1
+    assert "cannot claim a.txt" in second.stderr and "Traceback" not in second.stderr
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert git(repo, "show", "main:a.txt") == "A"
+
+
+def test_two_approvals_of_one_pending_run_merge_it_once(repo: Path, tmp_path: Path) -> None:
+    two = script([plan_turn([subtask("a", ["a.txt"]), subtask("b", ["b.txt"])])],
+                 {x: [call("write_file", path=f"{x}.txt", content=x), done(x)] for x in "ab"})
+    path = write_script(tmp_path / "s.json", two)
+    assert gitteam(repo, "run", "--no-merge", "--model", f"replay:{path}", "two").returncode == 0
+    run = journal(repo)[0]
+    git(repo, "commit", "-q", "--allow-empty", "-m", "the user's own commit")  # approve has to catch up
+    procs = [start(repo, "approve", run) for _ in range(2)]
+    results = sorted((p.wait(timeout=60), p.communicate()[1]) for p in procs)
+    assert [code for code, _ in results] == [0, 2], results
+    assert "Traceback" not in results[1][1] and len(results[1][1].strip().splitlines()) == 1
+    assert [e["state"] for e in journal(repo)[1] if e["event"] == "run_finished"] == ["pending", "merged"]
+    assert git(repo, "show", "main:a.txt") == "a" and git(repo, "show", "main:b.txt") == "b"
+
+
+def test_abort_refuses_a_run_that_is_still_running(repo: Path, tmp_path: Path) -> None:
+    path = write_script(tmp_path / "s.json", script(
+        [plan_turn([subtask("x", ["a.txt"])])],
+        {"x": [call("write_file", path="a.txt", content="A\n"), slow(done("x"), 3)]}))
+    proc = start(repo, "run", "--yes", "--model", f"replay:{path}", "task")
+    run = wait_for(repo, proc, lambda found: coder_calls(found) >= 1)
+    aborted = gitteam(repo, "abort", run)
+    assert aborted.returncode == 2 and "still running" in aborted.stderr, aborted.stderr
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert git(repo, "show", "main:a.txt") == "A"
+
+
+# --- bad input ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("turn", "problem"), [
+    (["not", "a", "turn"], "is not an object"),
+    ({"call": "write_file", "args": ["a.txt", "x"]}, "neither an object nor a string"),
+    ({"tool_calls": [{"name": "write_file", "arguments": [1, 2]}]}, "neither an object nor a string"),
+    ({"tool_calls": "write_file"}, '"tool_calls" must be a list'),
+    ({"tool_calls": [{"arguments": {}}]}, 'not an object with a "name" string'),
+    ({"tool_calls": [7]}, 'not an object with a "name" string'),
+    ({"call": "done", "args": {"summary": "s"}, "delay": "slow"}, '"delay" must be a number'),
+    ({"call": "done", "args": {"summary": "s"}, "usage": {"input_tokens": "many"}}, '"usage" must be'),
+])
+def test_a_malformed_replay_turn_fails_the_agent_with_a_message(repo: Path, tmp_path: Path, turn: Any,
+                                                                 problem: str) -> None:
+    path = write_script(tmp_path / "s.json", script(
+        [plan_turn([subtask("x", ["a.txt"])])],
+        {"x": [call("write_file", path="a.txt", content="kept\n"), turn]}))
+    proc = gitteam(repo, "run", "--yes", "--model", f"replay:{path}", "task")
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "coder turn 2 " in last and problem in last, last
+    run = journal(repo)[0]
+    assert git(repo, "show", f"gitteam/{run}/x:a.txt") == "kept"  # the work before it is committed
+
+
+@pytest.mark.parametrize("prices", [{"input": "cheap", "output": 1}, [1, 2]])
+def test_malformed_replay_prices_are_a_usage_error(repo: Path, tmp_path: Path, prices: Any) -> None:
+    data = one_writer("a.txt", "x")
+    data["prices"] = prices
+    proc = gitteam(repo, "run", "--yes", "--model", f"replay:{write_script(tmp_path / 's.json', data)}", "task")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and '"prices" must be' in proc.stderr
+
+
+@pytest.mark.parametrize("damage", [b"[]\n", b"{}\n", b'"text"\n', b'{"event": "note \xff"}\n', b"\x00\x00\n",
+                                    b'{"event": "usage", "usage": 3}\n', b'{"event": "usage", "usage": {}}\n',
+                                    b'{"event": "agent_started", "agent": "x"}\n'])
+def test_a_damaged_journal_line_is_skipped_and_the_run_can_still_be_approved(repo: Path, tmp_path: Path,
+                                                                           damage: bytes) -> None:
+    path = write_script(tmp_path / "s.json", one_writer("a.txt", "A\n"))
+    assert gitteam(repo, "run", "--no-merge", "--model", f"replay:{path}", "task").returncode == 0
+    run = journal(repo)[0]
+    events = repo / ".git" / "gitteam" / "runs" / run / "events.jsonl"
+    events.write_bytes(events.read_bytes() + damage)
+    for command in (["status"], ["show", run, "x"], ["cost", run, "--json"]):
+        proc = gitteam(repo, *command)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, (command, proc.stderr)
+    approved = gitteam(repo, "approve", run)
+    assert approved.returncode == 0, approved.stderr
+    assert git(repo, "show", "main:a.txt") == "A"
+
+
+# --- disk state --------------------------------------------------------------------------------------------
+
+def test_abort_and_clean_keep_uncommitted_work_and_every_branch(repo: Path, tmp_path: Path) -> None:
+    path = write_script(tmp_path / "s.json", script(  # both coders run out of turns: the run fails
+        [plan_turn([subtask("x", ["x.txt"]), subtask("y", ["y.txt"])])],
+        {x: [call("write_file", path=f"{x}.txt", content="A\n")] for x in "xy"}))
+    assert gitteam(repo, "run", "--yes", "--model", f"replay:{path}", "task").returncode == 1
+    run = journal(repo)[0]
+    root = repo / ".git" / "gitteam" / "worktrees" / run
+    (root / "x" / "x.txt").write_text("edited after the run\n")  # the agent's file: committed by abort
+    (root / "x" / "notes.txt").write_text("precious\n")  # not the agent's: the worktree must stay
+    aborted = gitteam(repo, "abort", run)
+    assert aborted.returncode == 0, aborted.stderr
+    said = aborted.stderr.replace("\n", "")
+    assert "kept 1 worktree(s)" in said and str(root / "x") in said
+    assert (root / "x" / "notes.txt").read_text() == "precious\n"
+    assert not (root / "y").exists()
+    assert git(repo, "show", f"gitteam/{run}/x:x.txt") == "edited after the run"
+    cleaned = gitteam(repo, "clean")
+    assert cleaned.returncode == 1 and (root / "x" / "notes.txt").exists()
+    assert {b.strip("+* ") for b in git(repo, "branch").splitlines()} == {
+        "main", f"gitteam/{run}/x", f"gitteam/{run}/y", f"gitteam/{run}/integration"}
+    assert gitteam(repo, "clean", "--force").returncode == 0 and not root.exists()
+    assert len(git(repo, "branch").splitlines()) == 4
