@@ -55,3 +55,12 @@ def repo(tmp_path: Path) -> Path:
     git(path, "init", "-q", "-b", "main")
     commit_files(path, {"README.md": "# project\n", "src/app.py": "def main():\n    return 1\n"}, "initial")
     return path
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A directory that is also the current one, so config messages show `.gitteam.toml` as written."""
+    path = tmp_path / "repo"
+    path.mkdir()
+    monkeypatch.chdir(path)
+    return path

@@ -25,15 +25,6 @@ from gitteam.errors import ConfigError, Exit, GitteamError
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A repository root that is also the current directory, so messages show `.gitteam.toml`."""
-    path = tmp_path / "repo"
-    path.mkdir()
-    monkeypatch.chdir(path)
-    return path
-
-
 def write_user(text: str) -> Path:
     path = user_config_path()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,14 +13,6 @@ from gitteam.git import find_repository
 from gitteam.review.agents import DEFAULT_REVIEWER, read_conventions, reviewers
 
 
-@pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "repo"
-    path.mkdir()
-    monkeypatch.chdir(path)
-    return path
-
-
 def load(root: Path, text: str) -> ReviewConfig:
     (root / ".gitteam.toml").write_text(text)
     return load_config(root, env={}).review
