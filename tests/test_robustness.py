@@ -264,6 +264,11 @@ def test_abort_and_clean_keep_uncommitted_work_and_every_branch(repo: Path, tmp_
     assert (root / "x" / "notes.txt").read_text() == "precious\n"
     assert not (root / "y").exists()
     assert git(repo, "show", f"gitteam/{run}/x:x.txt") == "edited after the run"
+    note = json.loads(git(repo, "notes", "--ref=gitteam", "show", f"gitteam/{run}/x"))
+    assert (note["run"], note["agent"], note["model"], note["review"]) == (run, "x", f"replay:{path}", None)
+    saved = [e for e in map(json.loads, (repo / ".git/gitteam/runs" / run / "events.jsonl").read_text().splitlines())
+             if e["event"] == "agent_committed" and e["agent"] == "x"]
+    assert saved[-1]["head"] == git(repo, "rev-parse", f"gitteam/{run}/x")
     cleaned = gitteam(repo, "clean")
     assert cleaned.returncode == 1 and (root / "x" / "notes.txt").exists()
     assert {b.strip("+* ") for b in git(repo, "branch").splitlines()} == {

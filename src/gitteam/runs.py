@@ -27,10 +27,10 @@ from gitteam.journal import (
     list_runs,
     load_run,
 )
-from gitteam.locks.ownership import Ownership
+from gitteam.locks.plan import Plan
 from gitteam.locks.refs import release_files
 from gitteam.orchestrator import existing_context
-from gitteam.worker import NOTES_REF
+from gitteam.worker import NOTES_REF, commit_work, write_note
 
 
 @dataclass(frozen=True)
@@ -107,13 +107,15 @@ def _abort(repo: Repository, config: Config, run: str, force: bool) -> RunResult
     if state.running_elsewhere:  # its agents are at work in those worktrees, and it could still merge
         where = f"process {state.owner.get('pid')} on {state.owner.get('host')}"
         raise UsageError(f"run {run} is still running ({where}); stop it first (Ctrl-C), then gitteam abort {run}")
+    subtasks = Plan.from_json(state.plan).by_id() if state.plan else {}
     for agent in state.agents.values():
         path = Path(agent.worktree) if agent.worktree else None
-        if path and path.is_dir():
-            owned = [p for p in repo.worktree_changes(path) if Ownership(agent.files).owns(p)]
-            if owned:
-                author = (f"gitteam coder {agent.id}", f"{agent.id}@gitteam.invalid")
-                repo.commit_paths(path, owned, f"gitteam: work saved by abort\n\ngitteam-run: {run}\n", author)
+        if path and path.is_dir() and agent.id in subtasks:
+            # the agent's own uncommitted work goes on its branch, journaled and noted like any commit of it
+            saved = commit_work(ctx, subtasks[agent.id], path, 0, "work saved by gitteam abort")
+            if saved:
+                coder = str(state.options.get("models", {}).get("coder", ""))  # as the run recorded it
+                write_note(ctx, agent.id, saved, coder, 0, None)
     kept = remove_worktrees(repo, run, ctx.journal, force=force)
     release_files(repo, run)
     left = (f"; kept {len(kept)} worktree(s) holding files that are not the agents' ({', '.join(kept)}): "
