@@ -2,7 +2,7 @@
 
 Paths, status and binary-ness come from git's own header lines, read here: git quotes unusual names
 ("a/\\303\\251.py") and leaves names with spaces ambiguous in `diff --git a/x b/y`, which unidiff misreads.
-unidiff then parses the hunks of a copy of the diff whose headers name each file by a placeholder.
+unidiff then parses the hunks of a copy of the diff whose headers name each file by a stand-in name.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def parse_diff(text: str) -> list[FileChange]:
     if not sections:  # not git's format: a plain unified diff
         return [_plain_change(patched) for patched in _patch(text)]
     headers = [_read_header(lines[:_hunk_start(lines)]) for lines in sections]
-    rewritten = "".join(line for index, lines in enumerate(sections) for line in _placeholders(index, lines))
+    rewritten = "".join(line for index, lines in enumerate(sections) for line in _stand_in_names(index, lines))
     patched_files = _patch(rewritten)
     if len(patched_files) != len(headers):
         raise GitteamError("cannot parse the diff: its file headers are inconsistent (is it `git diff` output?)")
@@ -160,7 +160,7 @@ def _closing_quote(text: str) -> int:
     return i
 
 
-def _placeholders(index: int, lines: list[str]) -> list[str]:
+def _stand_in_names(index: int, lines: list[str]) -> list[str]:
     """The section with every file name in its header replaced by a name unidiff cannot misread."""
     end = _hunk_start(lines)
     name = f"gitteam-file-{index}"

@@ -2,7 +2,7 @@
 
 `AgentCoder` is gitteam's own agent loop with checked tools. `CommandCoder` runs an external coding-agent
 CLI (`command:CMDLINE`: Claude Code, Codex CLI, Gemini CLI, aider, ...) in the agent's worktree: the
-prompt goes in through `{prompt}` / `{prompt_file}` placeholders or on stdin, without a shell, with only
+prompt goes in through `{prompt}` / `{prompt_file}` template fields or on stdin, without a shell, with only
 the safe environment plus the variables `[commands] agent_env` names, and under the agent's time limit
 and the run's budget. Such a CLI edits files with its own tools, so nothing stops it at the tool: the
 worker commits only the subtask's files afterwards (others are reported and left out), and commits the
@@ -29,7 +29,7 @@ from gitteam.secrets import redact
 
 MAX_OUTPUT = 200_000  # characters of the CLI's output kept (its JSON result line is usually last)
 SUMMARY_CHARS = 2000
-PLACEHOLDERS = ("{prompt}", "{prompt_file}")
+PROMPT_FIELDS = ("{prompt}", "{prompt_file}")
 
 COMMAND_RULES = """\
 You are a coding agent working for gitteam, a team of agents on one git repository. You work in your own
@@ -132,7 +132,7 @@ class CommandCoder:
         return f"{rules}\n{self.first}\n\nYour earlier work on this subtask is in the worktree.\n\n{text}\n"
 
     def expand(self, prompt: str, round_number: int) -> tuple[list[str], Path | None]:
-        """argv with its placeholders filled ({files}, a word of its own, becomes one word per file); the
+        """argv with its template fields filled ({files}, a word of its own, becomes one word per file); the
         prompt file goes on stdin when neither {prompt} nor {prompt_file} is used."""
         self.setup.prompt_dir.mkdir(parents=True, exist_ok=True)
         path = self.setup.prompt_dir / f"{self.context.agent}-round{round_number}.md"
@@ -143,8 +143,8 @@ class CommandCoder:
                 argv.extend(self.setup.files)
             else:
                 argv.append(arg.replace("{prompt_file}", str(path)).replace("{prompt}", prompt))
-        uses_placeholder = any(p in arg for arg in self.setup.argv for p in PLACEHOLDERS)
-        return argv, None if uses_placeholder else path
+        uses_field = any(p in arg for arg in self.setup.argv for p in PROMPT_FIELDS)
+        return argv, None if uses_field else path
 
     def _time_left(self) -> float:
         left = self.setup.max_seconds - (time.monotonic() - (self.started or time.monotonic()))
