@@ -51,13 +51,14 @@ def new_run_id(task: str) -> str:
 
 
 def open_context(repo: Repository, config: Config, run: str, task: str, target: str, spent: float = 0.0,
-                 listener: Callable[[dict[str, Any]], None] | None = None, tokens: int = 0) -> RunContext:
+                 listener: Callable[[dict[str, Any]], None] | None = None, tokens: int = 0,
+                 registry: Registry | None = None) -> RunContext:
     journal = Journal(repo.state_dir, run)
     if listener is not None:
         journal.subscribe(listener)
     meter = run_meter(config, journal, spent=spent, tokens=tokens)
     return RunContext(
-        repo=repo, config=config, journal=journal, registry=Registry(config, repo.root), meter=meter,
+        repo=repo, config=config, journal=journal, registry=registry or Registry(config, repo.root), meter=meter,
         board=Blackboard(repo, run=run, role="agent"), run=run, task=task, target=target,
     )
 
@@ -83,8 +84,7 @@ def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
     registry.check_roles(economy=has_budget(config))  # a missing key or model fails before any work
     check_reviewer_models(config, registry.resolve)
     run = new_run_id(task)
-    ctx = open_context(repo, config, run, task, target, listener=listener)
-    ctx.registry = registry
+    ctx = open_context(repo, config, run, task, target, listener=listener, registry=registry)
     ctx.journal.append("run_started", run=run, task=task, target=target, base=base, owner=owner(), options={
         "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep, **registry.specs(),
         "budget": budget_json(config),
