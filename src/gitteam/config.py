@@ -197,6 +197,52 @@ class CommandsConfig:
     """Environment variables a command: coder receives besides the safe base (its API key, its config)."""
 
 
+SANDBOX_MODES = ("bwrap", "none")
+NETWORK_MODES = ("none", "host")
+_NETWORK = _rule('"none" or "host"', NETWORK_MODES.__contains__)
+_PATHS = _rule("a list of non-empty paths", lambda v: all(p.strip() for p in v))
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """[sandbox]: how commands that execute agent or repository code are contained (user config only)."""
+
+    mode: str = field(default="bwrap", metadata=_rule('"bwrap" or "none"', SANDBOX_MODES.__contains__))
+    """"bwrap": every such command runs in bubblewrap; "none": uncontained, said at the top of every run."""
+    network: str = field(default="none", metadata=_NETWORK)
+    """Network of the `run` tool's and the test command's processes: "none", or "host" (the host's network)."""
+    setup_network: str = field(default="none", metadata=_NETWORK)
+    """Network of the setup command (`npm ci` needs "host")."""
+    agent_network: str = field(default="none", metadata=_NETWORK)
+    """Network of `command:` coders (they need "host" to reach their model API)."""
+    read_only: tuple[str, ...] = field(default=(), metadata=_PATHS)
+    """More paths contained commands may read (a toolchain outside the system directories); `~` is HOME."""
+    read_write: tuple[str, ...] = field(default=(), metadata=_PATHS)
+    """Paths contained commands may write besides the worktree (a shared cache); `~` is HOME."""
+    home_files: tuple[str, ...] = field(default=(), metadata=_PATHS)
+    """Files or directories of your HOME copied into a `command:` coder's private HOME (its login)."""
+    home_write_back: bool = False
+    """Copy `home_files` back to your HOME after a `command:` coder ran (a refreshed login token)."""
+
+
+PROTECTED_PATHS = (
+    ".gitteam.toml", ".worktreeinclude", ".gitattributes", "**/.gitattributes", ".gitmodules", ".github/",
+    ".gitlab-ci.yml", ".gitlab/", ".circleci/", ".buildkite/", "azure-pipelines.yml", ".travis.yml",
+    "Jenkinsfile", ".pre-commit-config.yaml", ".pre-commit-hooks.yaml", ".husky/", "lefthook.yml",
+    ".lefthook.yml", ".envrc", ".vscode/", ".idea/", ".devcontainer/", ".editorconfig",
+)
+
+
+@dataclass(frozen=True)
+class ProtectConfig:
+    """[protect]: files no plan may give an agent unless you allow it (user config only)."""
+
+    paths: tuple[str, ...] = field(default=PROTECTED_PATHS, metadata=_PATHS)
+    """Protected paths: a file, a directory ending in "/", or a glob ("**/.gitattributes")."""
+    allow: tuple[str, ...] = field(default=(), metadata=_PATHS)
+    """Protected paths plans may assign anyway (`gitteam run --allow-protected PATH` for one run)."""
+
+
 @dataclass(frozen=True)
 class PlannerConfig:
     """[planner]: what the planner starts from."""
@@ -247,6 +293,8 @@ SECTIONS: dict[str, type] = {
     "commands": CommandsConfig,
     "planner": PlannerConfig,
     "review": ReviewConfig,
+    "sandbox": SandboxConfig,
+    "protect": ProtectConfig,
 }
 
 
@@ -261,6 +309,8 @@ class Config:
     commands: CommandsConfig = CommandsConfig()
     planner: PlannerConfig = PlannerConfig()
     review: ReviewConfig = ReviewConfig()
+    sandbox: SandboxConfig = SandboxConfig()
+    protect: ProtectConfig = ProtectConfig()
     sources: tuple[str, ...] = ()
     """Config files that contributed, lowest layer first, as shown in messages."""
     origins: Mapping[str, str] = field(default_factory=dict)

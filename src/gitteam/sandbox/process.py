@@ -1,5 +1,5 @@
-"""Running agent and test commands contained: no shell, no stdin, a minimal environment, a time limit that
-kills the whole process group, and bounded output.
+"""Starting one process and living with it: no shell, no stdin, a time limit that kills the whole process
+group, and bounded output. The sandbox wraps its argv; this module knows nothing of containment.
 
 Output is returned as the command wrote it; callers that show it to a model or store it pass it through
 `gitteam.secrets.redact` first.
@@ -10,26 +10,12 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
-import shlex
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from gitteam.errors import GitteamError
-
-# Variables a build or test tool commonly needs and that hold no credentials.
-BASE_ENV = (
-    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TEMP", "TMP",
-    "VIRTUAL_ENV", "PYTHONPATH", "CONDA_PREFIX", "GOPATH", "GOROOT", "GOCACHE", "GOMODCACHE", "CARGO_HOME",
-    "RUSTUP_HOME", "JAVA_HOME", "NODE_PATH", "NVM_DIR", "SSL_CERT_FILE", "SSL_CERT_DIR",
-)
-SECRET_NAME_PARTS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
-SECRET_NAME_PREFIXES = ("ANTHROPIC_", "OPENAI_", "AWS_")
-# Nothing may wait for a terminal or page its output.
-FIXED_ENV = {"TERM": "dumb", "PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
 
 EXIT_NOT_FOUND = 127
 EXIT_CANNOT_RUN = 126
@@ -44,49 +30,6 @@ class CommandResult:
     timed_out: bool
     duration: float  # seconds
     truncated: bool
-
-
-def parse_command(line: str) -> list[str]:
-    """Split a command line the way a POSIX shell would, without running a shell; [] for a blank line."""
-    try:
-        return shlex.split(line)
-    except ValueError as exc:
-        raise GitteamError(f"cannot parse the command {line!r}: {exc} (check its quotes)") from None
-
-
-def command_allowed(argv: Sequence[str], allowed: Sequence[str]) -> bool:
-    """True when argv begins with all the words of one allowed entry ("pytest" allows "pytest -q x.py")."""
-    if not argv:
-        return False
-    for entry in allowed:
-        try:
-            words = shlex.split(entry)
-        except ValueError:
-            continue
-        if words and list(argv[:len(words)]) == words:
-            return True
-    return False
-
-
-def is_secret_name(name: str) -> bool:
-    upper = name.upper()
-    return any(part in upper for part in SECRET_NAME_PARTS) or upper.startswith(SECRET_NAME_PREFIXES)
-
-
-def safe_env(worktree: Path, extra: Mapping[str, str], pass_env: Sequence[str]) -> dict[str, str]:
-    """A minimal environment for commands run in `worktree`.
-
-    BASE_ENV from os.environ, then the variables named in `pass_env`, then `extra`, then FIXED_ENV. A name
-    that looks like a credential (is_secret_name) is kept only when `pass_env` names it, even in `extra`.
-    """
-    passed = set(pass_env)
-    env = {name: os.environ[name] for name in BASE_ENV if name in os.environ}
-    env.update({name: os.environ[name] for name in pass_env if name in os.environ})
-    env.update(extra)
-    env = {name: value for name, value in env.items() if name in passed or not is_secret_name(name)}
-    env.update(FIXED_ENV)
-    env["PWD"] = str(worktree)
-    return env
 
 
 def run_command(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float,
