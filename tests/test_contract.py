@@ -364,6 +364,8 @@ def test_a_subtasks_fields_reach_its_coder_verbatim(repo: Path, tmp_path: Path) 
     data = script(planner=[plan_turn([{"id": "power_op.v2", "title": title, "instructions": instructions,
                                        "files": files}])], coder={}, reviewer={"*": [block()]})
     dump = tmp_path / "prompt.txt"
+    home = Path(os.environ["HOME"])  # where the command dumps its prompt must be writable in the sandbox
+    write_user_config(home, f"[sandbox]\nread_write = [{json.dumps(str(tmp_path))}]\n")
     coder = "command:" + shlex.join([sys.executable, "-c", DUMP_PROMPT, str(dump)])
     ran = cli(repo, "run", "x", "--model", saved(tmp_path, data), "--coder", coder, "--yes")
     assert ran.returncode == 3, ran.stderr  # the reviewer blocks: the prompt is what this test is after
