@@ -56,6 +56,12 @@ RESTRICTED: tuple[str, ...] = (
     "models.*.base_url",  # where a model's requests, and its API key, are sent
     "models.*.api_key_env",  # which variable's secret is sent as the API key
 )
+_RESTRICTED_SECTIONS = frozenset(pattern[:-2] for pattern in RESTRICTED if pattern.endswith(".*"))
+
+
+def is_restricted(key: str) -> bool:
+    """Whether a dotted key is one only the user config, the environment and flags may set (RESTRICTED)."""
+    return key in _RESTRICTED_SECTIONS or any(fnmatchcase(key, pattern) for pattern in RESTRICTED)
 
 
 @dataclass(frozen=True)
@@ -365,7 +371,6 @@ _KNOWN_KEYS = {f"{name}.{f.name}": cls for name, cls in SECTIONS.items() for f i
 _REVIEWER_KEYS = [f.name for f in fields(ReviewerDef)]
 _MODEL_KEYS = [f.name for f in fields(ModelDef) if f.name != "name"]
 _ROLE_KEYS = tuple(f"roles.{role}" for role in ROLES)
-_RESTRICTED_SECTIONS = frozenset(pattern[:-2] for pattern in RESTRICTED if pattern.endswith(".*"))
 # Order matters: GITTEAM_MODEL first, so a variable for one role wins over it.
 _ENV_KEYS: dict[str, tuple[str, ...]] = {
     "GITTEAM_MODEL": _ROLE_KEYS,
@@ -472,11 +477,6 @@ def _add_file(layers: _Layers, path: Path, trusted: bool) -> None:
         if ignored:
             layers.ignored, layers.ignored_in = ignored, shown
     _add_table(layers, table, shown, trusted)
-
-
-def is_restricted(key: str) -> bool:
-    """Whether a dotted key is one only the user config, the environment and flags may set (RESTRICTED)."""
-    return key in _RESTRICTED_SECTIONS or any(fnmatchcase(key, pattern) for pattern in RESTRICTED)
 
 
 def _without_restricted(table: dict[str, Any], prefix: str = "") -> tuple[dict[str, Any], list[str]]:
