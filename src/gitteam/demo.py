@@ -40,22 +40,31 @@ FILES = {
 
 
 def demo_config(python: str) -> str:
+    """The repository's .gitteam.toml: only what a repository may set (config.RESTRICTED is not)."""
     return (
         "# Written by gitteam demo: every role is the bundled replay script.\n"
         "[roles]\n"
         'planner = "replay:demo"\ncoder = "replay:demo"\nreviewer = "replay:demo"\n\n'
         "[commands]\n"
         f'test = "{python} -m unittest discover -q"\n'
-        '# the coders may run the tests with whichever python3 is on PATH\n'
-        f'allowed = ["{python} -m unittest", "python3 -m unittest"]\n'
     )
+
+
+def demo_overrides(python: str) -> dict[str, object]:
+    """The demo's settings that count only from the user: gitteam's own code gives them, as flags would."""
+    # the coders may run the tests with whichever python3 is on PATH
+    return {"commands.allowed": (f"{python} -m unittest", "python3 -m unittest")}
+
+
+def _python() -> str:
+    return Path(sys.executable).as_posix()
 
 
 def make_repository(directory: Path) -> Path:
     if directory.exists() and any(directory.iterdir()):
         raise UsageError(f"{directory} is not empty; give --dir a new or empty directory")
     repo = init_repository(directory)
-    for rel, content in {**FILES, ".gitteam.toml": demo_config(Path(sys.executable).as_posix())}.items():
+    for rel, content in {**FILES, ".gitteam.toml": demo_config(_python())}.items():
         path = repo.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")
@@ -69,7 +78,7 @@ def run_demo(directory: Path | None, max_agents: int, json_out: bool) -> int:
     from gitteam.git import find_repository
 
     repo = find_repository(root)
-    config = load_config(repo.root, {"run.max_agents": max_agents})
+    config = load_config(repo.root, {"run.max_agents": max_agents, **demo_overrides(_python())})
     console = ui.progress_console(json_out)
     console.print(f"[bold]gitteam demo[/bold] in {root}\ntask: {TASK}")
     options = ui.run_options(yes=True, no_merge=False, keep=False, json_out=json_out)

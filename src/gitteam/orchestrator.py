@@ -91,7 +91,7 @@ def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
     ctx.journal.append("run_started", run=run, task=task, target=target, base=base, owner=owner(), options={
         "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep, **registry.specs(),
         "budget": budget_json(config),
-    }, sandbox=describe_sandbox(config.sandbox))
+    }, sandbox=describe_sandbox(config.sandbox), ignored_settings=list(config.ignored))
     try:
         plan = make_plan(ctx, base)
         claim_files(repo, run, {path: sub.id for sub in plan.subtasks for path in sub.files})
