@@ -108,10 +108,10 @@ def sandbox_line(sandbox: dict[str, Any] | None) -> str:
     if not sandbox:
         return ""
     if sandbox.get("mode") == "none":
-        return ('\n[bold yellow]commands run UNCONTAINED[/bold yellow] ([sandbox] mode = "none"): tests, setup and '
+        return ('\n[bold yellow]commands run UNCONTAINED[/bold yellow] (\\[sandbox] mode = "none"): tests, setup and '
                 "agent commands act with your authority: your files, keys and network")
     if sandbox.get("host_network"):
-        return f"\n[yellow]host network for:[/yellow] {escape(', '.join(sandbox['host_network']))} ([sandbox])"
+        return f"\n[yellow]host network for:[/yellow] {escape(', '.join(sandbox['host_network']))} (\\[sandbox])"
     return ""
 
 
