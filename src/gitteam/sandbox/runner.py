@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -113,6 +113,7 @@ class CommandRunner:
         self.mode = mode
         self.reach = reach
         self._sandbox = sandbox
+        self._config: tuple[tuple[int, int, int], bytes] | None = None
 
     @property
     def sandbox(self) -> Sandbox:
@@ -137,7 +138,7 @@ class CommandRunner:
             raise ValueError(f"unknown purpose {purpose!r}")
         reach = self.reach
         spec = bwrap.Containment(
-            worktree=worktree, git_dir=reach.git_dir, git_config=reach.git_config(), hidden=reach.hidden,
+            worktree=worktree, git_dir=reach.git_dir, git_config=self._git_config(), hidden=reach.hidden,
             network=purpose in reach.networked, home=reach.home, home_source=home,
             read_only=(*reach.read_only, *read_only), read_write=reach.read_write)
         watch = GitDirWatch(reach.git_dir, worktree)
@@ -146,8 +147,17 @@ class CommandRunner:
         watch.check(before, shlex.join(argv)[:120])
         return result
 
-    def with_reach(self, **changes: object) -> CommandRunner:
-        return CommandRunner(self.mode, replace(self.reach, **changes), self._sandbox)  # type: ignore[arg-type]
+    def _git_config(self) -> bytes:
+        """The filtered config, made again only when the file changed (a git process saved per command)."""
+        try:
+            info = os.stat(self.reach.git_dir / "config")
+            key = (info.st_mtime_ns, info.st_size, info.st_ino)
+        except OSError:
+            key = (0, 0, 0)
+        if self._config is None or self._config[0] != key:
+            self._config = (key, self.reach.git_config())
+        return self._config[1]
+
 
 
 def from_config(settings: SandboxConfig, git_dir: Path, git_config: Callable[[], bytes],
