@@ -39,7 +39,8 @@ git worktree (the current directory) on one subtask of a larger plan, while othe
 Rules that gitteam enforces after you finish:
 - Change ONLY these files: {files}. Changes to any other file are discarded and reported.
 - Do not commit, push, switch branches or change git configuration: gitteam commits your work itself,
-  and a reviewer reviews it; if it requests changes you are called again with the findings.
+  and a reviewer reviews it; if it requests changes you are called again with the findings. You run in a
+  sandbox: the worktree is writable, the git directory read-only, and HOME is a private one of your own.
 - Nobody can answer questions. Work until the subtask is done, then end with a short summary of what
   you changed and what the reviewer should know.
 """
