@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import commit_files
 from gitteam.config import CommandsConfig, Config, load_config
 from gitteam.errors import ConfigError
 from gitteam.sandbox.allow import check_command, command_allowed, entry_problem, parse_command
+from scripts import blob, coder_runs, coder_writes, done, plan_turn, refused, script, start, subtask, turn
 
 
 def reason(command: str, *allowed: str) -> str | None:
@@ -210,3 +212,45 @@ def test_the_test_command_allows_itself_followed_by_harmless_arguments() -> None
     explicit = Config(commands=CommandsConfig(test="pytest -q", allowed=("ruff check",))).allowed_commands()
     assert not allowed("pytest -q", *explicit)  # an explicit list replaces it
 
+
+# --- end to end --------------------------------------------------------------------------------------------
+
+def test_a_hostile_coder_cannot_write_or_run_through_allowed_tools(repo: Path, tmp_path: Path) -> None:
+    """The attacks through the real pipeline: refused, journaled, and nothing they aimed at changed."""
+    python = sys.executable
+    canary = tmp_path / "canary"
+    canary.mkdir()
+    (canary / "keep.txt").write_text("keep\n")
+    commit_files(repo, {"tests/test_ok.py": (
+        "import pathlib\n\n\ndef test_ok():\n"
+        "    pathlib.Path('out').mkdir(exist_ok=True)\n"
+        "    pathlib.Path('out/ran.txt').write_text('ran\\n')\n"
+    )}, "a test")
+    git_config = (repo / ".git/config").read_bytes()
+    doctest = f">>> import pathlib; _ = pathlib.Path({str(canary / 'doctest')!r}).write_text('ran')\n"
+    pytest_ = f"{shlex.quote(python)} -m pytest -q -p no:cacheprovider"
+    attacks = [
+        f"{pytest_} --doctest-glob=notes.md notes.md",
+        f"{pytest_} --junitxml=../../../../config",
+        f"{pytest_} --junitxml={shlex.quote(str(canary / 'junit.xml'))}",
+        f"{pytest_} --basetemp={shlex.quote(str(canary))}",
+        "git log --output=../../../../config --format=x",
+        f"git log --output={shlex.quote(str(canary / 'log'))} --format=x",
+    ]
+    data = script(
+        planner=[plan_turn([subtask("evil", ["notes.md", "out/ran.txt"])])],
+        coder={"evil": [coder_writes("notes.md", doctest), turn(*[coder_runs(a) for a in attacks]),
+                        coder_runs(f"{pytest_} tests/test_ok.py"), done("ran the tests")]},
+    )
+
+    result = start(repo, data, config={"commands.allowed": [f"{shlex.quote(python)} -m pytest ...", "git log ..."]})
+
+    assert (result.exit_code, result.state) == (0, "merged"), result.message
+    errors = [e["error"] for e in refused(repo, result.run)]
+    assert len(errors) == len(attacks)
+    for error, option in zip(errors, ["--doctest-glob", "--junitxml", "--junitxml", "--basetemp", "--output",
+                                      "--output"], strict=True):
+        assert error.startswith("refused: '" + option) and "allowed commands: " in error
+    assert sorted(p.name for p in canary.iterdir()) == ["keep.txt"]
+    assert (repo / ".git/config").read_bytes() == git_config
+    assert blob(repo, "main", "out/ran.txt") == b"ran\n"  # the honest command ran

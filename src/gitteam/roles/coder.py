@@ -15,7 +15,8 @@ from gitteam.locks.plan import Subtask
 from gitteam.memory import Blackboard
 from gitteam.roles.errors import ToolRefused
 from gitteam.roles.tools import Tool, Toolbox, ToolResult, WorktreeView, read_tools, tool
-from gitteam.sandbox import command_allowed, parse_command, run_command
+from gitteam.sandbox import parse_command, run_command
+from gitteam.sandbox.allow import check_command
 
 SYSTEM = """\
 You are a coder in gitteam, a team of coding agents working on one git repository. You carry out one
@@ -122,9 +123,9 @@ class Workspace:
 
     def run(self, args: dict[str, Any]) -> str:
         argv = parse_command(args["command"])
-        if not argv or not command_allowed(argv, self.commands.allowed):
-            allowed = "; ".join(self.commands.allowed) or "none are configured ([commands] test / allowed)"
-            raise ToolRefused(f"refused: command not allowed: {args['command']!r}. Allowed: {allowed}")
+        refusal = check_command(argv, self.commands.allowed)
+        if refusal is not None:
+            raise ToolRefused(f"refused: {refusal}")
         result = run_command(argv, self.worktree, self.commands.env, self.commands.timeout, self.commands.max_output)
         status = "timed out" if result.timed_out else f"exit {result.exit_code}"
         return f"{status} after {result.duration:.1f}s\n{result.output}"
