@@ -76,6 +76,7 @@ def test_a_refusal_says_what_is_allowed_and_how_to_recover() -> None:
     ("git diff HEAD", "git diff ..."),
     ("git log --oneline HEAD~3..HEAD main...", "git log ..."),
     ("ruff check --output-format=json src", "ruff check ..."),
+    ("git diff --text --stat", "git diff ..."),  # a real option, not an abbreviation of --textconv
     ("node app.js -e x --print", "node app.js ..."),  # after the script, the words are the script's
 ])
 def test_honest_commands_are_allowed(command: str, entry: str) -> None:
@@ -112,6 +113,8 @@ def test_an_entry_without_dots_allows_exactly_its_words() -> None:
     "python -c pass", "python -W error -c pass", "python -m evil", "python -mevil", "node -e 1", "node --eval=1",
     "node -p 1", "node -r ./x.js app.js", "node --require=./x.js app.js", "node --import ./x.mjs app.js",
     "node --loader ./x.mjs app.js", "npm test --script-shell=./evil", "npm test --prefix=../other",
+    # the same programs under other names
+    "py.test -p evil", "pytest-3 --junitxml=x", "/usr/bin/python3.11 -c pass", "nodejs -e 1",
     # any tool: the generic long options
     "mytool --output-file=x", "mytool --config x", "mytool --log-file=x", "mytool --prefix=x", "mytool --rcfile=x",
 ])
