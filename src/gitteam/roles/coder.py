@@ -13,10 +13,12 @@ from gitteam.locks.ownership import Ownership
 from gitteam.locks.paths import resolve_path
 from gitteam.locks.plan import Subtask
 from gitteam.memory import Blackboard
-from gitteam.roles.errors import ToolRefused
+from gitteam.roles.errors import AgentFailed, ToolRefused
 from gitteam.roles.tools import Tool, Toolbox, ToolResult, WorktreeView, read_tools, tool
-from gitteam.sandbox import parse_command, run_command
+from gitteam.sandbox import parse_command
 from gitteam.sandbox.allow import check_command
+from gitteam.sandbox.runner import CommandRunner
+from gitteam.sandbox.watch import ContainmentBreach
 
 SYSTEM = """\
 You are a coder in gitteam, a team of coding agents working on one git repository. You carry out one
@@ -45,6 +47,7 @@ class CommandPolicy:
     timeout: float
     max_output: int
     env: Mapping[str, str]
+    runner: CommandRunner
 
 
 def brief(subtask: Subtask, dependencies: Sequence[tuple[str, str]], memory: str, task: str) -> str:
@@ -126,7 +129,12 @@ class Workspace:
         refusal = check_command(argv, self.commands.allowed)
         if refusal is not None:
             raise ToolRefused(f"refused: {refusal}")
-        result = run_command(argv, self.worktree, self.commands.env, self.commands.timeout, self.commands.max_output)
+        policy = self.commands
+        try:
+            result = policy.runner.run(argv, self.worktree, policy.env, policy.timeout, policy.max_output,
+                                       purpose="run")
+        except ContainmentBreach as exc:  # not the model's to read and carry on: the subtask stops
+            raise AgentFailed(str(exc)) from exc
         status = "timed out" if result.timed_out else f"exit {result.exit_code}"
         return f"{status} after {result.duration:.1f}s\n{result.output}"
 
