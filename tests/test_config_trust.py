@@ -158,7 +158,7 @@ def test_the_rest_of_the_repository_file_applies(root: Path) -> None:
                      '[roles]\ncoder = "openai:gpt-x"\n[review]\nmax_file_bytes = 10\n')
     config = load_config(root, env={})
     assert (config.commands.test, config.commands.timeout, config.commands.allowed) == ("pytest -q", 60.0, ())
-    assert config.allowed_commands() == ("pytest -q",)  # the repository's test command, nothing more
+    assert config.allowed_commands() == ("pytest -q ...",)  # the repository's test command, nothing more
     assert (config.run.max_agents, config.run.setup_timeout, config.run.setup) == (2, 30.0, "")
     assert config.role_spec("coder") == "openai:gpt-x" and config.review.max_file_bytes == 10
     assert config.ignored == ("commands.allowed", "run.setup")

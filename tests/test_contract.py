@@ -315,7 +315,7 @@ def test_command_for_every_role_is_refused_pointing_to_coder(repo: Path, how: st
 def test_every_tool_with_every_argument_is_accepted(repo: Path, tmp_path: Path) -> None:
     commit_files(repo, {"src/old.py": "OLD = 1\n", "tests/test_app.py": "import unittest\n"})
     # the allow-list counts only from the user config
-    write_user_config(Path(os.environ["HOME"]), f'[commands]\nallowed = ["{sys.executable} -c"]\n')
+    write_user_config(Path(os.environ["HOME"]), f'[commands]\nallowed = ["{sys.executable} -c pass"]\n')
     reads = [call("list_files"), call("list_files", glob="src/*.py"),
              call("read_file", path="src/app.py"), call("read_file", path="src/app.py", start_line=1, end_line=2),
              call("search", pattern="main"), call("search", pattern="main", glob="*.py"),

@@ -113,7 +113,8 @@ def test_run_refuses_commands_not_allowed_and_runs_allowed_ones_without_a_shell(
         reviewer={"tool": [approve()]},
     )
 
-    result = start(repo, data, config={"commands.allowed": [shlex.join(echo)]})
+    # named literally: an open word may not be an absolute path (tests/test_allow.py)
+    result = start(repo, data, config={"commands.allowed": [allowed_with_metacharacters]})
 
     assert (result.exit_code, result.state) == (0, "merged"), result.message
     events = refused(repo, result.run)

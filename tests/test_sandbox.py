@@ -112,11 +112,14 @@ def test_parse_command() -> None:
         parse_command("pytest 'unclosed")
 
 
+# entries are whole argument patterns (tests/test_allow.py): an entry allows more words only with a last `...`
 @pytest.mark.parametrize(("command", "allowed", "ok"), [
-    ("pytest -q tests/x.py", ["pytest"], True),
+    ("pytest -q tests/x.py", ["pytest ..."], True),
+    ("pytest -q tests/x.py", ["pytest"], False),
     ("pytest", ["pytest"], True),
     ("pytestx", ["pytest"], False),
-    ("python -m pytest -q", ["python -m pytest"], True),
+    ("python -m pytest -q", ["python -m pytest ..."], True),
+    ("python -m pytest -q", ["python -m pytest"], False),
     ("python evil.py", ["python -m pytest"], False),
     ("python -m", ["python -m pytest"], False),
     ("npm test", ["pytest", "npm test"], True),

@@ -84,7 +84,10 @@ def _splits(line: str) -> bool:
 
 
 def _all_argv(lines: tuple[str, ...]) -> bool:
-    return all(_splits(line) and shlex.split(line) for line in lines)
+    # imported here: the sandbox package may come to import the config
+    from gitteam.sandbox.allow import entry_problem
+
+    return all(entry_problem(line) is None for line in lines)
 
 
 def _is_env_name(name: str) -> bool:
@@ -203,9 +206,12 @@ class CommandsConfig:
     test: str = field(default="", metadata=_COMMAND_LINE)
     """The project's test command ("" = none)."""
     allowed: tuple[str, ...] = field(
-        default=(), metadata=_rule("a list of non-empty command lines with balanced quotes", _all_argv)
+        default=(), metadata=_rule(
+            "a list of non-empty command lines with balanced quotes, each starting with its program", _all_argv,
+            'a last word "..." allows more arguments, and only there: ["pytest -q ...", "ruff check ..."]'),
     )
-    """Argv prefixes the coder's `run` tool may execute; empty = just the test command."""
+    """Command lines the coder's `run` tool may execute, matched word by word (globs; a last `...` allows
+    more arguments); empty = the test command followed by any arguments."""
     timeout: float = field(default=300.0, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
     """Seconds one command may take."""
     max_output: int = field(default=20_000, metadata=_rule("an integer >= 1", lambda v: v >= 1))
@@ -353,10 +359,11 @@ class Config:
         return (getattr(self.roles, f"economy_{role}") or spec) if economy else spec
 
     def allowed_commands(self) -> tuple[str, ...]:
-        """Command lines the coder's `run` tool may start with: allowed, else the test command, else none."""
+        """Allow-list entries of the coder's `run` tool: allowed, else the test command with any further
+        arguments (a test file, `-k name`), else none."""
         if self.commands.allowed:
             return self.commands.allowed
-        return (self.commands.test,) if self.commands.test else ()
+        return (f"{self.commands.test} ...",) if self.commands.test else ()
 
     def origin(self, key: str) -> str:
         """Where a dotted key's value came from, for messages."""

@@ -15,7 +15,8 @@ from gitteam.locks.plan import Subtask
 from gitteam.memory import Blackboard
 from gitteam.roles.errors import AgentFailed, ToolRefused
 from gitteam.roles.tools import Tool, Toolbox, ToolResult, WorktreeView, read_tools, tool
-from gitteam.sandbox import command_allowed, parse_command
+from gitteam.sandbox import parse_command
+from gitteam.sandbox.allow import check_command
 from gitteam.sandbox.runner import CommandRunner
 from gitteam.sandbox.watch import ContainmentBreach
 
@@ -127,9 +128,9 @@ class Workspace:
 
     def run(self, args: dict[str, Any]) -> str:
         argv = parse_command(args["command"])
-        if not argv or not command_allowed(argv, self.commands.allowed):
-            allowed = "; ".join(self.commands.allowed) or "none are configured ([commands] test / allowed)"
-            raise ToolRefused(f"refused: command not allowed: {args['command']!r}. Allowed: {allowed}")
+        refusal = check_command(argv, self.commands.allowed)
+        if refusal is not None:
+            raise ToolRefused(f"refused: {refusal}")
         policy = self.commands
         try:
             result = policy.runner.run(argv, self.worktree, policy.env, policy.timeout, policy.max_output,
