@@ -56,7 +56,7 @@ def demo_config(python: str) -> str:
 def demo_overrides(python: str) -> dict[str, object]:
     """The demo's settings that count only from the user: gitteam's own code gives them, as flags would."""
     # the coders may run the tests with whichever python3 is on PATH
-    return {"commands.allowed": (f"{python} -m unittest", "python3 -m unittest")}
+    return {"commands.allowed": (f"{python} -m unittest ...", "python3 -m unittest ...")}
 
 
 def _python() -> str:
