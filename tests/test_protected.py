@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from gitteam.config import ProtectConfig, load_config
-from gitteam.context import RunOptions
+from gitteam.context import RunContext, RunOptions
 from gitteam.errors import UsageError
 from gitteam.git import find_repository
+from gitteam.journal import RunState
 from gitteam.locks.ownership import Ownership
 from gitteam.locks.protected import Protection, check_patterns, plan_refusals, planner_note, refusal_error
 from gitteam.roles import planner as planner_role
@@ -346,3 +347,18 @@ def test_protected_files_a_command_leaves_are_stray_and_never_committed(repo: Pa
 
 def committed_worktree(repo: Path, run: str) -> str:
     return str(events(repo, run, "agent_started")[0]["worktree"])
+
+
+def test_approve_at_a_terminal_asks_about_protected_files_instead_of_refusing(repo: Path) -> None:
+    pending = start(repo, config_script(), RunOptions(no_merge=True, allow_protected=(".gitteam.toml",)))
+    assert (pending.exit_code, pending.state, pending.details["protected"]) == (0, "pending", [".gitteam.toml"])
+    asked: list[str] = []
+
+    def person(ctx: RunContext, state: RunState) -> str:
+        asked.append(state.run)
+        return "approve"
+
+    result = decide(find_repository(repo), load_config(repo, {}), pending.run, "approve", approver=person)
+
+    assert (result.exit_code, result.state, asked) == (0, "merged", [pending.run])
+    assert blob(repo, "main", ".gitteam.toml") == PLANTED.encode()
