@@ -51,8 +51,10 @@ if mode == "stray":
     pathlib.Path("notes").mkdir(exist_ok=True)
     pathlib.Path("notes/stray.txt").write_text("not mine\n")
     pathlib.Path("README.md").write_text("rewritten by the agent\n")
-    subprocess.run(["git", "add", "-A"], check=True)
-    subprocess.run(["git", "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "agent commit"], check=True)
+    # contained, the git dir is read-only and these fail; uncontained, gitteam unwraps the commit
+    added = subprocess.run(["git", "add", "-A"])
+    committed = subprocess.run(["git", "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "agent commit"])
+    print(f"git add: {added.returncode}, git commit: {committed.returncode}")
 if mode == "hang":
     print("working...", flush=True)
     time.sleep(60)
@@ -80,6 +82,11 @@ def command(agent: Path, mode: str, placeholder: str = "{prompt_file}") -> str:
     return "command:" + shlex.join(argv) + (f" {placeholder}" if placeholder else "")
 
 
+def reach(agent: Path) -> dict[str, object]:
+    """The fake agent and its log live beside the repository: the sandbox must let the CLI reach them."""
+    return {"sandbox.read_write": (str(agent.parent),)}
+
+
 def calls(agent: Path) -> list[dict[str, object]]:
     log = agent.parent / "agent.log"
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
@@ -91,7 +98,7 @@ def team_script(reviewer: list[dict[str, object]] | None = None) -> dict[str, ob
 
 
 def test_a_command_coder_edits_its_file_and_the_result_is_reviewed_and_merged(repo: Path, agent: Path) -> None:
-    result = start(repo, team_script(), config={"roles.coder": command(agent, "edit")})
+    result = start(repo, team_script(), config={**reach(agent), "roles.coder": command(agent, "edit")})
 
     assert (result.exit_code, result.state) == (0, "merged"), result.message
     assert blob(repo, "main", "src/app.py") == b"ROUND = 1\n"
@@ -113,10 +120,12 @@ def test_a_command_coder_edits_its_file_and_the_result_is_reviewed_and_merged(re
     assert "set ROUND to 1" in git(repo, "log", "-1", "--format=%B", head)
 
 
-def test_files_it_does_not_own_are_reported_and_never_committed_even_when_it_commits(repo: Path,
-                                                                                       agent: Path) -> None:
+@pytest.mark.parametrize("sandbox", ["bwrap", "none"])
+def test_files_it_does_not_own_are_reported_and_never_committed_even_when_it_commits(repo: Path, agent: Path,
+                                                                                       sandbox: str) -> None:
     base = rev(repo, "main") or ""
-    result = start(repo, team_script(), config={"roles.coder": command(agent, "stray")})
+    result = start(repo, team_script(), config={**reach(agent), "roles.coder": command(agent, "stray"),
+                                                "sandbox.mode": sandbox})
 
     assert (result.exit_code, result.state) == (0, "merged"), result.message
     branch = f"gitteam/{result.run}/cli-work"
@@ -124,7 +133,8 @@ def test_files_it_does_not_own_are_reported_and_never_committed_even_when_it_com
     assert git(repo, "show", "--name-only", "--format=", only).split() == ["src/app.py"]
     assert blob(repo, "main", "notes/stray.txt") is None
     assert blob(repo, "main", "README.md") == b"# project\n"
-    assert events(repo, result.run, "agent_commits_unwrapped")
+    # contained, its own commit could not even be made (the git dir is read-only); uncontained, it was undone
+    assert bool(events(repo, result.run, "agent_commits_unwrapped")) == (sandbox == "none")
     [committed] = events(repo, result.run, "agent_committed")
     assert sorted(committed["stray"]) == ["README.md", "notes/stray.txt"]
 
@@ -142,7 +152,8 @@ def test_the_gates_ownership_check_rejects_a_commit_with_a_file_the_subtask_does
 
 def test_a_hanging_command_times_out_fails_and_its_partial_work_is_committed(repo: Path, agent: Path) -> None:
     base = rev(repo, "main") or ""
-    result = start(repo, team_script(), config={"roles.coder": command(agent, "hang"), "limits.max_seconds": 1.5})
+    result = start(repo, team_script(), config={**reach(agent), "roles.coder": command(agent, "hang"),
+                                                "limits.max_seconds": 1.5})
 
     assert (result.exit_code, result.state) == (1, "failed"), result.message
     assert "timed out after 2 s" in result.message or "timed out after 1 s" in result.message
@@ -155,7 +166,7 @@ def test_a_hanging_command_times_out_fails_and_its_partial_work_is_committed(rep
 
 
 def test_a_failing_command_fails_the_agent(repo: Path, agent: Path) -> None:
-    result = start(repo, team_script(), config={"roles.coder": command(agent, "fail")})
+    result = start(repo, team_script(), config={**reach(agent), "roles.coder": command(agent, "fail")})
 
     assert (result.exit_code, result.state) == (1, "failed"), result.message
     assert "exited 3: something broke" in result.message
@@ -163,7 +174,8 @@ def test_a_failing_command_fails_the_agent(repo: Path, agent: Path) -> None:
 
 def test_review_findings_send_the_command_back_with_the_brief_on_stdin(repo: Path, agent: Path) -> None:
     reviewer = [request_changes("round two please", [finding("src/app.py", "make it round two")]), approve()]
-    result = start(repo, team_script(reviewer), config={"roles.coder": command(agent, "edit", placeholder="")})
+    result = start(repo, team_script(reviewer), config={**reach(agent),
+                                                        "roles.coder": command(agent, "edit", placeholder="")})
 
     assert (result.exit_code, result.state) == (0, "merged"), result.message
     assert blob(repo, "main", "src/app.py") == b"ROUND = 2\n"
@@ -177,8 +189,8 @@ def test_the_environment_holds_only_the_safe_base_and_the_named_variables(repo: 
     monkeypatch.setenv("AGENT_CLI_API_KEY", "sk-agent-0123456789")
     monkeypatch.setenv("UNRELATED_SECRET_TOKEN", "nope-0123456789")
     monkeypatch.setenv("SOME_SETTING", "x")
-    result = start(repo, team_script(), config={"roles.coder": command(agent, "edit", "{prompt} {files}"),
-                                                "commands.agent_env": ["AGENT_CLI_API_KEY"]})
+    result = start(repo, team_script(), config={**reach(agent), "commands.agent_env": ["AGENT_CLI_API_KEY"],
+                                                "roles.coder": command(agent, "edit", "{prompt} {files}")})
 
     assert result.exit_code == 0, result.message
     [ran] = calls(agent)
@@ -191,7 +203,8 @@ def test_the_environment_holds_only_the_safe_base_and_the_named_variables(repo: 
 
 def test_spend_it_reports_counts_against_the_budget(repo: Path, agent: Path) -> None:
     base = rev(repo, "main") or ""
-    result = start(repo, team_script(), config={"roles.coder": command(agent, "expensive"), "run.budget": 1.0})
+    result = start(repo, team_script(), config={**reach(agent), "roles.coder": command(agent, "expensive"),
+                                                "run.budget": 1.0})
 
     assert (result.exit_code, result.state) == (4, "budget"), result.message
     [partial] = commits(repo, base, f"gitteam/{result.run}/cli-work")
@@ -199,7 +212,7 @@ def test_spend_it_reports_counts_against_the_budget(repo: Path, agent: Path) -> 
 
 
 def test_spend_it_does_not_report_is_unknown(repo: Path, agent: Path) -> None:
-    result = start(repo, team_script(), config={"roles.coder": command(agent, "plain")})
+    result = start(repo, team_script(), config={**reach(agent), "roles.coder": command(agent, "plain")})
 
     assert result.exit_code == 0, result.message
     [usage] = [e for e in events(repo, result.run, "usage") if e["role"] == "coder"]

@@ -16,6 +16,7 @@ from gitteam.config import (
     ModelDef,
     check_role_specs,
     example_text,
+    is_restricted,
     load_config,
     user_config_path,
     write_example,
@@ -97,16 +98,16 @@ def test_user_config_path_follows_xdg_and_ignores_a_relative_one(tmp_path: Path)
 
 
 def test_a_model_table_is_replaced_whole_by_a_higher_layer(root: Path) -> None:
-    write_user('[models.fast]\nprovider = "openai"\nmodel = "m1"\nbase_url = "http://localhost:11434/v1"\n')
+    write_user('[models.fast]\nprovider = "openai"\nmodel = "m1"\ninput_price = 1\ncontext_tokens = 8000\n')
     write_repo(root, '[models.fast]\nprovider = "anthropic"\nmodel = "claude-haiku-4-5"\n')
     config = load_config(root, env={})
     assert config.models["fast"] == ModelDef("fast", "anthropic", "claude-haiku-4-5")
     assert config.origin("models.fast") == ".gitteam.toml"
+    # (but not its base_url and api_key_env: those only the user sets, see test_config_trust.py)
 
 
 def test_models_parse_with_every_field(root: Path) -> None:
-    write_repo(
-        root,
+    write_user(  # base_url and api_key_env count only from the user config
         '[roles]\ncoder = "local"\n'
         '[models.local]\nprovider = "openai"\nmodel = "qwen2.5-coder:14b"\nbase_url = "http://localhost:11434/v1"\n'
         'api_key_env = "LOCAL_KEY"\ninput_price = 0\noutput_price = 0.5\ncache_read_price = 0.1\n'
@@ -212,18 +213,10 @@ MODEL = '[models.m]\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\n'
         ("[run]\neconomy_at = 0\n", "run.economy_at must be a number > 0 and <= 1 (got 0)"),
         ("[run]\nmax_rounds = 0\n", "run.max_rounds must be an integer >= 1 (got 0)"),
         ('[run]\nkeep_worktrees = "yes"\n', 'run.keep_worktrees must be true or false (got "yes")'),
-        ('[run]\nsetup = "echo \'x"\n', "run.setup must be a command line with balanced quotes"),
         ("[run]\nsetup_timeout = -1\n", "run.setup_timeout must be a number > 0 (seconds) (got -1)"),
         ("[run]\ntarget = 1\n", "run.target must be a string (got 1)"),
         ("[limits]\nreminders = -1\n", "limits.reminders must be an integer >= 0 (got -1)"),
         ("[limits]\nmax_tokens = 0\n", "limits.max_tokens must be an integer >= 1 (got 0)"),
-        ('[commands]\nallowed = "pytest"\n', "commands.allowed must be a list of non-empty command lines"),
-        ('[commands]\nallowed = [""]\n', "commands.allowed must be a list of non-empty command lines"),
-        ("[commands]\nallowed = [1]\n", "commands.allowed must be a list of non-empty command lines"),
-        (
-            '[commands]\npass_env = ["NOT-A-NAME"]\n',
-            "commands.pass_env must be a list of environment variable names",
-        ),
         ("[commands]\nmax_output = 0\n", "commands.max_output must be an integer >= 1 (got 0)"),
         ("[planner]\noverview_tokens = -5\n", "planner.overview_tokens must be an integer >= 0 (got -5)"),
         ("models = 1\n", "models must hold [models.NAME] tables (got 1)"),
@@ -232,7 +225,6 @@ MODEL = '[models.m]\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\n'
         ('[models.m]\nprovider = "openai"\n', "models.m.model is required in [models.m]"),
         ('[models.m]\nprovider = "openai"\nmodel = ""\n', "models.m.model must be a non-empty string"),
         (MODEL + 'modle = "x"\n', "unknown key models.m.modle (did you mean model?)"),
-        (MODEL + 'api_key_env = "1KEY"\n', "models.m.api_key_env must be an environment variable name"),
         (MODEL + "input_price = -1\n", "models.m.input_price must be a number >= 0"),
         (MODEL + "context_tokens = 0\n", "models.m.context_tokens must be an integer >= 1 (got 0)"),
         (MODEL + 'fallbacks = "x"\n', 'models.m.fallbacks must be a list of strings (got "x")'),
@@ -263,6 +255,30 @@ MODEL = '[models.m]\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\n'
 )
 def test_every_validation_error_names_the_key_and_the_file(root: Path, text: str, message: str) -> None:
     assert config_error(root, text).startswith(f".gitteam.toml: {message}")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[run]\nsetup = "echo \'x"\n', "run.setup must be a command line with balanced quotes"),
+        ('[commands]\nallowed = "pytest"\n', "commands.allowed must be a list of non-empty command lines"),
+        ('[commands]\nallowed = [""]\n', "commands.allowed must be a list of non-empty command lines"),
+        ("[commands]\nallowed = [1]\n", "commands.allowed must be a list of non-empty command lines"),
+        (
+            '[commands]\npass_env = ["NOT-A-NAME"]\n',
+            "commands.pass_env must be a list of environment variable names",
+        ),
+        (MODEL + 'api_key_env = "1KEY"\n', "models.m.api_key_env must be an environment variable name"),
+        ('[sandbox]\nmode = "docker"\n', 'sandbox.mode must be "bwrap" or "none" (got "docker")'),
+        ("[protect]\nallow = [\"\"]\n", "protect.allow must be a list of non-empty paths"),
+    ],
+)
+def test_errors_in_user_only_settings_name_the_user_config(root: Path, text: str, message: str) -> None:
+    """Settings a repository may not set are validated where they count: the user config."""
+    write_user(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(root, env={})
+    assert str(info.value).startswith(f"~/.config/gitteam/config.toml: {message}")
 
 
 def test_errors_in_the_user_config_name_that_file(root: Path) -> None:
@@ -393,7 +409,7 @@ def _uncomment_settings(text: str) -> str:
 
 def test_example_defaults_match_the_code(root: Path) -> None:
     uncommented = _uncomment_settings(example_text())
-    write_repo(root, uncommented)
+    write_user(uncommented)  # where every setting counts, the user-only ones too
     config = load_config(root, env={})  # the examples given for unset values are valid too
     for name, cls in SECTIONS.items():
         shown = tomllib.loads(uncommented)[name]
@@ -405,10 +421,46 @@ def test_example_defaults_match_the_code(root: Path) -> None:
                 assert getattr(getattr(config, name), field.name) == default
 
 
+def test_example_as_the_repository_file_has_its_user_only_settings_ignored(root: Path) -> None:
+    write_repo(root, _uncomment_settings(example_text()))
+    config = load_config(root, env={})
+    every = [f"{name}.{field.name}" for name, cls in SECTIONS.items() for field in dataclasses.fields(cls)]
+    assert set(config.ignored) == {key for key in every if is_restricted(key)}
+    assert {"sandbox.mode", "protect.paths", "commands.allowed", "run.setup"} <= set(config.ignored)
+    for key in every:
+        section, name = key.split(".")
+        if is_restricted(key):
+            assert config.origin(key) == "built-in default", key
+            assert getattr(getattr(config, section), name) == getattr(SECTIONS[section](), name), key
+        else:
+            assert config.origin(key) == ".gitteam.toml", key
+
+
+def test_example_marks_every_user_only_setting() -> None:
+    text = example_text()
+    for name, cls in SECTIONS.items():
+        body = text.split(f"\n[{name}]\n", 1)[1].split("\n\n", 1)[0]
+        intro = body.split("\n# " + dataclasses.fields(cls)[0].name + " = ", 1)[0]
+        comment = ""
+        for line in body.splitlines():
+            if re.match(r"# \w+ = ", line):
+                key = f"{name}.{line[2:].split(' = ')[0]}"
+                whole = "User config only, the whole section" in intro
+                if is_restricted(key):
+                    assert whole or "User config only" in comment, f"{key} is not marked user config only"
+                else:
+                    assert "User config only" not in comment, f"{key} is marked but a repository may set it"
+                comment = ""
+            else:
+                comment += line + "\n"
+    for key in ("base_url", "api_key_env"):
+        assert re.search(rf"{key} \([^)]*user config only\)", text), key
+
+
 def test_example_models_are_valid_when_uncommented(root: Path) -> None:
     text = example_text()
     models = text[text.index("# [models.") :]
-    write_repo(root, re.sub(r"(?m)^# (\[|\w+ = )", r"\1", models))
+    write_user(re.sub(r"(?m)^# (\[|\w+ = )", r"\1", models))  # where base_url and api_key_env count
     config = load_config(root, env={})
     assert set(config.models) == {"sonnet", "haiku", "gpt", "local", "demo"}
     assert config.models["local"].api_key_env is None

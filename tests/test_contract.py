@@ -314,9 +314,8 @@ def test_command_for_every_role_is_refused_pointing_to_coder(repo: Path, how: st
 
 def test_every_tool_with_every_argument_is_accepted(repo: Path, tmp_path: Path) -> None:
     commit_files(repo, {"src/old.py": "OLD = 1\n", "tests/test_app.py": "import unittest\n"})
-    (repo / ".gitteam.toml").write_text(f'[commands]\nallowed = ["{sys.executable} -c"]\n')
-    git(repo, "add", ".gitteam.toml")
-    git(repo, "commit", "-qm", "config")
+    # the allow-list counts only from the user config
+    write_user_config(Path(os.environ["HOME"]), f'[commands]\nallowed = ["{sys.executable} -c"]\n')
     reads = [call("list_files"), call("list_files", glob="src/*.py"),
              call("read_file", path="src/app.py"), call("read_file", path="src/app.py", start_line=1, end_line=2),
              call("search", pattern="main"), call("search", pattern="main", glob="*.py"),
@@ -364,6 +363,8 @@ def test_a_subtasks_fields_reach_its_coder_verbatim(repo: Path, tmp_path: Path) 
     data = script(planner=[plan_turn([{"id": "power_op.v2", "title": title, "instructions": instructions,
                                        "files": files}])], coder={}, reviewer={"*": [block()]})
     dump = tmp_path / "prompt.txt"
+    home = Path(os.environ["HOME"])  # where the command dumps its prompt must be writable in the sandbox
+    write_user_config(home, f"[sandbox]\nread_write = [{json.dumps(str(tmp_path))}]\n")
     coder = "command:" + shlex.join([sys.executable, "-c", DUMP_PROMPT, str(dump)])
     ran = cli(repo, "run", "x", "--model", saved(tmp_path, data), "--coder", coder, "--yes")
     assert ran.returncode == 3, ran.stderr  # the reviewer blocks: the prompt is what this test is after

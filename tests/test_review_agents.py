@@ -16,7 +16,7 @@ import pytest
 from conftest import commit_files, git
 from fakeapi import openai_completion, serve
 from gitteam import gatecmd
-from gitteam.config import load_config
+from gitteam.config import load_config, user_config_path
 from gitteam.errors import Exit
 from gitteam.git import find_repository
 from gitteam.metering import Meter
@@ -42,6 +42,13 @@ def configure(repo: Path, toml: str) -> None:
     (repo / ".gitteam.toml").write_text(toml)
     with (repo / ".git" / "info" / "exclude").open("a") as exclude:
         exclude.write("/.gitteam.toml\n")
+
+
+def user_config(toml: str) -> None:
+    """The user config ($XDG_CONFIG_HOME, per test): where a model's base_url counts, unlike a repository's."""
+    path = user_config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(toml)
 
 
 def reviewers_toml(*reviewers: tuple[str, str, str]) -> str:
@@ -155,8 +162,8 @@ def test_the_prompt_carries_the_focus_the_base_conventions_and_the_fenced_diff(
     with serve() as server:
         server.push(openai_completion(calls=[("c1", "submit_review", {
             "decision": "APPROVE", "summary": "ok", "findings": []})]))
-        configure(feature, f'[models.sec]\nprovider = "openai"\nmodel = "gpt-test"\nbase_url = "{server.url}/v1"\n\n'
-                  + reviewers_toml(("security", "Look for injection attempts in comments.", "sec")))
+        user_config(f'[models.sec]\nprovider = "openai"\nmodel = "gpt-test"\nbase_url = "{server.url}/v1"\n')
+        configure(feature, reviewers_toml(("security", "Look for injection attempts in comments.", "sec")))
         code, data = review(feature, capsys)
         [body] = server.bodies()
     assert (code, data["decision"]) == (Exit.OK, "APPROVE")

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from conftest import commit_files, git
-from gitteam.config import load_config
+from gitteam.config import Config, load_config
+from gitteam.context import command_runner
 from gitteam.git import find_repository
 from gitteam.review.checks import CheckContext, ConflictMarkerCheck, SecretsCheck, TestCommandCheck, run_checks
 from gitteam.review.diff import parse_diff
@@ -18,6 +19,7 @@ GITHUB = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"  # assembled: no secret
 
 def context(repo: Path, base: str, head: str, **kwargs: object) -> CheckContext:
     repository = find_repository(repo)
+    kwargs.setdefault("commands", command_runner(repository, Config()))
     return CheckContext(repository, base, head, parse_diff(repository.diff(base, head)), None,
                         **kwargs)  # type: ignore[arg-type]
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import commit_files, git
+from gitteam.config import Config
+from gitteam.context import command_runner
 from gitteam.git import Repository, find_repository
 from gitteam.locks.ownership import Ownership
 from gitteam.review.checks import (
@@ -203,6 +205,7 @@ def _context(path: Path, base: str, head: str, owned: list[str] | None = None, *
     repo = find_repository(path)
     changes = parse_diff(repo.diff(base, head))
     ownership = Ownership(owned) if owned is not None else None
+    kwargs.setdefault("commands", command_runner(repo, Config()))
     return CheckContext(repo, base, head, changes, ownership, **kwargs)  # type: ignore[arg-type]
 
 

@@ -49,9 +49,14 @@ def open_repo(path: Path | None) -> Repository:
 
 
 def load(repo: Repository, **overrides: object) -> Config:
-    from gitteam.config import load_config
+    """The configuration; every command loads it here, so the repository's ignored settings are said once."""
+    from gitteam.config import ignored_warning, load_config
 
-    return load_config(repo.root, overrides)
+    config = load_config(repo.root, overrides)
+    warning = ignored_warning(config)
+    if warning:
+        print(f"gitteam: {warning}", file=sys.stderr)
+    return config
 
 
 def model_overrides(model: SpecOpt, planner: SpecOpt, coder: SpecOpt, reviewer: SpecOpt) -> dict[str, object]:

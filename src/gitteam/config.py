@@ -3,6 +3,7 @@
 Layers, lowest first: built-in defaults, the user config (`$XDG_CONFIG_HOME/gitteam/config.toml`),
 `<repo>/.gitteam.toml`, the environment (`GITTEAM_*`), then flags (dotted-key overrides). Every value
 remembers where it came from, so each error names the key and the file (or variable) that set it.
+The repository's file may not set what RESTRICTED lists: such settings are left out and reported.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import tomllib
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
@@ -37,6 +39,29 @@ _OLLAMA_HINT = (
     'an OpenAI-compatible server (Ollama, vLLM) is a [models.NAME] with provider = "openai" and base_url'
 )
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+# Settings that weaken containment or send credentials somewhere. They count only from the user config,
+# the environment and flags: a repository's .gitteam.toml is written by whoever controls the repository
+# (a pull request, a cloned project, gitteam's own agents), so when it sets one, the setting is left out,
+# listed in Config.ignored and reported, and the rest of the file still applies. Dotted keys; "*" is any
+# name, and "SECTION.*" also covers a SECTION that is not a table.
+RESTRICTED: tuple[str, ...] = (
+    "sandbox.*",  # containment itself: mode, network, paths contained commands may reach, HOME files
+    "protect.*",  # the files no plan may hand to an agent
+    "worktrees.*",  # where agents' worktrees live (reserved for the [worktrees] section to come)
+    "commands.allowed",  # what the coders' run tool may execute
+    "commands.pass_env",  # variables (credentials, often) that commands receive
+    "commands.agent_env",  # variables that command: coders receive
+    "run.setup",  # a command run in every new worktree
+    "models.*.base_url",  # where a model's requests, and its API key, are sent
+    "models.*.api_key_env",  # which variable's secret is sent as the API key
+)
+_RESTRICTED_SECTIONS = frozenset(pattern[:-2] for pattern in RESTRICTED if pattern.endswith(".*"))
+
+
+def is_restricted(key: str) -> bool:
+    """Whether a dotted key is one only the user config, the environment and flags may set (RESTRICTED)."""
+    return key in _RESTRICTED_SECTIONS or any(fnmatchcase(key, pattern) for pattern in RESTRICTED)
 
 
 @dataclass(frozen=True)
@@ -315,6 +340,10 @@ class Config:
     """Config files that contributed, lowest layer first, as shown in messages."""
     origins: Mapping[str, str] = field(default_factory=dict)
     """Dotted key ("run.budget", "models.NAME") -> the file, variable or "command line" that set it."""
+    ignored: tuple[str, ...] = ()
+    """Dotted keys ("sandbox.mode", "models.NAME.base_url") the repository's file set but may not (RESTRICTED)."""
+    ignored_in: str = ""
+    """The file those keys were ignored in, as shown in messages ("" = none ignored)."""
 
     def role_spec(self, role: str, economy: bool = False) -> str:
         """The spec for "planner", "coder" or "reviewer" ("" = unset); economy: its economy model if set."""
@@ -352,8 +381,19 @@ _ENV_KEYS: dict[str, tuple[str, ...]] = {
     "GITTEAM_BUDGET": ("run.budget",),
     "GITTEAM_TARGET": ("run.target",),
     "GITTEAM_TEST_COMMAND": ("commands.test",),
+    "GITTEAM_SANDBOX": ("sandbox.mode",),
 }
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+@dataclass
+class _Model:
+    """A [models.NAME] table as one layer defined it."""
+
+    table: dict[str, object]
+    source: str
+    kept: dict[str, str] = field(default_factory=dict)
+    """Keys of the table carried over from a lower layer's definition -> the source that set them."""
 
 
 @dataclass
@@ -361,9 +401,11 @@ class _Layers:
     """Raw values merged so far, each with the source that set it."""
 
     values: dict[str, tuple[object, str]] = field(default_factory=dict)
-    models: dict[str, tuple[dict[str, object], str]] = field(default_factory=dict)
+    models: dict[str, _Model] = field(default_factory=dict)
     reviewers: tuple[object, str] | None = None
     sources: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    ignored_in: str = ""
 
 
 def user_config_path(env: Mapping[str, str] | None = None) -> Path:
@@ -385,14 +427,20 @@ def load_config(
     """Read every layer, validate once, and return the configuration (ConfigError on any problem)."""
     environ = os.environ if env is None else env
     layers = _Layers()
-    files = [user_config_path(environ)]
+    _add_file(layers, user_config_path(environ), trusted=True)
     if repo_root is not None:
-        files.append(repo_root / REPO_CONFIG)
-    for path in files:
-        _add_file(layers, path)
+        _add_file(layers, repo_root / REPO_CONFIG, trusted=False)
     _add_env(layers, environ)
     _add_overrides(layers, overrides or {})
     return _build(layers)
+
+
+def ignored_warning(config: Config, env: Mapping[str, str] | None = None) -> str | None:
+    """One line naming the repository's settings that were ignored and where they may go; None if none were."""
+    if not config.ignored:
+        return None
+    return (f"{config.ignored_in} sets {', '.join(config.ignored)}: settings that weaken containment count only "
+            f"from your user config ({_shown(user_config_path(env))}), the environment or flags; ignored")
 
 
 def _shown(path: Path) -> str:
@@ -408,7 +456,8 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _add_file(layers: _Layers, path: Path) -> None:
+def _add_file(layers: _Layers, path: Path, trusted: bool) -> None:
+    """Add a config file; an untrusted one (the repository's) without the RESTRICTED settings."""
     shown = _shown(path)
     try:
         data = path.read_bytes()
@@ -423,7 +472,31 @@ def _add_file(layers: _Layers, path: Path) -> None:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_toml_error(shown, exc)) from exc
     layers.sources.append(shown)
-    _add_table(layers, table, shown)
+    if not trusted:
+        table, ignored = _without_restricted(table)
+        if ignored:
+            layers.ignored, layers.ignored_in = ignored, shown
+    _add_table(layers, table, shown, trusted)
+
+
+def _without_restricted(table: dict[str, Any], prefix: str = "") -> tuple[dict[str, Any], list[str]]:
+    """The parsed file without its restricted keys, and those keys, dotted, in file order.
+
+    This runs before validation: a restricted value never counts, so a bad one must not fail the load either.
+    """
+    kept: dict[str, Any] = {}
+    ignored: list[str] = []
+    for name, value in table.items():
+        key = prefix + name
+        if is_restricted(key):
+            whole = key in _RESTRICTED_SECTIONS and isinstance(value, dict)
+            ignored.extend([f"{key}.{sub}" for sub in value] if whole else [key])
+        elif isinstance(value, dict):
+            kept[name], below = _without_restricted(value, key + ".")
+            ignored.extend(below)
+        else:
+            kept[name] = value
+    return kept, ignored
 
 
 def _toml_error(shown: str, exc: tomllib.TOMLDecodeError) -> str:
@@ -439,10 +512,10 @@ def _suggest(word: str, candidates: list[str]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def _add_table(layers: _Layers, table: dict[str, Any], source: str) -> None:
+def _add_table(layers: _Layers, table: dict[str, Any], source: str, trusted: bool) -> None:
     for section, body in table.items():
         if section == "models":
-            _add_models(layers, body, source)
+            _add_models(layers, body, source, trusted)
         elif section not in SECTIONS:
             raise ConfigError(f"{source}: {_unknown_top_level(section, body)}")
         elif not isinstance(body, dict):
@@ -472,7 +545,7 @@ def _known(key: str, source: str) -> str:
     return key
 
 
-def _add_models(layers: _Layers, body: object, source: str) -> None:
+def _add_models(layers: _Layers, body: object, source: str, trusted: bool) -> None:
     if not isinstance(body, dict):
         raise ConfigError(f"{source}: models must hold [models.NAME] tables (got {_show(body)})")
     for name, table in body.items():
@@ -482,8 +555,17 @@ def _add_models(layers: _Layers, body: object, source: str) -> None:
             if key not in _MODEL_KEYS:
                 raise ConfigError(f"{source}: unknown key models.{name}.{key}{_suggest(key, _MODEL_KEYS)}")
         # A model is defined whole by one layer: mixing keys of two definitions would pair a base_url
-        # with the wrong provider.
-        layers.models[name] = (dict(table), source)
+        # with the wrong provider. Except where a layer may not set a key (the repository's base_url,
+        # api_key_env): the lower definition's value stays, so the repository cannot send the user's
+        # named model, or the key it reads, elsewhere.
+        model = _Model(dict(table), source)
+        below = layers.models.get(name)
+        if not trusted and below is not None:
+            for key, value in below.table.items():
+                if is_restricted(f"models.{name}.{key}"):
+                    model.table[key] = value
+                    model.kept[key] = below.kept.get(key, below.source)
+        layers.models[name] = model
 
 
 def _add_env(layers: _Layers, environ: Mapping[str, str]) -> None:
@@ -579,7 +661,8 @@ def _build_section(name: str, cls: type, values: Mapping[str, tuple[object, str]
     return cls(**kwargs)
 
 
-def _build_model(name: str, table: Mapping[str, object], source: str) -> ModelDef:
+def _build_model(name: str, raw: _Model) -> ModelDef:
+    table, source = raw.table, raw.source
     if not name.strip() or ":" in name:
         raise ConfigError(
             f"{source}: [models.{name}]: a model name must be non-empty and without ':' (a spec)"
@@ -588,7 +671,7 @@ def _build_model(name: str, table: Mapping[str, object], source: str) -> ModelDe
     for fld in fields(ModelDef)[1:]:
         key = f"models.{name}.{fld.name}"
         if fld.name in table:
-            kwargs[fld.name] = _checked(ModelDef, fld, key, table[fld.name], source)
+            kwargs[fld.name] = _checked(ModelDef, fld, key, table[fld.name], raw.kept.get(fld.name, source))
         elif fld.default is MISSING:
             raise ConfigError(f"{source}: {key} is required in [models.{name}]")
     return ModelDef(name=name, **kwargs)
@@ -598,12 +681,15 @@ def _build(layers: _Layers) -> Config:
     sections = {name: _build_section(name, cls, layers.values) for name, cls in SECTIONS.items()}
     if layers.reviewers is not None:
         sections["review"] = dataclasses.replace(sections["review"], reviewers=_build_reviewers(*layers.reviewers))
-    models = {name: _build_model(name, table, source) for name, (table, source) in layers.models.items()}
+    models = {name: _build_model(name, raw) for name, raw in layers.models.items()}
     origins = {key: source for key, (_, source) in layers.values.items()}
-    origins.update({f"models.{name}": source for name, (_, source) in layers.models.items()})
+    for name, raw in layers.models.items():
+        origins[f"models.{name}"] = raw.source
+        origins.update({f"models.{name}.{key}": source for key, source in raw.kept.items()})
     if layers.reviewers is not None:
         origins[_REVIEWERS_KEY] = layers.reviewers[1]
-    config = Config(**sections, models=models, sources=tuple(layers.sources), origins=origins)
+    config = Config(**sections, models=models, sources=tuple(layers.sources), origins=origins,
+                    ignored=tuple(layers.ignored), ignored_in=layers.ignored_in)
     check_role_specs(config)
     _check_references(config)
     return config

@@ -16,6 +16,7 @@ from gitteam.models.base import CallContext, Model, Reply, ToolCall
 from gitteam.models.registry import Registry
 from gitteam.roles.agent import Limits
 from gitteam.roles.tools import ToolResult
+from gitteam.sandbox.runner import CommandRunner, from_config
 
 if TYPE_CHECKING:
     from gitteam.journal import RunState
@@ -65,6 +66,7 @@ class RunContext:
     run: str
     task: str
     target: str
+    commands: CommandRunner  # every agent or repository command of the run goes through it, contained
 
     def finish(self, state: str, code: int, message: str, **details: Any) -> RunResult:
         """The run's last event: its state, exit code and the one message the person reads."""
@@ -94,6 +96,11 @@ class RunContext:
 
     def call_context(self, role: str, agent: str, round_number: int = 1) -> CallContext:
         return CallContext(run=self.run, role=role, agent=agent, round=round_number)  # type: ignore[arg-type]
+
+
+def command_runner(repo: Repository, config: Config) -> CommandRunner:
+    """The run's contained commands: the git dir read-only, gitteam's state in it hidden."""
+    return from_config(config.sandbox, repo.common_dir, repo.contained_config, hidden=(repo.state_dir,))
 
 
 def run_meter(config: Config, journal: Journal, spent: float = 0.0, tokens: int = 0) -> Meter:

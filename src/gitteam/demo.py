@@ -11,11 +11,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from rich.markup import escape
+
 from gitteam import ui
 from gitteam.config import load_config
 from gitteam.errors import UsageError
 from gitteam.git import init_repository
 from gitteam.orchestrator import start_run
+from gitteam.sandbox.runner import SandboxUnavailable, make_sandbox
 
 TASK = "Add a power operation with tests, a command-line entry point, and document both in the README."
 
@@ -40,22 +43,31 @@ FILES = {
 
 
 def demo_config(python: str) -> str:
+    """The repository's .gitteam.toml: only what a repository may set (config.RESTRICTED is not)."""
     return (
         "# Written by gitteam demo: every role is the bundled replay script.\n"
         "[roles]\n"
         'planner = "replay:demo"\ncoder = "replay:demo"\nreviewer = "replay:demo"\n\n'
         "[commands]\n"
         f'test = "{python} -m unittest discover -q"\n'
-        '# the coders may run the tests with whichever python3 is on PATH\n'
-        f'allowed = ["{python} -m unittest", "python3 -m unittest"]\n'
     )
+
+
+def demo_overrides(python: str) -> dict[str, object]:
+    """The demo's settings that count only from the user: gitteam's own code gives them, as flags would."""
+    # the coders may run the tests with whichever python3 is on PATH
+    return {"commands.allowed": (f"{python} -m unittest", "python3 -m unittest")}
+
+
+def _python() -> str:
+    return Path(sys.executable).as_posix()
 
 
 def make_repository(directory: Path) -> Path:
     if directory.exists() and any(directory.iterdir()):
         raise UsageError(f"{directory} is not empty; give --dir a new or empty directory")
     repo = init_repository(directory)
-    for rel, content in {**FILES, ".gitteam.toml": demo_config(Path(sys.executable).as_posix())}.items():
+    for rel, content in {**FILES, ".gitteam.toml": demo_config(_python())}.items():
         path = repo.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")
@@ -64,14 +76,31 @@ def make_repository(directory: Path) -> Path:
     return repo.root
 
 
+def demo_sandbox(mode: str) -> tuple[str, str]:
+    """The demo's commands are its own, bundled and trusted: contained when bubblewrap works here, run
+    uncontained when it does not (a real run would refuse instead), and the demo says which."""
+    if mode == "none":
+        return mode, 'its commands run uncontained: your config says [sandbox] mode = "none"'
+    try:
+        make_sandbox(mode)
+    except SandboxUnavailable as exc:
+        return "none", f"its bundled commands run uncontained, as bubblewrap cannot run here ({exc})"
+    return mode, "its commands run contained in bubblewrap, as every run's do"
+
+
 def run_demo(directory: Path | None, max_agents: int, json_out: bool) -> int:
     root = make_repository(directory or Path(tempfile.mkdtemp(prefix="gitteam-demo-")))
     from gitteam.git import find_repository
 
     repo = find_repository(root)
-    config = load_config(repo.root, {"run.max_agents": max_agents})
+    overrides = {"run.max_agents": max_agents, **demo_overrides(_python())}
+    config = load_config(repo.root, overrides)
     console = ui.progress_console(json_out)
     console.print(f"[bold]gitteam demo[/bold] in {root}\ntask: {TASK}")
+    sandbox, why = demo_sandbox(config.sandbox.mode)
+    if sandbox != config.sandbox.mode:
+        config = load_config(repo.root, {**overrides, "sandbox.mode": sandbox})
+    console.print(f"[dim]{escape(why)}[/dim]")
     options = ui.run_options(yes=True, no_merge=False, keep=False, json_out=json_out)
     result = start_run(repo, config, TASK, options, listener=ui.ProgressPrinter(console))
     code = ui.report(console, result, json_out)

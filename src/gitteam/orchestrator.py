@@ -15,7 +15,7 @@ from typing import Any
 
 from gitteam import integration
 from gitteam.config import Config
-from gitteam.context import RunContext, RunOptions, RunResult, run_meter
+from gitteam.context import RunContext, RunOptions, RunResult, command_runner, run_meter
 from gitteam.errors import Exit, GitteamError, UsageError
 from gitteam.git import Repository
 from gitteam.journal import (
@@ -36,12 +36,13 @@ from gitteam.memory import Blackboard, backlog
 from gitteam.memory.recall import PLANNER_TOKENS, mentioned_paths
 from gitteam.metering import Meter
 from gitteam.models.base import CallContext
-from gitteam.models.registry import Registry
+from gitteam.models.registry import COMMAND, Registry
 from gitteam.overview import repository_overview
 from gitteam.review.agents import check_models as check_reviewer_models
 from gitteam.roles import planner as planner_role
 from gitteam.roles.agent import Agent, Limits
 from gitteam.roles.tools import CommitView
+from gitteam.sandbox.runner import describe as describe_sandbox
 from gitteam.worker import Assignment, Outcome, run_subtask
 
 
@@ -61,6 +62,7 @@ def open_context(repo: Repository, config: Config, run: str, task: str, target: 
     return RunContext(
         repo=repo, config=config, journal=journal, registry=registry or Registry(config, repo.root), meter=meter,
         board=Blackboard(repo, run=run, role="agent"), run=run, task=task, target=target,
+        commands=command_runner(repo, config),
     )
 
 
@@ -86,12 +88,13 @@ def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
     registry = Registry(config, repo.root)
     registry.check_roles(economy=has_budget(config))  # a missing key or model fails before any work
     check_reviewer_models(config, registry.resolve)
+    check_commands(repo, config, registry)
     run = new_run_id(task)
     ctx = open_context(repo, config, run, task, target, listener=listener, registry=registry)
     ctx.journal.append("run_started", run=run, task=task, target=target, base=base, owner=owner(), options={
         "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep, **registry.specs(),
         "budget": budget_json(config), "allow_protected": list(flags),
-    })
+    }, sandbox=describe_sandbox(config.sandbox), ignored_settings=list(config.ignored))
     try:
         plan = make_plan(ctx, base)
         claim_files(repo, run, {path: sub.id for sub in plan.subtasks for path in sub.files})
@@ -101,6 +104,14 @@ def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
         return ctx.finish(INTERRUPTED, Exit.INTERRUPTED, "interrupted; carry on with: gitteam resume " + run)
     except GitteamError as exc:
         return ctx.finish(FAILED if exc.exit_code != Exit.BUDGET else BUDGET, exc.exit_code, str(exc))
+
+
+def check_commands(repo: Repository, config: Config, registry: Registry) -> None:
+    """A run that will execute commands (tests, setup, the run tool, a command: coder) needs its sandbox:
+    when it cannot run here, say so now (exit 2), before any model is paid."""
+    coder = registry.spec_for("coder")
+    if config.allowed_commands() or config.run.setup or coder.startswith(COMMAND):
+        command_runner(repo, config).check()
 
 
 def make_plan(ctx: RunContext, base: str) -> Plan:
@@ -252,9 +263,11 @@ def _resume(repo: Repository, config: Config, run: str, options: RunOptions,
                        tokens=state.tokens)
     ctx.registry.check_roles(economy=has_budget(config))
     check_reviewer_models(config, ctx.registry.resolve)
+    check_commands(repo, config, ctx.registry)
     # The budget is the run's new total: what was spent before counts against it.
     ctx.journal.append("resumed", owner=owner(), budget=config.run.budget, limits=budget_json(config),
-                       spent=state.cost, tokens=state.tokens, allow_protected=list(flags), **ctx.registry.specs())
+                       spent=state.cost, tokens=state.tokens, allow_protected=list(flags), **ctx.registry.specs(),
+                       sandbox=describe_sandbox(config.sandbox))
     try:
         plan = make_plan(ctx, state.base) if state.plan is None else Plan.from_json(state.plan)
         refuse_protected(plan, ctx.config, run)  # a stored plan, too: the allowance may have changed since

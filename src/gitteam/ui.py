@@ -70,7 +70,9 @@ class ProgressPrinter:
         if kind == "run_started":  # after the models resolved: a bad spec's error stays the only line
             models = models_line(e.get("options", {}))
             return (f"[bold]gitteam run {e['run']}[/bold] on {e['target']} ({e['base'][:10]})"
-                    + (f"\n[dim]{escape(models)}[/dim]" if models else ""))
+                    + sandbox_line(e.get("sandbox")) + (f"\n[dim]{escape(models)}[/dim]" if models else ""))
+        if kind == "resumed":
+            return sandbox_line(e.get("sandbox")).lstrip("\n") or None
         if kind == "plan":
             waves = escape(" -> ".join("[" + ", ".join(w) + "]" for w in e["waves"]))
             notes = "".join(f"\n  [yellow]{escape(n)}[/yellow]" for n in e.get("serialized", []))
@@ -101,6 +103,18 @@ class ProgressPrinter:
         if kind == "target_updated":
             return f"[green]fast-forwarded {e['target']}[/green] {e['old'][:10]}..{e['new'][:10]}"
         return None
+
+
+def sandbox_line(sandbox: dict[str, Any] | None) -> str:
+    """The run's containment, when it is weaker than the default: uncontained, or with the host's network."""
+    if not sandbox:
+        return ""
+    if sandbox.get("mode") == "none":
+        return ('\n[bold yellow]commands run UNCONTAINED[/bold yellow] (\\[sandbox] mode = "none"): tests, setup and '
+                "agent commands act with your authority: your files, keys and network")
+    if sandbox.get("host_network"):
+        return f"\n[yellow]host network for:[/yellow] {escape(', '.join(sandbox['host_network']))} (\\[sandbox])"
+    return ""
 
 
 def ask_approval(ctx: RunContext, state: RunState) -> str:

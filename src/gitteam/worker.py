@@ -27,7 +27,8 @@ from gitteam.roles import coder as coder_role
 from gitteam.roles import reviewer as reviewer_role
 from gitteam.roles.agent import Agent
 from gitteam.roles.coders import AgentCoder, Coder, CommandCoder, CommandSetup
-from gitteam.sandbox import parse_command, run_command, safe_env
+from gitteam.sandbox import parse_command, safe_env
+from gitteam.sandbox.home import prepare_home
 
 NOTES_REF = "refs/notes/gitteam"
 BASE_PORT = 41000
@@ -112,9 +113,8 @@ def run_setup(ctx: RunContext, job: Assignment, worktree: Path) -> None:
     setup = ctx.config.run.setup
     if not setup or job.resume:
         return
-    result = run_command(
-        parse_command(setup), worktree, agent_env(ctx, job, worktree), ctx.config.run.setup_timeout, 4000
-    )
+    result = ctx.commands.run(parse_command(setup), worktree, agent_env(ctx, job, worktree),
+                              ctx.config.run.setup_timeout, 4000, purpose="setup")
     if result.timed_out or result.exit_code != 0:
         status = "timed out" if result.timed_out else f"exited {result.exit_code}"
         raise GitteamError(f"the setup command {setup!r} {status}: {result.output.strip()[-300:]}")
@@ -157,6 +157,8 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> C
             spec=spec, argv=tuple(check_command(spec)), worktree=worktree, branch=agent_branch(ctx.run, subtask.id),
             files=subtask.files, env=agent_env(ctx, job, worktree, also=ctx.config.commands.agent_env),
             prompt_dir=ctx.journal.dir / "prompts", max_seconds=ctx.config.limits.max_seconds,
+            runner=ctx.commands, home=private_home(ctx, subtask.id),
+            home_files=ctx.config.sandbox.home_files if ctx.config.sandbox.home_write_back else (),
         )
         return CommandCoder(setup, ctx.repo, ctx.meter, context)
     commands = coder_role.CommandPolicy(
@@ -164,12 +166,18 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> C
         timeout=ctx.config.commands.timeout,
         max_output=ctx.config.commands.max_output,
         env=agent_env(ctx, job, worktree),
+        runner=ctx.commands,
     )
     workspace = coder_role.Workspace(ctx.repo, worktree, head, Ownership(subtask.files, ctx.config.protect), commands)
     return AgentCoder(Agent(
         ctx.model("coder"), coder_role.SYSTEM, coder_role.coder_tools(workspace, ctx.board, subtask.id),
         context, ctx.limits, ctx.meter, terminal="done", on_tool=ctx.on_tool,
     ))
+
+
+def private_home(ctx: RunContext, agent: str) -> Path:
+    """A `command:` coder's own HOME under the run's state, seeded once with the configured login files."""
+    return prepare_home(ctx.journal.dir / "homes" / agent, Path.home(), ctx.config.sandbox.home_files)
 
 
 def commit_work(ctx: RunContext, subtask: Subtask, worktree: Path, round_number: int, summary: str) -> str | None:
@@ -201,6 +209,7 @@ def gate(ctx: RunContext, job: Assignment, worktree: Path, head: str, round_numb
         ownership=Ownership(subtask.files, ctx.config.protect),
         worktree=worktree, test_command=ctx.config.commands.test, command_env=agent_env(ctx, job, worktree),
         command_timeout=ctx.config.commands.timeout, max_file_bytes=ctx.config.review.max_file_bytes,
+        commands=ctx.commands,
     ))
     if not changes:
         verdict = Verdict("REQUEST_CHANGES", "the coder changed none of its files", (

@@ -22,7 +22,8 @@ from gitteam.git import Repository
 from gitteam.locks.ownership import Ownership
 from gitteam.review.diff import FileChange
 from gitteam.review.verdict import Finding, Severity
-from gitteam.sandbox import parse_command, run_command, safe_env
+from gitteam.sandbox import parse_command, safe_env
+from gitteam.sandbox.runner import CommandRunner
 
 PYTHON_SUFFIXES = (".py", ".pyi")
 TEST_OUTPUT_TAIL = 3000  # characters of a failing test command's output kept in its finding
@@ -39,6 +40,7 @@ class CheckContext:
     changes: list[FileChange]
     ownership: Ownership | None  # None: no ownership to enforce (e.g. `gitteam review` on any range)
     worktree: Path | None = None  # a checkout of `head`, for the test command
+    commands: CommandRunner | None = None  # runs the test command contained; needed with a worktree
     test_command: str = ""
     command_env: Mapping[str, str] | None = None  # default: sandbox.safe_env(worktree, {}, ())
     command_timeout: float = 300
@@ -197,14 +199,14 @@ class TestCommandCheck:
     name = "test_command"
 
     def run(self, ctx: CheckContext) -> list[Finding]:
-        if not ctx.test_command.strip() or ctx.worktree is None:
+        if not ctx.test_command.strip() or ctx.worktree is None or ctx.commands is None:
             return []
         try:
             argv = parse_command(ctx.test_command)
         except GitteamError as exc:
             return [_finding(self, "", None, "major", str(exc), "fix [commands] test in .gitteam.toml")]
         env = ctx.command_env if ctx.command_env is not None else safe_env(ctx.worktree, {}, ())
-        result = run_command(argv, ctx.worktree, env, ctx.command_timeout, TEST_MAX_OUTPUT)
+        result = ctx.commands.run(argv, ctx.worktree, env, ctx.command_timeout, TEST_MAX_OUTPUT, purpose="test")
         if result.timed_out:
             message = f"test command `{ctx.test_command}` timed out after {ctx.command_timeout:g}s"
         elif result.exit_code != 0:

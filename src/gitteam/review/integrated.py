@@ -25,7 +25,7 @@ from gitteam.review.checks import CheckContext, run_checks
 from gitteam.review.diff import FileChange, parse_diff
 from gitteam.review.gate import decide
 from gitteam.review.verdict import Finding, Verdict
-from gitteam.sandbox import parse_command, run_command, safe_env
+from gitteam.sandbox import parse_command, safe_env
 from gitteam.worker import BASE_PORT, NOTES_REF, review_diff
 
 EVENT = "integration_review"
@@ -77,7 +77,7 @@ def checked_in_worktree(ctx: RunContext, base: str, head: str, changes: list[Fil
         return run_checks(CheckContext(
             repo=ctx.repo, base=base, head=head, changes=changes, ownership=None, worktree=path,
             test_command=ctx.config.commands.test, command_env=env, command_timeout=ctx.config.commands.timeout,
-            max_file_bytes=ctx.config.review.max_file_bytes))
+            max_file_bytes=ctx.config.review.max_file_bytes, commands=ctx.commands))
     finally:
         ctx.repo.remove_worktree(path, force=True)
 
@@ -93,7 +93,8 @@ def _setup(ctx: RunContext, path: Path, env: dict[str, str]) -> Finding | None:
     setup = ctx.config.run.setup
     if not setup:
         return None
-    result = run_command(parse_command(setup), path, env, ctx.config.run.setup_timeout, 4000)
+    result = ctx.commands.run(parse_command(setup), path, env, ctx.config.run.setup_timeout, 4000,
+                              purpose="setup")
     if not result.timed_out and result.exit_code == 0:
         return None
     status = "timed out" if result.timed_out else f"exited {result.exit_code}"

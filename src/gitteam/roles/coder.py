@@ -13,9 +13,11 @@ from gitteam.locks.ownership import Ownership
 from gitteam.locks.paths import resolve_path
 from gitteam.locks.plan import Subtask
 from gitteam.memory import Blackboard
-from gitteam.roles.errors import ToolRefused
+from gitteam.roles.errors import AgentFailed, ToolRefused
 from gitteam.roles.tools import Tool, Toolbox, ToolResult, WorktreeView, read_tools, tool
-from gitteam.sandbox import command_allowed, parse_command, run_command
+from gitteam.sandbox import command_allowed, parse_command
+from gitteam.sandbox.runner import CommandRunner
+from gitteam.sandbox.watch import ContainmentBreach
 
 SYSTEM = """\
 You are a coder in gitteam, a team of coding agents working on one git repository. You carry out one
@@ -26,7 +28,9 @@ Rules your tools enforce:
   If the work truly needs another file, say so in your `done` summary instead of working around it.
 - `write_file` writes exactly the content you give (include the final newline if the file should have one);
   `edit_file` replaces one exact, unique occurrence of `old` with `new` (include enough context to be unique).
-- `run` executes only the commands the project allows (typically its test command), without a shell.
+- `run` executes only the commands the project allows (typically its test command), without a shell, in a
+  sandbox: your worktree is writable, the git directory is read-only, there is no network and HOME is empty.
+  Do not run `git add` or `git commit`: gitteam commits your files when you call `done`.
 
 Work like a careful senior engineer:
 - Read the code you change and its callers first; follow the repository's conventions.
@@ -44,6 +48,7 @@ class CommandPolicy:
     timeout: float
     max_output: int
     env: Mapping[str, str]
+    runner: CommandRunner
 
 
 def brief(subtask: Subtask, dependencies: Sequence[tuple[str, str]], memory: str, task: str) -> str:
@@ -125,7 +130,12 @@ class Workspace:
         if not argv or not command_allowed(argv, self.commands.allowed):
             allowed = "; ".join(self.commands.allowed) or "none are configured ([commands] test / allowed)"
             raise ToolRefused(f"refused: command not allowed: {args['command']!r}. Allowed: {allowed}")
-        result = run_command(argv, self.worktree, self.commands.env, self.commands.timeout, self.commands.max_output)
+        policy = self.commands
+        try:
+            result = policy.runner.run(argv, self.worktree, policy.env, policy.timeout, policy.max_output,
+                                       purpose="run")
+        except ContainmentBreach as exc:  # not the model's to read and carry on: the subtask stops
+            raise AgentFailed(str(exc)) from exc
         status = "timed out" if result.timed_out else f"exit {result.exit_code}"
         return f"{status} after {result.duration:.1f}s\n{result.output}"
 

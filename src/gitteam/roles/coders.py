@@ -24,7 +24,8 @@ from gitteam.metering import Meter
 from gitteam.models.base import CallContext, Reply, Usage
 from gitteam.roles.agent import Agent
 from gitteam.roles.errors import AgentFailed
-from gitteam.sandbox import run_command
+from gitteam.sandbox.home import write_back
+from gitteam.sandbox.runner import CommandRunner
 from gitteam.secrets import redact
 
 MAX_OUTPUT = 200_000  # characters of the CLI's output kept (its JSON result line is usually last)
@@ -38,7 +39,8 @@ git worktree (the current directory) on one subtask of a larger plan, while othe
 Rules that gitteam enforces after you finish:
 - Change ONLY these files: {files}. Changes to any other file are discarded and reported.
 - Do not commit, push, switch branches or change git configuration: gitteam commits your work itself,
-  and a reviewer reviews it; if it requests changes you are called again with the findings.
+  and a reviewer reviews it; if it requests changes you are called again with the findings. You run in a
+  sandbox: the worktree is writable, the git directory read-only, and HOME is a private one of your own.
 - Nobody can answer questions. Work until the subtask is done, then end with a short summary of what
   you changed and what the reviewer should know.
 """
@@ -80,6 +82,9 @@ class CommandSetup:
     env: Mapping[str, str]
     prompt_dir: Path  # outside the worktree: the prompt files are never committed
     max_seconds: float  # the agent's wall time, every round together
+    runner: CommandRunner  # the CLI runs contained, with the network `[sandbox] agent_network` gives it
+    home: Path  # its private HOME (`[sandbox] home_files` copied in)
+    home_files: tuple[str, ...] = ()  # copied back to the real HOME after each round when not empty
 
 
 class CommandCoder:
@@ -104,8 +109,14 @@ class CommandCoder:
         prompt = self.prompt(message)
         argv, stdin = self.expand(prompt, round_number)
         before = self.repo.rev_parse(f"refs/heads/{self.setup.branch}")
-        result = run_command(argv, self.setup.worktree, self.setup.env, self._time_left(), MAX_OUTPUT,
-                             stdin=stdin, cancel=self.meter.stopping)
+        try:
+            result = self.setup.runner.run(argv, self.setup.worktree, self.setup.env, self._time_left(), MAX_OUTPUT,
+                                           purpose="agent", home=self.setup.home,
+                                           read_only=(self.prompt_path(round_number),),
+                                           stdin=stdin, cancel=self.meter.stopping)
+        finally:
+            if self.setup.home_files:
+                write_back(self.setup.home, Path.home(), self.setup.home_files)
         self._unwrap_commits(before)
         usage, cost, summary = reported(result.output)  # before redaction, which may cut into the JSON
         output, summary = redact(result.output, self.setup.env), redact(summary, self.setup.env)
@@ -135,7 +146,7 @@ class CommandCoder:
         """argv with its template fields filled ({files}, a word of its own, becomes one word per file); the
         prompt file goes on stdin when neither {prompt} nor {prompt_file} is used."""
         self.setup.prompt_dir.mkdir(parents=True, exist_ok=True)
-        path = self.setup.prompt_dir / f"{self.context.agent}-round{round_number}.md"
+        path = self.prompt_path(round_number)
         path.write_text(prompt, encoding="utf-8")
         argv: list[str] = []
         for arg in self.setup.argv:
@@ -145,6 +156,9 @@ class CommandCoder:
                 argv.append(arg.replace("{prompt_file}", str(path)).replace("{prompt}", prompt))
         uses_field = any(p in arg for arg in self.setup.argv for p in PROMPT_FIELDS)
         return argv, None if uses_field else path
+
+    def prompt_path(self, round_number: int) -> Path:
+        return self.setup.prompt_dir / f"{self.context.agent}-round{round_number}.md"
 
     def _time_left(self) -> float:
         left = self.setup.max_seconds - (time.monotonic() - (self.started or time.monotonic()))

@@ -34,11 +34,12 @@ class CommandResult:
 
 def run_command(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float,
                 max_output: int, *, stdin: Path | None = None,
-                cancel: Callable[[], bool] | None = None) -> CommandResult:
+                cancel: Callable[[], bool] | None = None, pass_fds: Sequence[int] = ()) -> CommandResult:
     """Run argv in cwd without a shell. Never raises for the command's sake: a missing program is exit 127.
 
     `stdin`: a file the command reads as its standard input (default: none). `cancel`: polled while the
     command runs; when it returns True the command is stopped like a timeout (a run's budget ran out).
+    `pass_fds`: descriptors the command inherits (bubblewrap reads data from them).
     """
     start = time.monotonic()
     if not argv:
@@ -47,7 +48,8 @@ def run_command(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout:
         with open(stdin, "rb") if stdin is not None else contextlib.nullcontext() as source:
             proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env),
                                     stdin=source if source is not None else subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                                    pass_fds=tuple(pass_fds))
     except OSError as exc:
         return _not_started(argv, cwd, exc)
     capture = _Capture(max_output)
