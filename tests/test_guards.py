@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from conftest import commit_files, git
+from gitteam.context import RunOptions
 from scripts import (
     approve,
     blob,
@@ -177,7 +178,8 @@ def test_no_hook_runs_for_the_agents_git_work_and_agent_written_attributes_run_n
          "docs": [coder_writes("README.md", "# project\n\nMore.\n"), done()]},
         {"*": [approve()]},
     )
-    result = start(repo, data)
+    # .gitattributes is protected: allowed here, so the guard under test is the one left when a person allows it
+    result = start(repo, data, RunOptions(yes=True, allow_protected=(".gitattributes",)))
     assert result.exit_code == 0, result.message
     assert blob(repo, "main", "src/app.py") == b"def main():\n    return 2\n"  # the run really merged
     assert sorted(p.name for p in markers.iterdir()) == []

@@ -37,6 +37,9 @@ app.add_typer(memory_app, name="memory")
 RepoOpt = Annotated[Path | None, typer.Option("--repo", help="Repository (default: the one around the cwd).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout; progress on stderr.")]
 SpecOpt = str | None
+AllowOpt = Annotated[list[str] | None, typer.Option(
+    "--allow-protected", metavar="PATH", help="Let this run's agents change a protected path ([protect]: CI, "
+    "hooks, .gitteam.toml, ...), and with --yes approve its change (repeatable).")]
 
 
 def open_repo(path: Path | None) -> Repository:
@@ -77,6 +80,7 @@ def run(
     from_backlog: Annotated[list[str] | None, typer.Option("--from-backlog", metavar="ID", help="Fix these "
                                                            "backlog items (repeatable; see gitteam backlog).")]
     = None,
+    allow_protected: AllowOpt = None,
     json_out: JsonOpt = False,
 ) -> int:
     """Plan, code in parallel worktrees, review, integrate, ask, fast-forward."""
@@ -91,7 +95,8 @@ def run(
         task, items = memorycmd.backlog_task(git_repo, from_backlog, task)
     config = load(git_repo, **model_overrides(model, planner, coder, reviewer), **{
         "run.max_agents": max_agents, "run.budget": budget, "run.target": target})
-    options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out)
+    options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out,
+                             allow_protected=allow_protected or [])
     console = ui.progress_console(json_out)
     result = start_run(git_repo, config, task or "", options, listener=ui.ProgressPrinter(console))
     memorycmd.close_resolved(git_repo, items, result.run, result.state)
@@ -104,6 +109,7 @@ def plan(
     repo: RepoOpt = None,
     model: Annotated[SpecOpt, typer.Option("--model", help="Model spec for the planner.")] = None,
     planner: Annotated[SpecOpt, typer.Option("--planner", help="Model spec for the planner.")] = None,
+    allow_protected: AllowOpt = None,
     json_out: JsonOpt = False,
 ) -> int:
     """Print the file-disjoint plan (subtasks, files, waves); change nothing."""
@@ -112,7 +118,7 @@ def plan(
 
     git_repo = open_repo(repo)
     config = load(git_repo, **model_overrides(model, planner, None, None))
-    the_plan, notes, summary = plan_only(git_repo, config, task)
+    the_plan, notes, summary = plan_only(git_repo, config, task, tuple(allow_protected or []))
     ui.print_plan(the_plan, notes, summary, json_out)
     return Exit.OK
 
@@ -153,13 +159,18 @@ def approve(
     run_id: Annotated[str, typer.Argument(metavar="RUN")],
     repo: RepoOpt = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the worktrees.")] = False,
+    allow_protected: Annotated[list[str] | None, typer.Option(
+        "--allow-protected", metavar="PATH", help="Approve the run's change to this protected path "
+        "(repeatable); without it, a run changing protected paths is approved only at a terminal.")] = None,
     json_out: JsonOpt = False,
 ) -> int:
     """Approve a pending run: fast-forward its target."""
     from gitteam import runs, ui
 
     git_repo = open_repo(repo)
-    result = runs.decide(git_repo, load(git_repo), run_id, "approve", keep=keep)
+    approver = ui.ask_approval if ui.is_interactive() else None  # asked only about protected paths
+    result = runs.decide(git_repo, load(git_repo), run_id, "approve", keep=keep,
+                         allow_protected=tuple(allow_protected or []), approver=approver)
     return ui.report(ui.progress_console(json_out), result, json_out)
 
 
@@ -187,6 +198,7 @@ def resume(
     yes: Annotated[bool, typer.Option("--yes", "-y")] = False,
     no_merge: Annotated[bool, typer.Option("--no-merge")] = False,
     keep: Annotated[bool, typer.Option("--keep")] = False,
+    allow_protected: AllowOpt = None,
     json_out: JsonOpt = False,
 ) -> int:
     """Continue a run that stopped, failed or crashed."""
@@ -196,7 +208,8 @@ def resume(
     git_repo = open_repo(repo)
     config = load(git_repo, **model_overrides(model, planner, coder, reviewer),
                   **{"run.budget": budget, "run.max_agents": max_agents})
-    options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out)
+    options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out,
+                             allow_protected=allow_protected or [])
     console = ui.progress_console(json_out)
     result = resume_run(git_repo, config, run_id, options, listener=ui.ProgressPrinter(console))
     return ui.report(console, result, json_out)

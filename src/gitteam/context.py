@@ -31,6 +31,7 @@ class RunOptions:
     keep: bool = False
     max_agents: int | None = None
     approver: Approver | None = None  # None: no one to ask (no TTY); the run is left pending
+    allow_protected: tuple[str, ...] = ()  # --allow-protected of this command line: the only allowance --yes trusts
 
 
 @dataclass

@@ -8,6 +8,7 @@ says how to finish.
 
 from __future__ import annotations
 
+import shlex
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from gitteam.context import INTEGRATION, RunContext, RunOptions, RunResult, agen
 from gitteam.errors import Exit, GitteamError
 from gitteam.git import GitError, Repository
 from gitteam.journal import MERGED, PENDING, REFUSED, REJECTED, Journal, RunState, load_run
+from gitteam.locks.protected import Protection, protection_for
 from gitteam.locks.refs import release_files
 from gitteam.review import integrated
 from gitteam.review.diff import parse_diff
@@ -66,15 +68,22 @@ def conclude(ctx: RunContext, options: RunOptions) -> RunResult:
     refused = review_result(ctx, state, details)
     if refused is not None:
         return refused
-    if options.yes:
+    unconfirmed = unconfirmed_protected(details["protected"], options.allow_protected)
+    if options.yes and not unconfirmed:
         decision = "approve"
+    elif options.yes and options.approver is None:
+        ctx.journal.append("awaiting_approval", head=head(ctx), protected=unconfirmed)
+        # Exit 3, not 0: with --yes a run that does not move the target exits non-zero. Not 1 either: nothing
+        # failed and a plain resume would change nothing; a gate refused to let it through unattended and a
+        # person must decide, as when the target's new commits fail the checks (also pending, also 3).
+        return ctx.finish(PENDING, Exit.REFUSED, protected_message(ctx, unconfirmed), **details)
     elif options.no_merge or options.approver is None:
         ctx.journal.append("awaiting_approval", head=head(ctx))
         why = "--no-merge" if options.no_merge else "no terminal to ask"
         return ctx.finish(PENDING, Exit.OK,
                       f"run {ctx.run} is ready and waiting ({why}): review it with gitteam show {ctx.run}, then "
                       f"gitteam approve {ctx.run} or gitteam reject {ctx.run}", **details)
-    else:
+    else:  # a person at a terminal: the prompt shows the protected files among the changes
         decision = options.approver(ctx, state)
     if decision == "later":
         ctx.journal.append("awaiting_approval", head=head(ctx))
@@ -102,12 +111,33 @@ def review_result(ctx: RunContext, state: RunState, details: dict[str, Any]) -> 
 
 def summary_details(ctx: RunContext, base: str) -> dict[str, Any]:
     integrated = head(ctx)
+    files = ctx.repo.changed_paths(base, integrated)
+    protection = protection_for(ctx.config.protect)
     return {
         "target": ctx.target,
         "integration": agent_branch(ctx.run, INTEGRATION),
         "head": integrated,
-        "files": ctx.repo.changed_paths(base, integrated),
+        "files": files,
+        "protected": [path for path in files if protection.protects(path)],  # allowed or not: shown apart
     }
+
+
+def unconfirmed_protected(changed: list[str], flags: tuple[str, ...]) -> list[str]:
+    """Changed protected paths that this command line's --allow-protected does not name.
+
+    Only the flag counts: an allowance in the user config, or one given to an earlier command of the run,
+    let agents change the file, but approving the result unattended (--yes) needs the person to name it now.
+    """
+    named = Protection((), flags)
+    return [path for path in changed if not named.allows(path)]
+
+
+def protected_message(ctx: RunContext, paths: list[str]) -> str:
+    flags = " ".join(f"--allow-protected {shlex.quote(path)}" for path in paths)
+    return (f"{ctx.target} was not moved: run {ctx.run} changes protected files ({', '.join(paths)}), which can "
+            f"make git, CI or gitteam run code and are never approved silently. Check them (gitteam show "
+            f"{ctx.run}), then gitteam approve {ctx.run} {flags}, or run gitteam approve {ctx.run} in a terminal "
+            "to approve interactively")
 
 
 def approve(ctx: RunContext, keep: bool) -> RunResult:

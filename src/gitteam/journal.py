@@ -116,6 +116,7 @@ class RunState:
     integration_tokens: int = 0  # what the reviews of the integrated result used ("integration" is no agent)
     integration_cost: float = 0.0
     owner: dict[str, Any] = field(default_factory=dict)  # {"pid", "host"} of the process running it last
+    allow_protected: list[str] = field(default_factory=list)  # --allow-protected given to run and resume
 
     def agent(self, agent_id: str) -> AgentState:
         return self.agents.setdefault(agent_id, AgentState(agent_id))
@@ -164,6 +165,7 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one branch per ev
         state.task, state.target, state.base = e["task"], e["target"], e["base"]
         state.started, state.options = e["t"], e.get("options", {})
         state.state, state.owner = RUNNING, e.get("owner", {})
+        state.allow_protected = [str(path) for path in state.options.get("allow_protected", [])]
     elif kind == "plan":
         state.plan = e["plan"]
         for sub in e["plan"]["subtasks"]:
@@ -197,6 +199,7 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one branch per ev
         state.worktrees_removed = True
     elif kind == "resumed":
         state.state, state.owner = RUNNING, e.get("owner", {})
+        state.allow_protected += [str(path) for path in e.get("allow_protected", [])]
 
 
 def _apply_usage(state: RunState, e: Event) -> None:

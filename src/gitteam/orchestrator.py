@@ -30,6 +30,7 @@ from gitteam.journal import (
     owner,
 )
 from gitteam.locks.plan import Plan, serialize_overlaps, waves
+from gitteam.locks.protected import allowing, check_patterns, plan_refusals, planner_note, protection_for, refusal_error
 from gitteam.locks.refs import claim_files
 from gitteam.memory import Blackboard, backlog
 from gitteam.memory.recall import PLANNER_TOKENS, mentioned_paths
@@ -81,6 +82,8 @@ def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
               listener: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
     if not task.strip():
         raise UsageError("the task is empty: say what the team should do")
+    flags = check_patterns(options.allow_protected, "--allow-protected")
+    config = allowing(config, flags)  # the run's allowance; journaled below, so resume and approve see it
     target, base = resolve_target(repo, config)
     registry = Registry(config, repo.root)
     registry.check_roles(economy=has_budget(config))  # a missing key or model fails before any work
@@ -90,7 +93,7 @@ def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
     ctx = open_context(repo, config, run, task, target, listener=listener, registry=registry)
     ctx.journal.append("run_started", run=run, task=task, target=target, base=base, owner=owner(), options={
         "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep, **registry.specs(),
-        "budget": budget_json(config),
+        "budget": budget_json(config), "allow_protected": list(flags),
     }, sandbox=describe_sandbox(config.sandbox), ignored_settings=list(config.ignored))
     try:
         plan = make_plan(ctx, base)
@@ -117,17 +120,29 @@ def make_plan(ctx: RunContext, base: str) -> Plan:
     toolbox = planner_role.planner_tools(CommitView(ctx.repo, base), ctx.board, ctx.config.limits.plan_attempts)
     agent = Agent(ctx.model("planner"), planner_role.SYSTEM, toolbox, ctx.call_context("planner", "planner"),
                   ctx.limits, ctx.meter, terminal="submit_plan", on_tool=ctx.on_tool)
-    result = planner_role.run_planner(agent, ctx.task, overview, memory)
+    result = planner_role.run_planner(agent, ctx.task, overview, memory, planner_note(protection_for(
+        ctx.config.protect)))
     plan, notes = serialize_overlaps(result.plan)
     ctx.journal.append("plan", plan=plan.to_json(), summary=result.summary, serialized=notes,
                        waves=[[s.id for s in wave] for wave in waves(plan)])
+    # Journaled first: `gitteam resume RUN --allow-protected PATH` carries on with this plan, no new planner call.
+    refuse_protected(plan, ctx.config, ctx.run)
     return plan
 
 
-def plan_only(repo: Repository, config: Config, task: str) -> tuple[Plan, list[str], str]:
+def refuse_protected(plan: Plan, config: Config, run: str | None) -> None:
+    """UsageError (exit 2) when a subtask lists protected paths the run does not allow; before any coder."""
+    refusals = plan_refusals(((sub.id, sub.files) for sub in plan.subtasks), protection_for(config.protect))
+    if refusals:
+        raise refusal_error(refusals, run)
+
+
+def plan_only(repo: Repository, config: Config, task: str,
+              allow_protected: tuple[str, ...] = ()) -> tuple[Plan, list[str], str]:
     """`gitteam plan`: the planner's plan, validated and serialized; changes nothing in git or in run state."""
     if not task.strip():
         raise UsageError("the task is empty: say what the team should do")
+    config = allowing(config, check_patterns(allow_protected, "--allow-protected"))
     _, base = resolve_target(repo, config)
     registry = Registry(config, repo.root)
     limits = Limits(config.limits.max_steps, config.limits.max_tokens, config.limits.reminders)
@@ -136,8 +151,10 @@ def plan_only(repo: Repository, config: Config, task: str) -> tuple[Plan, list[s
     toolbox = planner_role.planner_tools(CommitView(repo, base), None, config.limits.plan_attempts)
     agent = Agent(registry.for_role("planner"), planner_role.SYSTEM, toolbox, context, limits,
                   Meter(config.run.budget), terminal="submit_plan")
-    result = planner_role.run_planner(agent, task, overview, memory_digest(Blackboard(repo), task))
+    result = planner_role.run_planner(agent, task, overview, memory_digest(Blackboard(repo), task),
+                                      planner_note(protection_for(config.protect)))
     plan, notes = serialize_overlaps(result.plan)
+    refuse_protected(plan, config, None)
     return plan, notes, result.summary
 
 
@@ -237,6 +254,8 @@ def _resume(repo: Repository, config: Config, run: str, options: RunOptions,
     state = load_run(repo.state_dir, run)
     if state.state in ("merged", "rejected", "aborted"):
         raise UsageError(f"run {run} is {state.state}; there is nothing to resume")
+    flags = check_patterns(options.allow_protected, "--allow-protected")
+    config = allowing(config, [*state.allow_protected, *flags])
     if state.running_elsewhere:
         where = f"process {state.owner.get('pid')} on {state.owner.get('host')}"
         raise UsageError(f"run {run} is still running ({where}); wait for it, or stop it first (Ctrl-C)")
@@ -247,10 +266,11 @@ def _resume(repo: Repository, config: Config, run: str, options: RunOptions,
     check_commands(repo, config, ctx.registry)
     # The budget is the run's new total: what was spent before counts against it.
     ctx.journal.append("resumed", owner=owner(), budget=config.run.budget, limits=budget_json(config),
-                       spent=state.cost, tokens=state.tokens, **ctx.registry.specs(),
+                       spent=state.cost, tokens=state.tokens, allow_protected=list(flags), **ctx.registry.specs(),
                        sandbox=describe_sandbox(config.sandbox))
     try:
         plan = make_plan(ctx, state.base) if state.plan is None else Plan.from_json(state.plan)
+        refuse_protected(plan, ctx.config, run)  # a stored plan, too: the allowance may have changed since
         claim_files(repo, run, {path: sub.id for sub in plan.subtasks for path in sub.files})  # idempotent
         if not state.integration:
             integration.create_branch(ctx, state.base)
@@ -279,4 +299,5 @@ def budget_json(config: Config) -> dict[str, Any]:
 def existing_context(repo: Repository, config: Config, run: str,
                      listener: Callable[[dict[str, Any]], None] | None = None) -> tuple[RunContext, RunState]:
     state = load_run(repo.state_dir, run)
+    config = allowing(config, state.allow_protected)
     return open_context(repo, config, run, state.task, state.target, state.cost, listener), state

@@ -13,7 +13,7 @@ from typing import Any
 
 from gitteam import integration
 from gitteam.config import Config
-from gitteam.context import INTEGRATION, RunOptions, RunResult, agent_branch
+from gitteam.context import INTEGRATION, Approver, RunOptions, RunResult, agent_branch
 from gitteam.errors import Exit, UsageError
 from gitteam.git import Repository
 from gitteam.integration import remove_worktrees
@@ -28,6 +28,7 @@ from gitteam.journal import (
     load_run,
 )
 from gitteam.locks.plan import Plan
+from gitteam.locks.protected import check_patterns
 from gitteam.locks.refs import release_files
 from gitteam.orchestrator import existing_context
 from gitteam.worker import NOTES_REF, commit_work, write_note
@@ -79,8 +80,14 @@ def show_agent(repo: Repository, run: str, agent: str | None) -> AgentView:
     return AgentView(state, name, repo.diff(base, head) if base else "", notes, commits)
 
 
-def decide(repo: Repository, config: Config, run: str, decision: str, keep: bool = False) -> RunResult:
-    """`gitteam approve RUN` / `gitteam reject RUN` for a run left pending."""
+def decide(repo: Repository, config: Config, run: str, decision: str, keep: bool = False,
+           allow_protected: tuple[str, ...] = (), approver: Approver | None = None) -> RunResult:
+    """`gitteam approve RUN` / `gitteam reject RUN` for a run left pending.
+
+    Approving is like `--yes`, except for changed protected paths: those need `allow_protected` naming
+    them, or the `approver` (a person at a terminal) saying yes.
+    """
+    allow_protected = check_patterns(allow_protected, "--allow-protected")
     with exclusive(repo.state_dir, run):  # two approvals at once: the second is refused, not run twice
         ctx, state = existing_context(repo, config, run)
         if state.state != PENDING:
@@ -88,7 +95,8 @@ def decide(repo: Repository, config: Config, run: str, decision: str, keep: bool
                              "rejected")
         if decision == "reject":
             return integration.reject(ctx)
-        return integration.conclude(ctx, RunOptions(yes=True, keep=keep))
+        return integration.conclude(ctx, RunOptions(yes=True, keep=keep, allow_protected=allow_protected,
+                                                    approver=approver))
 
 
 def abort(repo: Repository, config: Config, run: str, force: bool = False) -> RunResult:

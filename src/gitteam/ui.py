@@ -41,12 +41,14 @@ def is_interactive() -> bool:
     return sys.stdin.isatty() and sys.stderr.isatty()
 
 
-def run_options(yes: bool, no_merge: bool, keep: bool, json_out: bool) -> RunOptions:
+def run_options(yes: bool, no_merge: bool, keep: bool, json_out: bool,
+                allow_protected: Sequence[str] = ()) -> RunOptions:
     """Ask the person only when there is a terminal to ask on (never wait for input without one)."""
     from gitteam.context import RunOptions
 
     approver = ask_approval if (is_interactive() and not yes and not no_merge) else None
-    return RunOptions(yes=yes, no_merge=no_merge, keep=keep, approver=approver)
+    return RunOptions(yes=yes, no_merge=no_merge, keep=keep, approver=approver,
+                      allow_protected=tuple(allow_protected))
 
 
 class ProgressPrinter:
@@ -119,12 +121,18 @@ def ask_approval(ctx: RunContext, state: RunState) -> str:
     import questionary
     from prompt_toolkit.output import create_output
 
+    from gitteam.locks.protected import protection_for
+
     console = progress_console(False)
     terminal = create_output(stdout=sys.stderr)  # the prompt goes where progress goes: stdout is --json's
     integration_head = ctx.repo.rev_parse(f"refs/heads/gitteam/{ctx.run}/integration") or state.base
     files = ctx.repo.changed_paths(state.base, integration_head)
     more = " ..." if len(files) > 12 else ""
     console.print(f"\nThe team changed {len(files)} file(s): {', '.join(files[:12])}{more}")
+    protected = [path for path in files if protection_for(ctx.config.protect).protects(path)]
+    if protected:  # every one of them, however many files there are: these can run code on your next command
+        console.print(f"[bold red]Protected files changed[/bold red] (they can make git, CI or gitteam run code; "
+                      f"read them before approving): [bold]{escape(', '.join(protected))}[/bold]")
     while True:
         try:
             answer = questionary.select(
@@ -148,6 +156,9 @@ def report(console: Console, result: RunResult, json_out: bool) -> int:
     else:
         style = STATE_STYLE.get(result.state, "white")
         console.print(f"[{style}]{result.state}[/{style}]: {escape(result.message)}")
+        protected = result.details.get("protected")
+        if protected:
+            console.print(f"[bold red]protected files changed:[/bold red] {escape(', '.join(protected))}")
     return result.exit_code
 
 

@@ -168,7 +168,7 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> C
         env=agent_env(ctx, job, worktree),
         runner=ctx.commands,
     )
-    workspace = coder_role.Workspace(ctx.repo, worktree, head, Ownership(subtask.files), commands)
+    workspace = coder_role.Workspace(ctx.repo, worktree, head, Ownership(subtask.files, ctx.config.protect), commands)
     return AgentCoder(Agent(
         ctx.model("coder"), coder_role.SYSTEM, coder_role.coder_tools(workspace, ctx.board, subtask.id),
         context, ctx.limits, ctx.meter, terminal="done", on_tool=ctx.on_tool,
@@ -185,7 +185,7 @@ def commit_work(ctx: RunContext, subtask: Subtask, worktree: Path, round_number:
     if not worktree.is_dir():
         return None
     changed = ctx.repo.worktree_changes(worktree)
-    ownership = Ownership(subtask.files)
+    ownership = Ownership(subtask.files, ctx.config.protect)
     stray = ownership.violations(changed)
     owned = [p for p in changed if ownership.owns(p)]
     head = None
@@ -205,7 +205,8 @@ def gate(ctx: RunContext, job: Assignment, worktree: Path, head: str, round_numb
     diff_text = ctx.repo.diff(job.start, head)
     changes = parse_diff(diff_text)
     checks = run_checks(CheckContext(
-        repo=ctx.repo, base=job.start, head=head, changes=changes, ownership=Ownership(subtask.files),
+        repo=ctx.repo, base=job.start, head=head, changes=changes,
+        ownership=Ownership(subtask.files, ctx.config.protect),
         worktree=worktree, test_command=ctx.config.commands.test, command_env=agent_env(ctx, job, worktree),
         command_timeout=ctx.config.commands.timeout, max_file_bytes=ctx.config.review.max_file_bytes,
         commands=ctx.commands,

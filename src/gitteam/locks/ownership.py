@@ -1,14 +1,17 @@
 """The one ownership predicate: which repository paths a subtask may change.
 
 Agent tools ask it before touching a file, the diff check asks it of every changed path, and plans and
-cross-run locks use `entries_overlap` to find subtasks that must not run side by side.
+cross-run locks use `entries_overlap` to find subtasks that must not run side by side. Protected paths
+(locks/protected.py) are owned by nobody unless allowed, even below an owned directory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from gitteam.config import ProtectConfig
 from gitteam.locks.paths import PathRefused, normalize_entry, normalize_repo_path
+from gitteam.locks.protected import DEFAULT, Protection, protection_for
 
 
 def entries_overlap(a: str, b: str) -> str | None:
@@ -30,12 +33,15 @@ class Ownership:
     """The files and directories one subtask owns.
 
     An entry ending with `/` owns everything below that directory; any other entry owns exactly that
-    file. Entries are normalized on the way in (PathRefused for a bad one).
+    file. Entries are normalized on the way in (PathRefused for a bad one). `protection` is the run's
+    [protect] section (or a Protection); the default protects the built-in paths, so an ownership built
+    without the run's settings errs on the safe side.
     """
 
-    __slots__ = ("_dirs", "_entries", "_files")
+    __slots__ = ("_dirs", "_entries", "_files", "protection")
 
-    def __init__(self, entries: Iterable[str]) -> None:
+    def __init__(self, entries: Iterable[str], protection: Protection | ProtectConfig = DEFAULT) -> None:
+        self.protection = protection_for(protection) if isinstance(protection, ProtectConfig) else protection
         normalized = [normalize_entry(entry) for entry in entries]
         self._entries = tuple(dict.fromkeys(normalized))
         self._files = frozenset(entry for entry in self._entries if not entry.endswith("/"))
@@ -47,7 +53,9 @@ class Ownership:
         return self._entries
 
     def owns(self, path: str) -> bool:
-        """True when `path` (any spelling; normalized here) is an owned file or lies below an owned directory.
+        """True when `path` (any spelling; normalized here) is an owned file or lies below an owned directory,
+        and is not a protected path that was not allowed (not even when listed: the plan check refuses
+        such a plan before any coder starts, and this keeps the guard where the files are written).
 
         A path that cannot be normalized is owned by nobody.
         """
@@ -55,7 +63,8 @@ class Ownership:
             normalized = normalize_repo_path(path)
         except PathRefused:
             return False
-        return normalized in self._files or normalized.startswith(self._dirs)
+        listed = normalized in self._files or normalized.startswith(self._dirs)
+        return listed and not self.protection.blocks(normalized)
 
     def violations(self, paths: Iterable[str]) -> list[str]:
         """The paths (as given, sorted, without duplicates) this ownership does not cover."""

@@ -36,10 +36,16 @@ def show_path(path: str) -> str:
     return path if path.isprintable() and path.strip() == path and path else repr(path)
 
 
+def fold_name(name: str) -> str:
+    """A name as the most forgiving filesystem reads it: any case (macOS, Windows), trailing dots or
+    spaces dropped (Windows), ignorable code points removed (HFS+). Equal folds may open the same file."""
+    return name.translate(_HFS_IGNORED).rstrip(". ").casefold()
+
+
 def is_git_dir_name(name: str) -> bool:
     """True for names some filesystem opens as `.git`: any case, trailing dots or spaces
     (Windows), ignorable code points (HFS+), and the 8.3 short name `git~1` (NTFS)."""
-    folded = name.translate(_HFS_IGNORED).rstrip(". ").casefold()
+    folded = fold_name(name)
     return folded == ".git" or folded == "git~1"
 
 

@@ -55,10 +55,13 @@ class PlanResult:
     summary: str
 
 
-def brief(task: str, overview: str, memory: str) -> str:
+def brief(task: str, overview: str, memory: str, protected: str = "") -> str:
+    """The first message; `protected` is the line about protected paths (locks/protected.py's planner_note)."""
     parts = [f"<request>\n{task}\n</request>", f"<repository_overview>\n{overview}\n</repository_overview>"]
     if memory:
         parts.append(f"<team_memory>\n{memory}\n</team_memory>")
+    if protected:
+        parts.append(protected)
     parts.append("Plan this request. Submit the plan with submit_plan.")
     return "\n\n".join(parts)
 
@@ -89,7 +92,7 @@ def planner_tools(view: FileView, board: Blackboard | None, attempts: int) -> To
     return Toolbox([*read_tools(view, board, "planner", "planner"), submit])
 
 
-def run_planner(agent: Agent, task: str, overview: str, memory: str) -> PlanResult:
-    result = agent.run(brief(task, overview, memory))
+def run_planner(agent: Agent, task: str, overview: str, memory: str, protected: str = "") -> PlanResult:
+    result = agent.run(brief(task, overview, memory, protected))
     assert isinstance(result, PlanResult)
     return result
