@@ -86,7 +86,9 @@ def test_many_turns_are_summarized_into_a_digest_and_the_brief_stays(repo: Path)
         assert DIGEST_MARK[:40] in last
         assert "src/app.py: write_file" in last  # the digest remembers which files were written
         assert "Subtask work" in json.dumps(bodies[-1]["messages"][0])  # the brief is never folded
-        assert len(bodies[-1]["messages"]) < len(bodies[-1 - 10]["messages"]) + 10
+        # 47 turns are about 95 messages unfolded; folding keeps every request far below that, wherever the
+        # last fold fell (it moves with the length of the prompts)
+        assert max(len(body["messages"]) for body in bodies) < 60
 
 
 @pytest.mark.parametrize("flavor", ["anthropic", "openai"])
