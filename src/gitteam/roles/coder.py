@@ -82,6 +82,10 @@ class Workspace:
 
     def _owned_target(self, path: str, delete: bool = False) -> tuple[str, Path]:
         rel = resolve_path(self.worktree, path, for_write=not delete, for_delete=delete)
+        if self.ownership.protection.blocks(rel):
+            raise ToolRefused(f"refused: {rel} is a protected file (it changes what runs next: CI, hooks, git "
+                              "attributes, gitteam's config); only the person can allow it, so leave it and say in "
+                              "your summary what it would need")
         if not self.ownership.owns(rel):
             owned = ", ".join(sorted(self.ownership.files))
             raise ToolRefused(f"refused: {rel} is not one of this subtask's files ({owned})")
