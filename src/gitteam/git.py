@@ -25,9 +25,39 @@ from gitteam.errors import GitteamError, UsageError
 
 # Location variables inherited from a hook or an outer git would redirect every call away from the repository
 # (and from each worktree's own index); the caller's `env` can still set them, e.g. a temporary index.
-_DROPPED_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX",
-                "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE")
-_NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
+# GIT_EXTERNAL_DIFF runs a program for every patch git
+# writes: the user set it for the diffs they read, while gitteam parses its own (and passes --no-ext-diff).
+_DROPPED_ENV = frozenset({"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX",
+                          "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE",
+                          "GIT_EXTERNAL_DIFF"})
+# Config on the command-line scope, which wins over every config file (the repository's, files it includes, a
+# config dir a worktree's `.git` points at), so nothing written into a repository makes gitteam's git run a
+# program. Also pinned: what would otherwise run one during the calls gitteam makes.
+_PINNED_CONFIG = (
+    ("core.fsmonitor", "false"),         # runs on every index refresh: status, reset, merge, update-index
+    ("core.hooksPath", "/dev/null"),     # every hook: reference-transaction on each ref update, post-merge, ...
+    ("core.editor", "false"),            # no call edits a message; if one ever did, fail instead of running one
+    ("commit.gpgSign", "false"),         # commit-tree honours it and runs gpg.program: agents' commits are not
+                                         # the user's to sign (and pinentry has no terminal here)
+    ("log.showSignature", "false"),      # `git log` would verify signatures with gpg.program
+    ("merge.verifySignatures", "false"),  # so would the fast-forward of the user's branch
+    ("push.gpgSign", "false"),           # and a push of the memory refs
+    ("protocol.ext.allow", "never"),     # an ext:: URL (or an insteadOf rewrite to one) is a command line
+)
+# Left alone, on purpose:
+# - diff.external, diff.<driver>.command and .textconv: no config value unsets them (an empty diff.external is a
+#   program named ""), so every call that writes patches passes --no-ext-diff --no-textconv; the other calls
+#   (--name-only, --name-status, log --format) write no patch;
+# - core.pager, pager.<cmd>: stdout is always a pipe, so git starts no pager; sequence.editor: only `rebase -i`;
+# - filter.<driver>.* and merge.<driver>.driver: the user's Git LFS and merge drivers must keep working; a
+#   contained command cannot write the shared config that defines them;
+# - transport settings (core.sshCommand, credential.helper, core.askPass, remote.<name>.uploadpack/receivepack):
+#   only fetch_refs/push_refs use them, towards a remote the user configured; they are the user's authentication
+#   (a deploy key in .git/config is common) and nothing tells theirs from a planted one.
+_PINNED_PARAMETERS = "".join(f" '{key}'='{value}'" for key, value in _PINNED_CONFIG)
+# Replace refs and grafts would make gitteam read other content than the objects' own (a path that cannot
+# exist: git reads no graft file and, unlike with /dev/null, prints no deprecation hint).
+_SEEN_AS_STORED = {"GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": "/dev/null/no-grafts"}
 # Concurrent writers (agents, notes) contend for ref locks; wait for them instead of failing at once.
 _REF_LOCKS = ("-c", "core.filesRefLockTimeout=2000", "-c", "core.packedRefsTimeout=2000")
 _NOTE_ATTEMPTS = 100
@@ -103,11 +133,31 @@ def init_repository(path: Path, branch: str = "main") -> Repository:
     return find_repository(path)
 
 
-def _environ(extra: Mapping[str, str] | None) -> dict[str, str]:
+def _environ(extra: Mapping[str, str] | None, pinned: bool = True) -> dict[str, str]:
+    """The environment of one git call: the caller's `extra`, then the hardening, which nothing inherited or
+    passed overrides."""
     env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
     env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C")
     env.update(extra or {})
+    env.update(_SEEN_AS_STORED)
+    if pinned:
+        _pin_config(env)
     return env
+
+
+def _pin_config(env: dict[str, str]) -> None:
+    """Append the pinned config after the entries `env` already has, so they win over those too."""
+    inherited = env.get("GIT_CONFIG_COUNT") or "0"
+    if not inherited.isdigit():
+        raise UsageError(f"GIT_CONFIG_COUNT={inherited!r} is not a count: fix or unset it")
+    count = int(inherited)
+    for index, (key, value) in enumerate(_PINNED_CONFIG, count):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    env["GIT_CONFIG_COUNT"] = str(count + len(_PINNED_CONFIG))
+    if env.get("GIT_CONFIG_PARAMETERS"):
+        # an outer `git -c ...` (e.g. `git -c x=y team run`): git reads these after GIT_CONFIG_COUNT's entries
+        env["GIT_CONFIG_PARAMETERS"] += _PINNED_PARAMETERS
 
 
 def _split_z(out: str) -> list[str]:
@@ -138,9 +188,13 @@ class Repository:
     def run_git(self, *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
                 input: bytes | str | None = None) -> subprocess.CompletedProcess[bytes]:
         """Run git once and return the completed process, whatever its exit code."""
+        return self._run(args, cwd, env, input)
+
+    def _run(self, args: Sequence[str], cwd: Path | None, env: Mapping[str, str] | None,
+             input: bytes | str | None, pinned: bool = True) -> subprocess.CompletedProcess[bytes]:
         data = input.encode("utf-8", "surrogateescape") if isinstance(input, str) else input
         stdin = subprocess.DEVNULL if data is None else None  # nothing may wait on a terminal
-        return subprocess.run(["git", *args], cwd=cwd or self.root, env=_environ(env), input=data,
+        return subprocess.run(["git", *args], cwd=cwd or self.root, env=_environ(env, pinned), input=data,
                               stdin=stdin, capture_output=True, check=False)
 
     def git_bytes(self, *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
@@ -270,8 +324,8 @@ class Repository:
         while the checkout itself, the expensive part, is private to each worktree.
         """
         with _WORKTREE_ADMIN:
-            self.git(*_NO_HOOKS, "worktree", "add", "-q", "--no-checkout", *args)
-        self.git(*_NO_HOOKS, "reset", "-q", "--hard", cwd=path)
+            self.git("worktree", "add", "-q", "--no-checkout", *args)
+        self.git("reset", "-q", "--hard", cwd=path)
 
     def finish_checkout(self, path: Path) -> bool:
         """Check out a worktree left registered but never checked out (a kill between the two steps of
@@ -281,7 +335,7 @@ class Repository:
             index = path / index
         if index.exists():
             return False
-        self.git(*_NO_HOOKS, "reset", "-q", "--hard", cwd=path)
+        self.git("reset", "-q", "--hard", cwd=path)
         return True
 
     def remove_worktree(self, path: Path, force: bool = False) -> None:
@@ -483,7 +537,7 @@ class Repository:
             shown = ", ".join(overlap[:5]) + (f" and {len(overlap) - 5} more" if len(overlap) > 5 else "")
             return FastForward(False, worktree, f"uncommitted changes in {worktree} touch files the update "
                                                 f"changes: {shown} (commit or stash them, then retry)")
-        proc = self.run_git(*_NO_HOOKS, "merge", "--ff-only", "--no-edit", "--no-autostash", "--no-stat",
+        proc = self.run_git("merge", "--ff-only", "--no-edit", "--no-autostash", "--no-stat",
                             "-q", new, cwd=worktree)
         if proc.returncode != 0:
             first = proc.stderr.decode(errors="replace").strip().split("\n", 1)[0]
@@ -570,7 +624,8 @@ class Repository:
 
     def config_values(self, key: str) -> list[str]:
         """Every value of a (multi-valued) config key, as git resolves it; [] when unset."""
-        proc = self.run_git("config", "--get-all", key)
+        # without the pinned config (reading config runs nothing): the caller asks what the user configured
+        proc = self._run(("config", "--get-all", key), None, None, None, pinned=False)
         if proc.returncode == 1:
             return []
         if proc.returncode != 0:

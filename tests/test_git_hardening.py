@@ -1,0 +1,184 @@
+"""Nothing written into a repository or a worktree makes gitteam's git run a program or read other content
+(invariant 7).
+
+Each test plants a program that leaves a marker file when it runs, checks that gitteam's calls leave no
+marker, and then (where it shows the plant is live) that plain git with the same setup does run it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import commit_files, git
+from gitteam.git import Repository, find_repository
+
+AUTHOR = ("Agent One", "agent1@example.com")
+HOOKS = ("pre-commit", "commit-msg", "post-commit", "post-checkout", "post-merge", "pre-merge-commit",
+         "reference-transaction", "post-index-change", "pre-push", "pre-auto-gc", "post-rewrite")
+
+
+@pytest.fixture
+def r(repo: Path) -> Repository:
+    return find_repository(repo)
+
+
+def program(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """An executable that leaves a marker file and copies stdin to stdout, as a filter must: (it, the marker)."""
+    marker = tmp_path / f"{name}-ran"
+    path = tmp_path / f"{name}.sh"
+    path.write_text(f"#!/bin/sh\ntouch '{marker}'\n[ -t 0 ] || cat\n")
+    path.chmod(0o755)
+    return path, marker
+
+
+def hooks_dir(path: Path, hook: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    for name in HOOKS:
+        shutil.copy(hook, path / name)
+    return path
+
+
+def side_commit(r: Repository, tmp_path: Path, files: dict[str, str | None]) -> tuple[str, str]:
+    """A commit descending from main, made on a side worktree; returns (main, the commit)."""
+    old = r.rev_parse("main")
+    assert old is not None
+    wt = tmp_path / "side"
+    r.create_worktree(wt, "side", "main")
+    for rel, content in files.items():
+        if content is None:
+            (wt / rel).unlink()
+        else:
+            (wt / rel).parent.mkdir(parents=True, exist_ok=True)
+            (wt / rel).write_text(content)
+    new = r.commit_paths(wt, list(files), "side work", AUTHOR)
+    assert new is not None
+    return old, new
+
+
+def exercise(r: Repository, repo: Path, tmp_path: Path) -> None:
+    """The calls of a run: worktrees, status, commits, diff, merge, refs, notes, memory sync, fast-forward."""
+    old, new = side_commit(r, tmp_path, {"src/app.py": "def main():\n    return 2\n", "new.txt": "n\n"})
+    (tmp_path / "side" / "scratch.txt").write_text("s\n")
+    assert r.worktree_changes(tmp_path / "side") == ["scratch.txt"]
+    assert "+++ b/new.txt\n@@ -0,0 +1 @@\n+n\n" in r.diff(old, new)
+    assert r.changed_paths(old, new) == ["new.txt", "src/app.py"]
+    r.create_worktree(tmp_path / "other", "other", "main")
+    (tmp_path / "other" / "other.txt").write_text("o\n")
+    other = r.commit_paths(tmp_path / "other", ["other.txt"], "other work", AUTHOR)
+    assert other is not None and r.merge(new, other, "merge", AUTHOR) is not None
+    assert r.update_ref("refs/gitteam/test", new, None)
+    r.set_note("refs/notes/gitteam", new, "provenance")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    assert [p.status for p in r.push_refs(str(remote), ["refs/notes/gitteam:refs/notes/gitteam"])] == ["*"]
+    r.fetch_refs(str(remote), ["refs/notes/gitteam:refs/notes/fetched"])
+    (repo / "README.md").write_text("the user's edit\n")
+    assert r.worktree_changes(repo) == ["README.md"]
+    assert r.fast_forward("main", new, old).moved
+    r.remove_worktree(tmp_path / "other")
+    assert git(repo, "rev-parse", "main", "refs/notes/fetched") == f"{new}\n{r.rev_parse('refs/notes/gitteam')}"
+
+
+# -- programs named by config ---------------------------------------------------------------------------------
+
+
+def test_a_repository_fsmonitor_runs_for_plain_git_but_never_for_gitteam(r: Repository, repo: Path,
+                                                                          tmp_path: Path) -> None:
+    fsmonitor, marker = program(tmp_path, "fsmonitor")
+    git(repo, "config", "core.fsmonitor", str(fsmonitor))
+    exercise(r, repo, tmp_path)
+    assert not marker.exists()
+    git(repo, "status")
+    assert marker.exists()  # the plant is live: only gitteam's calls ignore it
+
+
+@pytest.mark.parametrize("where", ["git-dir", "hooksPath"])
+def test_hooks_never_run(r: Repository, repo: Path, tmp_path: Path, where: str) -> None:
+    hook, marker = program(tmp_path, "hook")
+    if where == "git-dir":
+        hooks_dir(repo / ".git" / "hooks", hook)
+    else:
+        git(repo, "config", "core.hooksPath", str(hooks_dir(tmp_path / "hooks", hook)))
+    exercise(r, repo, tmp_path)
+    assert not marker.exists()
+    if where == "hooksPath":  # what the user configured is what gitteam reads (`gitteam hook install` does)
+        assert r.config_values("core.hooksPath") == [str(tmp_path / "hooks")]
+    git(repo, "commit", "-q", "--allow-empty", "-m", "by hand")
+    assert marker.exists()
+
+
+def test_an_included_config_cannot_name_programs(r: Repository, repo: Path, tmp_path: Path) -> None:
+    fsmonitor, marker = program(tmp_path, "fsmonitor")
+    hook, hook_marker = program(tmp_path, "hook")
+    hostile = tmp_path / "hostile.cfg"
+    hostile.write_text(f"[core]\n\tfsmonitor = {fsmonitor}\n\thooksPath = {hooks_dir(tmp_path / 'h', hook)}\n")
+    with (repo / ".git" / "config").open("a") as config:
+        config.write(f'[includeIf "gitdir:/"]\n\tpath = {hostile}\n')
+    exercise(r, repo, tmp_path)
+    assert not marker.exists() and not hook_marker.exists()
+    git(repo, "status")
+    assert marker.exists()
+
+
+def test_diff_drivers_and_external_diffs_never_run(r: Repository, repo: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    external, marker = program(tmp_path, "external")
+    monkeypatch.setenv("GIT_EXTERNAL_DIFF", str(external))
+    git(repo, "config", "diff.external", str(external))
+    git(repo, "config", "diff.x.command", str(external))
+    git(repo, "config", "diff.x.textconv", str(external))
+    old = git(repo, "rev-parse", "HEAD")
+    new = commit_files(repo, {".gitattributes": "* diff=x\n", "README.md": "# changed\n"})
+    assert "-# project\n+# changed\n" in r.diff(old, new)
+    assert r.diff(old, new, ["README.md"]).endswith("-# project\n+# changed\n")
+    assert r.changed_paths(old, new) == [".gitattributes", "README.md"]
+    assert r.commit_messages(old, new).strip() == "change"
+    assert not marker.exists()
+    git(repo, "diff", old, new)
+    assert marker.exists()
+
+
+def test_an_outer_git_config_cannot_switch_the_pins_off(r: Repository, repo: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`git -c core.hooksPath=... team run` hands its config down in GIT_CONFIG_PARAMETERS, a caller may have
+    GIT_CONFIG_COUNT entries of its own: the pins come after both, and the user's other entries still count."""
+    hook, marker = program(tmp_path, "hook")
+    hooks = hooks_dir(tmp_path / "hooks", hook)
+    monkeypatch.setenv("GIT_CONFIG_PARAMETERS", f"'core.hooksPath'='{hooks}' 'gitteam.outer'='yes'")
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "2")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "core.hooksPath")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", str(hooks))
+    monkeypatch.setenv("GIT_CONFIG_KEY_1", "gitteam.counted")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_1", "also")
+    exercise(r, repo, tmp_path)
+    assert not marker.exists()
+    assert (r.config_values("gitteam.outer"), r.config_values("gitteam.counted")) == (["yes"], ["also"])
+
+
+# -- replaced objects -----------------------------------------------------------------------------------------
+
+
+def test_replace_refs_do_not_change_what_gitteam_reads(r: Repository, repo: Path) -> None:
+    old = git(repo, "rev-parse", "HEAD")
+    new = commit_files(repo, {"README.md": "the real content\n"})
+    real = git(repo, "rev-parse", "HEAD:README.md")
+    (repo.parent / "fake.txt").write_text("other content\n")
+    git(repo, "replace", real, git(repo, "hash-object", "-w", str(repo.parent / "fake.txt")))
+    assert r.read_blobs("HEAD", ["README.md"]) == {"README.md": b"the real content\n"}
+    assert r.read_blob(new, "README.md") == b"the real content\n"
+    assert r.diff(old, new).endswith("-# project\n+the real content\n")
+    assert git(repo, "show", "HEAD:README.md") == "other content"  # plain git sees the replacement
+    assert "+other content" in git(repo, "diff", old, new)
+
+
+def test_grafts_do_not_change_the_history_gitteam_sees(r: Repository, repo: Path) -> None:
+    old = git(repo, "rev-parse", "HEAD")
+    new = commit_files(repo, {"a.txt": "a\n"})
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    (repo / ".git" / "info" / "grafts").write_text(f"{new}\n")  # as if `new` had no parent
+    assert r.is_ancestor(old, new) and r.commits_between(old, new) == [new]
+    assert r.merge_base(old, new) == old
+    assert git(repo, "rev-list", "--count", new) == "1"  # plain git follows the graft
