@@ -7,13 +7,16 @@ marker, and then (where it shows the plant is live) that plain git with the same
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from conftest import commit_files, git
-from gitteam.git import Repository, find_repository
+from gitteam.errors import GitteamError
+from gitteam.git import GitError, Repository, find_repository
 
 AUTHOR = ("Agent One", "agent1@example.com")
 HOOKS = ("pre-commit", "commit-msg", "post-commit", "post-checkout", "post-merge", "pre-merge-commit",
@@ -182,3 +185,129 @@ def test_grafts_do_not_change_the_history_gitteam_sees(r: Repository, repo: Path
     assert r.is_ancestor(old, new) and r.commits_between(old, new) == [new]
     assert r.merge_base(old, new) == old
     assert git(repo, "rev-list", "--count", new) == "1"  # plain git follows the graft
+
+
+# -- a worktree's .git, rewritten by a command that ran in it -------------------------------------------------
+
+
+def hostile_git_dir(tmp_path: Path) -> tuple[Path, list[Path]]:
+    """A repository whose config runs programs (fsmonitor, hooks, a clean filter): (its git dir, markers)."""
+    evil = tmp_path / "evil"
+    git(tmp_path, "init", "-q", "-b", "main", str(evil))
+    commit_files(evil, {"src/app.py": "evil\n"})
+    fsmonitor, fsmonitor_ran = program(tmp_path, "fsmonitor")
+    clean, clean_ran = program(tmp_path, "clean")
+    hook, hook_ran = program(tmp_path, "hook")
+    git(evil, "config", "core.fsmonitor", str(fsmonitor))
+    git(evil, "config", "core.hooksPath", str(hooks_dir(tmp_path / "evil-hooks", hook)))
+    git(evil, "config", "filter.x.clean", str(clean))
+    hooks_dir(evil / ".git" / "hooks", hook)
+    return evil / ".git", [fsmonitor_ran, clean_ran, hook_ran]
+
+
+@pytest.mark.parametrize("plant", ["gitdir file", "git directory"])
+def test_a_rewritten_worktree_git_is_never_followed(r: Repository, repo: Path, tmp_path: Path,
+                                                    plant: str) -> None:
+    wt = tmp_path / "agent"
+    r.create_worktree(wt, "agent", "main")
+    head = git(repo, "rev-parse", "main")
+    evil, markers = hostile_git_dir(tmp_path)
+    evil_head = git(evil.parent, "rev-parse", "HEAD")
+    (wt / ".git").unlink()
+    if plant == "gitdir file":
+        (wt / ".git").write_text(f"gitdir: {evil}\n")
+    else:
+        shutil.copytree(evil, wt / ".git")
+    (wt / ".gitattributes").write_text("* filter=x\n")
+    (wt / "src" / "app.py").write_text("agent work\n")
+
+    assert sorted(r.worktree_changes(wt)) == [".gitattributes", "src/app.py"]
+    assert r.head_branch(wt) == "agent"
+    new = r.commit_paths(wt, ["src/app.py"], "agent work", AUTHOR)
+    assert new is not None and git(repo, "rev-parse", "agent") == new
+    assert git(repo, "rev-parse", f"{new}^") == head
+    assert git(repo, "show", f"{new}:src/app.py") == "agent work"
+    assert git(evil.parent, "rev-parse", "HEAD") == evil_head
+    assert r.worktree_changes(wt) == [".gitattributes"]
+    assert [m for m in markers if m.exists()] == []
+
+    subprocess.run(["git", "status"], cwd=wt, capture_output=True, check=False)
+    assert [m for m in markers if m.exists()] != []  # plain git follows the plant
+    for marker in markers:
+        marker.unlink(missing_ok=True)
+
+    with pytest.raises(GitError):  # .gitattributes is not committed: the worktree is kept
+        r.remove_worktree(wt)
+    assert (wt / ".gitattributes").exists()
+    r.remove_worktree(wt, force=True)
+    assert not wt.exists() and git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert [m for m in markers if m.exists()] == []
+
+
+def test_a_clean_worktree_with_a_planted_git_is_removed_without_running_anything(r: Repository, repo: Path,
+                                                                                 tmp_path: Path) -> None:
+    commit_files(repo, {".gitattributes": "* filter=x\n"})  # no such filter here; there is in the plant
+    wt = tmp_path / "agent"
+    r.create_worktree(wt, "agent", "main")
+    evil, markers = hostile_git_dir(tmp_path)
+    (wt / ".git").write_text(f"gitdir: {evil}\n")
+    r.remove_worktree(wt)
+    assert not wt.exists()
+    assert [m for m in markers if m.exists()] == []
+
+
+def test_a_submodule_git_planted_in_a_worktree_is_never_followed(r: Repository, repo: Path,
+                                                                 tmp_path: Path) -> None:
+    evil, markers = hostile_git_dir(tmp_path)
+    gitlink = git(evil.parent, "rev-parse", "HEAD")
+    git(repo, "update-index", "--add", "--cacheinfo", f"160000,{gitlink},sub")
+    git(repo, "commit", "-q", "-m", "a submodule")
+    wt = tmp_path / "agent"
+    r.create_worktree(wt, "agent", "main")
+    (wt / "sub" / ".git").write_text(f"gitdir: {evil}\n")
+    (wt / "sub" / ".gitattributes").write_text("* filter=x\n")
+    (wt / "sub" / "src").mkdir()
+    (wt / "sub" / "src" / "app.py").write_text("evil\n")  # what the plant's index tracks, with other stat data
+
+    assert r.worktree_changes(wt) == []
+    assert [m for m in markers if m.exists()] == []
+    subprocess.run(["git", "status"], cwd=wt, capture_output=True, check=False)
+    assert [m for m in markers if m.exists()] != []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a repository to another user takes root")
+def test_a_repository_another_user_owns_is_still_refused(repo: Path) -> None:
+    """Every call names its git dir, which turns off git's ownership check: opening the repository keeps it."""
+    os.chown(repo, 12345, 12345)
+    try:
+        with pytest.raises(GitError):
+            find_repository(repo)
+    finally:
+        os.chown(repo, 0, 0)
+
+
+def test_a_path_that_is_no_worktree_of_the_repository_is_refused(r: Repository, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    git(tmp_path, "init", "-q", str(other))
+    with pytest.raises(GitteamError):
+        r.worktree_changes(other)
+    with pytest.raises(GitteamError):
+        r.worktree_changes(tmp_path)
+    with pytest.raises(GitError):  # as `git worktree remove` refuses it
+        r.remove_worktree(other)
+    assert (other / ".git").is_dir()
+
+
+def test_worktrees_removed_and_added_again_are_found_again(r: Repository, tmp_path: Path) -> None:
+    first, second = tmp_path / "a" / "wt", tmp_path / "b" / "wt"  # same name: git reuses the admin dir's id
+    r.create_worktree(first, "one", "main")
+    assert r.head_branch(first) == "one"
+    r.remove_worktree(first, force=True)
+    r.create_worktree(second, "two", "main")
+    first.mkdir(parents=True)
+    with pytest.raises(GitteamError):
+        r.head_branch(first)
+    assert r.head_branch(second) == "two"
+    git(second, "checkout", "-q", "-b", "three")  # another process may change it
+    assert r.head_branch(second) == "three"
+    assert r.head_branch(tmp_path / "b" / ".." / "b" / "wt") == "three"

@@ -18,14 +18,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitteam.errors import GitteamError, UsageError
 
 # Location variables inherited from a hook or an outer git would redirect every call away from the repository
-# (and from each worktree's own index); the caller's `env` can still set them, e.g. a temporary index.
-# GIT_EXTERNAL_DIFF runs a program for every patch git
+# (and from each worktree's own index): every call sets GIT_DIR and GIT_WORK_TREE itself, and the caller's `env`
+# can still set the others, e.g. a temporary index. GIT_EXTERNAL_DIFF runs a program for every patch git
 # writes: the user set it for the diffs they read, while gitteam parses its own (and passes --no-ext-diff).
 _DROPPED_ENV = frozenset({"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX",
                           "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE",
@@ -50,7 +50,7 @@ _PINNED_CONFIG = (
 #   (--name-only, --name-status, log --format) write no patch;
 # - core.pager, pager.<cmd>: stdout is always a pipe, so git starts no pager; sequence.editor: only `rebase -i`;
 # - filter.<driver>.* and merge.<driver>.driver: the user's Git LFS and merge drivers must keep working; a
-#   contained command cannot write the shared config that defines them;
+#   contained command cannot write the shared config that defines them, and a worktree's own `.git` is never read;
 # - transport settings (core.sshCommand, credential.helper, core.askPass, remote.<name>.uploadpack/receivepack):
 #   only fetch_refs/push_refs use them, towards a remote the user configured; they are the user's authentication
 #   (a deploy key in .git/config is common) and nothing tells theirs from a planted one.
@@ -118,8 +118,13 @@ def find_repository(path: Path | None = None) -> Repository:
         git_dir = Path(repo.git_dir).resolve()
     finally:
         repo.close()
-    repository = Repository(root=root, git_dir=git_dir, common_dir=git_dir)  # enough to ask git the rest
-    common = repository.git("rev-parse", "--git-common-dir").strip()
+    # Asked through git's own discovery, not an explicit GIT_DIR as every later call is: that skips git's
+    # safe.directory check, which refuses a repository another user owns (its config could run programs).
+    args = ["git", "rev-parse", "--git-common-dir"]
+    proc = subprocess.run(args, cwd=root, env=_environ(None), capture_output=True, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise GitError(args, proc.returncode, proc.stderr.decode(errors="replace"))
+    common = proc.stdout.decode("utf-8", "surrogateescape").strip()
     return Repository(root=root, git_dir=git_dir, common_dir=(root / common).resolve())
 
 
@@ -133,12 +138,15 @@ def init_repository(path: Path, branch: str = "main") -> Repository:
     return find_repository(path)
 
 
-def _environ(extra: Mapping[str, str] | None, pinned: bool = True) -> dict[str, str]:
-    """The environment of one git call: the caller's `extra`, then the hardening, which nothing inherited or
-    passed overrides."""
+def _environ(extra: Mapping[str, str] | None, dirs: tuple[Path, Path] | None = None,
+             pinned: bool = True) -> dict[str, str]:
+    """The environment of one git call: the caller's `extra`, then `dirs` (GIT_DIR, GIT_WORK_TREE) and the
+    hardening, which nothing inherited or passed overrides."""
     env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
     env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C")
     env.update(extra or {})
+    if dirs is not None:
+        env.update(GIT_DIR=str(dirs[0]), GIT_WORK_TREE=str(dirs[1]))
     env.update(_SEEN_AS_STORED)
     if pinned:
         _pin_config(env)
@@ -171,13 +179,59 @@ def _token(value: str) -> str:
     return value
 
 
+class _LinkedWorktrees:
+    """Each linked worktree's admin dir, as the common dir records it: `worktrees/<id>/gitdir` holds
+    `<worktree>/.git`. Never found from the worktree's own `.git` file, which a command in the worktree can
+    rewrite. A hit is checked against its `gitdir` file (one small read), so a worktree removed, moved or
+    re-added under the same id, by this process or another, is looked up again."""
+
+    def __init__(self) -> None:
+        # the worktree path as a caller gave it -> (admin dir, worktree path as registered, the gitdir file)
+        self._known: dict[Path, tuple[Path, Path, bytes]] = {}
+
+    def find(self, common_dir: Path, path: Path) -> tuple[Path, Path] | None:
+        hit = self._known.get(path)
+        if hit is None or _read(hit[0] / "gitdir") != hit[2]:
+            known = _scan_worktrees(common_dir)
+            hit = known.get(path) or known.get(path.resolve())
+            if hit is not None:
+                known[path] = hit
+            self._known = known  # replaced whole: threads sharing the repository never see it half-built
+        return None if hit is None else (hit[0], hit[1])
+
+
+def _scan_worktrees(common_dir: Path) -> dict[Path, tuple[Path, Path, bytes]]:
+    found: dict[Path, tuple[Path, Path, bytes]] = {}
+    try:
+        admins = [Path(entry.path) for entry in os.scandir(common_dir / "worktrees") if entry.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    for admin in admins:
+        recorded = _read(admin / "gitdir")
+        if not recorded or not recorded.strip():
+            continue
+        dot_git = admin / os.fsdecode(recorded.strip())  # absolute, or relative to the admin dir (git 2.48+)
+        worktree = Path(os.path.normpath(dot_git.parent))
+        found[worktree] = (admin, worktree, recorded)
+    return found
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True)
 class Repository:
-    """One repository seen from the worktree at `root`; only paths, so threads may share it."""
+    """One repository seen from the worktree at `root`; only paths (and a cache of worktrees' admin dirs),
+    so threads may share it."""
 
     root: Path
     git_dir: Path
     common_dir: Path
+    _worktrees: _LinkedWorktrees = field(default_factory=_LinkedWorktrees, init=False, repr=False, compare=False)
 
     @property
     def state_dir(self) -> Path:
@@ -187,15 +241,34 @@ class Repository:
 
     def run_git(self, *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
                 input: bytes | str | None = None) -> subprocess.CompletedProcess[bytes]:
-        """Run git once and return the completed process, whatever its exit code."""
+        """Run git once in `cwd` (a worktree of this repository; default: root) and return the completed
+        process, whatever its exit code."""
         return self._run(args, cwd, env, input)
 
     def _run(self, args: Sequence[str], cwd: Path | None, env: Mapping[str, str] | None,
              input: bytes | str | None, pinned: bool = True) -> subprocess.CompletedProcess[bytes]:
+        dirs = self._dirs(cwd)
         data = input.encode("utf-8", "surrogateescape") if isinstance(input, str) else input
         stdin = subprocess.DEVNULL if data is None else None  # nothing may wait on a terminal
-        return subprocess.run(["git", *args], cwd=cwd or self.root, env=_environ(env, pinned), input=data,
+        return subprocess.run(["git", *args], cwd=dirs[1], env=_environ(env, dirs, pinned), input=data,
                               stdin=stdin, capture_output=True, check=False)
+
+    def _dirs(self, cwd: Path | None) -> tuple[Path, Path]:
+        """GIT_DIR and GIT_WORK_TREE of a call in `cwd`: what git would find by itself, except that a linked
+        worktree's git dir comes from the common dir, never from the worktree's `.git` (a command that ran in
+        the worktree may have pointed it at a config that runs programs, or replaced it with one)."""
+        if cwd is None or cwd == self.root:
+            return self.git_dir, self.root
+        linked = self._worktrees.find(self.common_dir, cwd)
+        if linked is not None:
+            return linked
+        real = cwd.resolve()
+        if real == self.root:
+            return self.git_dir, self.root
+        if self.common_dir.name == ".git" and real == self.common_dir.parent:  # the main worktree
+            return self.common_dir, real
+        raise GitteamError(f"{cwd} is not a worktree of the repository at {self.root}: gitteam runs git "
+                           "only in this repository's worktrees (see `git worktree list`)")
 
     def git_bytes(self, *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
                   input: bytes | str | None = None, check: bool = True) -> bytes:
@@ -273,10 +346,13 @@ class Repository:
         return _split_z(self.git("diff", "--name-only", "-z", "--no-renames", base, head, "--"))
 
     def worktree_changes(self, worktree: Path) -> list[str]:
-        """Paths with uncommitted changes in `worktree`, untracked ones included, ignored ones not."""
-        # --no-optional-locks: status must not take the index lock an agent or the user may hold
+        """Paths with uncommitted changes in `worktree`, untracked ones included, ignored ones not; a submodule
+        counts as changed when its checked-out commit differs, not for changes inside it."""
+        # --no-optional-locks: status must not take the index lock an agent or the user may hold.
+        # --ignore-submodules=dirty: otherwise git runs `git status` inside each submodule, through the
+        # submodule's `.git`, which a command in an agent's worktree can plant (with a config that runs programs)
         out = self.git("--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=all",
-                       cwd=worktree)
+                       "--ignore-submodules=dirty", cwd=worktree)
         items = out.split("\0")
         paths: list[str] = []
         i = 0
@@ -339,7 +415,24 @@ class Repository:
         return True
 
     def remove_worktree(self, path: Path, force: bool = False) -> None:
-        self.git("worktree", "remove", *(["--force"] if force else []), str(path))
+        """Remove a linked worktree; without `force` one with uncommitted changes is refused (a GitError), as
+        `git worktree remove` refuses it.
+
+        git refuses to remove a worktree whose `.git` no longer points back (a command that ran in it may have
+        rewritten it), and its own check for changes runs `git status` through that `.git`, which a process
+        still running in the worktree could rewrite in between: the check is made here, through the admin dir,
+        and the `.git` file is put back before git removes the worktree.
+        """
+        linked = self._worktrees.find(self.common_dir, path)
+        if linked is None:  # as git says it, for callers that remove what may no longer be registered
+            raise GitError(["git", "worktree", "remove", str(path)], 128, f"fatal: '{path}' is not a working tree")
+        admin, registered = linked
+        if registered.is_dir():  # one deleted by hand has nothing left to lose
+            if not force and self.worktree_changes(registered):
+                raise GitError(["git", "worktree", "remove", str(path)], 128,
+                               f"fatal: '{path}' contains modified or untracked files, use --force to delete it")
+            _point_back(registered, admin)
+        self.git("worktree", "remove", "--force", str(registered))
 
     def prune_worktrees(self) -> None:
         with _WORKTREE_ADMIN:
@@ -660,12 +753,25 @@ class Repository:
         return pushed
 
 
+def _point_back(worktree: Path, admin: Path) -> None:
+    """Make the worktree's `.git` the file git wrote, pointing at its admin dir, whatever replaced it."""
+    dot_git = worktree / ".git"
+    wanted = f"gitdir: {admin}\n".encode()
+    if dot_git.is_file() and not dot_git.is_symlink() and _read(dot_git) == wanted:
+        return
+    if dot_git.is_dir() and not dot_git.is_symlink():
+        shutil.rmtree(dot_git)
+    else:
+        dot_git.unlink(missing_ok=True)
+    dot_git.write_bytes(wanted)
+
+
 def _records(out: str) -> Iterator[list[str]]:
     """Split `worktree list --porcelain -z` output: fields end with NUL, records with an empty field."""
     fields: list[str] = []
-    for field in out.split("\0"):
-        if field:
-            fields.append(field)
+    for item in out.split("\0"):
+        if item:
+            fields.append(item)
         elif fields:
             yield fields
             fields = []
