@@ -311,3 +311,43 @@ def test_worktrees_removed_and_added_again_are_found_again(r: Repository, tmp_pa
     git(second, "checkout", "-q", "-b", "three")  # another process may change it
     assert r.head_branch(second) == "three"
     assert r.head_branch(tmp_path / "b" / ".." / "b" / "wt") == "three"
+
+
+# -- the config a contained command's git reads ------------------------------------------------------------
+
+
+def test_contained_config_keeps_only_what_reading_the_repository_needs(tmp_path: Path) -> None:
+    root = tmp_path / "sha256"
+    git(tmp_path, "init", "-q", "-b", "main", "--object-format=sha256", str(root))
+    commit_files(root, {"a.txt": "a\n"})
+    hostile = tmp_path / "included.cfg"
+    hostile.write_text("[core]\n\tfsmonitor = /bin/evil\n[extensions]\n\tnoop-v1 = INCLUDED\n")
+    with (root / ".git" / "config").open("a") as config:
+        config.write(
+            '[remote "origin"]\n\turl = https://x-access-token:ghs_REMOTE@github.com/o/r.git\n'
+            '[http "https://github.com/"]\n\textraheader = AUTHORIZATION: basic SECRETHEADER\n'
+            "[credential]\n\thelper = store\n[core]\n\thooksPath = /tmp/hooks\n\tsshCommand = ssh -i key\n"
+            f'[includeIf "gitdir:/"]\n\tpath = {hostile}\n[include]\n\tpath = {hostile}\n'
+            "[core]\n\tsymlinks\n"  # no value: true
+            # noop takes any value: one that would start a section of its own, were it written unquoted
+            '[extensions]\n\tworktreeConfig = true\n\tnoop = "a\\"b\\\\c\\n[core]\\n\\tfsmonitor = evil\\tz"\n')
+    repository = find_repository(root)
+
+    text = repository.contained_config()
+
+    for kept_out in (b"ghs_REMOTE", b"SECRETHEADER", b"store", b"/tmp/hooks", b"ssh -i", b"/bin/evil", b"INCLUDED",
+                     b"origin", b"logallrefupdates"):
+        assert kept_out not in text
+    copy = tmp_path / "copy.cfg"
+    copy.write_bytes(text)
+    listed = git(tmp_path, "config", "--file", str(copy), "--list", "-z").split("\0")
+    assert sorted(item for item in listed if item) == sorted([
+        "core.repositoryformatversion\n1", "core.filemode\ntrue", "core.bare\nfalse", "core.symlinks",
+        "extensions.objectformat\nsha256", "extensions.worktreeconfig\ntrue",
+        'extensions.noop\na"b\\c\n[core]\n\tfsmonitor = evil\tz'])
+    # a git with only this config reads the sha256 repository
+    contained = tmp_path / "contained.git"
+    shutil.copytree(root / ".git", contained)
+    (contained / "config").write_bytes(text)
+    out = subprocess.run(["git", f"--git-dir={contained}", "show", "HEAD:a.txt"], capture_output=True, text=True)
+    assert out.stdout == "a\n"

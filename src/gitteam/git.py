@@ -63,6 +63,10 @@ _REF_LOCKS = ("-c", "core.filesRefLockTimeout=2000", "-c", "core.packedRefsTimeo
 _NOTE_ATTEMPTS = 100
 _WORKTREE_ADMIN = threading.Lock()  # `git worktree add/prune` of one process must not race each other
 _HEX = re.compile(r"[0-9a-f]+")
+# What a contained command's git needs from the shared config to read the repository (`git config --list`
+# writes section and key names in lower case).
+_CONTAINED_KEY = re.compile(rb"core\.(repositoryformatversion|bare|filemode|symlinks|ignorecase|precomposeunicode)"
+                            rb"|extensions\.[a-z][a-z0-9-]*")
 
 
 class GitError(GitteamError):
@@ -725,6 +729,25 @@ class Repository:
             raise GitError(["git", "config", "--get-all", key], proc.returncode, proc.stderr.decode(errors="replace"))
         return proc.stdout.decode("utf-8", "surrogateescape").splitlines()
 
+    def contained_config(self) -> bytes:
+        """The text of a config file for the git of a contained command: only the keys reading this repository
+        needs (its format, extensions, how its files are checked out), from the common dir's own `config`.
+
+        Includes are not followed, so nothing an included file says is ever copied; everything else stays out:
+        remote URLs and `http.<url>.extraheader` (which CI checkouts leave) can carry tokens, credential
+        helpers, hooks and drivers run programs.
+        """
+        out = self.git_bytes("config", "--file", str(self.common_dir / "config"), "--no-includes", "--list", "-z")
+        sections: dict[bytes, list[bytes]] = {}
+        for record in out.split(b"\0"):
+            key, has_value, value = record.partition(b"\n")
+            if not _CONTAINED_KEY.fullmatch(key):
+                continue
+            section, _, name = key.partition(b".")
+            line = b"\t" + name + (b" = " + _config_quoted(value) if has_value else b"")  # no "=": boolean true
+            sections.setdefault(section, []).append(line + b"\n")
+        return b"".join(b"[" + section + b"]\n" + b"".join(lines) for section, lines in sections.items())
+
     def add_config(self, key: str, value: str) -> None:
         """Add a value to a multi-valued key of this repository's own config (.git/config)."""
         self.git("config", "--local", "--add", key, value)
@@ -764,6 +787,13 @@ def _point_back(worktree: Path, admin: Path) -> None:
     else:
         dot_git.unlink(missing_ok=True)
     dot_git.write_bytes(wanted)
+
+
+def _config_quoted(value: bytes) -> bytes:
+    """`value` as a double-quoted config value that git reads back byte for byte (a newline or a quote in it
+    cannot end the value and start a key of its own)."""
+    escaped = value.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\n", b"\\n")
+    return b'"' + escaped.replace(b"\t", b"\\t").replace(b"\b", b"\\b") + b'"'
 
 
 def _records(out: str) -> Iterator[list[str]]:
