@@ -1,5 +1,5 @@
-"""Nothing written into a repository or a worktree makes gitteam's git run a program or read other content
-(invariant 7).
+"""Nothing written into a repository or a worktree makes gitteam's git run a program or read other content,
+and a fast-forward never overwrites the user's untracked or ignored files (invariants 7 and 12).
 
 Each test plants a program that leaves a marker file when it runs, checks that gitteam's calls leave no
 marker, and then (where it shows the plant is live) that plain git with the same setup does run it.
@@ -17,6 +17,7 @@ import pytest
 from conftest import commit_files, git
 from gitteam.errors import GitteamError
 from gitteam.git import GitError, Repository, find_repository
+from scripts import coder_writes, done, plan_turn, rev, script, sha, start, status, subtask, turn
 
 AUTHOR = ("Agent One", "agent1@example.com")
 HOOKS = ("pre-commit", "commit-msg", "post-commit", "post-checkout", "post-merge", "pre-merge-commit",
@@ -351,3 +352,92 @@ def test_contained_config_keeps_only_what_reading_the_repository_needs(tmp_path:
     (contained / "config").write_bytes(text)
     out = subprocess.run(["git", f"--git-dir={contained}", "show", "HEAD:a.txt"], capture_output=True, text=True)
     assert out.stdout == "a\n"
+
+
+# -- the fast-forward and the user's untracked and ignored files -------------------------------------------
+
+
+def test_an_ignored_file_the_update_adds_stops_the_fast_forward(r: Repository, repo: Path, tmp_path: Path) -> None:
+    commit_files(repo, {".gitignore": "local_settings.py\n"})
+    (repo / "local_settings.py").write_text("SECRET = 'the only copy'\n")
+    old, new = side_commit(r, tmp_path, {".gitignore": "", "local_settings.py": "SECRET = None\n"})
+
+    result = r.fast_forward("main", new, old)
+
+    assert not result.moved and "local_settings.py" in result.detail
+    assert (repo / "local_settings.py").read_text() == "SECRET = 'the only copy'\n"
+    assert git(repo, "rev-parse", "HEAD") == old
+    (repo / "local_settings.py").rename(tmp_path / "moved-away.py")
+    assert r.fast_forward("main", new, old).moved
+    assert (repo / "local_settings.py").read_text() == "SECRET = None\n"
+
+
+@pytest.mark.parametrize(("ignored", "theirs", "mine"), [
+    ("build/\n", {"build": "a file\n"}, {"build/cache.bin": "mine\n"}),            # a directory where a file goes
+    ("build/\n", {"build": "a file\n"}, {"build/deep/er/cache.bin": "mine\n"}),
+    ("cache\n", {"cache/x.txt": "x\n"}, {"cache": "mine\n"}),                     # a file where a directory goes
+    ("", {"docs/index.md": "x\n"}, {"docs": "untracked\n"}),                      # untracked, not ignored
+    ("", {"docs": "x\n"}, {"docs/notes.md": "untracked\n"}),
+    ("", {"a/b/c.txt": "x\n"}, {"a/b": "untracked\n"}),
+])
+def test_files_where_the_update_needs_the_other_kind_stop_the_fast_forward(
+        r: Repository, repo: Path, tmp_path: Path, ignored: str, theirs: dict[str, str],
+        mine: dict[str, str]) -> None:
+    if ignored:
+        commit_files(repo, {".gitignore": ignored})
+    for rel, content in mine.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(content)
+    before = status(repo)
+    old, new = side_commit(r, tmp_path, dict(theirs))
+
+    result = r.fast_forward("main", new, old)
+
+    assert not result.moved and result.checked_out == repo.resolve()
+    assert git(repo, "rev-parse", "HEAD") == old and status(repo) == before
+    for rel, content in mine.items():
+        assert (repo / rel).read_text() == content
+
+
+def test_many_files_in_the_way_are_counted(r: Repository, repo: Path, tmp_path: Path) -> None:
+    commit_files(repo, {".gitignore": "*.local\n"})
+    names = [f"f{n}.local" for n in range(7)]
+    for name in names:
+        (repo / name).write_text("mine\n")
+    old, new = side_commit(r, tmp_path, {name: "theirs\n" for name in names})
+    result = r.fast_forward("main", new, old)
+    assert not result.moved and "and 2 more" in result.detail
+    assert all((repo / name).read_text() == "mine\n" for name in names)
+
+
+def test_ignored_files_out_of_the_way_still_fast_forward(r: Repository, repo: Path, tmp_path: Path) -> None:
+    commit_files(repo, {".gitignore": ".venv/\n*.pyc\nempty/\n", "old/a.py": "a\n"})
+    (repo / ".venv").mkdir()
+    (repo / ".venv" / "pyvenv.cfg").write_text("mine\n")
+    (repo / "old" / "a.pyc").write_text("mine\n")
+    (repo / "empty" / "nested").mkdir(parents=True)  # directories without files are git's to remove
+    old, new = side_commit(r, tmp_path, {"old/a.py": None, "src/new.py": "x\n", "empty": "now a file\n"})
+
+    result = r.fast_forward("main", new, old)
+
+    assert result.moved, result.detail
+    assert git(repo, "rev-parse", "HEAD") == new
+    assert (repo / ".venv" / "pyvenv.cfg").read_text() == "mine\n"
+    assert (repo / "old" / "a.pyc").read_text() == "mine\n"
+    assert (repo / "empty").read_text() == "now a file\n"
+
+
+def test_a_run_stopped_by_an_ignored_file_says_where_its_result_is(repo: Path) -> None:
+    commit_files(repo, {".gitignore": "local_settings.py\n"})
+    (repo / "local_settings.py").write_text("the only copy\n")
+    base = sha(repo, "main")
+    data = script(planner=[plan_turn([subtask("settings", [".gitignore", "local_settings.py"])])],
+                  coder={"settings": [turn(coder_writes(".gitignore", ""),
+                                           coder_writes("local_settings.py", "generated\n"), done())]})
+
+    result = start(repo, data)
+
+    assert (result.exit_code, result.state) == (1, "pending")
+    assert "local_settings.py" in result.message and f"gitteam/{result.run}/integration" in result.message
+    assert rev(repo, "main") == base
+    assert (repo / "local_settings.py").read_text() == "the only copy\n"

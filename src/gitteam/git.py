@@ -13,6 +13,7 @@ import random
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -63,6 +64,7 @@ _REF_LOCKS = ("-c", "core.filesRefLockTimeout=2000", "-c", "core.packedRefsTimeo
 _NOTE_ATTEMPTS = 100
 _WORKTREE_ADMIN = threading.Lock()  # `git worktree add/prune` of one process must not race each other
 _HEX = re.compile(r"[0-9a-f]+")
+_SHOWN = 5  # paths named in a refusal, then "and N more"
 # What a contained command's git needs from the shared config to read the repository (`git config --list`
 # writes section and key names in lower case).
 _CONTAINED_KEY = re.compile(rb"core\.(repositoryformatversion|bare|filemode|symlinks|ignorecase|precomposeunicode)"
@@ -349,6 +351,11 @@ class Repository:
     def changed_paths(self, base: str, head: str) -> list[str]:
         return _split_z(self.git("diff", "--name-only", "-z", "--no-renames", base, head, "--"))
 
+    def _changes(self, base: str, head: str) -> dict[str, str]:
+        """What base..head does to each path: "A" adds it, "D" deletes it, "M" or "T" changes it."""
+        items = _split_z(self.git("diff", "--name-status", "-z", "--no-renames", base, head, "--"))
+        return dict(zip(items[1::2], items[::2], strict=True))
+
     def worktree_changes(self, worktree: Path) -> list[str]:
         """Paths with uncommitted changes in `worktree`, untracked ones included, ignored ones not; a submodule
         counts as changed when its checked-out commit differs, not for changes inside it."""
@@ -629,11 +636,15 @@ class Repository:
             return FastForward(False, worktree, f"HEAD of {worktree} is not at {old[:12]}")
         if new == old:
             return FastForward(True, worktree, "already up to date")
-        overlap = sorted(set(self.changed_paths(old, new)) & set(self.worktree_changes(worktree)))
+        changes = self._changes(old, new)
+        overlap = sorted(set(changes) & set(self.worktree_changes(worktree)))
         if overlap:
-            shown = ", ".join(overlap[:5]) + (f" and {len(overlap) - 5} more" if len(overlap) > 5 else "")
             return FastForward(False, worktree, f"uncommitted changes in {worktree} touch files the update "
-                                                f"changes: {shown} (commit or stash them, then retry)")
+                                                f"changes: {_listed(overlap)} (commit or stash them, then retry)")
+        in_the_way = _in_the_way(worktree, changes)
+        if in_the_way:
+            return FastForward(False, worktree, f"the update would overwrite untracked or ignored files in "
+                                                f"{worktree}: {_listed(in_the_way)} (move them away, then retry)")
         proc = self.run_git("merge", "--ff-only", "--no-edit", "--no-autostash", "--no-stat",
                             "-q", new, cwd=worktree)
         if proc.returncode != 0:
@@ -774,6 +785,57 @@ class Repository:
         if proc.returncode != 0 and not any(p.status == "!" for p in pushed):
             raise GitError(["git", *args], proc.returncode, proc.stderr.decode(errors="replace"))
         return pushed
+
+
+def _in_the_way(worktree: Path, changes: Mapping[str, str]) -> list[str]:
+    """What of the user's in `worktree`, tracked by no commit, the update `changes` would overwrite or remove:
+    an untracked or ignored file, or a directory holding some, where the update adds a path, and such a file
+    where it needs a directory. `git merge --ff-only` refuses the untracked ones but silently replaces ignored
+    ones (a `.gitignore` line removed and the file added: the user's only copy is gone). Paths the update
+    modifies or deletes are tracked: the check for uncommitted changes covers them."""
+    found = {_blocking(worktree, path, changes) for path, status in changes.items() if status == "A"}
+    return sorted(path for path in found if path)
+
+
+def _blocking(worktree: Path, path: str, changes: Mapping[str, str]) -> str | None:
+    """What stands where the update adds `path`: the file where it needs a directory, the file at `path`,
+    or the directory at `path` (shown with a trailing /) with files in it; None when nothing does."""
+    parts = path.split("/")
+    for depth in range(1, len(parts) + 1):
+        rel = "/".join(parts[:depth])
+        try:
+            mode = os.lstat(worktree / rel).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # nothing there, so nothing below it either
+        if depth < len(parts):
+            if stat.S_ISDIR(mode):
+                continue
+            return None if rel in changes else rel  # a tracked file the update deletes is git's to replace
+        if not stat.S_ISDIR(mode):
+            return rel
+        return f"{rel}/" if _holds_files(worktree / rel, rel, changes) else None
+    return None
+
+
+def _holds_files(directory: Path, rel: str, changes: Mapping[str, str]) -> bool:
+    """Whether `directory` holds anything but directories and files the update deletes (git removes those)."""
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return True  # unreadable: it may hold anything
+    for entry in entries:
+        inner = f"{rel}/{entry.name}"
+        if entry.is_dir(follow_symlinks=False):
+            if _holds_files(Path(entry.path), inner, changes):
+                return True
+        elif changes.get(inner) != "D":
+            return True
+    return False
+
+
+def _listed(paths: Sequence[str]) -> str:
+    more = f" and {len(paths) - _SHOWN} more" if len(paths) > _SHOWN else ""
+    return ", ".join(paths[:_SHOWN]) + more
 
 
 def _point_back(worktree: Path, admin: Path) -> None:
