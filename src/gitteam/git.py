@@ -13,26 +13,62 @@ import random
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitteam.errors import GitteamError, UsageError
 
 # Location variables inherited from a hook or an outer git would redirect every call away from the repository
-# (and from each worktree's own index); the caller's `env` can still set them, e.g. a temporary index.
-_DROPPED_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX",
-                "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE")
-_NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
+# (and from each worktree's own index): every call sets GIT_DIR and GIT_WORK_TREE itself, and the caller's `env`
+# can still set the others, e.g. a temporary index. GIT_EXTERNAL_DIFF runs a program for every patch git
+# writes: the user set it for the diffs they read, while gitteam parses its own (and passes --no-ext-diff).
+_DROPPED_ENV = frozenset({"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX",
+                          "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE",
+                          "GIT_EXTERNAL_DIFF"})
+# Config on the command-line scope, which wins over every config file (the repository's, files it includes, a
+# config dir a worktree's `.git` points at), so nothing written into a repository makes gitteam's git run a
+# program. Also pinned: what would otherwise run one during the calls gitteam makes.
+_PINNED_CONFIG = (
+    ("core.fsmonitor", "false"),         # runs on every index refresh: status, reset, merge, update-index
+    ("core.hooksPath", "/dev/null"),     # every hook: reference-transaction on each ref update, post-merge, ...
+    ("core.editor", "false"),            # no call edits a message; if one ever did, fail instead of running one
+    ("commit.gpgSign", "false"),         # commit-tree honours it and runs gpg.program: agents' commits are not
+                                         # the user's to sign (and pinentry has no terminal here)
+    ("log.showSignature", "false"),      # `git log` would verify signatures with gpg.program
+    ("merge.verifySignatures", "false"),  # so would the fast-forward of the user's branch
+    ("push.gpgSign", "false"),           # and a push of the memory refs
+    ("protocol.ext.allow", "never"),     # an ext:: URL (or an insteadOf rewrite to one) is a command line
+)
+# Left alone, on purpose:
+# - diff.external, diff.<driver>.command and .textconv: no config value unsets them (an empty diff.external is a
+#   program named ""), so every call that writes patches passes --no-ext-diff --no-textconv; the other calls
+#   (--name-only, --name-status, log --format) write no patch;
+# - core.pager, pager.<cmd>: stdout is always a pipe, so git starts no pager; sequence.editor: only `rebase -i`;
+# - filter.<driver>.* and merge.<driver>.driver: the user's Git LFS and merge drivers must keep working; a
+#   contained command cannot write the shared config that defines them, and a worktree's own `.git` is never read;
+# - transport settings (core.sshCommand, credential.helper, core.askPass, remote.<name>.uploadpack/receivepack):
+#   only fetch_refs/push_refs use them, towards a remote the user configured; they are the user's authentication
+#   (a deploy key in .git/config is common) and nothing tells theirs from a planted one.
+_PINNED_PARAMETERS = "".join(f" '{key}'='{value}'" for key, value in _PINNED_CONFIG)
+# Replace refs and grafts would make gitteam read other content than the objects' own (a path that cannot
+# exist: git reads no graft file and, unlike with /dev/null, prints no deprecation hint).
+_SEEN_AS_STORED = {"GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": "/dev/null/no-grafts"}
 # Concurrent writers (agents, notes) contend for ref locks; wait for them instead of failing at once.
 _REF_LOCKS = ("-c", "core.filesRefLockTimeout=2000", "-c", "core.packedRefsTimeout=2000")
 _NOTE_ATTEMPTS = 100
 _WORKTREE_ADMIN = threading.Lock()  # `git worktree add/prune` of one process must not race each other
 _HEX = re.compile(r"[0-9a-f]+")
+_SHOWN = 5  # paths named in a refusal, then "and N more"
+# What a contained command's git needs from the shared config to read the repository (`git config --list`
+# writes section and key names in lower case).
+_CONTAINED_KEY = re.compile(rb"core\.(repositoryformatversion|bare|filemode|symlinks|ignorecase|precomposeunicode)"
+                            rb"|extensions\.[a-z][a-z0-9-]*")
 
 
 class GitError(GitteamError):
@@ -88,8 +124,13 @@ def find_repository(path: Path | None = None) -> Repository:
         git_dir = Path(repo.git_dir).resolve()
     finally:
         repo.close()
-    repository = Repository(root=root, git_dir=git_dir, common_dir=git_dir)  # enough to ask git the rest
-    common = repository.git("rev-parse", "--git-common-dir").strip()
+    # Asked through git's own discovery, not an explicit GIT_DIR as every later call is: that skips git's
+    # safe.directory check, which refuses a repository another user owns (its config could run programs).
+    args = ["git", "rev-parse", "--git-common-dir"]
+    proc = subprocess.run(args, cwd=root, env=_environ(None), capture_output=True, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise GitError(args, proc.returncode, proc.stderr.decode(errors="replace"))
+    common = proc.stdout.decode("utf-8", "surrogateescape").strip()
     return Repository(root=root, git_dir=git_dir, common_dir=(root / common).resolve())
 
 
@@ -103,11 +144,34 @@ def init_repository(path: Path, branch: str = "main") -> Repository:
     return find_repository(path)
 
 
-def _environ(extra: Mapping[str, str] | None) -> dict[str, str]:
+def _environ(extra: Mapping[str, str] | None, dirs: tuple[Path, Path] | None = None,
+             pinned: bool = True) -> dict[str, str]:
+    """The environment of one git call: the caller's `extra`, then `dirs` (GIT_DIR, GIT_WORK_TREE) and the
+    hardening, which nothing inherited or passed overrides."""
     env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
     env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C")
     env.update(extra or {})
+    if dirs is not None:
+        env.update(GIT_DIR=str(dirs[0]), GIT_WORK_TREE=str(dirs[1]))
+    env.update(_SEEN_AS_STORED)
+    if pinned:
+        _pin_config(env)
     return env
+
+
+def _pin_config(env: dict[str, str]) -> None:
+    """Append the pinned config after the entries `env` already has, so they win over those too."""
+    inherited = env.get("GIT_CONFIG_COUNT") or "0"
+    if not inherited.isdigit():
+        raise UsageError(f"GIT_CONFIG_COUNT={inherited!r} is not a count: fix or unset it")
+    count = int(inherited)
+    for index, (key, value) in enumerate(_PINNED_CONFIG, count):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    env["GIT_CONFIG_COUNT"] = str(count + len(_PINNED_CONFIG))
+    if env.get("GIT_CONFIG_PARAMETERS"):
+        # an outer `git -c ...` (e.g. `git -c x=y team run`): git reads these after GIT_CONFIG_COUNT's entries
+        env["GIT_CONFIG_PARAMETERS"] += _PINNED_PARAMETERS
 
 
 def _split_z(out: str) -> list[str]:
@@ -121,13 +185,59 @@ def _token(value: str) -> str:
     return value
 
 
+class _LinkedWorktrees:
+    """Each linked worktree's admin dir, as the common dir records it: `worktrees/<id>/gitdir` holds
+    `<worktree>/.git`. Never found from the worktree's own `.git` file, which a command in the worktree can
+    rewrite. A hit is checked against its `gitdir` file (one small read), so a worktree removed, moved or
+    re-added under the same id, by this process or another, is looked up again."""
+
+    def __init__(self) -> None:
+        # the worktree path as a caller gave it -> (admin dir, worktree path as registered, the gitdir file)
+        self._known: dict[Path, tuple[Path, Path, bytes]] = {}
+
+    def find(self, common_dir: Path, path: Path) -> tuple[Path, Path] | None:
+        hit = self._known.get(path)
+        if hit is None or _read(hit[0] / "gitdir") != hit[2]:
+            known = _scan_worktrees(common_dir)
+            hit = known.get(path) or known.get(path.resolve())
+            if hit is not None:
+                known[path] = hit
+            self._known = known  # replaced whole: threads sharing the repository never see it half-built
+        return None if hit is None else (hit[0], hit[1])
+
+
+def _scan_worktrees(common_dir: Path) -> dict[Path, tuple[Path, Path, bytes]]:
+    found: dict[Path, tuple[Path, Path, bytes]] = {}
+    try:
+        admins = [Path(entry.path) for entry in os.scandir(common_dir / "worktrees") if entry.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    for admin in admins:
+        recorded = _read(admin / "gitdir")
+        if not recorded or not recorded.strip():
+            continue
+        dot_git = admin / os.fsdecode(recorded.strip())  # absolute, or relative to the admin dir (git 2.48+)
+        worktree = Path(os.path.normpath(dot_git.parent))
+        found[worktree] = (admin, worktree, recorded)
+    return found
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True)
 class Repository:
-    """One repository seen from the worktree at `root`; only paths, so threads may share it."""
+    """One repository seen from the worktree at `root`; only paths (and a cache of worktrees' admin dirs),
+    so threads may share it."""
 
     root: Path
     git_dir: Path
     common_dir: Path
+    _worktrees: _LinkedWorktrees = field(default_factory=_LinkedWorktrees, init=False, repr=False, compare=False)
 
     @property
     def state_dir(self) -> Path:
@@ -137,11 +247,34 @@ class Repository:
 
     def run_git(self, *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
                 input: bytes | str | None = None) -> subprocess.CompletedProcess[bytes]:
-        """Run git once and return the completed process, whatever its exit code."""
+        """Run git once in `cwd` (a worktree of this repository; default: root) and return the completed
+        process, whatever its exit code."""
+        return self._run(args, cwd, env, input)
+
+    def _run(self, args: Sequence[str], cwd: Path | None, env: Mapping[str, str] | None,
+             input: bytes | str | None, pinned: bool = True) -> subprocess.CompletedProcess[bytes]:
+        dirs = self._dirs(cwd)
         data = input.encode("utf-8", "surrogateescape") if isinstance(input, str) else input
         stdin = subprocess.DEVNULL if data is None else None  # nothing may wait on a terminal
-        return subprocess.run(["git", *args], cwd=cwd or self.root, env=_environ(env), input=data,
+        return subprocess.run(["git", *args], cwd=dirs[1], env=_environ(env, dirs, pinned), input=data,
                               stdin=stdin, capture_output=True, check=False)
+
+    def _dirs(self, cwd: Path | None) -> tuple[Path, Path]:
+        """GIT_DIR and GIT_WORK_TREE of a call in `cwd`: what git would find by itself, except that a linked
+        worktree's git dir comes from the common dir, never from the worktree's `.git` (a command that ran in
+        the worktree may have pointed it at a config that runs programs, or replaced it with one)."""
+        if cwd is None or cwd == self.root:
+            return self.git_dir, self.root
+        linked = self._worktrees.find(self.common_dir, cwd)
+        if linked is not None:
+            return linked
+        real = cwd.resolve()
+        if real == self.root:
+            return self.git_dir, self.root
+        if self.common_dir.name == ".git" and real == self.common_dir.parent:  # the main worktree
+            return self.common_dir, real
+        raise GitteamError(f"{cwd} is not a worktree of the repository at {self.root}: gitteam runs git "
+                           "only in this repository's worktrees (see `git worktree list`)")
 
     def git_bytes(self, *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
                   input: bytes | str | None = None, check: bool = True) -> bytes:
@@ -218,11 +351,19 @@ class Repository:
     def changed_paths(self, base: str, head: str) -> list[str]:
         return _split_z(self.git("diff", "--name-only", "-z", "--no-renames", base, head, "--"))
 
+    def _changes(self, base: str, head: str) -> dict[str, str]:
+        """What base..head does to each path: "A" adds it, "D" deletes it, "M" or "T" changes it."""
+        items = _split_z(self.git("diff", "--name-status", "-z", "--no-renames", base, head, "--"))
+        return dict(zip(items[1::2], items[::2], strict=True))
+
     def worktree_changes(self, worktree: Path) -> list[str]:
-        """Paths with uncommitted changes in `worktree`, untracked ones included, ignored ones not."""
-        # --no-optional-locks: status must not take the index lock an agent or the user may hold
+        """Paths with uncommitted changes in `worktree`, untracked ones included, ignored ones not; a submodule
+        counts as changed when its checked-out commit differs, not for changes inside it."""
+        # --no-optional-locks: status must not take the index lock an agent or the user may hold.
+        # --ignore-submodules=dirty: otherwise git runs `git status` inside each submodule, through the
+        # submodule's `.git`, which a command in an agent's worktree can plant (with a config that runs programs)
         out = self.git("--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=all",
-                       cwd=worktree)
+                       "--ignore-submodules=dirty", cwd=worktree)
         items = out.split("\0")
         paths: list[str] = []
         i = 0
@@ -270,8 +411,8 @@ class Repository:
         while the checkout itself, the expensive part, is private to each worktree.
         """
         with _WORKTREE_ADMIN:
-            self.git(*_NO_HOOKS, "worktree", "add", "-q", "--no-checkout", *args)
-        self.git(*_NO_HOOKS, "reset", "-q", "--hard", cwd=path)
+            self.git("worktree", "add", "-q", "--no-checkout", *args)
+        self.git("reset", "-q", "--hard", cwd=path)
 
     def finish_checkout(self, path: Path) -> bool:
         """Check out a worktree left registered but never checked out (a kill between the two steps of
@@ -281,11 +422,28 @@ class Repository:
             index = path / index
         if index.exists():
             return False
-        self.git(*_NO_HOOKS, "reset", "-q", "--hard", cwd=path)
+        self.git("reset", "-q", "--hard", cwd=path)
         return True
 
     def remove_worktree(self, path: Path, force: bool = False) -> None:
-        self.git("worktree", "remove", *(["--force"] if force else []), str(path))
+        """Remove a linked worktree; without `force` one with uncommitted changes is refused (a GitError), as
+        `git worktree remove` refuses it.
+
+        git refuses to remove a worktree whose `.git` no longer points back (a command that ran in it may have
+        rewritten it), and its own check for changes runs `git status` through that `.git`, which a process
+        still running in the worktree could rewrite in between: the check is made here, through the admin dir,
+        and the `.git` file is put back before git removes the worktree.
+        """
+        linked = self._worktrees.find(self.common_dir, path)
+        if linked is None:  # as git says it, for callers that remove what may no longer be registered
+            raise GitError(["git", "worktree", "remove", str(path)], 128, f"fatal: '{path}' is not a working tree")
+        admin, registered = linked
+        if registered.is_dir():  # one deleted by hand has nothing left to lose
+            if not force and self.worktree_changes(registered):
+                raise GitError(["git", "worktree", "remove", str(path)], 128,
+                               f"fatal: '{path}' contains modified or untracked files, use --force to delete it")
+            _point_back(registered, admin)
+        self.git("worktree", "remove", "--force", str(registered))
 
     def prune_worktrees(self) -> None:
         with _WORKTREE_ADMIN:
@@ -478,12 +636,16 @@ class Repository:
             return FastForward(False, worktree, f"HEAD of {worktree} is not at {old[:12]}")
         if new == old:
             return FastForward(True, worktree, "already up to date")
-        overlap = sorted(set(self.changed_paths(old, new)) & set(self.worktree_changes(worktree)))
+        changes = self._changes(old, new)
+        overlap = sorted(set(changes) & set(self.worktree_changes(worktree)))
         if overlap:
-            shown = ", ".join(overlap[:5]) + (f" and {len(overlap) - 5} more" if len(overlap) > 5 else "")
             return FastForward(False, worktree, f"uncommitted changes in {worktree} touch files the update "
-                                                f"changes: {shown} (commit or stash them, then retry)")
-        proc = self.run_git(*_NO_HOOKS, "merge", "--ff-only", "--no-edit", "--no-autostash", "--no-stat",
+                                                f"changes: {_listed(overlap)} (commit or stash them, then retry)")
+        in_the_way = _in_the_way(worktree, changes)
+        if in_the_way:
+            return FastForward(False, worktree, f"the update would overwrite untracked or ignored files in "
+                                                f"{worktree}: {_listed(in_the_way)} (move them away, then retry)")
+        proc = self.run_git("merge", "--ff-only", "--no-edit", "--no-autostash", "--no-stat",
                             "-q", new, cwd=worktree)
         if proc.returncode != 0:
             first = proc.stderr.decode(errors="replace").strip().split("\n", 1)[0]
@@ -580,12 +742,32 @@ class Repository:
 
     def config_values(self, key: str) -> list[str]:
         """Every value of a (multi-valued) config key, as git resolves it; [] when unset."""
-        proc = self.run_git("config", "--get-all", key)
+        # without the pinned config (reading config runs nothing): the caller asks what the user configured
+        proc = self._run(("config", "--get-all", key), None, None, None, pinned=False)
         if proc.returncode == 1:
             return []
         if proc.returncode != 0:
             raise GitError(["git", "config", "--get-all", key], proc.returncode, proc.stderr.decode(errors="replace"))
         return proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+
+    def contained_config(self) -> bytes:
+        """The text of a config file for the git of a contained command: only the keys reading this repository
+        needs (its format, extensions, how its files are checked out), from the common dir's own `config`.
+
+        Includes are not followed, so nothing an included file says is ever copied; everything else stays out:
+        remote URLs and `http.<url>.extraheader` (which CI checkouts leave) can carry tokens, credential
+        helpers, hooks and drivers run programs.
+        """
+        out = self.git_bytes("config", "--file", str(self.common_dir / "config"), "--no-includes", "--list", "-z")
+        sections: dict[bytes, list[bytes]] = {}
+        for record in out.split(b"\0"):
+            key, has_value, value = record.partition(b"\n")
+            if not _CONTAINED_KEY.fullmatch(key):
+                continue
+            section, _, name = key.partition(b".")
+            line = b"\t" + name + (b" = " + _config_quoted(value) if has_value else b"")  # no "=": boolean true
+            sections.setdefault(section, []).append(line + b"\n")
+        return b"".join(b"[" + section + b"]\n" + b"".join(lines) for section, lines in sections.items())
 
     def add_config(self, key: str, value: str) -> None:
         """Add a value to a multi-valued key of this repository's own config (.git/config)."""
@@ -615,12 +797,83 @@ class Repository:
         return pushed
 
 
+def _in_the_way(worktree: Path, changes: Mapping[str, str]) -> list[str]:
+    """What of the user's in `worktree`, tracked by no commit, the update `changes` would overwrite or remove:
+    an untracked or ignored file, or a directory holding some, where the update adds a path, and such a file
+    where it needs a directory. `git merge --ff-only` refuses the untracked ones but silently replaces ignored
+    ones (a `.gitignore` line removed and the file added: the user's only copy is gone). Paths the update
+    modifies or deletes are tracked: the check for uncommitted changes covers them."""
+    found = {_blocking(worktree, path, changes) for path, status in changes.items() if status == "A"}
+    return sorted(path for path in found if path)
+
+
+def _blocking(worktree: Path, path: str, changes: Mapping[str, str]) -> str | None:
+    """What stands where the update adds `path`: the file where it needs a directory, the file at `path`,
+    or the directory at `path` (shown with a trailing /) with files in it; None when nothing does."""
+    parts = path.split("/")
+    for depth in range(1, len(parts) + 1):
+        rel = "/".join(parts[:depth])
+        try:
+            mode = os.lstat(worktree / rel).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # nothing there, so nothing below it either
+        if depth < len(parts):
+            if stat.S_ISDIR(mode):
+                continue
+            return None if rel in changes else rel  # a tracked file the update deletes is git's to replace
+        if not stat.S_ISDIR(mode):
+            return rel
+        return f"{rel}/" if _holds_files(worktree / rel, rel, changes) else None
+    return None
+
+
+def _holds_files(directory: Path, rel: str, changes: Mapping[str, str]) -> bool:
+    """Whether `directory` holds anything but directories and files the update deletes (git removes those)."""
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return True  # unreadable: it may hold anything
+    for entry in entries:
+        inner = f"{rel}/{entry.name}"
+        if entry.is_dir(follow_symlinks=False):
+            if _holds_files(Path(entry.path), inner, changes):
+                return True
+        elif changes.get(inner) != "D":
+            return True
+    return False
+
+
+def _listed(paths: Sequence[str]) -> str:
+    more = f" and {len(paths) - _SHOWN} more" if len(paths) > _SHOWN else ""
+    return ", ".join(paths[:_SHOWN]) + more
+
+
+def _point_back(worktree: Path, admin: Path) -> None:
+    """Make the worktree's `.git` the file git wrote, pointing at its admin dir, whatever replaced it."""
+    dot_git = worktree / ".git"
+    wanted = f"gitdir: {admin}\n".encode()
+    if dot_git.is_file() and not dot_git.is_symlink() and _read(dot_git) == wanted:
+        return
+    if dot_git.is_dir() and not dot_git.is_symlink():
+        shutil.rmtree(dot_git)
+    else:
+        dot_git.unlink(missing_ok=True)
+    dot_git.write_bytes(wanted)
+
+
+def _config_quoted(value: bytes) -> bytes:
+    """`value` as a double-quoted config value that git reads back byte for byte (a newline or a quote in it
+    cannot end the value and start a key of its own)."""
+    escaped = value.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\n", b"\\n")
+    return b'"' + escaped.replace(b"\t", b"\\t").replace(b"\b", b"\\b") + b'"'
+
+
 def _records(out: str) -> Iterator[list[str]]:
     """Split `worktree list --porcelain -z` output: fields end with NUL, records with an empty field."""
     fields: list[str] = []
-    for field in out.split("\0"):
-        if field:
-            fields.append(field)
+    for item in out.split("\0"):
+        if item:
+            fields.append(item)
         elif fields:
             yield fields
             fields = []
