@@ -727,16 +727,6 @@ class Repository:
             return None  # another writer moved the ref first; fast-import left it alone
         raise GitError(["git", *args], proc.returncode, proc.stderr.decode(errors="replace"))
 
-    def contained_config(self) -> bytes:
-        """TEMPORARY until the gateway's filtered copy lands: only the format keys of the shared config."""
-        out = self.run_git("config", "--file", str(self.common_dir / "config"), "--no-includes", "--list", "-z")
-        keep = []
-        for item in out.stdout.decode("utf-8", "replace").split("\0"):
-            key, _, value = item.partition("\n")
-            if key in ("core.repositoryformatversion", "core.bare") or key.startswith("extensions."):
-                keep.append((key, value))
-        return "".join(f"[{k.rpartition('.')[0]}]\n\t{k.rpartition('.')[2]} = {v}\n" for k, v in keep).encode()
-
     def remote_names(self) -> list[str]:
         return self.git("remote").split()
 
