@@ -103,7 +103,12 @@ class Reach:
     read_only: tuple[Path, ...] = ()
     read_write: tuple[Path, ...] = ()
     networked: frozenset[str] = frozenset()  # the purposes (PURPOSES) given the host's network
-    home: Path = field(default_factory=lambda: Path(os.environ.get("HOME") or "/home/sandbox"))
+    home: Path = field(default_factory=lambda: sandbox_home(os.environ.get("HOME", "")))
+
+
+def sandbox_home(home: str) -> Path:
+    """HOME inside: the user's own path (tools that remember absolute paths keep working), never the root."""
+    return Path(home) if home and os.path.isabs(home) and os.path.normpath(home) != "/" else Path("/home/sandbox")
 
 
 class CommandRunner:
