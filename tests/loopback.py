@@ -112,7 +112,7 @@ class Team:
         if role == "planner":
             return role, "planner"
         first = first_user_text(body)
-        found = re.search(r'<subtask id="([^"]+)">', first) if role == "coder" else None
+        found = re.search(r'<subtask id="([^"]+)"', first) if role == "coder" else None
         if found:
             return role, found[1]
         known = [agent for (r, agent) in self.scripts if r == role]

@@ -217,7 +217,7 @@ def gate(ctx: RunContext, job: Assignment, worktree: Path, head: str, round_numb
     else:
         subject = Subject(job.start, head, diff_text, changes, ctx.task, checks=checks, about={
             "subtask": subtask.id, "title": subtask.title, "instructions": subtask.instructions,
-            "files": ", ".join(subtask.files)})
+            "files": ", ".join(subtask.files)}, claim=summary)
         verdict = decide(checks, lambda: review_diff(ctx, subtask.id, subject, round_number))
     ctx.journal.append("review", agent=subtask.id, round=round_number, head=head, verdict=verdict.to_json())
     return verdict

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gitteam import fences
 from gitteam.models.base import Message, ToolSpec
 from gitteam.tokens import CHARS_PER_TOKEN, estimate_tokens
 
@@ -151,21 +152,27 @@ def _digest(folded: Sequence[Message], budget: int) -> Message:
 
 def _render(count: int, earlier: str, calls: list[str], paths: dict[str, list[str]], notes: list[str],
             instructions: list[str], budget: int) -> str:
-    sections: list[str] = []
+    """The digest as one message with one nonce: gitteam's earlier messages keep their fences (moved to this
+    nonce, closed again where shortened); tool calls, paths and the model's notes are fenced as data, since
+    they echo what tools returned and files said."""
+    used = [f"- {path}: {', '.join(dict.fromkeys(names))}" for path, names in paths.items()]
+    nonce = fences.new_nonce([earlier, *instructions, *calls, *used, *notes])
+    earlier = fences.renonce(earlier, nonce)
+    instructions = [fences.renonce(text, nonce) for text in instructions]
+    sections: list[str | fences.Fence] = []
     if instructions:
-        latest = _short(instructions[-1], 3000)
-        older = [f"- {_short(text, 300)}" for text in instructions[:-1]]
+        latest = fences.shorten(instructions[-1], 3000)
+        older = [f"- {fences.shorten(text, 300)}" for text in instructions[:-1]]
         sections.append("Instructions received in those turns (latest in full):\n" + "\n".join([*older, latest]))
     if paths:
-        sections.append("Files used, with the tools that used them:\n"
-                        + "\n".join(f"- {path}: {', '.join(dict.fromkeys(names))}" for path, names in paths.items()))
+        sections.append(fences.data("files_used", "\n".join(used), note="files used, with the tools that used them"))
     if notes:
-        sections.append("Your notes:\n" + "\n".join(f"- {note}" for note in notes[-10:]))
+        sections.append(fences.data("notes", "\n".join(f"- {note}" for note in notes[-10:]), note="your notes"))
     header = (f"{DIGEST_MARK} to stay within the model's context window ({count} messages folded). Their tool "
               "outputs are gone; call a tool again for anything you still need.]\n")
-    fixed = header + ("Summary of still earlier turns:\n" + _short(earlier, 2000) + "\n" if earlier else "")
-    tail = "\n".join(sections)
-    room = budget * CHARS_PER_TOKEN - len(fixed) - len(tail) - 60
+    fixed = header + ("Summary of still earlier turns:\n" + fences.shorten(earlier, 2000) + "\n" if earlier else "")
+    tail = fences.render(*sections, sep="\n", nonce=nonce)
+    room = budget * CHARS_PER_TOKEN - len(fixed) - len(tail) - 120
     shown: list[str] = []
     for line in reversed(calls):  # the latest calls matter most; older ones are counted
         if room - len(line) - 1 < 0:
@@ -174,8 +181,9 @@ def _render(count: int, earlier: str, calls: list[str], paths: dict[str, list[st
         room -= len(line) + 1
     dropped = len(calls) - len(shown)
     listing = ([f"- ... {dropped} earlier calls"] if dropped else []) + shown[::-1]
-    body = "Tool calls made, oldest first:\n" + "\n".join(listing) + "\n" if calls else ""
-    return _short(fixed + body + tail, max(400, budget * CHARS_PER_TOKEN))
+    body = fences.render(fences.data("tool_calls", "\n".join(listing), note="tool calls made, oldest first"),
+                         nonce=nonce) + "\n" if calls else ""
+    return fences.shorten(fixed + body + tail, max(400, budget * CHARS_PER_TOKEN))
 
 
 def _arguments(arguments: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from gitteam.config import Config, ReviewerDef
 from gitteam.git import Repository
 from gitteam.memory import Blackboard
+from gitteam.memory.recall import REVIEWER_TOKENS
 from gitteam.metering import Meter, agent_key
 from gitteam.models.base import CallContext, Model, ToolCall
 from gitteam.review.chunks import Chunk, chunk_diff
@@ -58,7 +59,8 @@ class Subject:
     task: str
     about: Mapping[str, Any] = field(default_factory=dict)  # shown as the change's description
     checks: Sequence[Finding] = ()
-    preface: str = ""  # more text by the change's author (commit messages): fenced as data with the diff
+    preface: str = ""  # more text by the change's author (commit messages): fenced as data before the diff
+    claim: str = ""  # what the change's coder says it did (its summary): fenced as a claim, never evidence
 
 
 def reviewers(config: Config) -> tuple[ReviewerDef, ...]:
@@ -114,11 +116,12 @@ def _review_chunk(session: ReviewSession, subject: Subject, reviewer: ReviewerDe
     about = dict(subject.about)
     if part[1] > 1:
         about["files in this part"] = ", ".join(chunk.files)
-    message = reviewer_role.brief(subject.task, about, chunk.text, subject.checks, conventions, session.round,
-                                  part, preface=subject.preface)
+    memory = ""
     if session.board is not None:  # what earlier agents and runs noted about these files, before the diff
         query = " ".join(str(about.get(key, "")) for key in ("title", "instructions")) or subject.task
-        message = session.board.prompt_block(query, files=chunk.files) + message
+        memory = session.board.digest(query, files=chunk.files, budget_tokens=REVIEWER_TOKENS)
+    message = reviewer_role.brief(subject.task, about, chunk.text, subject.checks, conventions, session.round,
+                                  part, preface=subject.preface, memory=memory, claim=subject.claim)
     verdict = agent.run(message)
     assert isinstance(verdict, Verdict)
     source = "reviewer" if reviewer is DEFAULT_REVIEWER else f"reviewer:{reviewer.name}"

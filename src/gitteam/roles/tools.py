@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from gitteam import fences
 from gitteam.errors import GitteamError
 from gitteam.git import Repository
 from gitteam.locks.paths import normalize_repo_path, resolve_path
@@ -300,7 +301,7 @@ def memory_tools(board: Blackboard | None, author: str, role: str) -> list[Tool]
         entries = board.recall(args.get("query") or "", tags=args.get("tags") or [])
         if not entries:
             return "nothing remembered matches"
-        return "\n".join(describe(e) for e in entries)
+        return fences.render(fences.data("team_memory", "\n".join(describe(e) for e in entries)))
 
     def remember(args: dict[str, Any]) -> str:
         if board is None:
