@@ -1,11 +1,11 @@
 """Bubblewrap: the command line that contains one command, and whether bubblewrap works on this machine.
 
 The new root is empty; the command sees only what is bound into it: the system directories read-only
-(with /etc's root-only files masked), the toolchain its PATH names, its worktree read-write, the repository's
-git dir read-only with a filtered copy of its config, a private HOME and /tmp. Every namespace is new (no
-network unless asked, a fresh /proc without gitteam's environment, no host sockets), every capability is
-dropped (as root bubblewrap would otherwise keep the ones that remount a read-only bind writable), nested user
-namespaces are refused, and the whole process tree dies with the command.
+(with /etc's root-only files masked), the toolchain its PATH names, its worktree read-write (but for its `.git`
+link), the repository's git dir read-only with a filtered copy of its config, a private HOME and /tmp. Every
+namespace is new (no network unless asked, a fresh /proc without gitteam's environment, no host sockets), every
+capability is dropped (as root bubblewrap would otherwise keep the ones that remount a read-only bind writable),
+nested user namespaces are refused, and the whole process tree dies with the command.
 """
 
 from __future__ import annotations
@@ -110,11 +110,21 @@ def invocation(bwrap: str, argv: Sequence[str], spec: Containment, env: Mapping[
     for writable in spec.read_write:
         add(writable, "--bind-try", str(writable), str(writable))
     add(spec.worktree, "--bind", str(spec.worktree), str(spec.worktree))
+    link = spec.worktree / ".git"
+    if os.path.lexists(link) and not (spec.git_dir is not None and _same(link, spec.git_dir)):
+        # The worktree's `.git` says which git dir git obeys: rewritten to one of the command's own (with a
+        # core.fsmonitor or hooks), every git that later runs in the worktree outside the sandbox would run
+        # them. A mount point cannot be replaced, renamed or removed, and this one cannot be written.
+        add(link, "--ro-bind", str(link), str(link))
     # parents before children; at one path, in the order added (a tmpfs first, then what goes on it)
     for _, words in sorted(mounts, key=lambda item: _depth(item[0])):
         args += words
     args += ["--chdir", str(spec.worktree), "--", *argv]
     return Invocation(args, tuple(pass_fds), data)
+
+
+def _same(path: Path, other: Path) -> bool:
+    return os.path.realpath(path) == os.path.realpath(other)
 
 
 def _depth(path: str) -> int:
