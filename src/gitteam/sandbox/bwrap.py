@@ -76,7 +76,7 @@ def invocation(bwrap: str, argv: Sequence[str], spec: Containment, env: Mapping[
             add(top, "--symlink", os.readlink(top), top)
         elif os.path.isdir(top):
             add(top, "--ro-bind", top, top)
-    toolchain = toolchain_paths(argv, env, spec.home)
+    toolchain = toolchain_paths(argv, env, spec.home, private_trees(spec))
     secrets = [*ALWAYS_MASKED, *root_only_entries(SCANNED_FOR_SECRETS),
                *(os.path.join(real_home(), name) for name in TOOLCHAIN_SECRETS)]
     for secret in secrets:
@@ -131,11 +131,15 @@ def _depth(path: str) -> int:
     return 0 if path == "/" else path.count("/")
 
 
-def toolchain_paths(argv: Sequence[str], env: Mapping[str, str], home: Path) -> list[str]:
+def toolchain_paths(argv: Sequence[str], env: Mapping[str, str], home: Path,
+                    private: Sequence[Path] = ()) -> list[str]:
     """Directories outside the system ones that the command needs to start: its PATH's entries (a
     virtualenv's whole directory for its bin/), the directory of an absolute argv[0], and VIRTUAL_ENV.
 
-    Never HOME itself or one of its ancestors, nor the root: that would show everything under them.
+    Never HOME itself or one of its ancestors, nor the root: that would show everything under them. Never a
+    directory that holds one of the `private` trees (the user's checkout, the git dir, the worktree) or lies in
+    one, unless it is a virtualenv: argv[0] may come from the repository's own config (its test command), and
+    `<checkout>/run_tests.py` would otherwise show the whole checkout, ignored `.env` files included.
     """
     candidates = [entry for entry in env.get("PATH", "").split(os.pathsep) if entry]
     if argv and os.path.isabs(argv[0]):
@@ -143,15 +147,38 @@ def toolchain_paths(argv: Sequence[str], env: Mapping[str, str], home: Path) -> 
     if env.get("VIRTUAL_ENV"):
         candidates.append(env["VIRTUAL_ENV"])
     user_home = real_home()
+    trees = [os.path.realpath(tree) for tree in private]
     found: list[str] = []
     for entry in candidates:
         for path in _with_virtualenv(_toolchain_home(entry, user_home)):
             if (not os.path.isabs(path) or not os.path.isdir(path) or _under_system(path)
-                    or _contains(path, user_home) or _contains(path, str(home))):
+                    or _contains(path, user_home) or _contains(path, str(home)) or _exposes(path, trees)):
                 continue
             if path not in found:
                 found.append(path)
     return found
+
+
+def private_trees(spec: Containment) -> tuple[Path, ...]:
+    """What no toolchain bind may show more of than the sandbox does: the worktree, the git dir, and the user's
+    checkout around a `.git` directory."""
+    trees = [spec.worktree]
+    if spec.git_dir is not None:
+        trees.append(spec.git_dir)
+        if spec.git_dir.name == ".git":
+            trees.append(spec.git_dir.parent)
+    return tuple(trees)
+
+
+def _exposes(path: str, trees: Sequence[str]) -> bool:
+    """True when binding `path` would show one of `trees` (real paths), or a part of one that is no virtualenv."""
+    real = os.path.realpath(path)
+    for tree in trees:
+        if _contains(real, tree):
+            return True
+        if real.startswith(tree.rstrip("/") + "/") and not os.path.isfile(os.path.join(real, "pyvenv.cfg")):
+            return True
+    return False
 
 
 def real_home() -> str:
@@ -193,9 +220,17 @@ def _with_virtualenv(entry: str) -> list[str]:
     paths = [parent]
     for line in config.read_text(errors="replace").splitlines():
         key, _, value = line.partition("=")
-        if key.strip() == "home" and value.strip():
-            paths.append(os.path.dirname(os.path.normpath(value.strip())))  # .../bin -> the installation
+        base = os.path.normpath(value.strip())
+        # .../bin -> the installation; only where a Python is: a pyvenv.cfg is a file anyone may write (a
+        # repository can hold one), and `home = ~/.ssh/x` must not show ~/.ssh
+        if key.strip() == "home" and value.strip() and _has_python(base):
+            paths.append(os.path.dirname(base))
     return paths
+
+
+def _has_python(bin_dir: str) -> bool:
+    return any(os.path.isfile(os.path.join(bin_dir, name)) and os.access(os.path.join(bin_dir, name), os.X_OK)
+               for name in ("python3", "python"))
 
 
 def _under_system(path: str) -> bool:
