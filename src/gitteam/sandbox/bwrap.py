@@ -2,10 +2,11 @@
 
 The new root is empty; the command sees only what is bound into it: the system directories read-only
 (with /etc's root-only files masked), the toolchain its PATH names, its worktree read-write (but for its `.git`
-link), the repository's git dir read-only with a filtered copy of its config, a private HOME and /tmp. Every
-namespace is new (no network unless asked, a fresh /proc without gitteam's environment, no host sockets), every
-capability is dropped (as root bubblewrap would otherwise keep the ones that remount a read-only bind writable),
-nested user namespaces are refused, and the whole process tree dies with the command.
+link), the repository's git dir read-only with a filtered copy of its config (its other configs, submodules'
+included, empty), a private HOME and /tmp. Every namespace is new (no network unless asked, a fresh /proc
+without gitteam's environment, no host sockets), every capability is dropped (as root bubblewrap would otherwise
+keep the ones that remount a read-only bind writable), nested user namespaces are refused, and the whole process
+tree dies with the command.
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ def invocation(bwrap: str, argv: Sequence[str], spec: Containment, env: Mapping[
         pass_fds.append(read)
         data[write] = spec.git_config
         add(spec.git_dir / "config", "--ro-bind-data", str(read), str(spec.git_dir / "config"))
+        for config in other_configs(spec.git_dir):
+            add(config, "--ro-bind", empty_file(), str(config))
     for hidden in spec.hidden:  # left writable: mount points for the worktree may have to be made in it
         if hidden.is_dir():
             add(hidden, "--tmpfs", str(hidden))
@@ -121,6 +124,16 @@ def invocation(bwrap: str, argv: Sequence[str], spec: Containment, env: Mapping[
         args += words
     args += ["--chdir", str(spec.worktree), "--", *argv]
     return Invocation(args, tuple(pass_fds), data)
+
+
+def other_configs(git_dir: Path) -> list[Path]:
+    """Config files in the git dir besides its own `config`: the main worktree's `config.worktree` and every
+    submodule's (`modules/<name>/config`, nested ones too). A CI checkout leaves its token (an
+    `http.extraheader`) in each; the command sees them empty."""
+    found = [git_dir / "config.worktree"] if os.path.isfile(git_dir / "config.worktree") else []
+    for parent, _, files in os.walk(git_dir / "modules"):
+        found += [Path(parent) / name for name in ("config", "config.worktree") if name in files]
+    return found
 
 
 def _same(path: Path, other: Path) -> bool:
