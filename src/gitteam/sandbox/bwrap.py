@@ -227,11 +227,15 @@ def _with_virtualenv(entry: str) -> list[str]:
     """A PATH entry, widened to its virtualenv (and that virtualenv's base Python) when it is one's bin/."""
     path = os.path.normpath(entry)
     parent = os.path.dirname(path)
-    config = Path(parent) / "pyvenv.cfg"
-    if not config.is_file():
+    config = os.path.join(parent, "pyvenv.cfg")
+    try:
+        text = Path(config).read_text(errors="replace") if os.path.isfile(config) else None
+    except OSError:  # a PATH entry this user may not look into (root's ~/.cargo/bin, kept by `su`)
+        text = None
+    if text is None:
         return [path]
     paths = [parent]
-    for line in config.read_text(errors="replace").splitlines():
+    for line in text.splitlines():
         key, _, value = line.partition("=")
         base = os.path.normpath(value.strip())
         # .../bin -> the installation; only where a Python is: a pyvenv.cfg is a file anyone may write (a
