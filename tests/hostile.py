@@ -211,14 +211,16 @@ def write_user_config(settings: Mapping[str, object]) -> Path:
 
 
 def attack_cli(repo: Path, sandbox: str, coder: Sequence[Turn], env: Mapping[str, str], *,
-               config: Mapping[str, object] | None = None, timeout: float = 120) -> CliAttempt:
+               config: Mapping[str, object] | None = None, timeout: float = 120,
+               launcher: Sequence[str] = ()) -> CliAttempt:
     """`gitteam run --yes --json` in a process of its own, started with `env` added to this test's environment
-    (what an attack on the gitteam process itself needs: its environment block, its pid)."""
+    (what an attack on the gitteam process itself needs: its environment block, its pid, its session keyring),
+    through `launcher` (an argv prefix that ends by exec'ing the rest) when given."""
     base = rev(repo, "main") or ""
     settings = {"sandbox.mode": sandbox_mode(sandbox), "commands.test": TEST_COMMAND, **(config or {})}
     write_user_config({key: value for key, value in settings.items() if value is not None})
     path = write_script(repo.parent / f"cli-script-{uuid.uuid4().hex[:8]}.json", team_script(coder))
-    proc = subprocess.run([PY, "-m", "gitteam", "run", "--yes", "--json", "--model", spec(path), TASK],
+    proc = subprocess.run([*launcher, PY, "-m", "gitteam", "run", "--yes", "--json", "--model", spec(path), TASK],
                           cwd=repo, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **env})
     return CliAttempt(repo, base, proc)

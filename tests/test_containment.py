@@ -150,6 +150,52 @@ def test_the_environment_of_every_process_through_proc(repo: Path, sandbox: str)
         assert SECRET in run.loot()
 
 
+KEYRING = r'''
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+KEYCTL = {"x86_64": 250, "aarch64": 219}[os.uname().machine]
+KEYCTL_SEARCH, KEYCTL_READ, SESSION = 10, 11, -3
+
+
+def keyring():
+    key = libc.syscall(KEYCTL, KEYCTL_SEARCH, SESSION, b"user", b"gitteam-hostile", 0)
+    if key < 0:
+        raise PermissionError(ctypes.get_errno(), "search")
+    buf = ctypes.create_string_buffer(256)
+    size = libc.syscall(KEYCTL, KEYCTL_READ, key, buf, 256)
+    if size < 0:
+        raise PermissionError(ctypes.get_errno(), "read")
+    return buf.raw[:size].decode()
+
+
+attempt("keyring", keyring)
+'''
+
+# gitteam started in a session keyring of its own holding the key (a Kerberos ticket cache, a cached passphrase)
+WITH_KEY_IN_SESSION_KEYRING = r'''
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+ADD_KEY, KEYCTL = {"x86_64": (248, 250), "aarch64": (217, 219)}[os.uname().machine]
+KEYCTL_JOIN_SESSION_KEYRING, SESSION = 1, -3
+secret = os.environ["HOSTILE_KEYRING_SECRET"].encode()
+assert libc.syscall(KEYCTL, KEYCTL_JOIN_SESSION_KEYRING, None) >= 0
+assert libc.syscall(ADD_KEY, b"user", b"gitteam-hostile", secret, len(secret), SESSION) >= 0
+os.execv(sys.argv[1], sys.argv[1:])
+'''
+
+
+def test_a_secret_in_gitteams_session_keyring(repo: Path, sandbox: str) -> None:
+    """Kernel keyrings are not namespaced: a command inherits gitteam's session keyring through every namespace."""
+    run = attack_cli(repo, sandbox, carried(payload(KEYRING)), {"HOSTILE_KEYRING_SECRET": SECRET},
+                     launcher=[PY, "-c", WITH_KEY_IN_SESSION_KEYRING])
+
+    if sandbox == CONTAINED:
+        assert run.landed(), run.proc.stderr
+        assert "keyring failed" in run.loot() and SECRET not in run.loot()
+    else:
+        assert SECRET in run.loot()
+
+
 def test_a_repository_config_that_passes_the_api_key_to_commands(repo: Path, sandbox: str,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """`commands.pass_env` counts only from the user: from `.gitteam.toml` it must not hand the key over."""

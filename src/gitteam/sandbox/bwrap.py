@@ -5,8 +5,8 @@ The new root is empty; the command sees only what is bound into it: the system d
 link), the repository's git dir read-only with a filtered copy of its config (its other configs, submodules'
 included, empty), a private HOME and /tmp. Every namespace is new (no network unless asked, a fresh /proc
 without gitteam's environment, no host sockets), every capability is dropped (as root bubblewrap would otherwise
-keep the ones that remount a read-only bind writable), nested user namespaces are refused, and the whole process
-tree dies with the command.
+keep the ones that remount a read-only bind writable), nested user namespaces are refused, the kernel keyrings
+(not namespaced) are out of reach (gitteam.sandbox.seccomp), and the whole process tree dies with the command.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from gitteam.sandbox import seccomp
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/nix/store")
 # System git config can carry credential helpers and tokens; the command's git needs none of it.
@@ -67,6 +69,17 @@ def invocation(bwrap: str, argv: Sequence[str], spec: Containment, env: Mapping[
         args.append("--disable-userns")
     if spec.network:
         args.append("--share-net")
+    pass_fds: list[int] = []
+    data: dict[int, bytes] = {}
+
+    def pipe(content: bytes) -> str:
+        """A descriptor bubblewrap reads `content` from (small: it fits the pipe's buffer)."""
+        read, write = os.pipe()
+        pass_fds.append(read)
+        data[write] = content
+        return str(read)
+
+    args += ["--seccomp", pipe(seccomp.keyring_filter())]
     mounts: list[tuple[str, list[str]]] = []  # (destination, arguments), applied parents first
 
     def add(dest: Path | str, *words: str) -> None:
@@ -97,14 +110,9 @@ def invocation(bwrap: str, argv: Sequence[str], spec: Containment, env: Mapping[
         add(tool, "--ro-bind", tool, tool)
     for extra in spec.read_only:
         add(extra, "--ro-bind-try", str(extra), str(extra))
-    pass_fds: list[int] = []
-    data: dict[int, bytes] = {}
     if spec.git_dir is not None:
         add(spec.git_dir, "--ro-bind", str(spec.git_dir), str(spec.git_dir))
-        read, write = os.pipe()
-        pass_fds.append(read)
-        data[write] = spec.git_config
-        add(spec.git_dir / "config", "--ro-bind-data", str(read), str(spec.git_dir / "config"))
+        add(spec.git_dir / "config", "--ro-bind-data", pipe(spec.git_config), str(spec.git_dir / "config"))
         for config in other_configs(spec.git_dir):
             add(config, "--ro-bind", empty_file(), str(config))
     for hidden in spec.hidden:  # left writable: mount points for the worktree may have to be made in it
