@@ -14,6 +14,7 @@ argument patterns, protected paths, the fast-forward over ignored files), the do
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -27,6 +28,7 @@ from conftest import commit_files, git
 from gitteam.errors import GitteamError
 from gitteam.sandbox.runner import make_sandbox
 from hostile import (
+    AGENT,
     APP,
     CONTAINED,
     LEGIT,
@@ -34,6 +36,7 @@ from hostile import (
     OWNED,
     PY,
     TEST_COMMAND,
+    TEST_FILE,
     Attempt,
     Listener,
     attack,
@@ -53,8 +56,10 @@ from hostile import (
     user_status,
     wait_for,
     write_user_config,
+    write_user_config_text,
 )
-from loopback import team
+from loopback import call, model_table, plan, provider_env, roles, team, turn
+from loopback import subtask as loopback_subtask
 from scripts import blob, coder_runs, coder_writes, done, rev, write_script
 
 # --- the sandbox must be here: under CI its absence fails every contained test, never skips it --------------------
@@ -376,6 +381,37 @@ def test_reading_gitteams_own_state_in_the_git_dir(repo: Path, sandbox: str) -> 
         assert "journals done []" in run.loot()
     else:
         assert "journals done [True" in run.loot()
+
+
+def test_secrets_linked_into_the_worktree_and_read_back_through_the_model_tools(
+        repo: Path, sandbox: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command links an owned path to the user's SSH key (and copies it, if it can); the coder then asks
+    gitteam, which reads outside the sandbox, for both with read_file and search: nothing of the key may reach
+    the model provider (a loopback server records every request)."""
+    mark = token()
+    key = Path.home() / ".ssh" / "id_rsa"
+    key.parent.mkdir(mode=0o700)
+    key.write_text(f"not a real key {mark}\n")
+    code = payload('attempt("link", lambda: os.symlink(T["key"], "notes.md"))\n'
+                   'attempt("copy", lambda: write("copy.txt", read(T["key"])))', key=key)
+    with team("anthropic") as crew:
+        provider_env(monkeypatch)
+        write_user_config_text(model_table("m", "anthropic", crew.api.url, "model-x") + roles("m"))
+        crew.planner(plan(loopback_subtask(AGENT, [*OWNED, "notes.md", "copy.txt"])))
+        crew.coder(AGENT, *(turn(call(name, **args)) for name, args in (
+            ("write_file", {"path": TEST_FILE, "content": code}), ("run", {"command": TEST_COMMAND}),
+            ("read_file", {"path": "notes.md"}), ("search", {"pattern": "real key"}),
+            ("read_file", {"path": "copy.txt"}), ("write_file", {"path": APP, "content": LEGIT}),
+            ("done", {"summary": "made main return 2"}))))
+
+        run = attack(repo, sandbox, [], roles=())
+
+        sent = json.dumps([request.body for request in crew.api.requests])
+    if sandbox == CONTAINED:
+        assert run.landed(), run.result.message
+        assert "link done" in run.loot() and mark not in sent
+    else:
+        assert mark in sent
 
 
 def test_a_repository_test_command_named_by_its_path_in_the_users_checkout(repo: Path, sandbox: str) -> None:
