@@ -98,8 +98,7 @@ def outside(tmp_path: Path) -> Path:
     return path
 
 
-SECRET = "sk-test-SECRET-" + token()  # unique per session; the payloads copy only "sk-test-" values they find
-
+SECRET = "sk-test-SECRET-" + token()  # the payloads copy only "sk-test-" values they find
 
 
 # --- credentials and the environment ------------------------------------------------------------------------------
