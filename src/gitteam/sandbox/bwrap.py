@@ -1,11 +1,12 @@
 """Bubblewrap: the command line that contains one command, and whether bubblewrap works on this machine.
 
 The new root is empty; the command sees only what is bound into it: the system directories read-only
-(with /etc's root-only files masked), the toolchain its PATH names, its worktree read-write, the repository's
-git dir read-only with a filtered copy of its config, a private HOME and /tmp. Every namespace is new (no
-network unless asked, a fresh /proc without gitteam's environment, no host sockets), every capability is
-dropped (as root bubblewrap would otherwise keep the ones that remount a read-only bind writable), nested user
-namespaces are refused, and the whole process tree dies with the command.
+(with /etc's root-only files masked), the toolchain its PATH names, its worktree read-write (but for its `.git`
+link), the repository's git dir read-only with a filtered copy of its config (its other configs, submodules'
+included, empty), a private HOME and /tmp. Every namespace is new (no network unless asked, a fresh /proc
+without gitteam's environment, no host sockets), every capability is dropped (as root bubblewrap would otherwise
+keep the ones that remount a read-only bind writable), nested user namespaces are refused, the kernel keyrings
+(not namespaced) are out of reach (gitteam.sandbox.seccomp), and the whole process tree dies with the command.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from gitteam.sandbox import seccomp
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/nix/store")
 # System git config can carry credential helpers and tokens; the command's git needs none of it.
@@ -66,6 +69,17 @@ def invocation(bwrap: str, argv: Sequence[str], spec: Containment, env: Mapping[
         args.append("--disable-userns")
     if spec.network:
         args.append("--share-net")
+    pass_fds: list[int] = []
+    data: dict[int, bytes] = {}
+
+    def pipe(content: bytes) -> str:
+        """A descriptor bubblewrap reads `content` from (small: it fits the pipe's buffer)."""
+        read, write = os.pipe()
+        pass_fds.append(read)
+        data[write] = content
+        return str(read)
+
+    args += ["--seccomp", pipe(seccomp.keyring_filter())]
     mounts: list[tuple[str, list[str]]] = []  # (destination, arguments), applied parents first
 
     def add(dest: Path | str, *words: str) -> None:
@@ -76,7 +90,7 @@ def invocation(bwrap: str, argv: Sequence[str], spec: Containment, env: Mapping[
             add(top, "--symlink", os.readlink(top), top)
         elif os.path.isdir(top):
             add(top, "--ro-bind", top, top)
-    toolchain = toolchain_paths(argv, env, spec.home)
+    toolchain = toolchain_paths(argv, env, spec.home, private_trees(spec))
     secrets = [*ALWAYS_MASKED, *root_only_entries(SCANNED_FOR_SECRETS),
                *(os.path.join(real_home(), name) for name in TOOLCHAIN_SECRETS)]
     for secret in secrets:
@@ -96,20 +110,23 @@ def invocation(bwrap: str, argv: Sequence[str], spec: Containment, env: Mapping[
         add(tool, "--ro-bind", tool, tool)
     for extra in spec.read_only:
         add(extra, "--ro-bind-try", str(extra), str(extra))
-    pass_fds: list[int] = []
-    data: dict[int, bytes] = {}
     if spec.git_dir is not None:
         add(spec.git_dir, "--ro-bind", str(spec.git_dir), str(spec.git_dir))
-        read, write = os.pipe()
-        pass_fds.append(read)
-        data[write] = spec.git_config
-        add(spec.git_dir / "config", "--ro-bind-data", str(read), str(spec.git_dir / "config"))
+        add(spec.git_dir / "config", "--ro-bind-data", pipe(spec.git_config), str(spec.git_dir / "config"))
+        for config in other_configs(spec.git_dir):
+            add(config, "--ro-bind", empty_file(), str(config))
     for hidden in spec.hidden:  # left writable: mount points for the worktree may have to be made in it
         if hidden.is_dir():
             add(hidden, "--tmpfs", str(hidden))
     for writable in spec.read_write:
         add(writable, "--bind-try", str(writable), str(writable))
     add(spec.worktree, "--bind", str(spec.worktree), str(spec.worktree))
+    link = spec.worktree / ".git"
+    if os.path.lexists(link) and not (spec.git_dir is not None and _same(link, spec.git_dir)):
+        # The worktree's `.git` says which git dir git obeys: rewritten to one of the command's own (with a
+        # core.fsmonitor or hooks), every git that later runs in the worktree outside the sandbox would run
+        # them. A mount point cannot be replaced, renamed or removed, and this one cannot be written.
+        add(link, "--ro-bind", str(link), str(link))
     # parents before children; at one path, in the order added (a tmpfs first, then what goes on it)
     for _, words in sorted(mounts, key=lambda item: _depth(item[0])):
         args += words
@@ -117,15 +134,33 @@ def invocation(bwrap: str, argv: Sequence[str], spec: Containment, env: Mapping[
     return Invocation(args, tuple(pass_fds), data)
 
 
+def other_configs(git_dir: Path) -> list[Path]:
+    """Config files in the git dir besides its own `config`: the main worktree's `config.worktree` and every
+    submodule's (`modules/<name>/config`, nested ones too). A CI checkout leaves its token (an
+    `http.extraheader`) in each; the command sees them empty."""
+    found = [git_dir / "config.worktree"] if os.path.isfile(git_dir / "config.worktree") else []
+    for parent, _, files in os.walk(git_dir / "modules"):
+        found += [Path(parent) / name for name in ("config", "config.worktree") if name in files]
+    return found
+
+
+def _same(path: Path, other: Path) -> bool:
+    return os.path.realpath(path) == os.path.realpath(other)
+
+
 def _depth(path: str) -> int:
     return 0 if path == "/" else path.count("/")
 
 
-def toolchain_paths(argv: Sequence[str], env: Mapping[str, str], home: Path) -> list[str]:
+def toolchain_paths(argv: Sequence[str], env: Mapping[str, str], home: Path,
+                    private: Sequence[Path] = ()) -> list[str]:
     """Directories outside the system ones that the command needs to start: its PATH's entries (a
     virtualenv's whole directory for its bin/), the directory of an absolute argv[0], and VIRTUAL_ENV.
 
-    Never HOME itself or one of its ancestors, nor the root: that would show everything under them.
+    Never HOME itself or one of its ancestors, nor the root: that would show everything under them. Never a
+    directory that holds one of the `private` trees (the user's checkout, the git dir, the worktree) or lies in
+    one, unless it is a virtualenv: argv[0] may come from the repository's own config (its test command), and
+    `<checkout>/run_tests.py` would otherwise show the whole checkout, ignored `.env` files included.
     """
     candidates = [entry for entry in env.get("PATH", "").split(os.pathsep) if entry]
     if argv and os.path.isabs(argv[0]):
@@ -133,15 +168,38 @@ def toolchain_paths(argv: Sequence[str], env: Mapping[str, str], home: Path) -> 
     if env.get("VIRTUAL_ENV"):
         candidates.append(env["VIRTUAL_ENV"])
     user_home = real_home()
+    trees = [os.path.realpath(tree) for tree in private]
     found: list[str] = []
     for entry in candidates:
         for path in _with_virtualenv(_toolchain_home(entry, user_home)):
             if (not os.path.isabs(path) or not os.path.isdir(path) or _under_system(path)
-                    or _contains(path, user_home) or _contains(path, str(home))):
+                    or _contains(path, user_home) or _contains(path, str(home)) or _exposes(path, trees)):
                 continue
             if path not in found:
                 found.append(path)
     return found
+
+
+def private_trees(spec: Containment) -> tuple[Path, ...]:
+    """What no toolchain bind may show more of than the sandbox does: the worktree, the git dir, and the user's
+    checkout around a `.git` directory."""
+    trees = [spec.worktree]
+    if spec.git_dir is not None:
+        trees.append(spec.git_dir)
+        if spec.git_dir.name == ".git":
+            trees.append(spec.git_dir.parent)
+    return tuple(trees)
+
+
+def _exposes(path: str, trees: Sequence[str]) -> bool:
+    """True when binding `path` would show one of `trees` (real paths), or a part of one that is no virtualenv."""
+    real = os.path.realpath(path)
+    for tree in trees:
+        if _contains(real, tree):
+            return True
+        if real.startswith(tree.rstrip("/") + "/") and not os.path.isfile(os.path.join(real, "pyvenv.cfg")):
+            return True
+    return False
 
 
 def real_home() -> str:
@@ -177,15 +235,27 @@ def _with_virtualenv(entry: str) -> list[str]:
     """A PATH entry, widened to its virtualenv (and that virtualenv's base Python) when it is one's bin/."""
     path = os.path.normpath(entry)
     parent = os.path.dirname(path)
-    config = Path(parent) / "pyvenv.cfg"
-    if not config.is_file():
+    config = os.path.join(parent, "pyvenv.cfg")
+    try:
+        text = Path(config).read_text(errors="replace") if os.path.isfile(config) else None
+    except OSError:  # a PATH entry this user may not look into (root's ~/.cargo/bin, kept by `su`)
+        text = None
+    if text is None:
         return [path]
     paths = [parent]
-    for line in config.read_text(errors="replace").splitlines():
+    for line in text.splitlines():
         key, _, value = line.partition("=")
-        if key.strip() == "home" and value.strip():
-            paths.append(os.path.dirname(os.path.normpath(value.strip())))  # .../bin -> the installation
+        base = os.path.normpath(value.strip())
+        # .../bin -> the installation; only where a Python is: a pyvenv.cfg is a file anyone may write (a
+        # repository can hold one), and `home = ~/.ssh/x` must not show ~/.ssh
+        if key.strip() == "home" and value.strip() and _has_python(base):
+            paths.append(os.path.dirname(base))
     return paths
+
+
+def _has_python(bin_dir: str) -> bool:
+    return any(os.path.isfile(os.path.join(bin_dir, name)) and os.access(os.path.join(bin_dir, name), os.X_OK)
+               for name in ("python3", "python"))
 
 
 def _under_system(path: str) -> bool:
