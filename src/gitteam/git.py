@@ -240,6 +240,7 @@ class _AttributeTree:
     repo: Repository
     tree: Path
     env: dict[str, str]
+    has_files: bool  # whether any .gitattributes was put there
 
     def git(self, *args: str, input: bytes | str | None = None) -> bytes:
         proc = self.repo._run(args, None, self.env, input, work_tree=self.tree)
@@ -335,13 +336,15 @@ class Repository:
         with tempfile.TemporaryDirectory(prefix="gitteam-attributes-") as tmp:
             tree = Path(tmp) / "tree"
             tree.mkdir()
-            if rev is not None:
+            found: dict[str, bytes] = {}
+            if rev is not None and paths:
                 files = sorted({"/".join([*path.split("/")[:depth], ".gitattributes"])
                                 for path in paths for depth in range(path.count("/") + 1)})
-                for rel, data in self.read_blobs(rev, files).items():
+                found = self.read_blobs(rev, files)
+                for rel, data in found.items():
                     (tree / rel).parent.mkdir(parents=True, exist_ok=True)
                     (tree / rel).write_bytes(data)
-            yield _AttributeTree(self, tree, {"GIT_INDEX_FILE": str(Path(tmp) / "index")})
+            yield _AttributeTree(self, tree, {"GIT_INDEX_FILE": str(Path(tmp) / "index")}, bool(found))
 
     # -- queries ------------------------------------------------------------------------------------------
 
@@ -599,8 +602,8 @@ class Repository:
         converted: set[str] = set()
         regular = [path for path, (mode, _) in files.items() if mode != "120000"]  # git never converts links
         oids: dict[str, str] = {}
-        with self._attributes_of(attributes_from, regular if attributes_from else ()) as scratch:
-            if attributes_from and regular:
+        with self._attributes_of(attributes_from, regular) as scratch:
+            if scratch.has_files:  # none in the base for these paths: nothing of theirs converts
                 out = scratch.git("check-attr", "-z", "--stdin", *_CONVERTING,
                                   input="".join(f"{path}\0" for path in regular)).decode("utf-8", "surrogateescape")
                 fields = out.split("\0")
