@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from gitteam.errors import ConfigError, UsageError
+from gitteam.secrets import READABLE_SECRET_FILES, SECRET_FILES, SecretFiles
 
 ROLES = ("planner", "coder", "reviewer")
 PROVIDERS = ("anthropic", "openai", "replay")
@@ -53,6 +54,7 @@ RESTRICTED: tuple[str, ...] = (
     "commands.pass_env",  # variables (credentials, often) that commands receive
     "commands.agent_env",  # variables that command: coders receive
     "run.setup",  # a command run in every new worktree
+    "secrets.*",  # which files agents may not read: a repository must not open its own `.env` to them
     "models.*.base_url",  # where a model's requests, and its API key, are sent
     "models.*.api_key_env",  # which variable's secret is sent as the API key
 )
@@ -275,6 +277,16 @@ class ProtectConfig:
 
 
 @dataclass(frozen=True)
+class SecretsConfig:
+    """[secrets]: files whose content no agent may read (user config only)."""
+
+    files: tuple[str, ...] = field(default=SECRET_FILES, metadata=_PATHS)
+    """Secret files: a file name ("*.pem"), a path glob ("config/**/*.key"), or a directory ending in "/"."""
+    allow_read: tuple[str, ...] = field(default=READABLE_SECRET_FILES, metadata=_PATHS)
+    """Of those, the ones agents may read all the same (templates that document the variables)."""
+
+
+@dataclass(frozen=True)
 class PlannerConfig:
     """[planner]: what the planner starts from."""
 
@@ -326,6 +338,7 @@ SECTIONS: dict[str, type] = {
     "review": ReviewConfig,
     "sandbox": SandboxConfig,
     "protect": ProtectConfig,
+    "secrets": SecretsConfig,
 }
 
 
@@ -342,6 +355,7 @@ class Config:
     review: ReviewConfig = ReviewConfig()
     sandbox: SandboxConfig = SandboxConfig()
     protect: ProtectConfig = ProtectConfig()
+    secrets: SecretsConfig = SecretsConfig()
     sources: tuple[str, ...] = ()
     """Config files that contributed, lowest layer first, as shown in messages."""
     origins: Mapping[str, str] = field(default_factory=dict)
@@ -368,6 +382,10 @@ class Config:
     def origin(self, key: str) -> str:
         """Where a dotted key's value came from, for messages."""
         return self.origins.get(key, DEFAULTS)
+
+    def secret_files(self) -> SecretFiles:
+        """The files the agents' read tools refuse ([secrets])."""
+        return SecretFiles(self.secrets.files, self.secrets.allow_read)
 
 
 # --- layers -------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +66,9 @@ _NOTE_ATTEMPTS = 100
 _WORKTREE_ADMIN = threading.Lock()  # `git worktree add/prune` of one process must not race each other
 _HEX = re.compile(r"[0-9a-f]+")
 _SHOWN = 5  # paths named in a refusal, then "and N more"
+# Attributes that change the bytes git stores for a file (convert.c): a committed file is converted only where
+# the base commit's `.gitattributes` set one of them.
+_CONVERTING = ("text", "eol", "crlf", "filter", "ident", "working-tree-encoding")
 # What a contained command's git needs from the shared config to read the repository (`git config --list`
 # writes section and key names in lower case).
 _CONTAINED_KEY = re.compile(rb"core\.(repositoryformatversion|bare|filemode|symlinks|ignorecase|precomposeunicode)"
@@ -229,6 +233,37 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class _AttributeTree:
+    """git run in a scratch work tree (`Repository._attributes_of`): only the attributes put there apply."""
+
+    repo: Repository
+    tree: Path
+    env: dict[str, str]
+    has_files: bool  # whether any .gitattributes was put there
+
+    def git(self, *args: str, input: bytes | str | None = None) -> bytes:
+        proc = self.repo._run(args, None, self.env, input, work_tree=self.tree)
+        if proc.returncode != 0:
+            raise GitError(["git", *args], proc.returncode, proc.stderr.decode(errors="replace"))
+        return proc.stdout
+
+
+def _on_disk(path: Path) -> tuple[str, bytes] | str | None:
+    """(mode, content) of a file or symlink, "other" for a directory (a submodule), None when it is gone."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if stat.S_ISLNK(mode):
+        return "120000", os.fsencode(os.readlink(path))
+    if not stat.S_ISREG(mode):
+        return "other"
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)  # replaced by a link since lstat: fail, never follow
+    with os.fdopen(fd, "rb") as handle:
+        return ("100755" if mode & stat.S_IXUSR else "100644"), handle.read()
+
+
 @dataclass(frozen=True)
 class Repository:
     """One repository seen from the worktree at `root`; only paths (and a cache of worktrees' admin dirs),
@@ -252,8 +287,9 @@ class Repository:
         return self._run(args, cwd, env, input)
 
     def _run(self, args: Sequence[str], cwd: Path | None, env: Mapping[str, str] | None,
-             input: bytes | str | None, pinned: bool = True) -> subprocess.CompletedProcess[bytes]:
-        dirs = self._dirs(cwd)
+             input: bytes | str | None, pinned: bool = True,
+             work_tree: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+        dirs = self._dirs(cwd) if work_tree is None else (self.git_dir, work_tree)
         data = input.encode("utf-8", "surrogateescape") if isinstance(input, str) else input
         stdin = subprocess.DEVNULL if data is None else None  # nothing may wait on a terminal
         return subprocess.run(["git", *args], cwd=dirs[1], env=_environ(env, dirs, pinned), input=data,
@@ -287,6 +323,28 @@ class Repository:
             input: bytes | str | None = None, check: bool = True) -> str:
         out = self.git_bytes(*args, cwd=cwd, env=env, input=input, check=check)
         return out.decode("utf-8", "surrogateescape")
+
+    @contextmanager
+    def _attributes_of(self, rev: str | None, paths: Sequence[str] = ()) -> Iterator[_AttributeTree]:
+        """Run git where the only in-tree attributes are those of commit `rev` for `paths` (none: rev None).
+
+        git 2.39 reads `.gitattributes` from the work tree it runs in (else from the index) and has no
+        `--attr-source`: a scratch work tree holding only those files, with an empty index, is where no other
+        checkout's attributes (the change's own, in an agent's worktree or a CI checkout) can reach. The user's
+        own (info/attributes, core.attributesFile) still apply.
+        """
+        with tempfile.TemporaryDirectory(prefix="gitteam-attributes-") as tmp:
+            tree = Path(tmp) / "tree"
+            tree.mkdir()
+            found: dict[str, bytes] = {}
+            if rev is not None and paths:
+                files = sorted({"/".join([*path.split("/")[:depth], ".gitattributes"])
+                                for path in paths for depth in range(path.count("/") + 1)})
+                found = self.read_blobs(rev, files)
+                for rel, data in found.items():
+                    (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (tree / rel).write_bytes(data)
+            yield _AttributeTree(self, tree, {"GIT_INDEX_FILE": str(Path(tmp) / "index")}, bool(found))
 
     # -- queries ------------------------------------------------------------------------------------------
 
@@ -345,8 +403,13 @@ class Repository:
         return blobs
 
     def diff(self, base: str, head: str, paths: Sequence[str] = ()) -> str:
-        return self.git("--literal-pathspecs", "diff", "--no-color", "--no-ext-diff", "--no-textconv", "-M",
-                        "--full-index", "--src-prefix=a/", "--dst-prefix=b/", base, head, "--", *paths)
+        """The patch from `base` to `head` as reviewers, checks and people read it: made without any in-tree
+        `.gitattributes`, so neither side can mark a text file binary (`-diff`), pick a diff driver or hide
+        content; git tells binary files by their content."""
+        with self._attributes_of(None) as scratch:
+            out = scratch.git("--literal-pathspecs", "diff", "--no-color", "--no-ext-diff", "--no-textconv", "-M",
+                              "--full-index", "--src-prefix=a/", "--dst-prefix=b/", base, head, "--", *paths)
+        return out.decode("utf-8", "surrogateescape")
 
     def changed_paths(self, base: str, head: str) -> list[str]:
         return _split_z(self.git("diff", "--name-only", "-z", "--no-renames", base, head, "--"))
@@ -464,18 +527,21 @@ class Repository:
         ref = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
         return next((wt.path for wt in self.list_worktrees() if wt.branch == ref), None)
 
-    def copy_included_files(self, worktree: Path) -> list[str]:
-        """Copy ignored files of root that `.worktreeinclude` names (e.g. `.env`) into a new worktree."""
+    def included_files(self) -> list[str]:
+        """The ignored files of root that `.worktreeinclude` names (e.g. `.env`): what new worktrees get."""
         include = self.root / ".worktreeinclude"
         if not include.is_file():
             return []
         listing = ("ls-files", "-z", "--others", "--ignored")
         ignored = set(_split_z(self.git(*listing, "--exclude-standard")))
-        wanted = _split_z(self.git(*listing, f"--exclude-from={include}"))
+        return [rel for rel in _split_z(self.git(*listing, f"--exclude-from={include}")) if rel in ignored]
+
+    def copy_included_files(self, worktree: Path) -> list[str]:
+        """Copy the included files (`included_files`) into a new worktree; returns those copied."""
         copied = []
-        for rel in wanted:
+        for rel in self.included_files():
             target = worktree / rel
-            if rel not in ignored or target.exists() or target.is_symlink():
+            if target.exists() or target.is_symlink():
                 continue  # never overwrite what the worktree already has
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(self.root / rel, target, follow_symlinks=False)
@@ -484,19 +550,25 @@ class Repository:
 
     # -- commits ------------------------------------------------------------------------------------------
 
-    def commit_paths(self, worktree: Path, paths: Sequence[str], message: str,
-                     author: tuple[str, str]) -> str | None:
+    def commit_paths(self, worktree: Path, paths: Sequence[str], message: str, author: tuple[str, str],
+                     attributes_from: str | None = None) -> str | None:
         """Commit exactly `paths` as they are in `worktree` on its HEAD; None when that changes nothing.
 
-        A temporary index seeded from HEAD keeps whatever else is staged or modified out of the commit;
-        no hooks run (commit-tree runs none).
+        Each file is stored as the bytes on disk (a symlink as its target), converted (line endings, a filter
+        driver such as Git LFS) only where the `.gitattributes` of commit `attributes_from` (default: HEAD) say
+        so: `git add` would apply the worktree's own, which the change itself may have rewritten. A temporary
+        index seeded from HEAD keeps whatever else is staged or modified out of the commit; no hooks run
+        (commit-tree runs none).
         """
         head = self._oid("HEAD", cwd=worktree)
+        entries, gitlinks = self._index_entries(worktree, paths, attributes_from or head, head)
         with tempfile.TemporaryDirectory(prefix="gitteam-index-") as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             self.git("read-tree", *([head] if head else ["--empty"]), cwd=worktree, env=env)
-            self.git("update-index", "--add", "--remove", "-z", "--stdin", cwd=worktree, env=env,
-                     input="".join(f"{path}\0" for path in paths))
+            self.git_bytes("update-index", "-z", "--index-info", cwd=worktree, env=env, input=entries)
+            if gitlinks:  # a submodule's checked-out commit: nothing to convert
+                self.git("update-index", "--add", "-z", "--stdin", cwd=worktree, env=env,
+                         input="".join(f"{path}\0" for path in gitlinks))
             tree = self.git("write-tree", cwd=worktree, env=env).strip()
         if head is not None and tree == self._oid(f"{head}^{{tree}}"):
             return None
@@ -507,6 +579,58 @@ class Repository:
         self.git("--literal-pathspecs", "reset", "-q", "--pathspec-from-file=-", "--pathspec-file-nul", new,
                  cwd=worktree, input="".join(f"{path}\0" for path in paths))
         return new
+
+    def _index_entries(self, worktree: Path, paths: Sequence[str], attributes_from: str | None,
+                       head: str | None) -> tuple[bytes, list[str]]:
+        """`update-index -z --index-info` input for `paths` (their blobs written), and the gitlinks among them."""
+        found = {path: _on_disk(worktree / path) for path in paths}
+        gitlinks = [path for path, entry in found.items() if entry == "other"]
+        files = {path: entry for path, entry in found.items() if isinstance(entry, tuple)}
+        if not self._filemode():  # like git: the executable bit is not trusted; keep what HEAD has
+            modes = self._tree_modes(head, list(files)) if head else {}
+            files = {path: (modes.get(path, "100644") if mode != "120000" else mode, data)
+                     for path, (mode, data) in files.items()}
+        oids = self._store_blobs(files, attributes_from)
+        gone = [path for path, entry in found.items() if entry is None]
+        zero = "0" * (len(head) if head else 64 if gone and self.object_format() == "sha256" else 40)
+        lines = [f"0 {zero}\t{path}\0" for path in gone]
+        lines += [f"{files[path][0]} {oid}\t{path}\0" for path, oid in oids.items()]
+        return "".join(lines).encode("utf-8", "surrogateescape"), gitlinks
+
+    def _store_blobs(self, files: Mapping[str, tuple[str, bytes]], attributes_from: str | None) -> dict[str, str]:
+        """Write each file's blob: converted where the attributes of `attributes_from` say so, else as it is."""
+        converted: set[str] = set()
+        regular = [path for path, (mode, _) in files.items() if mode != "120000"]  # git never converts links
+        oids: dict[str, str] = {}
+        with self._attributes_of(attributes_from, regular) as scratch:
+            if scratch.has_files:  # none in the base for these paths: nothing of theirs converts
+                out = scratch.git("check-attr", "-z", "--stdin", *_CONVERTING,
+                                  input="".join(f"{path}\0" for path in regular)).decode("utf-8", "surrogateescape")
+                fields = out.split("\0")
+                converted = {path for path, _, value in zip(fields[0::3], fields[1::3], fields[2::3], strict=False)
+                             if value != "unspecified"}
+            for path in sorted(converted):  # as `git add` would with the base's attributes (and filter drivers)
+                oids[path] = scratch.git("hash-object", "-w", "--stdin", f"--path={path}",
+                                         input=files[path][1]).decode().strip()
+        plain = [path for path in files if path not in converted]
+        with tempfile.TemporaryDirectory(prefix="gitteam-blobs-") as tmp:
+            for index, path in enumerate(plain):  # copies: what is hashed is what was read, links or not
+                (Path(tmp) / str(index)).write_bytes(files[path][1])
+            names = "".join(f"{Path(tmp) / str(index)}\n" for index in range(len(plain)))
+            out = self.git("hash-object", "-w", "--no-filters", "--stdin-paths", input=names) if plain else ""
+        oids.update(zip(plain, out.split(), strict=True))
+        return oids
+
+    def _filemode(self) -> bool:
+        values = self.config_values("core.filemode")
+        return not values or values[-1].strip().lower() not in ("false", "no", "off", "0")
+
+    def _tree_modes(self, rev: str, paths: Sequence[str]) -> dict[str, str]:
+        """The mode of each of `paths` that is in the tree of `rev`."""
+        if not paths:
+            return {}
+        out = self.git("--literal-pathspecs", "ls-tree", "-z", "--full-tree", rev, "--", *paths)
+        return {item.partition("\t")[2]: item.split(" ", 1)[0] for item in _split_z(out)}
 
     def _commit_tree(self, tree: str, parents: Sequence[str], message: str, author: tuple[str, str]) -> str:
         name, email = author

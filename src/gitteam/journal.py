@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gitteam.errors import UsageError
+from gitteam.secrets import redact_data
 
 Event = dict[str, Any]
 Listener = Callable[[Event], None]
@@ -43,7 +44,10 @@ class Journal:
         self._listeners.append(listener)
 
     def append(self, kind: str, **data: Any) -> Event:
-        event: Event = {"t": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": kind, **data}
+        """Append one event (every string in it redacted: summaries, reasons, command output), then tell the
+        listeners."""
+        event: Event = {"t": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": kind,
+                        **redact_data(data)}
         line = json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n"
         with self._lock:
             self.dir.mkdir(parents=True, exist_ok=True)

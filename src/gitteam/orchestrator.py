@@ -117,7 +117,8 @@ def check_commands(repo: Repository, config: Config, registry: Registry) -> None
 def make_plan(ctx: RunContext, base: str) -> Plan:
     overview = repository_overview(ctx.repo, base, ctx.config.planner.overview_tokens)
     memory = memory_digest(ctx.board, ctx.task)
-    toolbox = planner_role.planner_tools(CommitView(ctx.repo, base), ctx.board, ctx.config.limits.plan_attempts)
+    view = CommitView(ctx.repo, base, ctx.config.secret_files())
+    toolbox = planner_role.planner_tools(view, ctx.board, ctx.config.limits.plan_attempts)
     agent = Agent(ctx.model("planner"), planner_role.SYSTEM, toolbox, ctx.call_context("planner", "planner"),
                   ctx.limits, ctx.meter, terminal="submit_plan", on_tool=ctx.on_tool)
     result = planner_role.run_planner(agent, ctx.task, overview, memory, planner_note(protection_for(
@@ -148,7 +149,8 @@ def plan_only(repo: Repository, config: Config, task: str,
     limits = Limits(config.limits.max_steps, config.limits.max_tokens, config.limits.reminders)
     context = CallContext(run="plan", role="planner", agent="planner")
     overview = repository_overview(repo, base, config.planner.overview_tokens)
-    toolbox = planner_role.planner_tools(CommitView(repo, base), None, config.limits.plan_attempts)
+    view = CommitView(repo, base, config.secret_files())
+    toolbox = planner_role.planner_tools(view, None, config.limits.plan_attempts)
     agent = Agent(registry.for_role("planner"), planner_role.SYSTEM, toolbox, context, limits,
                   Meter(config.run.budget), terminal="submit_plan")
     result = planner_role.run_planner(agent, task, overview, memory_digest(Blackboard(repo), task),

@@ -120,7 +120,7 @@ def _abort(repo: Repository, config: Config, run: str, force: bool) -> RunResult
         path = Path(agent.worktree) if agent.worktree else None
         if path and path.is_dir() and agent.id in subtasks:
             # the agent's own uncommitted work goes on its branch, journaled and noted like any commit of it
-            saved = commit_work(ctx, subtasks[agent.id], path, 0, "work saved by gitteam abort")
+            saved = commit_work(ctx, subtasks[agent.id], path, 0, "work saved by gitteam abort", agent.base or None)
             if saved:
                 coder = str(state.options.get("models", {}).get("coder", ""))  # as the run recorded it
                 write_note(ctx, agent.id, saved, coder, 0, None)

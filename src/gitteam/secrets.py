@@ -3,17 +3,26 @@
 Detection is conservative: known token formats, secret-named assignments with a literal value, and
 high-entropy strings. Hex strings (commit ids, checksums in lockfiles) count only when they are 40+
 characters long and assigned to a name that does not say they are a hash or a revision.
+
+`redact` is the one function every text bound for a model, a note, a commit message or the journal goes
+through. Besides the patterns it knows exact values: those of secret-named variables in gitteam's own
+environment (`is_secret_name`, the same rule that keeps them out of contained commands) and those `learn`
+was given (the values in secret files copied into a worktree). `SecretFiles` says which files the agents'
+read tools refuse, and `added_markers` which redaction markers a write would put into a file.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import os
 import re
+import threading
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # Specific token formats, most specific first: when matches overlap, the earlier pattern wins.
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -64,8 +73,18 @@ _MIN_CLASS_CHANGES = 0.45  # share of neighbours in different classes: ~0.64 ran
 _MIN_VALUE_CLASS_CHANGES = 0.3  # for values assigned to secret names, which may be lowercase alphanumeric
 _HEX_ENTROPY = 3.0
 
-ENV_SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
-_MIN_ENV_VALUE = 8
+# Environment names that hold credentials (is_secret_name): a part anywhere in the name, a word of it, or a
+# provider's prefix (their base URLs and profiles say where credentials go, and contained commands need none).
+SECRET_NAME_PARTS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "PRIVATE")
+SECRET_NAME_WORDS = frozenset({"AUTH", "PASS", "PAT", "DSN", "COOKIE", "SIGNATURE"})
+SECRET_NAME_PREFIXES = ("ANTHROPIC_", "OPENAI_", "AWS_")
+_MIN_ENV_VALUE = 8  # shorter values ("1", "true", "us") would be replaced all over the text
+_PLAIN_URL = re.compile(r"[a-z][a-z0-9+.\-]*://[^@/?#\s]+(?:/[^?#@\s]*)?", re.IGNORECASE)  # no userinfo, no query
+# The password of a URL's userinfo (postgres://user:PASSWORD@host): redacted, but not a finding of the check,
+# where test fixtures and compose files hold such URLs with throwaway passwords.
+_URL_PASSWORD = re.compile(r"\b[a-z][a-z0-9+.\-]*://[^\s:/@]+:(?P<value>[^\s@/]{3,})@", re.IGNORECASE)
+# What `redact` writes: a bracketed kind, `env:NAME` for a variable's value, `file:NAME` for a learned one.
+MARKER = re.compile(r"\[REDACTED:(?:[a-z0-9_]+|(?:env|file):[A-Za-z0-9_.\-]+)\]")
 
 # Files whose long strings are checksums by design; callers skip the entropy test for them.
 LOCKFILE_NAMES = frozenset({
@@ -101,19 +120,74 @@ def find_secrets(text: str, *, entropy: bool = True) -> list[SecretMatch]:
 
 
 def redact(text: str, env: Mapping[str, str] | None = None) -> str:
-    """`text` with every secret replaced by `[REDACTED:kind]`.
+    """`text` with every secret replaced by a marker: the one redaction every path to a model goes through.
 
-    Values of environment variables named *_KEY, *_TOKEN, *_SECRET, *_PASSWORD (8+ characters) are replaced
-    wherever they appear, as `[REDACTED:env:NAME]`; `env` defaults to os.environ.
+    Exact values first: those of secret-named variables (is_secret_name, 8+ characters) of `env` (default:
+    os.environ) as `[REDACTED:env:NAME]`, and the learned ones (`learn`) as `[REDACTED:file:NAME]`, wherever
+    they appear; then every pattern match as `[REDACTED:kind]`. Idempotent: redacting twice changes nothing.
     """
-    text = _redact_env(text, os.environ if env is None else env)
+    if not text:
+        return text
+    known = [(value, f"env:{name}") for name, value in _secret_values(os.environ if env is None else env)]
+    with _LEARNED_LOCK:
+        known += _LEARNED
+    for value, label in sorted(known, key=lambda item: (-len(item[0]), item[1])):
+        if value in text:  # longest first, so a value containing another is replaced whole
+            text = text.replace(value, f"[REDACTED:{label}]")
     pieces = []
     pos = 0
-    for match in find_secrets(text):
+    for match in _redactions(text):
         pieces += [text[pos:match.start], f"[REDACTED:{match.kind}]"]
         pos = match.end
     pieces.append(text[pos:])
     return "".join(pieces)
+
+
+def redact_data(value: Any) -> Any:
+    """Every string in a JSON-like value redacted (keys stay): journal events, provenance notes."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: redact_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_data(item) for item in value]
+    return value
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether an environment variable's name says it holds a credential: the one rule, for what contained
+    commands may not inherit and for which values `redact` replaces wherever they appear."""
+    upper = name.upper()
+    if any(part in upper for part in SECRET_NAME_PARTS) or upper.startswith(SECRET_NAME_PREFIXES):
+        return True
+    return any(word in SECRET_NAME_WORDS for word in re.split(r"[^A-Z0-9]+", upper))
+
+
+def learn(values: Mapping[str, str]) -> None:
+    """Remember secret values (name -> value) for every later `redact` in this process, e.g. those of a
+    `.env` copied into a worktree: a command that prints them gets them replaced, whatever they look like."""
+    fresh = [(value, f"file:{_label(name)}") for name, value in values.items() if _worth_replacing(value)]
+    with _LEARNED_LOCK:
+        _LEARNED.extend(item for item in fresh if item not in _LEARNED)
+
+
+def assigned_values(text: str) -> dict[str, str]:
+    """The values assigned to secret-named keys in a secret file, in whatever syntax it uses (.env, .npmrc,
+    .netrc, .pypirc, JSON, YAML): name -> value."""
+    found = {}
+    for match in _ANY_ASSIGNMENT.finditer(text):
+        name = match.group("name") or match.group("word")
+        value = match.group("value") or match.group("word_value")
+        if is_secret_name(name) and not value.startswith("-----") and not _PLACEHOLDER.search(value):
+            found[name] = value
+    return found
+
+
+def added_markers(before: str, after: str) -> list[str]:
+    """The redaction markers `after` holds more often than `before`: a write of them would put a marker where
+    the file may hold the real secret (the agent saw a redacted copy). Markers the file already had are its own."""
+    had = Counter(MARKER.findall(before))
+    return sorted(marker for marker, count in Counter(MARKER.findall(after)).items() if count > had[marker])
 
 
 def is_lockfile(path: str) -> bool:
@@ -225,13 +299,94 @@ def _line_starts(text: str) -> list[int]:
     return starts
 
 
-def _redact_env(text: str, env: Mapping[str, str]) -> str:
-    secrets = sorted(
-        ((value, name) for name, value in env.items()
-         if name.upper().endswith(ENV_SECRET_SUFFIXES) and len(value) >= _MIN_ENV_VALUE),
-        key=lambda item: (-len(item[0]), item[1]),
-    )
-    for value, name in secrets:  # longest first, so a value containing another is replaced whole
-        if value in text:
-            text = text.replace(value, f"[REDACTED:env:{name}]")
-    return text
+_LEARNED: list[tuple[str, str]] = []  # (value, label), learned by this process; only ever added to
+_LEARNED_LOCK = threading.Lock()
+# `name = value`, `name: value`, `"name": "value"`, `name value` (.netrc), `//host/:_authToken=value` (.npmrc)
+# `name = value`, `name: value`, `"name": "value"` (.env, .pypirc, JSON, YAML, `//host/:_authToken=value` in
+# .npmrc), and .netrc's `password value`
+_ANY_ASSIGNMENT = re.compile(
+    r"(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)[\"']?[ \t]*[=:][ \t]*[\"']?(?P<value>[^\s\"',;]{8,})"
+    r"|(?i:\b(?P<word>password|passwd|secret|token)[ \t]+(?P<word_value>[^\s\"',;]{8,}))")
+_TEMPLATED = re.compile(r"[{}$<>%()]")
+
+
+def _secret_values(env: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+    for name, value in env.items():
+        if is_secret_name(name) and _worth_replacing(value):
+            yield name, value
+
+
+def _worth_replacing(value: str) -> bool:
+    """Long enough, and not a plain URL or an existing path (where a credential is, not what it is)."""
+    if len(value) < _MIN_ENV_VALUE or not value.strip():
+        return False
+    if _PLAIN_URL.fullmatch(value):
+        return False
+    return not (value.startswith(("/", "~/")) and os.path.exists(os.path.expanduser(value)))
+
+
+def _label(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", name).strip("_.-") or "value"
+
+
+def _redactions(text: str) -> list[SecretMatch]:
+    """What `redact` replaces after the exact values: find_secrets, and passwords in URLs outside them."""
+    found = find_secrets(text)
+    taken = [(match.start, match.end) for match in found]
+    for url in _URL_PASSWORD.finditer(text):
+        start, end = url.span("value")
+        value = url.group("value")
+        if _TEMPLATED.search(value) or MARKER.fullmatch(value) or _PLACEHOLDER.search(value):
+            continue
+        if not any(a < end and start < b for a, b in taken):
+            found.append(SecretMatch(0, "url_password", start, end))
+    return sorted(found, key=lambda match: match.start)
+
+
+# --- secret files ------------------------------------------------------------------------------------
+
+# Files that hold credentials by their name; the agents' read tools refuse them ([secrets] files).
+SECRET_FILES = (
+    ".env", ".env.*", "*.env", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.ppk",
+    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".npmrc", ".pypirc", ".netrc", "_netrc",
+    ".git-credentials", "credentials", "credentials*.json", "*.tfstate", "*.tfstate.backup", ".htpasswd",
+)
+# Of those, the ones that document rather than hold secrets ([secrets] allow_read).
+READABLE_SECRET_FILES = ("*.example", "*.sample", "*.template", "*.dist", "*.pub")
+
+
+@dataclass(frozen=True, slots=True)
+class SecretFiles:
+    """Which repository paths the agents' read tools refuse: one of `files` and none of `allow_read`.
+
+    A pattern without "/" matches a file name at any depth; with "/", the whole path (`**/` spans
+    directories); ending in "/", any path under such a directory. Matched without regard to case.
+    """
+
+    files: Sequence[str] = SECRET_FILES
+    allow_read: Sequence[str] = READABLE_SECRET_FILES
+
+    def hides(self, path: str) -> bool:
+        folded = path.casefold()
+        return _any_match(folded, self.files) and not _any_match(folded, self.allow_read)
+
+    def refusal(self, path: str) -> str:
+        return (f"refused: {path} is a secret file (credentials by its name): agents may not read it. If the "
+                f"task needs to know what it holds, say so in your summary; a person can allow it with "
+                f"[secrets] allow_read in their user config")
+
+
+def _any_match(path: str, patterns: Iterable[str]) -> bool:
+    return any(_matches(path, pattern.casefold()) for pattern in patterns)
+
+
+def _matches(path: str, pattern: str) -> bool:
+    if pattern.endswith("/"):
+        directory = pattern.rstrip("/")
+        parents = path.split("/")[:-1]
+        if "/" in directory:
+            return any(fnmatch.fnmatchcase("/".join(parents[:i]), directory) for i in range(1, len(parents) + 1))
+        return any(fnmatch.fnmatchcase(part, directory) for part in parents)
+    if "/" not in pattern:
+        return fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], pattern)
+    return fnmatch.fnmatchcase(path, pattern) or (pattern.startswith("**/") and fnmatch.fnmatchcase(path, pattern[3:]))

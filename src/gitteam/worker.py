@@ -29,6 +29,7 @@ from gitteam.roles.agent import Agent
 from gitteam.roles.coders import AgentCoder, Coder, CommandCoder, CommandSetup
 from gitteam.sandbox import parse_command, safe_env
 from gitteam.sandbox.home import prepare_home
+from gitteam.secrets import assigned_values, learn, redact, redact_data
 
 NOTES_REF = "refs/notes/gitteam"
 BASE_PORT = 41000
@@ -65,13 +66,13 @@ def run_subtask(ctx: RunContext, job: Assignment) -> Outcome:
         run_setup(ctx, job, worktree)
         return code_and_review(ctx, job, worktree, head)
     except GitteamError as exc:
-        partial = commit_work(ctx, subtask, worktree, 0, "partial work: " + str(exc))
+        partial = commit_work(ctx, subtask, worktree, 0, "partial work: " + str(exc), job.start)
         if partial:  # unreviewed, but its provenance and spend are recorded like every agent commit's
             write_note(ctx, subtask.id, partial, ctx.registry.spec_for("coder", economy=ctx.economy), 0, None)
         latest = partial or ctx.repo.rev_parse(f"refs/heads/{branch}") or head  # earlier rounds may have committed
         return Outcome(subtask.id, outcome_status(exc), latest, reason=str(exc))
     except BaseException:  # Ctrl-C with the agent in this thread, or a bug: save its work, then stop the run
-        partial = commit_work(ctx, subtask, worktree, 0, "partial work: interrupted")
+        partial = commit_work(ctx, subtask, worktree, 0, "partial work: interrupted", job.start)
         if partial:  # like every agent commit, with its provenance note
             write_note(ctx, subtask.id, partial, ctx.registry.spec_for("coder", economy=ctx.economy), 0, None)
         raise
@@ -89,14 +90,27 @@ def prepare_worktree(ctx: RunContext, job: Assignment, branch: str) -> Path:
     path = worktree_path(ctx.repo, ctx.run, job.subtask.id)
     if path.is_dir() and ctx.repo.worktree_of_branch(branch) == path.resolve():
         ctx.repo.finish_checkout(path)  # killed before its checkout finished: complete it
+        learn_secret_files(ctx, ctx.repo.root, ctx.repo.included_files())  # copied by the process that made it
         return path  # resume: the worktree survived, with whatever the agent left in it
     path.parent.mkdir(parents=True, exist_ok=True)
     if ctx.repo.rev_parse(f"refs/heads/{branch}"):
         ctx.repo.add_worktree(path, branch)  # resume: the branch holds the earlier attempt's commits
     else:
         ctx.repo.create_worktree(path, branch, job.start, mode="full")
-    ctx.repo.copy_included_files(path)
+    learn_secret_files(ctx, path, ctx.repo.copy_included_files(path))
     return path
+
+
+def learn_secret_files(ctx: RunContext, where: Path, included: Sequence[str]) -> None:
+    """The values in the secret files `.worktreeinclude` copies (a `.env`) are redacted from then on, wherever
+    they appear: a command the coder runs may print them, and their shape may fit no pattern."""
+    policy = ctx.config.secret_files()
+    for rel in included:
+        if policy.hides(rel):
+            try:
+                learn(assigned_values((where / rel).read_bytes().decode("utf-8", errors="replace")))
+            except OSError:
+                continue  # gone already, or not a file: nothing to learn
 
 
 def agent_env(ctx: RunContext, job: Assignment, worktree: Path, also: Sequence[str] = ()) -> dict[str, str]:
@@ -117,7 +131,7 @@ def run_setup(ctx: RunContext, job: Assignment, worktree: Path) -> None:
                               ctx.config.run.setup_timeout, 4000, purpose="setup")
     if result.timed_out or result.exit_code != 0:
         status = "timed out" if result.timed_out else f"exited {result.exit_code}"
-        raise GitteamError(f"the setup command {setup!r} {status}: {result.output.strip()[-300:]}")
+        raise GitteamError(f"the setup command {setup!r} {status}: {redact(result.output).strip()[-300:]}")
 
 
 def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> Outcome:
@@ -131,7 +145,7 @@ def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str)
     max_rounds = ctx.config.run.max_rounds
     for round_number in range(1, max_rounds + 1):
         summary = coder.work(message, round_number)
-        head = commit_work(ctx, subtask, worktree, round_number, summary) or head
+        head = commit_work(ctx, subtask, worktree, round_number, summary, job.start) or head
         verdict = gate(ctx, job, worktree, head, round_number, summary)
         write_note(ctx, subtask.id, head, coder.model, round_number, verdict)
         if verdict.decision == "APPROVE":
@@ -168,7 +182,8 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> C
         env=agent_env(ctx, job, worktree),
         runner=ctx.commands,
     )
-    workspace = coder_role.Workspace(ctx.repo, worktree, head, Ownership(subtask.files, ctx.config.protect), commands)
+    workspace = coder_role.Workspace(ctx.repo, worktree, head, Ownership(subtask.files, ctx.config.protect), commands,
+                                     ctx.config.secret_files())
     return AgentCoder(Agent(
         ctx.model("coder"), coder_role.SYSTEM, coder_role.coder_tools(workspace, ctx.board, subtask.id),
         context, ctx.limits, ctx.meter, terminal="done", on_tool=ctx.on_tool,
@@ -180,8 +195,13 @@ def private_home(ctx: RunContext, agent: str) -> Path:
     return prepare_home(ctx.journal.dir / "homes" / agent, Path.home(), ctx.config.sandbox.home_files)
 
 
-def commit_work(ctx: RunContext, subtask: Subtask, worktree: Path, round_number: int, summary: str) -> str | None:
-    """Commit the subtask's own files; anything else the agent's commands left is reported, not committed."""
+def commit_work(ctx: RunContext, subtask: Subtask, worktree: Path, round_number: int, summary: str,
+                base: str | None) -> str | None:
+    """Commit the subtask's own files; anything else the agent's commands left is reported, not committed.
+
+    The files are committed as the agent left them, converted only as the `.gitattributes` of `base` (the
+    subtask's start) say: the change's own attributes cannot alter what is stored (Repository.commit_paths).
+    """
     if not worktree.is_dir():
         return None
     changed = ctx.repo.worktree_changes(worktree)
@@ -190,9 +210,10 @@ def commit_work(ctx: RunContext, subtask: Subtask, worktree: Path, round_number:
     owned = [p for p in changed if ownership.owns(p)]
     head = None
     if owned:
-        message = f"{subtask.title}\n\n{summary.strip()}\n\ngitteam-run: {ctx.run}\ngitteam-agent: {subtask.id}\n"
+        message = redact(f"{subtask.title}\n\n{summary.strip()}\n\n") + \
+            f"gitteam-run: {ctx.run}\ngitteam-agent: {subtask.id}\n"
         author = (f"gitteam coder {subtask.id}", f"{subtask.id}@gitteam.invalid")
-        head = ctx.repo.commit_paths(worktree, owned, message, author)
+        head = ctx.repo.commit_paths(worktree, owned, message, author, attributes_from=base)
     if head or stray:
         ctx.journal.append("agent_committed", agent=subtask.id, head=head or ctx.repo.rev_parse(
             f"refs/heads/{agent_branch(ctx.run, subtask.id)}"), round=round_number, summary=summary, stray=stray)
@@ -260,5 +281,5 @@ def write_note(ctx: RunContext, agent: str, head: str, model: str, round_number:
             "cost": round(reviewer_tally.cost, 6) if reviewer_tally.cost_known else None,
         },
     }
-    ctx.repo.set_note(NOTES_REF, head, json.dumps(note, indent=1, ensure_ascii=False))
+    ctx.repo.set_note(NOTES_REF, head, json.dumps(redact_data(note), indent=1, ensure_ascii=False))
 

@@ -110,7 +110,8 @@ def _review_chunk(session: ReviewSession, subject: Subject, reviewer: ReviewerDe
     # subtask's reviewers used before it.
     used = session.meter.agent(agent_key(context)).usage.total
     limits = dataclasses.replace(session.limits, max_tokens=used + session.limits.max_tokens)
-    toolbox = reviewer_role.reviewer_tools(CommitView(session.repo, subject.head), session.board, scope.place_all)
+    view = CommitView(session.repo, subject.head, session.config.secret_files())  # [secrets]: files no agent reads
+    toolbox = reviewer_role.reviewer_tools(view, session.board, scope.place_all)
     agent = Agent(model, reviewer_role.system_prompt(reviewer.name, reviewer.focus), toolbox, context, limits,
                   session.meter, terminal="submit_review", on_tool=session.on_tool)
     about = dict(subject.about)

@@ -28,6 +28,7 @@ from gitteam.sandbox.runner import CommandRunner
 PYTHON_SUFFIXES = (".py", ".pyi")
 TEST_OUTPUT_TAIL = 3000  # characters of a failing test command's output kept in its finding
 TEST_MAX_OUTPUT = 50_000
+BINARY_PROBE = 8000  # bytes git looks at for a NUL to call a file binary (xdiff's heuristic)
 # compile() may warn (invalid escapes); warnings filters are process-wide: one check at a time edits them
 _WARNINGS_LOCK = threading.Lock()
 
@@ -85,20 +86,30 @@ class OwnershipCheck:
 
 
 class SecretsCheck:
-    """Added lines must not carry credentials. Findings never repeat the secret."""
+    """Credentials the change adds, found in the changed files' contents at head: blobs, not the diff, so the
+    change's own `.gitattributes` (`-diff`, `binary`) cannot hide a file, and binary files are read too. A
+    secret whose text the file already held at base is not the change's. Findings never repeat the secret."""
 
     name = "secrets"
 
     def run(self, ctx: CheckContext) -> list[Finding]:
+        changed = [change for change in ctx.changes if change.status != "deleted"]
+        after = ctx.read(ctx.head, [change.path for change in changed])
+        before = ctx.read(ctx.base, [change.old_path or change.path for change in changed
+                                     if change.status != "added"])
         findings = []
-        for change in ctx.changes:
-            if not change.added:
-                continue
-            numbers = [number for number, _ in change.added]
-            text = "\n".join(line for _, line in change.added)
-            for match in secrets.find_secrets(text, entropy=not secrets.is_lockfile(change.path)):
+        for change in changed:
+            data = after.get(change.path)
+            if data is None:
+                continue  # a submodule: no blob of its own
+            binary = b"\0" in data[:BINARY_PROBE]
+            text = data.decode("utf-8", "replace")  # a binary file's ASCII runs stay as they are
+            had = before.get(change.old_path or change.path, b"").decode("utf-8", "replace")
+            for match in secrets.find_secrets(text, entropy=not (binary or secrets.is_lockfile(change.path))):
+                if text[match.start:match.end] in had:
+                    continue
                 findings.append(_finding(
-                    self, change.path, numbers[match.line - 1], "critical",
+                    self, change.path, None if binary else match.line, "critical",
                     f"possible secret added ({match.kind}); the value is not shown here",
                     "remove it, read it from the environment or a secret store instead, "
                     "and rotate it if it was real"))

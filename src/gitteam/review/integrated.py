@@ -26,7 +26,8 @@ from gitteam.review.diff import FileChange, parse_diff
 from gitteam.review.gate import decide
 from gitteam.review.verdict import Finding, Verdict
 from gitteam.sandbox import parse_command, safe_env
-from gitteam.worker import BASE_PORT, NOTES_REF, review_diff
+from gitteam.secrets import redact, redact_data
+from gitteam.worker import BASE_PORT, NOTES_REF, learn_secret_files, review_diff
 
 EVENT = "integration_review"
 
@@ -69,7 +70,7 @@ def checked_in_worktree(ctx: RunContext, base: str, head: str, changes: list[Fil
     path.parent.mkdir(parents=True, exist_ok=True)
     ctx.repo.add_detached_worktree(path, head)
     try:
-        ctx.repo.copy_included_files(path)
+        learn_secret_files(ctx, path, ctx.repo.copy_included_files(path))
         env = _env(ctx, path)
         problem = _setup(ctx, path, env)
         if problem is not None:
@@ -99,7 +100,7 @@ def _setup(ctx: RunContext, path: Path, env: dict[str, str]) -> Finding | None:
         return None
     status = "timed out" if result.timed_out else f"exited {result.exit_code}"
     return Finding("", None, "major", f"the setup command {setup!r} {status} on the integrated tree: "
-                   f"{result.output.strip()[-300:]}", "fix the setup, then gitteam resume", "check:setup")
+                   f"{redact(result.output).strip()[-300:]}", "fix the setup, then gitteam resume", "check:setup")
 
 
 def write_note(ctx: RunContext, head: str, verdict: Verdict) -> None:
@@ -117,5 +118,5 @@ def write_note(ctx: RunContext, head: str, verdict: Verdict) -> None:
         note = {"run": ctx.run, "agent": INTEGRATION, "role": "reviewer"}
         if existing:
             note["previous_note"] = existing
-    note["integration_review"] = review
+    note["integration_review"] = redact_data(review)
     ctx.repo.set_note(NOTES_REF, head, json.dumps(note, indent=1, ensure_ascii=False))

@@ -5,6 +5,10 @@ call, and the conversation is kept under the model's context window (models/wind
 a call and again if the provider still finds it too long. Control leaves the loop by exceptions that
 carry a message. The conversation stays on the object, so a coder can be sent back for another round
 with the reviewer's findings.
+
+Every text that enters the conversation from outside the model (the system prompt, each user message,
+each tool result) goes through `secrets.redact` as it is added: this loop is the one path from content to
+a model request, so no secret reaches a provider whichever tool, prompt or note carried it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from gitteam.models.retry import ContextTooLong
 from gitteam.models.window import compact, estimate, fixed_tokens, prompt_limit
 from gitteam.roles.errors import AgentFailed
 from gitteam.roles.tools import Toolbox, ToolResult
+from gitteam.secrets import redact
 
 __all__ = ["Agent", "AgentFailed", "Limits"]
 
@@ -54,7 +59,7 @@ class Agent:
         on_tool: Callable[[CallContext, ToolCall, ToolResult], None] | None = None,
     ) -> None:
         self.model = model
-        self.system = system
+        self.system = redact(system)
         self.toolbox = toolbox
         self.context = context
         self.limits = limits
@@ -70,7 +75,7 @@ class Agent:
         """Add a user message and loop until the terminal tool is accepted; returns its value."""
         if self.started is None:
             self.started = time.monotonic()
-        self.messages.append(Message("user", message))
+        self.messages.append(Message("user", redact(message)))
         reminders = 0
         while True:
             self._check_limits()
@@ -96,7 +101,7 @@ class Agent:
             result = self.toolbox.execute(call)
             if self.on_tool is not None:
                 self.on_tool(self.context, call, result)
-            self.messages.append(Message("tool", result.text, tool_call_id=call.id, is_error=result.is_error))
+            self.messages.append(Message("tool", redact(result.text), tool_call_id=call.id, is_error=result.is_error))
             if result.finished:
                 finished, value = True, result.value
         return finished, value

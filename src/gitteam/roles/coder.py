@@ -20,6 +20,7 @@ from gitteam.sandbox import parse_command
 from gitteam.sandbox.allow import check_command
 from gitteam.sandbox.runner import CommandRunner
 from gitteam.sandbox.watch import ContainmentBreach
+from gitteam.secrets import SecretFiles, added_markers
 
 SYSTEM = """\
 You are a coder in gitteam, a team of coding agents working on one git repository. You carry out one
@@ -83,11 +84,12 @@ def brief(subtask: Subtask, dependencies: Sequence[tuple[str, str]], memory: str
 class Workspace:
     """The coder's write tools over its worktree; every path goes through resolve_path and ownership."""
 
-    def __init__(self, repo: Repository, worktree: Path, start: str, ownership: Ownership, commands: CommandPolicy):
+    def __init__(self, repo: Repository, worktree: Path, start: str, ownership: Ownership, commands: CommandPolicy,
+                 secret_files: SecretFiles | None = None):
         self.worktree = worktree
         self.ownership = ownership
         self.commands = commands
-        self.view = WorktreeView(repo, worktree, start)
+        self.view = WorktreeView(repo, worktree, start, secret_files)
 
     def _owned_target(self, path: str, delete: bool = False) -> tuple[str, Path]:
         rel = resolve_path(self.worktree, path, for_write=not delete, for_delete=delete)
@@ -106,6 +108,7 @@ class Workspace:
     def write_file(self, args: dict[str, Any]) -> str:
         rel, target = self._owned_target(args["path"])
         data = args["content"].encode("utf-8")
+        _refuse_markers(rel, _current_text(target), args["content"], "write_file")
         target.parent.mkdir(parents=True, exist_ok=True)
         existed = target.exists()
         target.write_bytes(data)
@@ -125,10 +128,16 @@ class Workspace:
         except UnicodeDecodeError as exc:
             raise ToolRefused(f"edit_file {rel}: not UTF-8 text; replace it whole with write_file") from exc
         count = text.count(old)
+        if count == 0 and added_markers(text, old):
+            raise ToolRefused(f"edit_file {rel}: `old` contains a redaction marker ({added_markers(text, old)[0]}): "
+                              "the file holds a secret there that you were not shown. Choose `old` and `new` "
+                              "around it, so the secret stays as it is")
         if count != 1:
             where = "not found" if count == 0 else f"found {count} times; include more context to make it unique"
             raise ToolRefused(f"edit_file {rel}: `old` {where}")
-        target.write_bytes(text.replace(old, new, 1).encode("utf-8"))
+        edited = text.replace(old, new, 1)
+        _refuse_markers(rel, text, edited, "edit_file")
+        target.write_bytes(edited.encode("utf-8"))
         return f"edited {rel}"
 
     def delete_file(self, args: dict[str, Any]) -> str:
@@ -152,6 +161,25 @@ class Workspace:
             raise AgentFailed(str(exc)) from exc
         status = "timed out" if result.timed_out else f"exit {result.exit_code}"
         return f"{status} after {result.duration:.1f}s\n{result.output}"
+
+
+def _current_text(target: Path) -> str:
+    try:
+        return target.read_bytes().decode("utf-8", errors="replace") if target.is_file() else ""
+    except OSError:
+        return ""
+
+
+def _refuse_markers(rel: str, before: str, after: str, tool_name: str) -> None:
+    """A write may not add redaction markers: the agent saw a redacted copy, and writing it back would put
+    `[REDACTED:...]` where the file holds a real secret (or make one up where it held none)."""
+    added = added_markers(before, after)
+    if added:
+        raise ToolRefused(
+            f"{tool_name} {rel}: refused: the content contains the redaction marker {added[0]}, which gitteam puts "
+            "where it hid a secret from you; writing it would replace the real value. Nothing was written. Keep "
+            "the secret's line as it is: change the file with edit_file around it, or, if you really mean that "
+            "text, build it so it does not appear literally (e.g. \"[REDACTED\" + \":...]\")")
 
 
 def coder_tools(workspace: Workspace, board: Blackboard | None, agent: str) -> Toolbox:

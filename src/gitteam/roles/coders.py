@@ -123,7 +123,7 @@ class CommandCoder:
                 write_back(self.setup.home, Path.home(), self.setup.home_files)
         self._unwrap_commits(before)
         usage, cost, summary = reported(result.output)  # before redaction, which may cut into the JSON
-        output, summary = redact(result.output, self.setup.env), redact(summary, self.setup.env)
+        output, summary = redact(result.output), redact(summary)  # its variables come from gitteam's own
         self.meter.record(self.context, Reply(summary, (), usage, self.setup.spec, cost))
         self.meter.notify(self.context, "agent_command", command=self.setup.spec, exit_code=result.exit_code,
                           timed_out=result.timed_out, seconds=round(result.duration, 1), output=output[-2000:])
@@ -140,7 +140,7 @@ class CommandCoder:
         """The rules, the brief, and on later rounds the brief again before the findings (a new process
         remembers nothing; the worktree holds its earlier work)."""
         rules = COMMAND_RULES.format(files=", ".join(self.setup.files))
-        text = _no_done_tool(message)
+        text = redact(_no_done_tool(message))  # it goes to the CLI's model: the one redaction, as for our agents
         if self.first is None:
             self.first = text
             return f"{rules}\n{text}\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from gitteam.memory import Blackboard
 from gitteam.memory.recall import describe
 from gitteam.models.base import ToolCall, ToolSpec
 from gitteam.roles.errors import AgentFailed, ToolRefused
+from gitteam.secrets import SecretFiles
 
 MAX_LIST = 400
 MAX_READ_CHARS = 60_000
@@ -158,14 +160,22 @@ def _check_nested(schema: dict[str, Any], value: Any, where: str, problems: list
 
 
 class FileView(Protocol):
-    """What the read-only tools read: a commit (planner, reviewer) or a live worktree (coder)."""
+    """What the read-only tools read: a commit (planner, reviewer) or a live worktree (coder).
+
+    Secret files (`hidden`) are never read: `read` refuses them and `read_many` leaves them out; a tool that
+    reads files another way (git grep) must leave out the paths `hidden` names.
+    """
 
     def paths(self) -> list[str]: ...
+
+    def hidden(self, path: str) -> bool:
+        """Whether `path` (repo-relative, normalized) is a secret file no agent may read ([secrets])."""
+        ...
 
     def read(self, path: str) -> bytes: ...
 
     def read_many(self, paths: Sequence[str]) -> Iterator[tuple[str, bytes]]:
-        """(path, content) for those of `paths` that are files, in order: what `search` scans."""
+        """(path, content) for those of `paths` that are files and not hidden, in order: what `search` scans."""
         ...
 
 
@@ -175,9 +185,10 @@ SEARCH_BATCH = 500  # blobs read per `git cat-file --batch`: one process, bounde
 class CommitView:
     """Files as committed at `rev`: what the planner and reviewers see, unaffected by any checkout."""
 
-    def __init__(self, repo: Repository, rev: str) -> None:
+    def __init__(self, repo: Repository, rev: str, secret_files: SecretFiles | None = None) -> None:
         self.repo = repo
         self.rev = rev
+        self.secret_files = secret_files or SecretFiles()
         self._paths: list[str] | None = None
 
     def paths(self) -> list[str]:
@@ -185,14 +196,20 @@ class CommitView:
             self._paths = self.repo.tracked_files(self.rev)
         return self._paths
 
+    def hidden(self, path: str) -> bool:
+        return self.secret_files.hides(path)
+
     def read(self, path: str) -> bytes:
         normalized = normalize_repo_path(path)
+        if self.hidden(normalized):
+            raise ToolRefused(self.secret_files.refusal(normalized))
         data = self.repo.read_blob(self.rev, normalized)
         if data is None:
             raise ToolRefused(f"no such file: {normalized}")
         return data
 
     def read_many(self, paths: Sequence[str]) -> Iterator[tuple[str, bytes]]:
+        paths = [path for path in paths if not self.hidden(path)]
         for start in range(0, len(paths), SEARCH_BATCH):
             batch = paths[start : start + SEARCH_BATCH]
             blobs = self.repo.read_blobs(self.rev, batch)
@@ -202,10 +219,11 @@ class CommitView:
 class WorktreeView:
     """The coder's worktree on disk: tracked files at its start, plus what the coder has created."""
 
-    def __init__(self, repo: Repository, worktree: Path, start: str) -> None:
+    def __init__(self, repo: Repository, worktree: Path, start: str, secret_files: SecretFiles | None = None) -> None:
         self.repo = repo
         self.worktree = worktree
         self.start = start
+        self.secret_files = secret_files or SecretFiles()
         self._tracked: list[str] | None = None  # listed on first use: most coders never list 10,000 files
         self.created: set[str] = set()
         self.deleted: set[str] = set()
@@ -215,8 +233,18 @@ class WorktreeView:
             self._tracked = self.repo.tracked_files(self.start)
         return sorted((set(self._tracked) | self.created) - self.deleted)
 
+    def hidden(self, path: str) -> bool:
+        if self.secret_files.hides(path):
+            return True
+        # a symlink inside the worktree (resolve_path refuses the others) to a secret file is one too
+        real, root = os.path.realpath(self.worktree / path), os.path.realpath(self.worktree)
+        inside = os.path.relpath(real, root).replace(os.sep, "/")
+        return inside != path and self.secret_files.hides(inside)
+
     def read(self, path: str) -> bytes:
         rel = resolve_path(self.worktree, path)
+        if self.hidden(rel):
+            raise ToolRefused(self.secret_files.refusal(rel))
         target = self.worktree / rel
         if not target.is_file():
             raise ToolRefused(f"no such file: {rel}")
