@@ -166,10 +166,11 @@ def approve(ctx: RunContext, keep: bool) -> RunResult:
             return ctx.finish(MERGED, Exit.OK, f"merged into {ctx.target}{where}: {current[:10]}..{new[:10]}{kept}",
                               **summary_details(ctx, current))
         if ctx.repo.rev_parse(f"refs/heads/{ctx.target}") == current:
-            # Not a lost race: the user's uncommitted changes are in the way. Touch nothing of theirs.
+            # Not a lost race: the user's uncommitted, untracked or ignored files are in the way. Touch
+            # nothing of theirs; the detail names the files and what to do with them.
             return ctx.finish(PENDING, Exit.FAILED,
                           f"{ctx.target} was not moved: {result.detail}. The result is on branch "
-                          f"{agent_branch(ctx.run, INTEGRATION)}; commit or stash your changes, then "
+                          f"{agent_branch(ctx.run, INTEGRATION)}; once those files are out of the way: "
                           f"gitteam approve {ctx.run}")
     return ctx.finish(PENDING, Exit.FAILED, f"{ctx.target} keeps moving; try gitteam approve {ctx.run} again")
 
