@@ -140,7 +140,8 @@ def gate(repo: Repository, config: Config, where: Range, diff_text: str, changes
     if not chosen:
         return decide(checks, None)
     limits = Limits(max_steps=config.limits.max_steps, max_tokens=config.limits.max_tokens,
-                    reminders=config.limits.reminders)
+                    reminders=config.limits.reminders, max_seconds=config.limits.max_seconds,
+                    search_seconds=config.limits.search_seconds)
     session = ReviewSession(
         repo=repo, config=config, model_for=lambda spec: registry.resolve(spec or registry.spec_for("reviewer")),
         meter=Meter(config.run.budget), limits=limits, run="review", agent="range", board=Blackboard(repo),
