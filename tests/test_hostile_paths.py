@@ -15,8 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import commit_files
+from gitteam.git import find_repository
 from gitteam.locks.ownership import Ownership
 from gitteam.locks.paths import PathRefused, normalize_repo_path
+from gitteam.models.base import ToolCall
+from gitteam.roles.tools import CommitView, Toolbox, read_tools
 from scripts import (
     blob,
     call,
@@ -101,3 +105,13 @@ def test_the_planner_cannot_own_such_a_file_even_as_its_only_file(repo: Path) ->
     assert result.exit_code != 0 and result.state != "merged", result.message
     assert not events(repo, result.run, "agent_started")
     assert subprocess.run(["git", "rev-parse", "main"], cwd=repo, capture_output=True, text=True).stdout == head
+
+
+def test_a_tracked_file_with_such_a_name_is_neither_read_nor_searched(repo: Path) -> None:
+    """The repository may already hold one: agents see it listed, but no tool opens it."""
+    commit_files(repo, {"data/x\x1b[2J.txt": "NEEDLE in a hostile name\n", "data/ok.txt": "NEEDLE here\n"})
+    box = Toolbox(read_tools(CommitView(find_repository(repo), "HEAD"), None, "planner", "planner"))
+    found = box.execute(ToolCall("1", "search", {"pattern": "NEEDLE"}))
+    assert found.text == "data/ok.txt:1: NEEDLE here", found.text
+    read = box.execute(ToolCall("2", "read_file", {"path": "data/x\x1b[2J.txt"}))
+    assert read.is_error and "control or bidirectional character" in read.text

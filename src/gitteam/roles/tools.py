@@ -268,6 +268,14 @@ class WorktreeView:
             return False
 
 
+def nameable(path: str) -> bool:
+    """A tracked path the tools can name (read_file would open): no control or bidi characters, no `.git`."""
+    try:
+        return normalize_repo_path(path) == path
+    except GitteamError:
+        return False
+
+
 def glob_match(path: str, pattern: str) -> bool:
     """Shell-style globs where `**/` spans directories and a bare name matches at any depth."""
     if "/" not in pattern:
@@ -302,7 +310,7 @@ def read_tools(view: FileView, board: Blackboard | None, author: str, role: str)
 
     def search(args: dict[str, Any]) -> str:
         pattern = args.get("glob") or ""
-        wanted = [path for path in view.paths() if not pattern or glob_match(path, pattern)]
+        wanted = [path for path in view.paths() if (not pattern or glob_match(path, pattern)) and nameable(path)]
         seconds = seconds_left(call_limits().search_seconds)
         try:
             found = view.grep(args["pattern"], wanted, seconds=seconds, max_matches=MAX_MATCHES,
