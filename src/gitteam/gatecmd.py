@@ -26,7 +26,7 @@ from gitteam.review.formats import FORMATS, Range, render, step_summary
 from gitteam.review.gate import SHORT_OF_BLOCK, decide
 from gitteam.review.verdict import Verdict
 from gitteam.roles.agent import Limits
-from gitteam.terminal import json_text, visible
+from gitteam.terminal import json_text, one_line, visible
 
 FAIL_ON = ("block", "changes")
 # pre-commit's pre-push stage names the range in these (older releases: SOURCE and ORIGIN)
@@ -127,7 +127,7 @@ def shown(report: str, output: str) -> str:
 
 
 def _note(message: str) -> None:
-    print(f"gitteam review: {message}", file=sys.stderr)
+    print(f"gitteam review: {one_line(message)}", file=sys.stderr)  # reviewer names come from .gitteam.toml
 
 
 def gate(repo: Repository, config: Config, where: Range, diff_text: str, changes: list[FileChange],
