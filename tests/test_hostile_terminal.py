@@ -222,3 +222,21 @@ def test_the_approval_prompts_diff_shows_the_content_visibly(repo: Path) -> None
                 b"cr\rback", b"back\x08", b"del\x7f", b"\x07"):
         assert raw not in term.output, raw
     assert git(repo, "rev-parse", "main") == git(repo, "rev-parse", "HEAD")  # rejected: main did not move
+
+
+def test_review_shows_the_reviewers_text_visibly_and_keeps_json_exact(repo: Path) -> None:
+    commit_files(repo, {"src/evil.txt": f"line {HOSTILE}\n"})
+    data = {"gitteam_replay": 1, "reviewer": {"*": [
+        call("submit_review", decision="REQUEST_CHANGES", summary=f"review {HOSTILE}",
+             findings=[finding("src/evil.txt", f"finding {HOSTILE}", "major", 1)])]}}
+    reviewer = spec(write_script(script_path(repo), data))
+    proc = cli(repo, "review", "--base", "HEAD~1", "--reviewer", reviewer)
+    assert proc.returncode == 0, proc.stderr
+    assert_shown(proc.stdout + proc.stderr, "review --format text")
+    assert f"finding {' '.join(SHOWN)}" in proc.stdout
+    proc = cli(repo, "review", "--base", "HEAD~1", "--reviewer", reviewer, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert not any(char in proc.stdout for char in RAW)
+    verdict = json.loads(proc.stdout)
+    assert verdict["summary"] == f"review {HOSTILE}"
+    assert any(f["message"] == f"finding {HOSTILE}" for f in verdict["findings"])
