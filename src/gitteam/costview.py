@@ -96,12 +96,12 @@ def print_cost(states: Sequence[RunState], json_out: bool) -> None:
     """Tokens and money per run, role, agent and model; a cost no price or CLI told is "unknown", not $0."""
     rows = cost_rows(states)
     if json_out:
-        print(terminal.json_text(json.dumps([
+        print(json.dumps([  # ASCII: nothing in it a terminal obeys
             {"run": r, "role": role, "agent": a, "model": m, "calls": v.calls,
              "input_tokens": v.input + v.cache_read + v.cache_write, "uncached_input_tokens": v.input,
              "cache_read_tokens": v.cache_read, "cache_write_tokens": v.cache_write, "output_tokens": v.output,
              "cost": None if v.unknown == v.calls else round(v.cost, 6), "cost_known": not v.unknown}
-            for (r, role, a, m), v in rows.items()], indent=1, ensure_ascii=False)))
+            for (r, role, a, m), v in rows.items()], indent=1))
         return
     table = Table(box=None, pad_edge=False)
     for column in ("run", "role", "agent", "model", "input", "output", "cost"):  # --json has the cache split

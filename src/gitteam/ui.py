@@ -40,9 +40,13 @@ def stdout() -> Console:
     return terminal.console()
 
 
-def print_json(value: Any) -> None:
-    """One JSON document on stdout: exact data, its non-ASCII text readable, nothing a terminal obeys."""
-    print(terminal.json_text(json.dumps(value, indent=1, ensure_ascii=False)))
+def print_json(value: Any, readable: bool = False) -> None:
+    """One JSON document on stdout: exact data, nothing a terminal obeys. `readable` keeps non-ASCII text as it
+    is (memory notes), except the characters `terminal.json_text` escapes; otherwise the document is ASCII."""
+    if readable:
+        print(terminal.json_text(json.dumps(value, indent=1, ensure_ascii=False)))
+    else:
+        print(json.dumps(value, indent=1))
 
 
 def is_interactive() -> bool:
@@ -305,7 +309,7 @@ def print_clean(cleaned: Sequence[str], kept: Sequence[str]) -> None:
 
 def print_memory(entries: Sequence[Entry], json_out: bool) -> None:
     if json_out:
-        print_json([e.to_json() for e in entries])
+        print_json([e.to_json() for e in entries], readable=True)
         return
     out = stdout()
     if not entries:
@@ -321,7 +325,7 @@ def print_memory_entry(found: Found, json_out: bool) -> None:
     hidden = [{"tombstone": t.id, "reason": t.reason, "by": list(t.by), "created": t.created}
               for t in found.hidden_by]
     if json_out:
-        print_json({**e.to_json(), "hidden_by": hidden})
+        print_json({**e.to_json(), "hidden_by": hidden}, readable=True)
         return
     out = stdout()
     out.print(f"[bold]{markup_line(e.id)}[/bold]")
@@ -343,7 +347,7 @@ def print_memory_entry(found: Found, json_out: bool) -> None:
 def print_compaction(result: Compaction, dry_run: bool, json_out: bool) -> None:
     if json_out:
         print_json({"dry_run": dry_run, "summaries": [e.to_json() for e in result.summaries],
-                    "compacted": [e.id for e in result.compacted]})
+                    "compacted": [e.id for e in result.compacted]}, readable=True)
         return
     out = stdout()
     if not result.summaries:
@@ -378,7 +382,7 @@ def print_sync(result: SyncResult, direction: str, json_out: bool) -> None:
 
 def print_backlog(items: Sequence[Entry], json_out: bool) -> None:
     if json_out:
-        print_json([e.to_json() for e in items])
+        print_json([e.to_json() for e in items], readable=True)
         return
     out = stdout()
     if not items:
