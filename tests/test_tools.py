@@ -7,7 +7,7 @@ from pathlib import Path
 from conftest import commit_files
 from gitteam.git import find_repository
 from gitteam.models.base import ToolCall
-from gitteam.roles.tools import CommitView, Toolbox, read_tools
+from gitteam.roles.tools import CommitView, Toolbox, WorktreeView, read_tools
 
 # Long directory names: the paths of this many files take more than one `git grep` (gitteam.git._BATCH_BYTES).
 DEEP = "pkg/" + "deeply-nested-package-directory/" * 3
@@ -45,3 +45,16 @@ def test_search_skips_binary_files_and_refuses_a_bad_pattern(repo: Path) -> None
     assert search(box, pattern="NEEDLE") == "a.py:1: NEEDLE = 1"
     refused = box.execute(ToolCall("2", "search", {"pattern": "(unclosed"}))
     assert refused.is_error and "bad regular expression" in refused.text
+
+
+def test_search_in_a_worktree_finds_new_files_and_never_follows_a_link_out(repo: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("NEEDLE from outside the repository\n")
+    (repo / "leak.txt").symlink_to(outside)
+    commit_files(repo, {"a.py": "NEEDLE = 1\n"})
+    view = WorktreeView(find_repository(repo), repo, "HEAD")
+    (repo / "new.py").write_text("NEEDLE = 2\n")
+    view.created.add("new.py")
+    box = Toolbox(read_tools(view, None, "coder", "coder"))
+    assert search(box, pattern="NEEDLE") == "a.py:1: NEEDLE = 1\nnew.py:1: NEEDLE = 2"
+    assert box.execute(ToolCall("2", "read_file", {"path": "leak.txt"})).is_error  # read_file agrees

@@ -257,7 +257,8 @@ class WorktreeView:
 
     def grep(self, pattern: str, paths: Sequence[str], *, seconds: float, max_matches: int,
              max_line: int) -> Grep:
-        """Only the files `read` would open: git grep reads what it is given, symlinks out of the worktree too."""
+        """Only the files `read` would open (git grep --no-index does not follow symlinks either; this does not
+        depend on it)."""
         return self.repo.grep(pattern, [path for path in paths if self._readable(path)], worktree=self.worktree,
                               seconds=seconds, max_matches=max_matches, max_line=max_line)
 
