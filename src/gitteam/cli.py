@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gitteam.errors import Exit, GitteamError, UsageError
+from gitteam.terminal import one_line, show_warnings
 
 if TYPE_CHECKING:
     from gitteam.config import Config
@@ -54,8 +55,8 @@ def load(repo: Repository, **overrides: object) -> Config:
 
     config = load_config(repo.root, overrides)
     warning = ignored_warning(config)
-    if warning:
-        print(f"gitteam: {warning}", file=sys.stderr)
+    if warning:  # names keys the repository's file wrote
+        print(f"gitteam: {one_line(warning)}", file=sys.stderr)
     return config
 
 
@@ -454,6 +455,7 @@ def _fail(message: str, code: int) -> None:
 
 def main() -> None:
     """Entry point: one line for a GitteamError, a traceback only with GITTEAM_DEBUG=1."""
+    show_warnings()
     try:
         code = app(standalone_mode=False)
     except _usage_exceptions() as exc:
@@ -461,7 +463,7 @@ def main() -> None:
         if callable(show):
             show()
         else:
-            print(f"gitteam: {exc}", file=sys.stderr)
+            print(f"gitteam: {one_line(str(exc))}", file=sys.stderr)
         format_message = getattr(exc, "format_message", None)
         _fail(format_message() if callable(format_message) else str(exc), Exit.USAGE)
     except typer.Abort:
@@ -469,7 +471,7 @@ def main() -> None:
     except GitteamError as exc:
         if os.environ.get("GITTEAM_DEBUG"):
             raise
-        print(f"gitteam: {exc.message}", file=sys.stderr)
+        print(f"gitteam: {one_line(exc.message)}", file=sys.stderr)  # it may carry a path or a model's words
         _fail(exc.message, exc.exit_code)
     except KeyboardInterrupt:
         print("gitteam: interrupted", file=sys.stderr)

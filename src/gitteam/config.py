@@ -199,6 +199,8 @@ class LimitsConfig:
     """Money one agent may spend, in USD; None = only the run's budget."""
     max_seconds: float = field(default=3600.0, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
     """Wall time one agent may take, a command: coder included."""
+    search_seconds: float = field(default=5.0, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
+    """Wall time one `search` tool call may take; past it the search stops and says so."""
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ class RunContext:
     def limits(self) -> Limits:
         lim = self.config.limits
         return Limits(max_steps=lim.max_steps, max_tokens=lim.max_tokens, reminders=lim.reminders,
-                      max_seconds=lim.max_seconds, budget=lim.agent_budget)
+                      max_seconds=lim.max_seconds, budget=lim.agent_budget, search_seconds=lim.search_seconds)
 
     def model(self, role: str) -> Model:
         """The role's model for a new agent: it moves to the role's economy model when the meter says so."""

@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+
+from gitteam import terminal
+from gitteam.terminal import markup_line
 
 if TYPE_CHECKING:
     from gitteam.journal import Event, RunState
@@ -37,20 +38,21 @@ def describe_spend(e: Event) -> str | None:
     """Budget, economy and context events: what the run did to stay within its limits."""
     kind = e["event"]
     if kind == "economy":
-        return f"[yellow]! {escape(e['message'])}[/yellow]"
+        return f"[yellow]! {markup_line(e['message'])}[/yellow]"
     if kind == "compacted":
-        return (f"  [dim]{e['agent']}: {e['role']} conversation compacted to stay within the context window "
-                f"({e['before']:,} -> {e['after']:,} tokens of {e['limit']:,})[/dim]")
+        return (f"  [dim]{markup_line(e['agent'])}: {markup_line(e['role'])} conversation compacted to stay "
+                f"within the context window ({e['before']:,} -> {e['after']:,} tokens of {e['limit']:,})[/dim]")
     if kind == "agent_command":
         status = "timed out" if e.get("timed_out") else f"exit {e.get('exit_code')}"
-        return f"  [dim]{e['agent']}: {escape(e['command'])}: {status} after {e.get('seconds', 0)} s[/dim]"
+        return (f"  [dim]{markup_line(e['agent'])}: {markup_line(e['command'])}: {status} after "
+                f"{e.get('seconds', 0)} s[/dim]")
     if kind == "agent_commits_unwrapped":
-        return (f"  [yellow]![/yellow] {e['agent']}: the agent command committed by itself; its commits were "
-                "unwrapped so that only the subtask's files are committed")
+        return (f"  [yellow]![/yellow] {markup_line(e['agent'])}: the agent command committed by itself; its "
+                "commits were unwrapped so that only the subtask's files are committed")
     if kind == "resumed":
         models = models_line(e)
         budget = f" with a budget of ${e['budget']:.2f} (${e.get('spent', 0):.4f} spent)" if e.get("budget") else ""
-        return f"[bold]resuming[/bold]{budget}" + (f"\n[dim]{escape(models)}[/dim]" if models else "")
+        return f"[bold]resuming[/bold]{budget}" + (f"\n[dim]{markup_line(models)}[/dim]" if models else "")
     return None
 
 
@@ -94,22 +96,22 @@ def print_cost(states: Sequence[RunState], json_out: bool) -> None:
     """Tokens and money per run, role, agent and model; a cost no price or CLI told is "unknown", not $0."""
     rows = cost_rows(states)
     if json_out:
-        print(json.dumps([{"run": r, "role": role, "agent": a, "model": m, "calls": v.calls,
-                           "input_tokens": v.input + v.cache_read + v.cache_write, "uncached_input_tokens": v.input,
-                           "cache_read_tokens": v.cache_read, "cache_write_tokens": v.cache_write,
-                           "output_tokens": v.output, "cost": None if v.unknown == v.calls else round(v.cost, 6),
-                           "cost_known": not v.unknown}
-                          for (r, role, a, m), v in rows.items()], indent=1))
+        print(json.dumps([  # ASCII: nothing in it a terminal obeys
+            {"run": r, "role": role, "agent": a, "model": m, "calls": v.calls,
+             "input_tokens": v.input + v.cache_read + v.cache_write, "uncached_input_tokens": v.input,
+             "cache_read_tokens": v.cache_read, "cache_write_tokens": v.cache_write, "output_tokens": v.output,
+             "cost": None if v.unknown == v.calls else round(v.cost, 6), "cost_known": not v.unknown}
+            for (r, role, a, m), v in rows.items()], indent=1))
         return
     table = Table(box=None, pad_edge=False)
     for column in ("run", "role", "agent", "model", "input", "output", "cost"):  # --json has the cache split
         table.add_column(column)
     for (r, role, a, m), v in rows.items():
-        table.add_row(r, role, a, escape(m), f"{v.input + v.cache_read + v.cache_write:,}", f"{v.output:,}",
-                      v.shown_cost())
+        table.add_row(markup_line(r), markup_line(role), markup_line(a), markup_line(m),
+                      f"{v.input + v.cache_read + v.cache_write:,}", f"{v.output:,}", v.shown_cost())
     total = sum(v.cost for v in rows.values())
     unknown = sum(v.unknown for v in rows.values())
-    out = Console(highlight=False, soft_wrap=True)
+    out = terminal.console()
     out.print(table)
     known = f"${total:.4f}" + (" + unknown" if unknown else "")
     if unknown and not any(v.unknown < v.calls for v in rows.values()):

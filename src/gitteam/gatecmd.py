@@ -26,6 +26,7 @@ from gitteam.review.formats import FORMATS, Range, render, step_summary
 from gitteam.review.gate import SHORT_OF_BLOCK, decide
 from gitteam.review.verdict import Verdict
 from gitteam.roles.agent import Limits
+from gitteam.terminal import json_text, one_line, visible
 
 FAIL_ON = ("block", "changes")
 # pre-commit's pre-push stage names the range in these (older releases: SOURCE and ORIGIN)
@@ -99,7 +100,8 @@ def review_range(repo: Repository, config: Config, request: Request,
     if not changes:
         _note(f"nothing to review between {span}")
         if request.output != "text":  # CI steps that read the report still get a (clean) one
-            sys.stdout.write(render(Verdict("APPROVE", "nothing to review"), request.output, where))
+            sys.stdout.write(shown(render(Verdict("APPROVE", "nothing to review"), request.output, where),
+                                   request.output))
         return Exit.OK
     binary_only = all(change.binary for change in changes)
     if binary_only:
@@ -107,7 +109,7 @@ def review_range(repo: Repository, config: Config, request: Request,
               "reads binary data")
     verdict = gate(repo, config, where, diff_text, changes, agents=not (request.checks_only or binary_only),
                    environ=environ)
-    sys.stdout.write(render(verdict, request.output, where))
+    sys.stdout.write(shown(render(verdict, request.output, where), request.output))
     summary_path = environ.get("GITHUB_STEP_SUMMARY", "")
     if request.output == "github" and summary_path:
         with open(summary_path, "a", encoding="utf-8") as out:
@@ -116,8 +118,16 @@ def review_range(repo: Repository, config: Config, request: Request,
     return Exit.REFUSED if refused else Exit.OK
 
 
+def shown(report: str, output: str) -> str:
+    """The report as it goes to stdout: text for a person's terminal shows control characters instead of obeying
+    them; JSON stays exact data (escaped, not changed); GitHub's workflow commands are written as they are."""
+    if output == "text":
+        return visible(report)
+    return json_text(report) if output in ("json", "sarif", "rdjson") else report
+
+
 def _note(message: str) -> None:
-    print(f"gitteam review: {message}", file=sys.stderr)
+    print(f"gitteam review: {one_line(message)}", file=sys.stderr)  # reviewer names come from .gitteam.toml
 
 
 def gate(repo: Repository, config: Config, where: Range, diff_text: str, changes: list[FileChange],
@@ -130,7 +140,8 @@ def gate(repo: Repository, config: Config, where: Range, diff_text: str, changes
     if not chosen:
         return decide(checks, None)
     limits = Limits(max_steps=config.limits.max_steps, max_tokens=config.limits.max_tokens,
-                    reminders=config.limits.reminders)
+                    reminders=config.limits.reminders, max_seconds=config.limits.max_seconds,
+                    search_seconds=config.limits.search_seconds)
     session = ReviewSession(
         repo=repo, config=config, model_for=lambda spec: registry.resolve(spec or registry.spec_for("reviewer")),
         meter=Meter(config.run.budget), limits=limits, run="review", agent="range", board=Blackboard(repo),

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitteam.errors import GitteamError, UsageError
+from gitteam.gitgrep import GrepMatch, stream_grep
 
 # Location variables inherited from a hook or an outer git would redirect every call away from the repository
 # (and from each worktree's own index): every call sets GIT_DIR and GIT_WORK_TREE itself, and the caller's `env`
@@ -87,6 +88,37 @@ class GitError(GitteamError):
         if len(shown) > 200:  # long path lists would bury the reason
             shown = shown[:197] + "..."
         super().__init__(f"{shown}: exit {returncode}: {first}")
+
+
+class GrepPatternError(GitteamError):
+    """git grep could not compile the pattern; the message is its reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Grep:
+    matches: list[GrepMatch]
+    flavour: str  # "perl" (git grep -P) or "extended" (-E, a git without PCRE)
+    stopped: str  # "" searched everything; "time" the time limit; "matches" the cap; "engine" PCRE's own limit
+    detail: str = ""  # the engine's complaint
+
+
+_NO_PCRE = threading.Event()  # set once a git without PCRE support said so
+_ENGINE_LIMITS = ("match limit", "stack limit", "depth limit", "heap limit", "pcre2_match", "pcre2_jit_match",
+                  "pcre_exec")
+_BATCH_BYTES = 100_000  # paths per git grep, by their length: far below any system's argument limit
+
+
+def _batches(paths: Sequence[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    size = 0
+    for path in paths:
+        if batch and size + len(path) > _BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+        batch.append(path)
+        size += len(path) + 1
+    if batch:
+        yield batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,6 +442,42 @@ class Repository:
             out = scratch.git("--literal-pathspecs", "diff", "--no-color", "--no-ext-diff", "--no-textconv", "-M",
                               "--full-index", "--src-prefix=a/", "--dst-prefix=b/", base, head, "--", *paths)
         return out.decode("utf-8", "surrogateescape")
+
+    def grep(self, pattern: str, paths: Sequence[str], *, rev: str | None = None, worktree: Path | None = None,
+             seconds: float, max_matches: int, max_line: int) -> Grep:
+        """Lines matching `pattern` in `paths`: as committed at `rev`, else as they are on disk in `worktree`
+        (followed as given: the caller has checked them). Binary files are skipped. A Perl-compatible pattern
+        where git has PCRE, else POSIX extended. Stops after `seconds` or `max_matches`, and says so; keeps the
+        first `max_line` bytes of a line. A pattern git cannot compile raises GrepPatternError."""
+        deadline = time.monotonic() + seconds
+        found: list[GrepMatch] = []
+        wanted = set(paths)
+        perl = not _NO_PCRE.is_set()
+        for batch in _batches(paths):
+            while True:
+                args = ["--literal-pathspecs", "grep", "-z", "-n", "-I", "--no-color", "--no-column",
+                        "-P" if perl else "-E", "-e", pattern]
+                args += [rev, "--", *batch] if rev is not None else ["--no-index", "--", *batch]
+                dirs = self._dirs(worktree)
+                outcome = stream_grep(["git", *args], dirs[1], _environ(None, dirs), deadline,
+                                      prefix=f"{rev}:" if rev is not None else "", max_line=max_line,
+                                      limit=max_matches, keep=wanted.__contains__, into=found)
+                if perl and outcome.returncode not in (0, 1) and "Perl-compatible" in outcome.stderr:
+                    _NO_PCRE.set()  # this git was built without PCRE: extended regular expressions it is
+                    perl = False
+                    continue
+                break
+            flavour = "perl" if perl else "extended"
+            if outcome.stopped:
+                return Grep(found, flavour, outcome.stopped)
+            if outcome.returncode not in (0, 1):
+                complaint = next((line.strip() for line in outcome.stderr.splitlines() if line.strip()), "")
+                if any(mark in complaint for mark in _ENGINE_LIMITS):  # PCRE gave up on a line: it says so
+                    return Grep(found, flavour, "engine", complaint.removeprefix("fatal: "))
+                if f", '{pattern}': " in complaint:  # "-e option, 'PATTERN': reason", "command line, ..."
+                    raise GrepPatternError(complaint.rpartition(f"'{pattern}': ")[2] or complaint)
+                raise GitError(["git", *args[:12], "..."], outcome.returncode or 0, outcome.stderr)
+        return Grep(found, "perl" if perl else "extended", "")
 
     def changed_paths(self, base: str, head: str) -> list[str]:
         return _split_z(self.git("diff", "--name-only", "-z", "--no-renames", base, head, "--"))

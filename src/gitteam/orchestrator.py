@@ -146,7 +146,8 @@ def plan_only(repo: Repository, config: Config, task: str,
     config = allowing(config, check_patterns(allow_protected, "--allow-protected"))
     _, base = resolve_target(repo, config)
     registry = Registry(config, repo.root)
-    limits = Limits(config.limits.max_steps, config.limits.max_tokens, config.limits.reminders)
+    limits = Limits(config.limits.max_steps, config.limits.max_tokens, config.limits.reminders,
+                    max_seconds=config.limits.max_seconds, search_seconds=config.limits.search_seconds)
     context = CallContext(run="plan", role="planner", agent="planner")
     overview = repository_overview(repo, base, config.planner.overview_tokens)
     view = CommitView(repo, base, config.secret_files())

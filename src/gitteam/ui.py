@@ -1,6 +1,8 @@
 """Terminal output: progress from journal events, the approval prompt, and status/show/cost rendering.
 
-Progress and prompts go to stderr so `--json` leaves stdout with exactly one JSON document.
+Progress and prompts go to stderr so `--json` leaves stdout with exactly one JSON document. Everything an agent,
+a model or the repository wrote is shown through `gitteam.terminal` (`markup` keeps newlines, `markup_line` keeps
+a field on one line), never as raw terminal control sequences; JSON output stays exact data.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markup import escape
 
+from gitteam import terminal
 from gitteam.costview import SPEND_EVENTS, describe_spend, models_line
 from gitteam.costview import print_cost as print_cost  # `gitteam cost` renders through ui like every command
+from gitteam.terminal import markup, markup_line
 
 if TYPE_CHECKING:
     from gitteam.context import RunContext, RunOptions, RunResult
@@ -30,11 +33,20 @@ STATE_STYLE = {"merged": "green", "pending": "yellow", "running": "cyan", "rejec
 
 
 def progress_console(json_out: bool) -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return terminal.console(stderr=True)
 
 
 def stdout() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return terminal.console()
+
+
+def print_json(value: Any, readable: bool = False) -> None:
+    """One JSON document on stdout: exact data, nothing a terminal obeys. `readable` keeps non-ASCII text as it
+    is (memory notes), except the characters `terminal.json_text` escapes; otherwise the document is ASCII."""
+    if readable:
+        print(terminal.json_text(json.dumps(value, indent=1, ensure_ascii=False)))
+    else:
+        print(json.dumps(value, indent=1))
 
 
 def is_interactive() -> bool:
@@ -67,41 +79,47 @@ class ProgressPrinter:
         kind = e["event"]
         if kind in SPEND_EVENTS:
             return describe_spend(e)
+        agent = markup_line(str(e.get("agent", "")))
         if kind == "run_started":  # after the models resolved: a bad spec's error stays the only line
             models = models_line(e.get("options", {}))
-            return (f"[bold]gitteam run {e['run']}[/bold] on {e['target']} ({e['base'][:10]})"
-                    + sandbox_line(e.get("sandbox")) + (f"\n[dim]{escape(models)}[/dim]" if models else ""))
+            return (f"[bold]gitteam run {markup_line(e['run'])}[/bold] on {markup_line(e['target'])} "
+                    f"({markup_line(e['base'][:10])})" + sandbox_line(e.get("sandbox"))
+                    + (f"\n[dim]{markup_line(models)}[/dim]" if models else ""))
         if kind == "resumed":
             return sandbox_line(e.get("sandbox")).lstrip("\n") or None
         if kind == "plan":
-            waves = escape(" -> ".join("[" + ", ".join(w) + "]" for w in e["waves"]))
-            notes = "".join(f"\n  [yellow]{escape(n)}[/yellow]" for n in e.get("serialized", []))
+            waves = markup_line(" -> ".join("[" + ", ".join(w) + "]" for w in e["waves"]))
+            notes = "".join(f"\n  [yellow]{markup_line(n)}[/yellow]" for n in e.get("serialized", []))
             return f"planned {len(e['plan']['subtasks'])} subtask(s) in {len(e['waves'])} wave(s): {waves}{notes}"
         if kind == "agent_started":
-            return f"  [cyan]>[/cyan] {e['agent']}: coding on {e['branch']}"
+            return f"  [cyan]>[/cyan] {agent}: coding on {markup_line(e['branch'])}"
         if kind == "agent_committed" and e.get("stray"):
-            return f"  [yellow]![/yellow] {e['agent']}: left files it does not own (not committed): {e['stray']}"
+            stray = markup_line(", ".join(e["stray"]))
+            return f"  [yellow]![/yellow] {agent}: left files it does not own (not committed): {stray}"
         if kind == "review":
             verdict = e["verdict"]
-            summary = escape(verdict["summary"])
-            return f"  [blue]?[/blue] {e['agent']}: round {e['round']}: {verdict['decision']} {summary}"
+            return (f"  [blue]?[/blue] {agent}: round {e['round']}: {markup_line(verdict['decision'])} "
+                    f"{markup_line(verdict['summary'])}")
         if kind == "integration_review_started":
             return "  [blue]?[/blue] integration: checks, tests and review of the combined result"
         if kind == "integration_review":
             verdict = e["verdict"]
-            return f"  [blue]?[/blue] integration: {verdict['decision']} {escape(verdict['summary'])}"
+            return (f"  [blue]?[/blue] integration: {markup_line(verdict['decision'])} "
+                    f"{markup_line(verdict['summary'])}")
         if kind == "agent_finished":
             style = "green" if e["status"] == "approved" else "red"
-            reason = f": {escape(e['reason'])}" if e.get("reason") else ""
-            return f"  [{style}]{e['status']}[/{style}] {e['agent']}{reason}"
+            reason = f": {markup_line(e['reason'])}" if e.get("reason") else ""
+            return f"  [{style}]{markup_line(e['status'])}[/{style}] {agent}{reason}"
         if kind == "tool_refused":
-            return f"  [yellow]![/yellow] {e['agent']}: {e['role']} tool {e['tool']} refused: {escape(e['error'])}"
+            return (f"  [yellow]![/yellow] {agent}: {markup_line(e['role'])} tool {markup_line(e['tool'])} "
+                    f"refused: {markup_line(e['error'])}")
         if kind == "merged":
-            return f"  [green]+[/green] merged {e['agent']} into the integration branch"
+            return f"  [green]+[/green] merged {agent} into the integration branch"
         if kind == "target_moved":
-            return f"  {e['target']} moved during the run; merged its new commits into the run"
+            return f"  {markup_line(e['target'])} moved during the run; merged its new commits into the run"
         if kind == "target_updated":
-            return f"[green]fast-forwarded {e['target']}[/green] {e['old'][:10]}..{e['new'][:10]}"
+            return (f"[green]fast-forwarded {markup_line(e['target'])}[/green] "
+                    f"{markup_line(e['old'][:10])}..{markup_line(e['new'][:10])}")
         return None
 
 
@@ -113,7 +131,7 @@ def sandbox_line(sandbox: dict[str, Any] | None) -> str:
         return ('\n[bold yellow]commands run UNCONTAINED[/bold yellow] (\\[sandbox] mode = "none"): tests, setup and '
                 "agent commands act with your authority: your files, keys and network")
     if sandbox.get("host_network"):
-        return f"\n[yellow]host network for:[/yellow] {escape(', '.join(sandbox['host_network']))} (\\[sandbox])"
+        return f"\n[yellow]host network for:[/yellow] {markup_line(', '.join(sandbox['host_network']))} (\\[sandbox])"
     return ""
 
 
@@ -124,21 +142,21 @@ def ask_approval(ctx: RunContext, state: RunState) -> str:
     from gitteam.locks.protected import protection_for
 
     console = progress_console(False)
-    terminal = create_output(stdout=sys.stderr)  # the prompt goes where progress goes: stdout is --json's
+    prompt_output = create_output(stdout=sys.stderr)  # the prompt goes where progress goes: stdout is --json's
     integration_head = ctx.repo.rev_parse(f"refs/heads/gitteam/{ctx.run}/integration") or state.base
     files = ctx.repo.changed_paths(state.base, integration_head)
     more = " ..." if len(files) > 12 else ""
-    console.print(f"\nThe team changed {len(files)} file(s): {', '.join(files[:12])}{more}")
+    console.print(f"\nThe team changed {len(files)} file(s): {markup_line(', '.join(files[:12]))}{more}")
     protected = [path for path in files if protection_for(ctx.config.protect).protects(path)]
     if protected:  # every one of them, however many files there are: these can run code on your next command
         console.print(f"[bold red]Protected files changed[/bold red] (they can make git, CI or gitteam run code; "
-                      f"read them before approving): [bold]{escape(', '.join(protected))}[/bold]")
+                      f"read them before approving): [bold]{markup_line(', '.join(protected))}[/bold]")
     while True:
         try:
             answer = questionary.select(
-                f"Fast-forward {ctx.target} to the result?",
+                f"Fast-forward {terminal.one_line(ctx.target)} to the result?",
                 choices=["approve", "reject", "show diff"],
-                output=terminal,
+                output=prompt_output,
             ).unsafe_ask()  # ask() would print "Cancelled by user" on stdout
         except KeyboardInterrupt:
             answer = None
@@ -146,19 +164,19 @@ def ask_approval(ctx: RunContext, state: RunState) -> str:
             return "later"
         if answer != "show diff":
             return str(answer)
-        console.print(escape(ctx.repo.diff(state.base, integration_head)))
+        console.print(markup(ctx.repo.diff(state.base, integration_head)))
 
 
 def report(console: Console, result: RunResult, json_out: bool) -> int:
     if json_out:
-        print(json.dumps({"run": result.run, "state": result.state, "exit_code": result.exit_code,
-                          "message": result.message, **result.details}, indent=1))
+        print_json({"run": result.run, "state": result.state, "exit_code": result.exit_code,
+                    "message": result.message, **result.details})
     else:
         style = STATE_STYLE.get(result.state, "white")
-        console.print(f"[{style}]{result.state}[/{style}]: {escape(result.message)}")
+        console.print(f"[{style}]{result.state}[/{style}]: {markup(result.message)}")
         protected = result.details.get("protected")
         if protected:
-            console.print(f"[bold red]protected files changed:[/bold red] {escape(', '.join(protected))}")
+            console.print(f"[bold red]protected files changed:[/bold red] {markup_line(', '.join(protected))}")
     return result.exit_code
 
 
@@ -167,20 +185,20 @@ def print_plan(plan: Plan, notes: Sequence[str], summary: str, json_out: bool) -
 
     layers = waves(plan)
     if json_out:
-        print(json.dumps({"plan": plan.to_json(), "serialized": list(notes),
-                          "waves": [[s.id for s in w] for w in layers], "summary": summary}, indent=1))
+        print_json({"plan": plan.to_json(), "serialized": list(notes),
+                    "waves": [[s.id for s in w] for w in layers], "summary": summary})
         return
     out = stdout()
     if summary:
-        out.print(escape(summary))
+        out.print(markup(summary))
     for number, wave in enumerate(layers, 1):
         out.print(f"[bold]wave {number}[/bold]")
         for sub in wave:
-            after = f" (after {', '.join(sub.depends_on)})" if sub.depends_on else ""
-            out.print(f"  [cyan]{sub.id}[/cyan]: {escape(sub.title)}{after}")
-            out.print(f"    files: {', '.join(sub.files)}")
+            after = f" (after {markup_line(', '.join(sub.depends_on))})" if sub.depends_on else ""
+            out.print(f"  [cyan]{markup_line(sub.id)}[/cyan]: {markup_line(sub.title)}{after}")
+            out.print(f"    files: {markup_line(', '.join(sub.files))}")
     for note in notes:
-        out.print(f"[yellow]{escape(note)}[/yellow]")
+        out.print(f"[yellow]{markup_line(note)}[/yellow]")
 
 
 def state_json(state: RunState) -> dict[str, Any]:
@@ -202,7 +220,7 @@ def state_json(state: RunState) -> dict[str, Any]:
 
 def print_status(states: Sequence[RunState], json_out: bool, detailed: bool) -> None:
     if json_out:
-        print(json.dumps([state_json(s) for s in states], indent=1))
+        print_json([state_json(s) for s in states])
         return
     out = stdout()
     if not states:
@@ -212,12 +230,13 @@ def print_status(states: Sequence[RunState], json_out: bool, detailed: bool) -> 
         label, style = state.state, STATE_STYLE.get(state.state, "white")
         if state.orphaned:  # its process was killed or crashed: only resume moves it on
             label, style = "stopped", "yellow"
-        out.print(f"[bold]{state.run}[/bold] [{style}]{label}[/{style}] -> {state.target}  "
-                  f"{state.tokens:,} tokens  ${state.cost:.4f}  {escape(state.task[:60])}")
+        out.print(f"[bold]{markup_line(state.run)}[/bold] [{style}]{markup_line(label)}[/{style}] -> "
+                  f"{markup_line(state.target)}  {state.tokens:,} tokens  ${state.cost:.4f}  "
+                  f"{markup_line(state.task[:60])}")
         if detailed or len(states) == 1:
             print_agents(out, state)
             if state.message:
-                out.print(escape(state.message))
+                out.print(markup(state.message))
             if state.orphaned:
                 out.print(f"its process is gone (killed or crashed); carry on with: gitteam resume {state.run}")
 
@@ -228,21 +247,23 @@ def print_agents(out: Console, state: RunState) -> None:
         style = "green" if a.status in ("merged", "approved") else "red" if a.status in (
             "failed", "refused", "budget") else "white"
         rounds = f" round {a.round}" if a.round else ""
-        out.print(f"  [bold]{a.id}[/bold] [{style}]{a.status}[/{style}] {verdict}{rounds}  "
-                  f"{a.tokens:,} tokens  ${a.cost:.4f}  {', '.join(sorted(a.models))}")
+        out.print(f"  [bold]{markup_line(a.id)}[/bold] [{style}]{markup_line(a.status)}[/{style}] "
+                  f"{markup_line(verdict)}{rounds}  {a.tokens:,} tokens  ${a.cost:.4f}  "
+                  f"{markup_line(', '.join(sorted(a.models)))}")
         if a.reason:
-            out.print(f"      reason   {escape(a.reason)}")
+            out.print(f"      reason   {markup_line(a.reason)}")
         if a.branch:
-            out.print(f"      branch   {a.branch} ({a.head[:10]})")
+            out.print(f"      branch   {markup_line(a.branch)} ({markup_line(a.head[:10])})")
         if a.worktree:
             gone = "" if Path(a.worktree).is_dir() else " (removed)"
-            out.print(f"      worktree {a.worktree}{gone}")
-        out.print(f"      files    {', '.join(a.files)}")
+            out.print(f"      worktree {markup_line(a.worktree)}{gone}")
+        out.print(f"      files    {markup_line(', '.join(a.files))}")
         print_findings(out, (a.verdict or {}).get("findings", []), "      finding  ")
     if state.integration_review:
         verdict = state.integration_review["verdict"]
-        out.print(f"  [bold]integration review[/bold] {verdict['decision']} ({state.integration_review['head'][:10]})"
-                  f"  {state.integration_tokens:,} tokens  ${state.integration_cost:.4f}  {escape(verdict['summary'])}")
+        out.print(f"  [bold]integration review[/bold] {markup_line(verdict['decision'])} "
+                  f"({markup_line(state.integration_review['head'][:10])})  {state.integration_tokens:,} tokens  "
+                  f"${state.integration_cost:.4f}  {markup_line(verdict['summary'])}")
         print_findings(out, verdict.get("findings", []), "      finding  ")
 
 
@@ -250,50 +271,53 @@ def print_findings(out: Console, findings: Sequence[dict[str, Any]], prefix: str
     """Review findings, one line each, the first `limit` of them."""
     for f in findings[:limit]:
         where = f"{f['file']}:{f['line']}" if f.get("line") else f.get("file") or "(the change)"
-        out.print(f"{prefix}{escape('[' + f['severity'] + ']')} {escape(where)} {escape(f['message'])}")
+        out.print(f"{prefix}{markup_line('[' + str(f['severity']) + ']')} {markup_line(where)} "
+                  f"{markup_line(f['message'])}")
     if len(findings) > limit:
         out.print(f"{prefix}... and {len(findings) - limit} more (gitteam status --json shows them all)")
 
 
 def print_agent(view: AgentView, json_out: bool) -> None:
     if json_out:
-        print(json.dumps({"run": view.run.run, "agent": view.agent, "commits": view.commits, "notes": view.notes,
-                          "diff": view.diff}, indent=1))
+        print_json({"run": view.run.run, "agent": view.agent, "commits": view.commits, "notes": view.notes,
+                    "diff": view.diff})
         return
     out = stdout()
-    out.print(f"[bold]{view.run.run} / {view.agent}[/bold]  {len(view.commits)} commit(s)")
+    out.print(f"[bold]{markup_line(view.run.run)} / {markup_line(view.agent)}[/bold]  {len(view.commits)} commit(s)")
     for note in view.notes:
         review = note.get("review") or {}
         if "round" in note or review:
-            out.print(f"  {note['commit'][:10]} round {note.get('round', '?')} model {note.get('model', '?')} "
-                      f"tokens {note.get('tokens', 0):,}: {review.get('decision', '')} "
-                      f"{escape(review.get('summary', ''))}")
+            out.print(f"  {markup_line(note['commit'][:10])} round {markup_line(str(note.get('round', '?')))} "
+                      f"model {markup_line(str(note.get('model', '?')))} tokens {note.get('tokens', 0):,}: "
+                      f"{markup_line(str(review.get('decision', '')))} {markup_line(str(review.get('summary', '')))}")
             print_findings(out, review.get("findings", []), "    ", limit=1000)
         integrated = note.get("integration_review")
         if integrated:
-            out.print(f"  {note['commit'][:10]} integration review: {integrated['decision']} "
-                      f"{escape(integrated['summary'])}")
+            out.print(f"  {markup_line(note['commit'][:10])} integration review: "
+                      f"{markup_line(str(integrated['decision']))} {markup_line(str(integrated['summary']))}")
             print_findings(out, integrated.get("findings", []), "    ", limit=1000)
-    out.print(escape(view.diff) if view.diff else "(no changes)")
+    out.print(markup(view.diff) if view.diff else "(no changes)")
 
 
 def print_clean(cleaned: Sequence[str], kept: Sequence[str]) -> None:
     out = stdout()
     out.print(f"removed the worktrees of {len(cleaned)} finished run(s)")
     for path in kept:
-        out.print(f"[yellow]kept {path}: it holds uncommitted files (gitteam clean --force removes it)[/yellow]")
+        out.print(f"[yellow]kept {markup_line(path)}: it holds uncommitted files (gitteam clean --force removes it)"
+                  "[/yellow]")
 
 
 def print_memory(entries: Sequence[Entry], json_out: bool) -> None:
     if json_out:
-        print(json.dumps([e.to_json() for e in entries], indent=1, ensure_ascii=False))
+        print_json([e.to_json() for e in entries], readable=True)
         return
     out = stdout()
     if not entries:
         out.print("no entries")
     for e in entries:
         tags = f" [{', '.join(e.tags)}]" if e.tags else ""
-        out.print(f"{e.id[:10]} {e.created} {e.role}/{e.agent}{escape(tags)}: {escape(e.content)}")
+        out.print(f"{markup_line(e.id[:10])} {markup_line(e.created)} {markup_line(e.role)}/{markup_line(e.agent)}"
+                  f"{markup_line(tags)}: {markup(e.content)}")
 
 
 def print_memory_entry(found: Found, json_out: bool) -> None:
@@ -301,10 +325,10 @@ def print_memory_entry(found: Found, json_out: bool) -> None:
     hidden = [{"tombstone": t.id, "reason": t.reason, "by": list(t.by), "created": t.created}
               for t in found.hidden_by]
     if json_out:
-        print(json.dumps({**e.to_json(), "hidden_by": hidden}, indent=1, ensure_ascii=False))
+        print_json({**e.to_json(), "hidden_by": hidden}, readable=True)
         return
     out = stdout()
-    out.print(f"[bold]{e.id}[/bold]")
+    out.print(f"[bold]{markup_line(e.id)}[/bold]")
     rows = [("created", e.created), ("by", f"{e.role}/{e.agent}" if e.agent else e.role), ("run", e.run),
             ("tags", ", ".join(e.tags)), ("files", ", ".join(e.files))]
     rows += [(str(key), str(value)) for key, value in e.meta.items() if key != "compacts"]
@@ -315,15 +339,15 @@ def print_memory_entry(found: Found, json_out: bool) -> None:
         rows.append(("hidden", f"{t.reason} ({t.created}){replaced}"))
     for key, value in rows:
         if value:
-            out.print(f"{key:<9} {escape(value)}")
+            out.print(f"{markup_line(key):<9} {markup_line(value)}")
     out.print("")
-    out.print(escape(e.content))
+    out.print(markup(e.content))
 
 
 def print_compaction(result: Compaction, dry_run: bool, json_out: bool) -> None:
     if json_out:
-        print(json.dumps({"dry_run": dry_run, "summaries": [e.to_json() for e in result.summaries],
-                          "compacted": [e.id for e in result.compacted]}, indent=1, ensure_ascii=False))
+        print_json({"dry_run": dry_run, "summaries": [e.to_json() for e in result.summaries],
+                    "compacted": [e.id for e in result.compacted]}, readable=True)
         return
     out = stdout()
     if not result.summaries:
@@ -334,31 +358,31 @@ def print_compaction(result: Compaction, dry_run: bool, json_out: bool) -> None:
     for e in result.summaries:
         first = e.content.splitlines()[0]
         tags = f" [{', '.join(e.tags)}]" if e.tags else ""
-        out.print(f"  {e.id[:10]}{escape(tags)} {escape(first)}")
+        out.print(f"  {markup_line(e.id[:10])}{markup_line(tags)} {markup_line(first)}")
     if not dry_run:
         out.print("the originals stay in the memory refs' history (git log -p refs/notes/gitteam-memory/...)")
 
 
 def print_sync(result: SyncResult, direction: str, json_out: bool) -> None:
     if json_out:
-        print(json.dumps({"remote": result.remote, "refs": result.refs, "configured": result.configured,
-                          "entries_before": result.before, "entries_after": result.after}, indent=1))
+        print_json({"remote": result.remote, "refs": result.refs, "configured": result.configured,
+                    "entries_before": result.before, "entries_after": result.after})
         return
     out = stdout()
     for line in result.configured:
-        out.print(f"git config {escape(line)}")
+        out.print(f"git config {markup_line(line)}")
     for ref, what in result.refs.items():
-        out.print(f"  {ref}: {escape(what)}")
+        out.print(f"  {markup_line(ref)}: {markup_line(what)}")
     if direction == "pull":
-        out.print(f"pulled memory from {escape(result.remote)}: {result.after - result.before:+d} entries "
+        out.print(f"pulled memory from {markup_line(result.remote)}: {result.after - result.before:+d} entries "
                   f"({result.after} now)")
     else:
-        out.print(f"pushed memory to {escape(result.remote)}" if result.refs else "no memory to push yet")
+        out.print(f"pushed memory to {markup_line(result.remote)}" if result.refs else "no memory to push yet")
 
 
 def print_backlog(items: Sequence[Entry], json_out: bool) -> None:
     if json_out:
-        print(json.dumps([e.to_json() for e in items], indent=1, ensure_ascii=False))
+        print_json([e.to_json() for e in items], readable=True)
         return
     out = stdout()
     if not items:
@@ -369,6 +393,6 @@ def print_backlog(items: Sequence[Entry], json_out: bool) -> None:
         where = ", ".join(e.files) + (f":{line}" if line and len(e.files) == 1 else "") or "(whole change)"
         severity = e.meta.get("severity", "")
         message = e.content.splitlines()[0] if e.content else ""
-        out.print(f"{e.id[:10]} {escape(f'[{severity}]')} {escape(where)}: {escape(message)}  "
-                  f"(run {escape(e.run)}, {escape(e.agent)})")
-    out.print(f"fix them with: gitteam run --from-backlog {items[0].id[:10]} ...")
+        out.print(f"{markup_line(e.id[:10])} {markup_line(f'[{severity}]')} {markup_line(where)}: "
+                  f"{markup_line(message)}  (run {markup_line(e.run)}, {markup_line(e.agent)})")
+    out.print(f"fix them with: gitteam run --from-backlog {markup_line(items[0].id[:10])} ...")

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from gitteam.errors import GitteamError
+from gitteam.terminal import control_character
 
 # Windows drive paths ("C:\x", "C:/x", "C:x") are absolute or drive-relative where they are read.
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -52,13 +53,19 @@ def is_git_dir_name(name: str) -> bool:
 def normalize_repo_path(path: str) -> str:
     """Lexically normalize `path` to a repo-relative posix path, or raise PathRefused.
 
-    Strips `./`, collapses `//`, resolves `.` and `..`; refuses the empty path, NUL bytes, absolute and
-    drive paths, backslashes, escapes above the root, any `.git` component and the root itself.
+    Strips `./`, collapses `//`, resolves `.` and `..`; refuses the empty path, NUL bytes and every other
+    control character (C0, DEL, C1: a newline in a name breaks every line-based tool, an escape rewrites the
+    terminal that lists it) and the bidirectional overrides that reorder how a name reads, absolute and drive
+    paths, backslashes, escapes above the root, any `.git` component and the root itself.
     """
     if not isinstance(path, str) or not path:
         raise PathRefused(str(path), "is empty: give a file path relative to the repository root")
     if "\0" in path:
         raise PathRefused(path, "contains a NUL byte")
+    hostile = control_character(path)
+    if hostile is not None:
+        raise PathRefused(path, f"contains a control or bidirectional character ({hostile}): file names may "
+                                "hold only printable characters")
     if path.startswith(("/", "\\")) or _DRIVE.match(path):
         raise PathRefused(path, "is absolute: give a path relative to the repository root, with /")
     if "\\" in path:

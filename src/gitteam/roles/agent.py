@@ -1,7 +1,8 @@
 """The agent loop every role runs: ask the model, execute its tool calls, until a terminal tool.
 
 Limits (the run's budget, the agent's steps, tokens, money and wall time) are checked before every model
-call, and the conversation is kept under the model's context window (models/window.py), compacted before
+call, the wall time also before every tool call (and a long tool call, a command or a search, is cut where it
+runs out). The conversation is kept under the model's context window (models/window.py), compacted before
 a call and again if the provider still finds it too long. Control leaves the loop by exceptions that
 carry a message. The conversation stays on the object, so a coder can be sent back for another round
 with the reviewer's findings.
@@ -23,7 +24,7 @@ from gitteam.models.base import CallContext, Message, Model, Reply, ToolCall
 from gitteam.models.retry import ContextTooLong
 from gitteam.models.window import compact, estimate, fixed_tokens, prompt_limit
 from gitteam.roles.errors import AgentFailed
-from gitteam.roles.tools import Toolbox, ToolResult
+from gitteam.roles.tools import SEARCH_SECONDS, CallLimits, Toolbox, ToolResult
 from gitteam.secrets import redact
 
 __all__ = ["Agent", "AgentFailed", "Limits"]
@@ -37,8 +38,9 @@ class Limits:
     max_steps: int
     max_tokens: int
     reminders: int
-    max_seconds: float | None = None  # wall time since the agent's first call
+    max_seconds: float | None = None  # wall time since the agent's first call, tool calls included
     budget: float | None = None  # USD this agent may spend
+    search_seconds: float = SEARCH_SECONDS  # one `search` call
 
 
 REMINDER = (
@@ -95,10 +97,15 @@ class Agent:
                 return value
 
     def _execute(self, reply: Reply) -> tuple[bool, Any]:
+        """The reply's tool calls in order; the time limit is checked before each, and a long one (a command,
+        a search) is cut where the agent's time runs out."""
         finished = False
         value: Any = None
+        deadline = None if self.limits.max_seconds is None else (self.started or 0.0) + self.limits.max_seconds
+        limits = CallLimits(deadline, self.limits.search_seconds)
         for call in reply.tool_calls:
-            result = self.toolbox.execute(call)
+            self._check_time()
+            result = self.toolbox.execute(call, limits)
             if self.on_tool is not None:
                 self.on_tool(self.context, call, result)
             self.messages.append(Message("tool", redact(result.text), tool_call_id=call.id, is_error=result.is_error))
@@ -142,6 +149,9 @@ class Agent:
             raise AgentFailed(f"token limit reached ({tally.usage.total:,} of {self.limits.max_tokens:,})")
         if self.limits.budget is not None and tally.cost >= self.limits.budget:
             raise BudgetExhausted(f"the agent's budget of ${self.limits.budget:.2f} is spent (${tally.cost:.4f})")
+        self._check_time()
+
+    def _check_time(self) -> None:
         elapsed = time.monotonic() - (self.started or time.monotonic())
         if self.limits.max_seconds is not None and elapsed >= self.limits.max_seconds:
             raise AgentFailed(f"time limit reached ({elapsed:.0f} of {self.limits.max_seconds:.0f} s)")

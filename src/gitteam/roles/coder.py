@@ -15,7 +15,7 @@ from gitteam.locks.paths import resolve_path
 from gitteam.locks.plan import Subtask
 from gitteam.memory import Blackboard
 from gitteam.roles.errors import AgentFailed, ToolRefused
-from gitteam.roles.tools import Tool, Toolbox, ToolResult, WorktreeView, read_tools, tool
+from gitteam.roles.tools import Tool, Toolbox, ToolResult, WorktreeView, read_tools, seconds_left, tool
 from gitteam.sandbox import parse_command
 from gitteam.sandbox.allow import check_command
 from gitteam.sandbox.runner import CommandRunner
@@ -154,8 +154,9 @@ class Workspace:
         if refusal is not None:
             raise ToolRefused(f"refused: {refusal}")
         policy = self.commands
+        timeout = seconds_left(policy.timeout)  # the command's own limit, cut at the agent's
         try:
-            result = policy.runner.run(argv, self.worktree, policy.env, policy.timeout, policy.max_output,
+            result = policy.runner.run(argv, self.worktree, policy.env, max(timeout, 0.01), policy.max_output,
                                        purpose="run")
         except ContainmentBreach as exc:  # not the model's to read and carry on: the subtask stops
             raise AgentFailed(str(exc)) from exc

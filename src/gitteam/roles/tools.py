@@ -9,15 +9,16 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import re
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from gitteam import fences
 from gitteam.errors import GitteamError
-from gitteam.git import Repository
+from gitteam.git import Grep, GrepPatternError, Repository
 from gitteam.locks.paths import normalize_repo_path, resolve_path
 from gitteam.memory import Blackboard
 from gitteam.memory.recall import describe
@@ -28,6 +29,8 @@ from gitteam.secrets import SecretFiles
 MAX_LIST = 400
 MAX_READ_CHARS = 60_000
 MAX_MATCHES = 150
+MAX_MATCH_CHARS = 300  # of a matching line; a minified file's line may be megabytes
+SEARCH_SECONDS = 5.0  # [limits] search_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,32 @@ def tool(name: str, description: str, properties: dict[str, Any], required: list
     return ToolSpec(name, description, schema)
 
 
+@dataclass(frozen=True, slots=True)
+class CallLimits:
+    """What one tool call may take: the agent's deadline (time.monotonic()) and a search's own time limit."""
+
+    deadline: float | None = None
+    search_seconds: float = SEARCH_SECONDS
+
+
+# The limits of the tool call running in this thread (each agent runs in its own): handlers read them through
+# `call_limits` and `seconds_left` without every handler taking them as an argument.
+_UNLIMITED = CallLimits()
+_CALL_LIMITS: ContextVar[CallLimits] = ContextVar("gitteam_call_limits", default=_UNLIMITED)
+
+
+def call_limits() -> CallLimits:
+    return _CALL_LIMITS.get()
+
+
+def seconds_left(limit: float) -> float:
+    """Seconds a tool call may still take: its own `limit`, cut at the agent's deadline."""
+    deadline = _CALL_LIMITS.get().deadline
+    if deadline is None:
+        return limit
+    return max(0.0, min(limit, deadline - time.monotonic()))
+
+
 class Toolbox:
     def __init__(self, tools: list[Tool]) -> None:
         self.tools = {t.spec.name: t for t in tools}
@@ -60,7 +89,15 @@ class Toolbox:
     def specs(self) -> list[ToolSpec]:
         return [t.spec for t in self.tools.values()]
 
-    def execute(self, call: ToolCall) -> ToolResult:
+    def execute(self, call: ToolCall, limits: CallLimits | None = None) -> ToolResult:
+        """Run one call; a long one (a command, a search) is cut at `limits.deadline`."""
+        token = _CALL_LIMITS.set(limits or _UNLIMITED)
+        try:
+            return self._execute(call)
+        finally:
+            _CALL_LIMITS.reset(token)
+
+    def _execute(self, call: ToolCall) -> ToolResult:
         entry = self.tools.get(call.name)
         if entry is None:
             return ToolResult(f"error: unknown tool {call.name!r}; available: {', '.join(self.tools)}", True)
@@ -162,8 +199,7 @@ def _check_nested(schema: dict[str, Any], value: Any, where: str, problems: list
 class FileView(Protocol):
     """What the read-only tools read: a commit (planner, reviewer) or a live worktree (coder).
 
-    Secret files (`hidden`) are never read: `read` refuses them and `read_many` leaves them out; a tool that
-    reads files another way (git grep) must leave out the paths `hidden` names.
+    Secret files (`hidden`) are never read: `read` refuses them and `grep` leaves them out.
     """
 
     def paths(self) -> list[str]: ...
@@ -174,12 +210,11 @@ class FileView(Protocol):
 
     def read(self, path: str) -> bytes: ...
 
-    def read_many(self, paths: Sequence[str]) -> Iterator[tuple[str, bytes]]:
-        """(path, content) for those of `paths` that are files and not hidden, in order: what `search` scans."""
+    def grep(self, pattern: str, paths: Sequence[str], *, seconds: float, max_matches: int,
+             max_line: int) -> Grep:
+        """What `search` finds in those of `paths` that are files and not hidden: `git grep`, bounded in time
+        and output."""
         ...
-
-
-SEARCH_BATCH = 500  # blobs read per `git cat-file --batch`: one process, bounded memory
 
 
 class CommitView:
@@ -208,12 +243,11 @@ class CommitView:
             raise ToolRefused(f"no such file: {normalized}")
         return data
 
-    def read_many(self, paths: Sequence[str]) -> Iterator[tuple[str, bytes]]:
-        paths = [path for path in paths if not self.hidden(path)]
-        for start in range(0, len(paths), SEARCH_BATCH):
-            batch = paths[start : start + SEARCH_BATCH]
-            blobs = self.repo.read_blobs(self.rev, batch)
-            yield from ((path, blobs[path]) for path in batch if path in blobs)
+    def grep(self, pattern: str, paths: Sequence[str], *, seconds: float, max_matches: int,
+             max_line: int) -> Grep:
+        shown = [path for path in paths if not self.hidden(path)]
+        return self.repo.grep(pattern, shown, rev=self.rev, seconds=seconds, max_matches=max_matches,
+                              max_line=max_line)
 
 
 class WorktreeView:
@@ -250,12 +284,27 @@ class WorktreeView:
             raise ToolRefused(f"no such file: {rel}")
         return target.read_bytes()
 
-    def read_many(self, paths: Sequence[str]) -> Iterator[tuple[str, bytes]]:
-        for path in paths:
-            try:
-                yield path, self.read(path)
-            except (GitteamError, OSError):
-                continue  # deleted, or not a file: nothing to search
+    def grep(self, pattern: str, paths: Sequence[str], *, seconds: float, max_matches: int,
+             max_line: int) -> Grep:
+        """Only the files `read` would open (git grep --no-index does not follow symlinks either; this does not
+        depend on it)."""
+        return self.repo.grep(pattern, [path for path in paths if self._readable(path)], worktree=self.worktree,
+                              seconds=seconds, max_matches=max_matches, max_line=max_line)
+
+    def _readable(self, path: str) -> bool:
+        try:
+            return (resolve_path(self.worktree, path) == path and (self.worktree / path).is_file()
+                    and not self.hidden(path))
+        except GitteamError:
+            return False
+
+
+def nameable(path: str) -> bool:
+    """A tracked path the tools can name (read_file would open): no control or bidi characters, no `.git`."""
+    try:
+        return normalize_repo_path(path) == path
+    except GitteamError:
+        return False
 
 
 def glob_match(path: str, pattern: str) -> bool:
@@ -291,24 +340,23 @@ def read_tools(view: FileView, board: Blackboard | None, author: str, role: str)
         return f"[lines {start}-{end} of {len(lines)}]\n{body}"
 
     def search(args: dict[str, Any]) -> str:
-        try:
-            regex = re.compile(args["pattern"])
-        except re.error as exc:
-            raise ToolRefused(f"bad regular expression: {exc}") from exc
         pattern = args.get("glob") or ""
-        matches: list[str] = []
-        wanted = [path for path in view.paths() if not pattern or glob_match(path, pattern)]
-        for path, data in view.read_many(wanted):
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                continue
-            for number, line in enumerate(text.splitlines(), 1):
-                if regex.search(line):
-                    matches.append(f"{path}:{number}: {line[:300]}")
-                    if len(matches) >= MAX_MATCHES:
-                        return "\n".join(matches) + "\n... more matches; narrow the pattern or glob"
-        return "\n".join(matches) if matches else "no matches"
+        wanted = [path for path in view.paths() if (not pattern or glob_match(path, pattern)) and nameable(path)]
+        seconds = seconds_left(call_limits().search_seconds)
+        try:
+            found = view.grep(args["pattern"], wanted, seconds=seconds, max_matches=MAX_MATCHES,
+                              max_line=MAX_MATCH_CHARS * 4)  # bytes: a character is at most four
+        except GrepPatternError as exc:
+            raise ToolRefused(f"bad regular expression: {exc}") from exc
+        lines = [f"{m.path}:{m.line}: {m.text[:MAX_MATCH_CHARS]}"
+                 + (" [... line cut]" if m.cut or len(m.text) > MAX_MATCH_CHARS else "") for m in found.matches]
+        notes = [search_note(found, seconds)] if found.stopped else []
+        if found.flavour != "perl":
+            notes.append("(this git has no PCRE support: the pattern was read as a POSIX extended regular "
+                         "expression)")
+        if not lines:
+            lines = ["no matches" + (" before the search stopped" if found.stopped else "")]
+        return "\n".join([*lines, *notes])
 
     tools = [
         Tool(tool("list_files", "List the repository's files, optionally filtered by a glob such as 'src/**/*.py'.",
@@ -316,10 +364,26 @@ def read_tools(view: FileView, board: Blackboard | None, author: str, role: str)
         Tool(tool("read_file", "Read a file, or a 1-based inclusive line range of it.",
                   {"path": {"type": "string"}, "start_line": {"type": "integer"}, "end_line": {"type": "integer"}},
                   ["path"]), read_file),
-        Tool(tool("search", "Search file contents with a Python regular expression; returns path:line: text.",
+        Tool(tool("search", "Search file contents with a regular expression (Perl-compatible, as git grep -P; "
+                  "binary files skipped); returns path:line: text. A search that takes too long stops early and "
+                  "says so: then narrow the pattern or the glob.",
                   {"pattern": {"type": "string"}, "glob": {"type": "string"}}, ["pattern"]), search),
     ]
     return tools + memory_tools(board, author, role)
+
+
+def search_note(found: Grep, seconds: float) -> str:
+    """Why a search stopped before it had read every file: the model narrows the pattern or the glob."""
+    if found.stopped == "matches":
+        return "... more matches; narrow the pattern or glob"
+    if found.stopped == "engine":
+        return (f"[search stopped early: the regular expression engine gave up on a line ({found.detail}); the "
+                "results are incomplete: simplify the pattern (nested repetition such as (a+)+ backtracks "
+                "without end) or narrow the glob]")
+    cut = call_limits().search_seconds > seconds
+    why = "the time left to this agent" if cut else f"the search time limit of {seconds:g} s"
+    return (f"[search stopped early at {why}: the results are incomplete; narrow the pattern (nested repetition "
+            "such as (a+)+ backtracks without end) or the glob]")
 
 
 def memory_tools(board: Blackboard | None, author: str, role: str) -> list[Tool]:
