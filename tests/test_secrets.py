@@ -21,7 +21,7 @@ from gitteam.journal import Journal
 from gitteam.review.checks import CheckContext, SecretsCheck
 from gitteam.review.diff import parse_diff
 from gitteam.roles.errors import ToolRefused
-from gitteam.roles.tools import WorktreeView
+from gitteam.roles.tools import CommitView, WorktreeView
 from gitteam.sandbox import environ, safe_env
 from gitteam.secrets import SecretFiles, added_markers, is_secret_name, redact
 from loopback import Team, call, model_table, plan, provider_env, roles, run, subtask, team, tool_results, turn
@@ -180,6 +180,13 @@ def test_a_link_to_a_secret_file_is_a_secret_file_too(repo: Path) -> None:
         view.read("notes.txt")
     found = view.grep(".", ["notes.txt", "README.md", ".env"], seconds=10, max_matches=50, max_line=200)
     assert {match.path for match in found.matches} == {"README.md"}  # search never opens a secret file
+
+
+def test_searching_a_commit_leaves_tracked_secret_files_out(repo: Path) -> None:
+    head = commit_files(repo, {".env": f"STRIPE_SECRET_KEY={STRIPE}\n", "app.py": "KEY = 1\n"})
+    view = CommitView(find_repository(repo), head)
+    found = view.grep("KEY", view.paths(), seconds=10, max_matches=50, max_line=200)
+    assert [match.path for match in found.matches] == ["app.py"]
 
 
 # --- a redaction marker is never written back ------------------------------------------------------------
