@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from gitteam.git import Repository
+
 
 @pytest.fixture(autouse=True)
 def hermetic_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
@@ -64,3 +66,21 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path.mkdir()
     monkeypatch.chdir(path)
     return path
+
+
+def side_commit(r: Repository, tmp_path: Path, files: dict[str, str | None],
+                author: tuple[str, str] = ("Agent One", "agent1@example.com")) -> tuple[str, str]:
+    """A commit descending from main, made on a side worktree (None deletes a file); returns (main, the commit)."""
+    old = r.rev_parse("main")
+    assert old is not None
+    wt = tmp_path / "side"
+    r.create_worktree(wt, "side", "main")
+    for rel, content in files.items():
+        if content is None:
+            (wt / rel).unlink()
+        else:
+            (wt / rel).parent.mkdir(parents=True, exist_ok=True)
+            (wt / rel).write_text(content)
+    new = r.commit_paths(wt, list(files), "side work", author)
+    assert new is not None
+    return old, new

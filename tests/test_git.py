@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import commit_files, git
+from conftest import commit_files, git, side_commit
 from gitteam.errors import GitteamError, UsageError
 from gitteam.git import FastForward, GitError, Repository, Worktree, find_repository
 
@@ -448,26 +448,9 @@ def test_notes_concurrent_writers_lose_nothing(r: Repository, repo: Path) -> Non
 # -- fast_forward -------------------------------------------------------------------------------------------
 
 
-def _advance(r: Repository, tmp_path: Path, files: dict[str, str | None]) -> tuple[str, str]:
-    """A commit on a side worktree descending from main; returns (old main, new commit)."""
-    old = r.rev_parse("main")
-    assert old is not None
-    wt = tmp_path / "side"
-    r.create_worktree(wt, "side", "main")
-    for rel, content in files.items():
-        if content is None:
-            (wt / rel).unlink()
-        else:
-            (wt / rel).parent.mkdir(parents=True, exist_ok=True)
-            (wt / rel).write_text(content)
-    new = r.commit_paths(wt, list(files), "side work", AUTHOR)
-    assert new is not None
-    return old, new
-
-
 def test_fast_forward_branch_not_checked_out(r: Repository, repo: Path, tmp_path: Path) -> None:
     git(repo, "checkout", "-q", "--detach")
-    old, new = _advance(r, tmp_path, {"a.txt": "a\n"})
+    old, new = side_commit(r, tmp_path, {"a.txt": "a\n"})
     assert r.fast_forward("main", new, old) == FastForward(True, None, f"refs/heads/main moved to {new[:12]}")
     assert r.rev_parse("main") == new
     result = r.fast_forward("main", new, old)  # main is no longer at old
@@ -475,7 +458,7 @@ def test_fast_forward_branch_not_checked_out(r: Repository, repo: Path, tmp_path
 
 
 def test_fast_forward_checked_out_clean(r: Repository, repo: Path, tmp_path: Path) -> None:
-    old, new = _advance(r, tmp_path, {"a.txt": "a\n", "README.md": None, "src/app.py": "changed\n"})
+    old, new = side_commit(r, tmp_path, {"a.txt": "a\n", "README.md": None, "src/app.py": "changed\n"})
     result = r.fast_forward("main", new, old)
     assert result.moved and result.checked_out == repo.resolve()
     assert git(repo, "rev-parse", "HEAD") == new
@@ -486,7 +469,7 @@ def test_fast_forward_checked_out_clean(r: Repository, repo: Path, tmp_path: Pat
 
 
 def test_fast_forward_refuses_overlapping_dirty_file(r: Repository, repo: Path, tmp_path: Path) -> None:
-    old, new = _advance(r, tmp_path, {"src/app.py": "theirs\n", "a.txt": "a\n"})
+    old, new = side_commit(r, tmp_path, {"src/app.py": "theirs\n", "a.txt": "a\n"})
     (repo / "src" / "app.py").write_text("the user's work\n")
     result = r.fast_forward("main", new, old)
     assert result == FastForward(False, repo.resolve(), result.detail)
@@ -496,7 +479,7 @@ def test_fast_forward_refuses_overlapping_dirty_file(r: Repository, repo: Path, 
 
 
 def test_fast_forward_refuses_overlapping_untracked_file(r: Repository, repo: Path, tmp_path: Path) -> None:
-    old, new = _advance(r, tmp_path, {"a.txt": "theirs\n"})
+    old, new = side_commit(r, tmp_path, {"a.txt": "theirs\n"})
     (repo / "a.txt").write_text("the user's untracked file\n")
     result = r.fast_forward("main", new, old)
     assert not result.moved and "a.txt" in result.detail
@@ -504,7 +487,7 @@ def test_fast_forward_refuses_overlapping_untracked_file(r: Repository, repo: Pa
 
 
 def test_fast_forward_keeps_non_overlapping_changes(r: Repository, repo: Path, tmp_path: Path) -> None:
-    old, new = _advance(r, tmp_path, {"src/app.py": "theirs\n"})
+    old, new = side_commit(r, tmp_path, {"src/app.py": "theirs\n"})
     (repo / "README.md").write_text("the user's edit\n")
     (repo / "scratch.txt").write_text("untracked\n")
     result = r.fast_forward("main", new, old)
@@ -516,7 +499,7 @@ def test_fast_forward_keeps_non_overlapping_changes(r: Repository, repo: Path, t
 
 
 def test_fast_forward_refuses_non_descendant(r: Repository, repo: Path, tmp_path: Path) -> None:
-    old, new = _advance(r, tmp_path, {"a.txt": "a\n"})
+    old, new = side_commit(r, tmp_path, {"a.txt": "a\n"})
     diverged = commit_files(repo, {"b.txt": "b\n"})
     result = r.fast_forward("main", new, diverged)
     assert not result.moved and "does not descend" in result.detail
@@ -527,7 +510,7 @@ def test_fast_forward_refuses_non_descendant(r: Repository, repo: Path, tmp_path
 
 
 def test_fast_forward_runs_no_hooks(r: Repository, repo: Path, tmp_path: Path) -> None:
-    old, new = _advance(r, tmp_path, {"a.txt": "a\n"})
+    old, new = side_commit(r, tmp_path, {"a.txt": "a\n"})
     hook = repo / ".git" / "hooks" / "post-merge"
     hook.write_text(f"#!/bin/sh\ntouch {tmp_path / 'hook-ran'}\n")
     hook.chmod(0o755)
@@ -537,7 +520,7 @@ def test_fast_forward_runs_no_hooks(r: Repository, repo: Path, tmp_path: Path) -
 
 def test_no_leaked_children(r: Repository, repo: Path, tmp_path: Path) -> None:
     before = child_pids()
-    old, new = _advance(r, tmp_path, {"a.txt": "a\n"})
+    old, new = side_commit(r, tmp_path, {"a.txt": "a\n"})
     r.fast_forward("main", new, old)
     r.set_note("refs/notes/gitteam", new, "n")
     r.notes("refs/notes/gitteam")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import commit_files, git
+from conftest import commit_files, git, side_commit
 from gitteam.errors import GitteamError
 from gitteam.git import GitError, Repository, find_repository
 from scripts import coder_writes, done, plan_turn, rev, script, sha, start, status, subtask, turn
@@ -43,23 +43,6 @@ def hooks_dir(path: Path, hook: Path) -> Path:
     for name in HOOKS:
         shutil.copy(hook, path / name)
     return path
-
-
-def side_commit(r: Repository, tmp_path: Path, files: dict[str, str | None]) -> tuple[str, str]:
-    """A commit descending from main, made on a side worktree; returns (main, the commit)."""
-    old = r.rev_parse("main")
-    assert old is not None
-    wt = tmp_path / "side"
-    r.create_worktree(wt, "side", "main")
-    for rel, content in files.items():
-        if content is None:
-            (wt / rel).unlink()
-        else:
-            (wt / rel).parent.mkdir(parents=True, exist_ok=True)
-            (wt / rel).write_text(content)
-    new = r.commit_paths(wt, list(files), "side work", AUTHOR)
-    assert new is not None
-    return old, new
 
 
 def exercise(r: Repository, repo: Path, tmp_path: Path) -> None:
