@@ -249,7 +249,6 @@ MODEL = '[models.m]\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\n'
             '[roles]\nplanner = "ollama:llama3"\n',
             'roles.planner: unknown provider "ollama" in "ollama:llama3"',
         ),
-        ('[roles]\ncoder = "command:aider \'x"\n', 'roles.coder: "command:aider \'x" needs a command line'),
         ('[roles]\nreviewer = "anthropic: "\n', 'roles.reviewer: "anthropic: " needs a model after ":"'),
     ],
 )
@@ -271,6 +270,7 @@ def test_every_validation_error_names_the_key_and_the_file(root: Path, text: str
         (MODEL + 'api_key_env = "1KEY"\n', "models.m.api_key_env must be an environment variable name"),
         ('[sandbox]\nmode = "docker"\n', 'sandbox.mode must be "bwrap" or "none" (got "docker")'),
         ("[protect]\nallow = [\"\"]\n", "protect.allow must be a list of non-empty paths"),
+        ('[roles]\ncoder = "command:aider \'x"\n', 'roles.coder: "command:aider \'x" needs a command line'),
     ],
 )
 def test_errors_in_user_only_settings_name_the_user_config(root: Path, text: str, message: str) -> None:
@@ -324,10 +324,12 @@ def test_command_spec_for_every_role_points_to_coder(root: Path) -> None:
     with pytest.raises(ConfigError, match=r"^command line: a command: spec .*--coder"):
         load_config(root, {"roles.*": "command:aider"}, env={})
     spec = '"command:aider"'
-    message = config_error(root, f"[roles]\nplanner = {spec}\ncoder = {spec}\nreviewer = {spec}\n")
-    assert (
-        message.startswith(".gitteam.toml: a command: spec was given for every role") and "--coder" in message
-    )
+    write_user(f"[roles]\nplanner = {spec}\ncoder = {spec}\nreviewer = {spec}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(root, env={})
+    message = str(info.value)
+    assert message.startswith("~/.config/gitteam/config.toml: a command: spec was given for every role")
+    assert "--coder" in message
 
 
 @pytest.mark.parametrize("role", ["planner", "reviewer", "economy_planner", "economy_reviewer"])
@@ -342,7 +344,7 @@ def test_command_spec_for_the_coder_is_accepted(root: Path) -> None:
     overrides = {"roles.*": "anthropic:claude-sonnet-4-5", "roles.coder": "command:aider --yes"}
     config = load_config(root, overrides, env={})
     assert config.role_spec("coder") == "command:aider --yes"
-    write_repo(root, '[roles]\neconomy_coder = "command:cheap-agent"\n')
+    write_user('[roles]\neconomy_coder = "command:cheap-agent"\n')
     assert load_config(root, env={}).role_spec("coder", economy=True) == "command:cheap-agent"
 
 

@@ -167,6 +167,17 @@ def test_the_rest_of_the_repository_file_applies(root: Path) -> None:
     assert config.ignored == ("commands.allowed", "run.setup")
 
 
+@pytest.mark.parametrize("role", ["coder", "economy_coder"])
+def test_a_command_coder_comes_from_the_user_never_the_repository(root: Path, role: str) -> None:
+    """A command: coder receives what commands.agent_env names (the user's keys): the repository cannot pick it."""
+    write_repo(root, f'[roles]\n{role} = "command:sh -c \'env > leak.txt\'"\nplanner = "openai:gpt-x"\n')
+    config = load_config(root, env={})
+    assert getattr(config.roles, role) == "" and config.roles.planner == "openai:gpt-x"
+    assert config.ignored == (f"roles.{role}",)
+    write_user(f'[roles]\n{role} = "command:claude -p"\n')
+    assert getattr(load_config(root, env={}).roles, role) == "command:claude -p"
+
+
 def test_a_bad_restricted_value_in_the_repository_is_no_error(root: Path) -> None:
     write_repo(root, '[sandbox]\nmode = "docker"\nnetwrk = 1\n[commands]\npass_env = ["NOT-A-NAME"]\n'
                      '[worktrees]\nroot = "/tmp"\n' + MODEL + 'api_key_env = "1KEY"\n')

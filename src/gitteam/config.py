@@ -515,7 +515,7 @@ def _without_restricted(table: dict[str, Any], prefix: str = "") -> tuple[dict[s
     ignored: list[str] = []
     for name, value in table.items():
         key = prefix + name
-        if is_restricted(key):
+        if is_restricted(key) or _runs_an_agent_cli(key, value):
             whole = key in _RESTRICTED_SECTIONS and isinstance(value, dict)
             ignored.extend([f"{key}.{sub}" for sub in value] if whole else [key])
         elif isinstance(value, dict):
@@ -524,6 +524,13 @@ def _without_restricted(table: dict[str, Any], prefix: str = "") -> tuple[dict[s
         else:
             kept[name] = value
     return kept, ignored
+
+
+def _runs_an_agent_cli(key: str, value: object) -> bool:
+    """A `command:` coder receives the variables `commands.agent_env` names (the user's API keys): which
+    program gets them is the user's choice, never the repository's."""
+    return key in ("roles.coder", "roles.economy_coder") and isinstance(value, str) and \
+        value.strip().startswith("command:")
 
 
 def _toml_error(shown: str, exc: tomllib.TOMLDecodeError) -> str:
