@@ -55,6 +55,15 @@ if mode == "stray":
     added = subprocess.run(["git", "add", "-A"])
     committed = subprocess.run(["git", "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "agent commit"])
     print(f"git add: {added.returncode}, git commit: {committed.returncode}")
+if mode == "login":  # an agent CLI that reads its login from HOME, refreshes it and keeps state there
+    home = pathlib.Path(os.environ["HOME"])
+    token = home / ".agent" / "token"
+    seen = token.read_text() if token.exists() else "none"
+    ssh = (home / ".ssh" / "id_rsa").exists()
+    pathlib.Path("src/app.py").write_text(f"TOKEN = {seen!r}\nSSH = {ssh}\n")
+    token.parent.mkdir(exist_ok=True)
+    token.write_text(f"refreshed in round {rounds}")
+    (home / "state.txt").write_text("the CLI's own state")
 if mode == "hang":
     print("working...", flush=True)
     time.sleep(60)
@@ -249,3 +258,25 @@ def test_reported_spend_from_common_agent_clis() -> None:
     gemini = json.dumps({"response": "edited", "stats": {}}, indent=2)
     assert reported(gemini)[2] == "edited"
     assert reported("plain text\nlast line")[1:] == (None, "plain text\nlast line")
+
+
+@pytest.mark.parametrize("write_back", [False, True])
+def test_a_command_coder_has_a_private_home_seeded_with_its_login(repo: Path, agent: Path, write_back: bool) -> None:
+    home = Path.home()
+    (home / ".agent").mkdir()
+    (home / ".agent" / "token").write_text("original login")
+    (home / ".ssh").mkdir()
+    (home / ".ssh" / "id_rsa").write_text("PRIVATE KEY")
+    result = start(repo, team_script(), config={
+        **reach(agent), "roles.coder": command(agent, "login"), "sandbox.home_files": (".agent/",),
+        "sandbox.home_write_back": write_back})
+
+    assert (result.exit_code, result.state) == (0, "merged"), result.message
+    # it saw the copy of its login, and nothing else of the real HOME
+    assert blob(repo, "main", "src/app.py") == b"TOKEN = 'original login'\nSSH = False\n"
+    # what it wrote stayed in its own HOME, except the login files when write-back is on
+    expected = "refreshed in round 1" if write_back else "original login"
+    assert (home / ".agent" / "token").read_text() == expected
+    assert not (home / "state.txt").exists()
+    [private] = (repo / ".git" / "gitteam").glob(f"runs/{result.run}/homes/cli-work")
+    assert (private / "state.txt").read_text() == "the CLI's own state"
