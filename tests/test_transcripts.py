@@ -39,6 +39,7 @@ from loopback import (
 from scripts import approve, cli, coder_writes, done, finding, plan_turn, request_changes, script, start
 from scripts import call as rcall
 from scripts import subtask as rsubtask
+from test_command_coder import FAKE_AGENT, command, reach, team_script
 
 SECRET = "tok-9f8e7d6c5b4a3210"  # the value of a secret-named variable: it must reach no transcript
 
@@ -209,6 +210,26 @@ def test_model_text_in_a_transcript_cannot_drive_the_terminal(repo: Path) -> Non
     result = start(repo, data)
     shown = cli(repo, "show", result.run, "a", "--transcript", "--full")
     assert shown.returncode == 0 and "\x1b" not in shown.stdout and "\x07" not in shown.stdout
+
+
+def test_a_command_coder_transcript_holds_each_rounds_prompt_and_result(repo: Path, tmp_path: Path) -> None:
+    agent = tmp_path / "fake_agent.py"
+    agent.write_text(FAKE_AGENT)
+    reviewer = [request_changes("round two please", [finding("src/app.py", "make it round two")]), approve()]
+    result = start(repo, team_script(reviewer), config={**reach(agent), "roles.coder": command(agent, "edit")})
+    assert result.exit_code == 0, result.message
+
+    records = transcripts(repo, result.run)["coder-cli-work"]
+    prompts = [r for r in records if r["kind"] == "command"]
+    results = [r for r in records if r["kind"] == "command_result"]
+    assert [r["round"] for r in prompts] == [1, 2] and [r["round"] for r in results] == [1, 2]
+    assert "Set ROUND to the round number." in prompts[0]["prompt"] and "make it round two" in prompts[1]["prompt"]
+    assert [r["summary"] for r in results] == ["set ROUND to 1", "set ROUND to 2"]
+    assert results[0]["exit_code"] == 0 and results[0]["usage"]["input_tokens"] == 1200
+    status = json.loads(cli(repo, "status", result.run, "--json").stdout)[0]
+    assert status["agents"][0]["turns"] == {"coder": 2, "reviewer": 2}
+    shown = cli(repo, "show", result.run, "cli-work", "--transcript")
+    assert "command" in shown.stdout and "set ROUND to 2" in shown.stdout
 
 
 # --- SIGKILL mid-run, then resume --------------------------------------------------------------------------

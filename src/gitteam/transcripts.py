@@ -121,7 +121,8 @@ class Read:
 
     @property
     def turns(self) -> int:
-        return sum(r.get("kind") == "response" for r in self.records)
+        """Model calls (a `command:` coder: its rounds)."""
+        return sum(r.get("kind") in ("response", "command_result") for r in self.records)
 
 
 def read_transcript(path: Path, role: str = "", agent: str = "") -> Read:

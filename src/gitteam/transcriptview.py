@@ -53,7 +53,8 @@ def _record(out: Console, r: Record, full: bool) -> bool:  # noqa: C901 - a flat
                   f"{markup_line(extra)}  tools: {markup_line(tools)}")
         trimmed = _text(out, "system", str(r.get("system", "")), full)
     elif kind == "request":
-        out.print(f"[cyan]── request {r.get('step')}[/cyan] to {markup_line(str(r.get('model')))}")
+        later = f" (round {r.get('round')})" if r.get("round", 1) != 1 else ""
+        out.print(f"[cyan]── request {r.get('step')}[/cyan]{markup_line(later)} to {markup_line(str(r.get('model')))}")
         for message in r.get("messages", []):
             trimmed = _text(out, str(message.get("role")), str(message.get("content", "")), full) or trimmed
     elif kind == "response":
