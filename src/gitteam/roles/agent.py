@@ -13,7 +13,7 @@ a model request, so no secret reaches a provider whichever tool, prompt or note 
 
 With a `Transcript`, the conversation is also written as it happens (transcripts.py): a session record when
 the agent object starts, each request (the messages added since the last record), each response, each tool
-result, each compaction, and how the `run` ended (in `finally`).
+result, each compaction, and how each `run` ended, whether it returned or raised.
 """
 
 from __future__ import annotations
