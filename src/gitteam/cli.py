@@ -145,11 +145,18 @@ def show(
     agent: Annotated[str | None, typer.Argument(metavar="[AGENT]", help="Subtask id (default: integration).")]
     = None,
     repo: RepoOpt = None,
+    transcript: Annotated[bool, typer.Option("--transcript", help="The agent's conversation: what it was told, "
+                                             "its tool calls and their results, usage per turn.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="With --transcript: texts whole, not trimmed.")] = False,
     json_out: JsonOpt = False,
 ) -> int:
-    """One agent's diff, notes and review findings."""
+    """One agent's diff, notes and review findings; or its transcript."""
     from gitteam import runs, ui
 
+    if transcript:
+        state, name, reads = runs.show_transcripts(open_repo(repo), run_id, agent)
+        ui.print_transcripts(state.run, name, reads, json_out, full)
+        return Exit.OK
     view = runs.show_agent(open_repo(repo), run_id, agent)
     ui.print_agent(view, json_out)
     return Exit.OK

@@ -17,6 +17,7 @@ from gitteam.models.registry import Registry
 from gitteam.roles.agent import Limits
 from gitteam.roles.tools import ToolResult
 from gitteam.sandbox.runner import CommandRunner, from_config
+from gitteam.transcripts import Transcript, Transcripts
 
 if TYPE_CHECKING:
     from gitteam.journal import RunState
@@ -93,6 +94,10 @@ class RunContext:
         if result.is_error:
             self.journal.append("tool_refused", agent=context.agent, role=context.role, tool=call.name,
                                 error=result.text.removeprefix("error: ")[:300])
+
+    def transcript(self, context: CallContext) -> Transcript:
+        """The agent's transcript, beside the journal: resume appends to the same file."""
+        return Transcripts(self.journal.dir)(context)
 
     def call_context(self, role: str, agent: str, round_number: int = 1) -> CallContext:
         return CallContext(run=self.run, role=role, agent=agent, round=round_number)  # type: ignore[arg-type]

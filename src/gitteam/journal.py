@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gitteam import transcripts
 from gitteam.errors import UsageError
 from gitteam.secrets import redact_data
 
@@ -121,6 +122,7 @@ class RunState:
     integration_cost: float = 0.0
     owner: dict[str, Any] = field(default_factory=dict)  # {"pid", "host"} of the process running it last
     allow_protected: list[str] = field(default_factory=list)  # --allow-protected given to run and resume
+    turns: dict[str, dict[str, int]] = field(default_factory=dict)  # model calls by agent, role: transcripts
 
     def agent(self, agent_id: str) -> AgentState:
         return self.agents.setdefault(agent_id, AgentState(agent_id))
@@ -264,4 +266,6 @@ def load_run(state_dir: Path, run: str) -> RunState:
     path = runs_dir(state_dir) / run / "events.jsonl"
     if "/" in run or not path.is_file():
         raise UsageError(f"no run named {run!r} (gitteam status lists the runs)")
-    return fold(run, list(read_events(path)))
+    state = fold(run, list(read_events(path)))
+    state.turns = transcripts.turns(path.parent)
+    return state

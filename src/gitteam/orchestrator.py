@@ -119,8 +119,9 @@ def make_plan(ctx: RunContext, base: str) -> Plan:
     memory = memory_digest(ctx.board, ctx.task)
     view = CommitView(ctx.repo, base, ctx.config.secret_files())
     toolbox = planner_role.planner_tools(view, ctx.board, ctx.config.limits.plan_attempts)
-    agent = Agent(ctx.model("planner"), planner_role.SYSTEM, toolbox, ctx.call_context("planner", "planner"),
-                  ctx.limits, ctx.meter, terminal="submit_plan", on_tool=ctx.on_tool)
+    context = ctx.call_context("planner", "planner")
+    agent = Agent(ctx.model("planner"), planner_role.SYSTEM, toolbox, context, ctx.limits, ctx.meter,
+                  terminal="submit_plan", on_tool=ctx.on_tool, transcript=ctx.transcript(context))
     result = planner_role.run_planner(agent, ctx.task, overview, memory, planner_note(protection_for(
         ctx.config.protect)))
     plan, notes = serialize_overlaps(result.plan)

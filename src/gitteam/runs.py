@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitteam import integration
+from gitteam import integration, transcripts
 from gitteam.config import Config
 from gitteam.context import INTEGRATION, Approver, RunOptions, RunResult, agent_branch
 from gitteam.errors import Exit, UsageError
@@ -78,6 +78,20 @@ def show_agent(repo: Repository, run: str, agent: str | None) -> AgentView:
             except json.JSONDecodeError:
                 notes.append({"commit": commit, "text": text})
     return AgentView(state, name, repo.diff(base, head) if base else "", notes, commits)
+
+
+def show_transcripts(repo: Repository, run: str, agent: str | None) -> tuple[RunState, str, list[transcripts.Read]]:
+    """One agent's transcripts (a subtask's coder and reviewers, "planner", or "integration": its reviewers)."""
+    state = one_run(repo, run)
+    name = agent or INTEGRATION
+    known = ["planner", *state.agents, INTEGRATION]
+    if name not in known:
+        raise UsageError(f"run {run} has no agent {name!r} (agents: {', '.join(known)})")
+    found = transcripts.agent_transcripts(Journal(repo.state_dir, run).dir, name)
+    if not found:
+        raise UsageError(f"no transcript of {name!r} in run {run}: it has not called a model yet, or the run "
+                         "was made by a gitteam that kept none")
+    return state, name, found
 
 
 def decide(repo: Repository, config: Config, run: str, decision: str, keep: bool = False,

@@ -19,6 +19,7 @@ from gitteam import terminal
 from gitteam.costview import SPEND_EVENTS, describe_spend, models_line
 from gitteam.costview import print_cost as print_cost  # `gitteam cost` renders through ui like every command
 from gitteam.terminal import markup, markup_line
+from gitteam.transcriptview import print_transcripts as print_transcripts  # show --transcript
 
 if TYPE_CHECKING:
     from gitteam.context import RunContext, RunOptions, RunResult
@@ -210,8 +211,9 @@ def state_json(state: RunState) -> dict[str, Any]:
         "agents": [{"id": a.id, "status": a.status, "branch": a.branch, "worktree": a.worktree, "head": a.head,
                     "files": a.files, "round": a.round, "tokens": a.tokens, "cost": round(a.cost, 6),
                     "verdict": (a.verdict or {}).get("decision"), "findings": (a.verdict or {}).get("findings", []),
-                    "reason": a.reason, "models": sorted(a.models)}
+                    "reason": a.reason, "models": sorted(a.models), "turns": state.turns.get(a.id, {})}
                    for a in state.agents.values()],
+        "turns": state.turns,
         "integration_review": state.integration_review and {
             **state.integration_review, "tokens": state.integration_tokens,
             "cost": round(state.integration_cost, 6)},
@@ -241,7 +243,14 @@ def print_status(states: Sequence[RunState], json_out: bool, detailed: bool) -> 
                 out.print(f"its process is gone (killed or crashed); carry on with: gitteam resume {state.run}")
 
 
+def turns_text(by_role: dict[str, int]) -> str:
+    """Model calls per role: "coder 3, reviewer 1"."""
+    return ", ".join(f"{markup_line(role)} {count}" for role, count in sorted(by_role.items()))
+
+
 def print_agents(out: Console, state: RunState) -> None:
+    if "planner" in state.turns:
+        out.print(f"  [bold]planner[/bold] turns {turns_text(state.turns['planner'])}")
     for a in state.agents.values():
         verdict = (a.verdict or {}).get("decision", "")
         style = "green" if a.status in ("merged", "approved") else "red" if a.status in (
@@ -258,6 +267,8 @@ def print_agents(out: Console, state: RunState) -> None:
             gone = "" if Path(a.worktree).is_dir() else " (removed)"
             out.print(f"      worktree {markup_line(a.worktree)}{gone}")
         out.print(f"      files    {markup_line(', '.join(a.files))}")
+        if a.id in state.turns:
+            out.print(f"      turns    {turns_text(state.turns[a.id])}")
         print_findings(out, (a.verdict or {}).get("findings", []), "      finding  ")
     if state.integration_review:
         verdict = state.integration_review["verdict"]
@@ -265,6 +276,8 @@ def print_agents(out: Console, state: RunState) -> None:
                   f"({markup_line(state.integration_review['head'][:10])})  {state.integration_tokens:,} tokens  "
                   f"${state.integration_cost:.4f}  {markup_line(verdict['summary'])}")
         print_findings(out, verdict.get("findings", []), "      finding  ")
+        if "integration" in state.turns:
+            out.print(f"      turns    {turns_text(state.turns['integration'])}")
 
 
 def print_findings(out: Console, findings: Sequence[dict[str, Any]], prefix: str, limit: int = 12) -> None:

@@ -174,7 +174,7 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> C
             runner=ctx.commands, home=private_home(ctx, subtask.id),
             home_files=ctx.config.sandbox.home_files if ctx.config.sandbox.home_write_back else (),
         )
-        return CommandCoder(setup, ctx.repo, ctx.meter, context)
+        return CommandCoder(setup, ctx.repo, ctx.meter, context, ctx.transcript(context))
     commands = coder_role.CommandPolicy(
         allowed=ctx.config.allowed_commands(),
         timeout=ctx.config.commands.timeout,
@@ -186,7 +186,7 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> C
                                      ctx.config.secret_files())
     return AgentCoder(Agent(
         ctx.model("coder"), coder_role.SYSTEM, coder_role.coder_tools(workspace, ctx.board, subtask.id),
-        context, ctx.limits, ctx.meter, terminal="done", on_tool=ctx.on_tool,
+        context, ctx.limits, ctx.meter, terminal="done", on_tool=ctx.on_tool, transcript=ctx.transcript(context),
     ))
 
 
@@ -251,6 +251,7 @@ def review_diff(ctx: RunContext, agent: str, subject: Subject, round_number: int
         repo=ctx.repo, config=ctx.config, model_for=lambda spec: ctx.registry.resolve(spec) if spec
         else ctx.model("reviewer"), meter=ctx.meter, limits=ctx.limits, run=ctx.run, agent=agent,
         board=ctx.board, on_tool=ctx.on_tool, round=round_number, economy=lambda: ctx.meter.economy,
+        transcripts=ctx.transcript,
     )
     return review_with_agents(session, subject)
 

@@ -25,6 +25,7 @@ from gitteam.review.verdict import Finding, Verdict, combine
 from gitteam.roles import reviewer as reviewer_role
 from gitteam.roles.agent import Agent, Limits
 from gitteam.roles.tools import CommitView, ToolResult
+from gitteam.transcripts import Transcript
 
 CONVENTIONS_MAX_CHARS = 12_000
 DEFAULT_REVIEWER = ReviewerDef(name="reviewer")
@@ -46,6 +47,7 @@ class ReviewSession:
     on_tool: OnTool | None = None
     round: int = 1
     economy: Callable[[], bool] = lambda: False  # past the budget's economy mark: no optional reviewer starts
+    transcripts: Callable[[CallContext], Transcript] | None = None  # a run's: each reviewer's conversation kept
 
 
 @dataclass
@@ -113,7 +115,8 @@ def _review_chunk(session: ReviewSession, subject: Subject, reviewer: ReviewerDe
     view = CommitView(session.repo, subject.head, session.config.secret_files())  # [secrets]: files no agent reads
     toolbox = reviewer_role.reviewer_tools(view, session.board, scope.place_all)
     agent = Agent(model, reviewer_role.system_prompt(reviewer.name, reviewer.focus), toolbox, context, limits,
-                  session.meter, terminal="submit_review", on_tool=session.on_tool)
+                  session.meter, terminal="submit_review", on_tool=session.on_tool,
+                  transcript=None if session.transcripts is None else session.transcripts(context))
     about = dict(subject.about)
     if part[1] > 1:
         about["files in this part"] = ", ".join(chunk.files)

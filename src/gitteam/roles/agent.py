@@ -10,22 +10,27 @@ with the reviewer's findings.
 Every text that enters the conversation from outside the model (the system prompt, each user message,
 each tool result) goes through `secrets.redact` as it is added: this loop is the one path from content to
 a model request, so no secret reaches a provider whichever tool, prompt or note carried it.
+
+With a `Transcript`, the conversation is also written as it happens (transcripts.py): a session record when
+the agent object starts, each request (the messages added since the last record), each response, each tool
+result, each compaction, and how each `run` ended, whether it returned or raised.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from gitteam.metering import BudgetExhausted, Meter, agent_key
-from gitteam.models.base import CallContext, Message, Model, Reply, ToolCall
+from gitteam.models.base import CallContext, Message, Model, Reply, ToolCall, ToolSpec
 from gitteam.models.retry import ContextTooLong
 from gitteam.models.window import compact, estimate, fixed_tokens, prompt_limit
 from gitteam.roles.errors import AgentFailed
 from gitteam.roles.tools import SEARCH_SECONDS, CallLimits, Toolbox, ToolResult
 from gitteam.secrets import redact
+from gitteam.transcripts import Transcript, message_json, spec_hash
 
 __all__ = ["Agent", "AgentFailed", "Limits"]
 
@@ -59,6 +64,7 @@ class Agent:
         meter: Meter,
         terminal: str,
         on_tool: Callable[[CallContext, ToolCall, ToolResult], None] | None = None,
+        transcript: Transcript | None = None,
     ) -> None:
         self.model = model
         self.system = redact(system)
@@ -72,12 +78,33 @@ class Agent:
         self.steps = 0
         self.last_model = model.name
         self.started: float | None = None
+        self.transcript = transcript
+        self._recorded = 0  # messages[:_recorded] are in the transcript already
+        self._specs_hash: tuple[str, ...] | None = None  # the tool specs the transcript last recorded
 
     def run(self, message: str) -> Any:
         """Add a user message and loop until the terminal tool is accepted; returns its value."""
+        if self.transcript is not None:
+            self.transcript.context = self.context  # a later review round: its records say so
         if self.started is None:
             self.started = time.monotonic()
+            if self.transcript is not None:
+                self.transcript.session(self.model.name, self.system, self.toolbox.specs)
+                self._specs_hash = _hashes(self.toolbox.specs)
         self.messages.append(Message("user", redact(message)))
+        try:
+            value = self._loop()
+        except BaseException as exc:  # recorded, then raised on: how the conversation ended
+            self._end("failed", f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        self._end("finished")
+        return value
+
+    def _end(self, status: str, error: str | None = None) -> None:
+        if self.transcript is not None:
+            self.transcript.write("end", steps=self.steps, status=status, error=error)
+
+    def _loop(self) -> Any:
         reminders = 0
         while True:
             self._check_limits()
@@ -86,6 +113,7 @@ class Agent:
             self.last_model = reply.model
             self.meter.record(self.context, reply)
             self.messages.append(Message("assistant", reply.text, reply.tool_calls))
+            self._recorded = len(self.messages)  # the response record holds it
             if not reply.tool_calls:
                 reminders += 1
                 if reminders > self.limits.reminders:
@@ -105,10 +133,15 @@ class Agent:
         limits = CallLimits(deadline, self.limits.search_seconds)
         for call in reply.tool_calls:
             self._check_time()
+            began = time.monotonic()
             result = self.toolbox.execute(call, limits)
             if self.on_tool is not None:
                 self.on_tool(self.context, call, result)
-            self.messages.append(Message("tool", redact(result.text), tool_call_id=call.id, is_error=result.is_error))
+            text = redact(result.text)
+            self.messages.append(Message("tool", text, tool_call_id=call.id, is_error=result.is_error))
+            if self.transcript is not None:
+                self.transcript.tool_result(call, text, result.is_error, result.finished, time.monotonic() - began)
+                self._recorded = len(self.messages)
             if result.finished:
                 finished, value = True, result.value
         return finished, value
@@ -122,12 +155,18 @@ class Agent:
                 limit = estimate(self.system, specs, self.messages)
             if limit is not None:
                 self._compact(limit, force=attempt > 0)
+            self._record_request(specs)
+            began = time.monotonic()
             try:
-                return self.model.complete(self.system, self.messages, specs, require_tool=True,
-                                           context=self.context)
+                reply = self.model.complete(self.system, self.messages, specs, require_tool=True,
+                                            context=self.context)
             except ContextTooLong as exc:
                 if attempt == CONTEXT_RETRIES:
                     raise AgentFailed(f"{exc}; compacting it {CONTEXT_RETRIES} times did not help") from exc
+                continue
+            if self.transcript is not None:
+                self.transcript.response(self.steps + 1, reply, self.model.name, time.monotonic() - began)
+            return reply
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _compact(self, limit: int, force: bool) -> None:
@@ -137,8 +176,22 @@ class Agent:
                 raise AgentFailed("the conversation is too long for the model's context and cannot be compacted")
             return
         self.messages = done.messages
+        if self.transcript is not None:  # the whole conversation as it now stands; requests add to it
+            self.transcript.write("compaction", before=done.before, after=done.after, limit=limit,
+                                  messages=[message_json(m) for m in self.messages])
+            self._recorded = len(self.messages)
         self.meter.notify(self.context, "compacted", before=done.before, after=done.after, limit=limit,
                           trimmed=done.trimmed, summarized=done.summarized)
+
+    def _record_request(self, specs: Sequence[ToolSpec]) -> None:
+        if self.transcript is None:
+            return
+        hashes = _hashes(specs)
+        changed = hashes != self._specs_hash
+        self._specs_hash = hashes
+        self.transcript.request(self.steps + 1, self.model.name, self.messages[self._recorded:],
+                                specs if changed else None)
+        self._recorded = len(self.messages)
 
     def _check_limits(self) -> None:
         self.meter.check()
@@ -155,3 +208,7 @@ class Agent:
         elapsed = time.monotonic() - (self.started or time.monotonic())
         if self.limits.max_seconds is not None and elapsed >= self.limits.max_seconds:
             raise AgentFailed(f"time limit reached ({elapsed:.0f} of {self.limits.max_seconds:.0f} s)")
+
+
+def _hashes(specs: Sequence[ToolSpec]) -> tuple[str, ...]:
+    return tuple(spec_hash(s) for s in specs)

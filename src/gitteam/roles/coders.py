@@ -28,9 +28,11 @@ from gitteam.roles.errors import AgentFailed
 from gitteam.sandbox.home import write_back
 from gitteam.sandbox.runner import CommandRunner
 from gitteam.secrets import redact
+from gitteam.transcripts import Transcript
 
 MAX_OUTPUT = 200_000  # characters of the CLI's output kept (its JSON result line is usually last)
 SUMMARY_CHARS = 2000
+OUTPUT_KEPT = 20_000  # characters of the CLI's output (its end) in the transcript
 PROMPT_FIELDS = ("{prompt}", "{prompt_file}")
 
 COMMAND_RULES = """\
@@ -94,8 +96,10 @@ class CommandSetup:
 class CommandCoder:
     """An external agent CLI as the coder; a fresh process each round, given the brief again."""
 
-    def __init__(self, setup: CommandSetup, repo: Repository, meter: Meter, context: CallContext) -> None:
+    def __init__(self, setup: CommandSetup, repo: Repository, meter: Meter, context: CallContext,
+                 transcript: Transcript | None = None) -> None:
         self.setup = setup
+        self.transcript = transcript
         self.repo = repo
         self.meter = meter
         self.context = context
@@ -111,6 +115,9 @@ class CommandCoder:
         self.context = replace(self.context, round=round_number)
         self.started = self.started or time.monotonic()
         prompt = self.prompt(message)
+        if self.transcript is not None:  # the prompt as given, and below what came back: its transcript
+            self.transcript.context = self.context
+            self.transcript.write("command", command=self.setup.spec, prompt=redact(prompt))
         argv, stdin = self.expand(prompt, round_number)
         before = self.repo.rev_parse(f"refs/heads/{self.setup.branch}")
         try:
@@ -124,7 +131,12 @@ class CommandCoder:
         self._unwrap_commits(before)
         usage, cost, summary = reported(result.output)  # before redaction, which may cut into the JSON
         output, summary = redact(result.output), redact(summary)  # its variables come from gitteam's own
-        self.meter.record(self.context, Reply(summary, (), usage, self.setup.spec, cost))
+        reply = Reply(summary, (), usage, self.setup.spec, cost)
+        self.meter.record(self.context, reply)
+        if self.transcript is not None:
+            self.transcript.write("command_result", command=self.setup.spec, exit_code=result.exit_code,
+                                  timed_out=result.timed_out, seconds=round(result.duration, 3), summary=summary,
+                                  output=output[-OUTPUT_KEPT:], usage=usage.to_json(), cost=cost)
         self.meter.notify(self.context, "agent_command", command=self.setup.spec, exit_code=result.exit_code,
                           timed_out=result.timed_out, seconds=round(result.duration, 1), output=output[-2000:])
         self.meter.check()  # stopped for the run's budget: that, not a timeout, is why
