@@ -17,7 +17,8 @@ from gitteam.errors import GitteamError
 from gitteam.locks.ownership import Ownership
 from gitteam.locks.paths import PathRefused, normalize_entry, show_path
 
-RESERVED_IDS = frozenset({"integration"})
+# gitteam's own agent names: the integration branch and review, and the planner's transcript and status row
+RESERVED_IDS = frozenset({"integration", "planner"})
 MAX_ID_LENGTH = 64
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SUBTASK_FIELDS = ("id", "title", "instructions", "files", "depends_on")
@@ -112,7 +113,7 @@ def ref_component_problem(name: str) -> str | None:
     if name.endswith(".lock") or name.endswith("."):
         return "may not end with '.lock' or '.'"
     if name.casefold() in RESERVED_IDS:
-        return "is reserved for gitteam's own branch"
+        return "is reserved for gitteam's own agents (integration, planner)"
     return None
 
 
