@@ -251,6 +251,27 @@ def clean(
 
 
 @app.command()
+def replay(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    repo: RepoOpt = None,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the scratch clone and print where it is.")] = False,
+) -> int:
+    """Re-run a recorded run offline from its transcripts in a scratch clone; exit 0 when every agent reached
+    the recorded tree, 1 at the first request that differs."""
+    from gitteam import replaying, ui
+
+    console = ui.progress_console(False)
+    report = replaying.replay(open_repo(repo), run_id, keep=keep, listener=ui.ProgressPrinter(console))
+    from gitteam.terminal import visible
+
+    for line in report.lines():
+        print(visible(line))  # a diff holds a model's words
+    if report.scratch is not None:
+        print(f"scratch clone kept: {report.scratch / 'repo'}")
+    return report.exit_code
+
+
+@app.command()
 def cost(run_id: Annotated[str | None, typer.Argument(metavar="[RUN]")] = None, repo: RepoOpt = None,
          json_out: JsonOpt = False) -> int:
     """Tokens and money per run, role, agent and model."""

@@ -180,6 +180,24 @@ def init_repository(path: Path, branch: str = "main") -> Repository:
     return find_repository(path)
 
 
+def clone_scratch(source: Repository, path: Path, base: str, branch: str) -> Repository:
+    """A private copy of `source` at `path` (objects copied, not linked; hooks templates not copied) with
+    `branch` checked out at commit `base`: `gitteam replay` works there and never in `source`."""
+    steps = [["git", "clone", "-q", "--no-local", "--no-checkout", "--template=", "--", str(source.common_dir),
+              str(path)],
+             ["git", "-C", str(path), "checkout", "-q", "-B", branch, base]]
+    for args in steps:
+        completed = subprocess.run(args, capture_output=True, env=_environ(None), stdin=subprocess.DEVNULL)
+        if completed.returncode != 0:
+            raise GitError(args, completed.returncode, completed.stderr.decode(errors="replace"))
+    return find_repository(path)
+
+
+def tree_of(repo: Repository, rev: str) -> str | None:
+    """The tree id of commit `rev`, None when it does not exist."""
+    return repo.rev_parse(f"{rev}^{{tree}}")
+
+
 def _environ(extra: Mapping[str, str] | None, dirs: tuple[Path, Path] | None = None,
              pinned: bool = True) -> dict[str, str]:
     """The environment of one git call: the caller's `extra`, then `dirs` (GIT_DIR, GIT_WORK_TREE) and the

@@ -79,17 +79,20 @@ def resolve_target(repo: Repository, config: Config) -> tuple[str, str]:
 
 
 def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
-              listener: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+              listener: Callable[[dict[str, Any]], None] | None = None, run: str | None = None,
+              registry: Registry | None = None) -> RunResult:
+    """A new run. `run` and `registry` are given by `gitteam replay`: the recorded run's id, and models that
+    answer from its transcripts."""
     if not task.strip():
         raise UsageError("the task is empty: say what the team should do")
     flags = check_patterns(options.allow_protected, "--allow-protected")
     config = allowing(config, flags)  # the run's allowance; journaled below, so resume and approve see it
     target, base = resolve_target(repo, config)
-    registry = Registry(config, repo.root)
+    registry = registry or Registry(config, repo.root)
     registry.check_roles(economy=has_budget(config))  # a missing key or model fails before any work
     check_reviewer_models(config, registry.resolve)
     check_commands(repo, config, registry)
-    run = new_run_id(task)
+    run = run or new_run_id(task)
     ctx = open_context(repo, config, run, task, target, listener=listener, registry=registry)
     ctx.journal.append("run_started", run=run, task=task, target=target, base=base, owner=owner(), options={
         "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep, **registry.specs(),

@@ -1,0 +1,84 @@
+"""`gitteam replay`: a real two-wave run with a review round, recorded through the loopback SDK server, is
+replayed offline (the server closed) to the same trees byte for byte; a changed prompt line is reported at the
+first request it changes; the user's checkout, refs and status are untouched."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import commit_files, git
+from gitteam.git import find_repository
+from gitteam.replaying import replay
+from gitteam.roles import coder as coder_role
+from loopback import call, model_table, plan, provider_env, roles, run, subtask, team, turn, write_user_config
+from scripts import cli
+
+SECRET = "tok-9f8e7d6c5b4a3210"
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    provider_env(monkeypatch)
+    monkeypatch.setenv("PAYMENTS_API_TOKEN", SECRET)
+
+
+def record(repo: Path) -> str:
+    """A merged run: planner, two waves (docs depends on app), one REQUEST_CHANGES round; the server closed."""
+    commit_files(repo, {"notes.txt": f"the payments token is {SECRET}\n"})
+    with team("anthropic") as crew:
+        write_user_config(Path(os.environ["HOME"]),
+                          model_table("m", crew.flavor, crew.api.url, "model-x") + roles("m"))
+        crew.planner(turn(call("read_file", path="notes.txt")),
+                     plan(subtask("app", ["src/app.py"]), subtask("docs", ["docs/guide.md"], depends_on=["app"])))
+        crew.coder("app", turn(call("read_file", path="src/app.py")),
+                   turn(call("edit_file", path="src/app.py", old="return 1", new="return 2")),
+                   turn(call("done", summary="returns 2")))
+        crew.reviewer("app", turn(call("submit_review", decision="REQUEST_CHANGES", summary="add a comment",
+                                       findings=[{"file": "src/app.py", "line": 2, "severity": "major",
+                                                  "message": "say why it returns 2"}])))
+        crew.coder("app", turn(call("edit_file", path="src/app.py", old="return 2", new="return 2  # the answer")),
+                   turn(call("done", summary="commented")))
+        crew.coder("docs", turn(call("write_file", path="docs/guide.md", content="# Guide\n"),
+                                call("done", summary="ok")))
+        crew.reviewer("docs", turn(call("submit_review", decision="APPROVE", summary="fine", findings=[])))
+        result = run(repo)
+    assert (result.exit_code, result.state) == (0, "merged"), result.message
+    return result.run
+
+
+def snapshot(repo: Path) -> tuple[str, str, str]:
+    return (git(repo, "for-each-ref", "--format=%(refname) %(objectname)"), git(repo, "status", "--porcelain=v2"),
+            git(repo, "rev-parse", "HEAD"))
+
+
+def test_replay_reproduces_the_trees_offline(repo: Path) -> None:
+    run_id = record(repo)  # the loopback server is closed here: a request would fail to connect
+    before = snapshot(repo)
+    proc = cli(repo, "replay", run_id)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert f"gitteam/{run_id}/app: same tree" in proc.stdout
+    assert f"gitteam/{run_id}/docs: same tree" in proc.stdout
+    assert f"gitteam/{run_id}/integration: same tree" in proc.stdout
+    assert "every agent reached the recorded tree" in proc.stdout
+    assert snapshot(repo) == before  # the user's refs, status and HEAD
+
+
+def test_a_changed_prompt_line_is_reported_at_the_first_request(repo: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    run_id = record(repo)
+    before = snapshot(repo)
+    first = coder_role.SYSTEM.splitlines()[0]
+    monkeypatch.setattr(coder_role, "SYSTEM", coder_role.SYSTEM.replace(first, first + " Be brief.", 1))
+    report = replay(find_repository(repo), run_id)
+    assert report.exit_code == 1
+    assert report.divergence is not None
+    assert report.divergence.role == "coder" and report.divergence.agent == "app"
+    assert report.divergence.turn == 1 and report.divergence.what == "system prompt"
+    assert "+" + first + " Be brief." in report.divergence.diff
+    assert "-" + first in report.divergence.diff
+    assert "diverged at coder 'app', turn 1" in "\n".join(report.lines())
+    assert snapshot(repo) == before
+
