@@ -4,17 +4,21 @@ first request it changes; the user's checkout, refs and status are untouched."""
 
 from __future__ import annotations
 
+import json
 import os
+import tarfile
 from pathlib import Path
 
 import pytest
 
 from conftest import commit_files, git
+from gitteam import __version__
 from gitteam.git import find_repository
+from gitteam.journal import Journal
 from gitteam.replaying import replay
 from gitteam.roles import coder as coder_role
 from loopback import call, model_table, plan, provider_env, roles, run, subtask, team, turn, write_user_config
-from scripts import cli
+from scripts import assert_error, cli
 
 SECRET = "tok-9f8e7d6c5b4a3210"
 
@@ -25,7 +29,7 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYMENTS_API_TOKEN", SECRET)
 
 
-def record(repo: Path) -> str:
+def record(repo: Path, task: str = "do the task") -> str:
     """A merged run: planner, two waves (docs depends on app), one REQUEST_CHANGES round; the server closed."""
     commit_files(repo, {"notes.txt": f"the payments token is {SECRET}\n"})
     with team("anthropic") as crew:
@@ -44,7 +48,7 @@ def record(repo: Path) -> str:
         crew.coder("docs", turn(call("write_file", path="docs/guide.md", content="# Guide\n"),
                                 call("done", summary="ok")))
         crew.reviewer("docs", turn(call("submit_review", decision="APPROVE", summary="fine", findings=[])))
-        result = run(repo)
+        result = run(repo, task)
     assert (result.exit_code, result.state) == (0, "merged"), result.message
     return result.run
 
@@ -82,3 +86,38 @@ def test_a_changed_prompt_line_is_reported_at_the_first_request(repo: Path,
     assert "diverged at coder 'app', turn 1" in "\n".join(report.lines())
     assert snapshot(repo) == before
 
+
+
+def test_a_command_coder_cannot_be_replayed(repo: Path) -> None:
+    state = find_repository(repo).state_dir
+    Journal(state, "cmd-run").append("run_started", run="cmd-run", task="t", target="main", base="HEAD",
+                                     options={"models": {"planner": "m", "coder": "command:agent -p {prompt}",
+                                                         "reviewer": "m"}})
+    proc = cli(repo, "replay", "cmd-run")
+    assert_error(proc, 2, "command:agent", "cannot be replayed")
+
+
+def test_export_holds_the_parts_redacted_with_a_size_report(repo: Path, tmp_path: Path) -> None:
+    run_id = record(repo, task=f"do the task; the token is {SECRET}")
+    before = snapshot(repo)
+    output = tmp_path / "bug.tar.gz"
+    proc = cli(repo, "export", run_id, "--output", str(output))
+    assert proc.returncode == 0, proc.stderr
+    with tarfile.open(output) as archive:
+        files = {m.name.partition("/")[2]: archive.extractfile(m).read() for m in archive.getmembers()}  # type: ignore[union-attr]
+    assert {"events.jsonl", "transcripts/planner-planner.jsonl", "transcripts/coder-app.jsonl",
+            "transcripts/coder-docs.jsonl", "transcripts/reviewer-app.jsonl", "notes.json", "plan.json",
+            "version.txt", "manifest.json"} <= set(files)
+    assert all(SECRET.encode() not in data for data in files.values())
+    assert b"[REDACTED:env:PAYMENTS_API_TOKEN]" in files["events.jsonl"]
+    notes = json.loads(files["notes.json"])
+    assert notes and all(note["run"] == run_id for note in notes.values())
+    assert [s["id"] for s in json.loads(files["plan.json"])["subtasks"]] == ["app", "docs"]
+    manifest = json.loads(files["manifest.json"])
+    assert manifest["run"] == run_id and manifest["version"] == __version__
+    sizes = {p["name"]: p["bytes"] for p in manifest["parts"]}
+    assert sizes["events.jsonl"] == len(files["events.jsonl"])
+    for name, size in sizes.items():
+        assert f"{size:>10}  {name}" in proc.stdout
+    assert str(output) in proc.stdout
+    assert snapshot(repo) == before

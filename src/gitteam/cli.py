@@ -271,6 +271,23 @@ def replay(
     return report.exit_code
 
 
+@app.command("export")
+def export_command(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    repo: RepoOpt = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", metavar="PATH",
+                                                help="The archive (default: gitteam-RUN.tar.gz here).")] = None,
+) -> int:
+    """One .tar.gz of a run for a bug report: journal, transcripts, notes, plan, version; secrets redacted."""
+    from gitteam.export import export
+
+    exported = export(open_repo(repo), run_id, output)
+    for name, size in exported.parts:
+        print(f"{size:>10}  {name}")
+    print(f"{exported.size:>10}  {exported.path} (compressed)")
+    return Exit.OK
+
+
 @app.command()
 def cost(run_id: Annotated[str | None, typer.Argument(metavar="[RUN]")] = None, repo: RepoOpt = None,
          json_out: JsonOpt = False) -> int:
