@@ -121,3 +121,19 @@ def test_export_holds_the_parts_redacted_with_a_size_report(repo: Path, tmp_path
         assert f"{size:>10}  {name}" in proc.stdout
     assert str(output) in proc.stdout
     assert snapshot(repo) == before
+
+
+def test_the_demo_replays_to_its_trees(tmp_path: Path) -> None:
+    """The demo's settings come from gitteam itself (flags, not a file) and its agents write memory in
+    parallel: a replay must use the recorded settings, and memory ids drawn anew must not count as changes."""
+    demo = tmp_path / "demo"
+    made = cli(tmp_path, "demo", "--dir", str(demo))
+    assert made.returncode == 0, made.stderr
+    [run_id] = [path.name for path in (demo / ".git" / "gitteam" / "runs").iterdir()]
+    before = git(demo, "for-each-ref", "--format=%(refname) %(objectname)")
+
+    replayed = cli(demo, "replay", run_id)
+
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "every agent reached the recorded tree" in replayed.stdout + replayed.stderr
+    assert git(demo, "for-each-ref", "--format=%(refname) %(objectname)") == before

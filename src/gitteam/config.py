@@ -808,6 +808,22 @@ def check_role_specs(config: Config) -> None:
 # --- the example file ---------------------------------------------------------------------------------
 
 
+def settings_of(config: Config) -> dict[str, object]:
+    """Every setting but the roles' models, as dotted keys with JSON values: what a run records, so that a
+    replay works under the same settings whatever set them (a flag, a variable, a file since edited)."""
+    settings: dict[str, object] = {}
+    for name in SECTIONS:
+        if name == "roles":
+            continue
+        section = getattr(config, name)
+        for fld in fields(section):
+            key = f"{name}.{fld.name}"
+            if key in _KNOWN_KEYS:
+                value = getattr(section, fld.name)
+                settings[key] = list(value) if isinstance(value, tuple) else value
+    return settings
+
+
 def example_text() -> str:
     """The commented example configuration shipped in the package."""
     from importlib import resources  # only `gitteam init` and the demo need it

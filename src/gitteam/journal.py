@@ -123,6 +123,7 @@ class RunState:
     owner: dict[str, Any] = field(default_factory=dict)  # {"pid", "host"} of the process running it last
     allow_protected: list[str] = field(default_factory=list)  # --allow-protected given to run and resume
     turns: dict[str, dict[str, int]] = field(default_factory=dict)  # model calls by agent, role: transcripts
+    settings: dict[str, Any] = field(default_factory=dict)  # config.settings_of when it started: for replay
 
     def agent(self, agent_id: str) -> AgentState:
         return self.agents.setdefault(agent_id, AgentState(agent_id))
@@ -172,6 +173,8 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one branch per ev
         state.started, state.options = e["t"], e.get("options", {})
         state.state, state.owner = RUNNING, e.get("owner", {})
         state.allow_protected = [str(path) for path in state.options.get("allow_protected", [])]
+        settings = e.get("settings")
+        state.settings = settings if isinstance(settings, dict) else {}
     elif kind == "plan":
         state.plan = e["plan"]
         for sub in e["plan"]["subtasks"]:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gitteam import integration
-from gitteam.config import Config
+from gitteam.config import Config, settings_of
 from gitteam.context import RunContext, RunOptions, RunResult, command_runner, run_meter
 from gitteam.errors import Exit, GitteamError, UsageError
 from gitteam.git import Repository
@@ -97,7 +97,8 @@ def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
     ctx.journal.append("run_started", run=run, task=task, target=target, base=base, owner=owner(), options={
         "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep, **registry.specs(),
         "budget": budget_json(config), "allow_protected": list(flags),
-    }, sandbox=describe_sandbox(config.sandbox), ignored_settings=list(config.ignored))
+    }, sandbox=describe_sandbox(config.sandbox), ignored_settings=list(config.ignored),
+                       settings=settings_of(config))
     try:
         plan = make_plan(ctx, base)
         claim_files(repo, run, {path: sub.id for sub in plan.subtasks for path in sub.files})

@@ -91,9 +91,11 @@ def refuse_commands(state: RunState, run_dir: Path) -> None:
 
 
 def replay_config(root: Path, state: RunState) -> Config:
-    """The configuration the scratch clone would load, with the run's recorded budget."""
+    """The configuration the scratch clone would load, with the run's recorded settings and budget (a run
+    recorded before settings were: what the files and environment say now)."""
     budget = state.options.get("budget") or {}
-    overrides = {key: budget.get(name) for name, key in BUDGET_KEYS.items()}
+    overrides: dict[str, object] = dict(state.settings)
+    overrides.update({key: budget.get(name) for name, key in BUDGET_KEYS.items()})
     return load_config(root, overrides)
 
 

@@ -27,6 +27,9 @@ from gitteam.secrets import redact_data
 from gitteam.transcripts import DIR, ROLES, Record, message_json, read_transcript
 
 NONCE = re.compile(r'nonce="([0-9a-f]+)"')
+# Memory entry ids hash the entry's creation time too, so a replay's notes get new ones: "remembered as
+# <12 hex>" from the remember tool, "(...; <10 hex>)" closing each line of a memory digest.
+MEMORY_ID = re.compile(r"(?<=remembered as )[0-9a-f]{12}\b|(?<=; )[0-9a-f]{10}(?=\))")
 DIFF_LINES = 40  # a divergence shows at most this many diff lines; the rest is counted
 
 
@@ -86,16 +89,23 @@ def expected_calls(records: Iterable[Record]) -> list[Expected]:
 
 
 def without_nonces(messages: list[Record]) -> list[Record]:
-    """Each message with its fence nonces replaced by their order of appearance in it: `nonce="#1"`."""
+    """Each message with its fence nonces and memory ids replaced by their order of appearance in it
+    (`nonce="#1"`, `id#1`): both are drawn anew by every run, and what they stand for is compared anyway."""
     found = []
     for message in messages:
-        numbers: dict[str, str] = {}
+        nonces: dict[str, str] = {}
+        ids: dict[str, str] = {}
 
-        def number(match: re.Match[str], numbers: dict[str, str] = numbers) -> str:
+        def nonce(match: re.Match[str], numbers: dict[str, str] = nonces) -> str:
             numbers.setdefault(match.group(1), f"#{len(numbers) + 1}")
             return f'nonce="{numbers[match.group(1)]}"'
 
-        found.append({**message, "content": NONCE.sub(number, str(message.get("content", "")))})
+        def memory_id(match: re.Match[str], numbers: dict[str, str] = ids) -> str:
+            numbers.setdefault(match.group(0)[:10], f"id#{len(numbers) + 1}")
+            return numbers[match.group(0)[:10]]
+
+        content = MEMORY_ID.sub(memory_id, NONCE.sub(nonce, str(message.get("content", ""))))
+        found.append({**message, "content": content})
     return found
 
 
