@@ -12,7 +12,7 @@ import pytest
 from conftest import commit_files
 from gitteam.config import CommandsConfig, Config, load_config
 from gitteam.errors import ConfigError
-from gitteam.sandbox.allow import check_command, command_allowed, entry_problem, parse_command
+from gitteam.sandbox.allow import check_command, entry_problem, parse_command
 from scripts import blob, coder_runs, coder_writes, done, plan_turn, refused, script, start, subtask, turn
 
 
@@ -21,7 +21,7 @@ def reason(command: str, *allowed: str) -> str | None:
 
 
 def allowed(command: str, *entries: str) -> bool:
-    return command_allowed(parse_command(command), entries)
+    return check_command(parse_command(command), entries) is None
 
 
 # --- the attacks a hostile model used ------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gitteam.errors import GitteamError
-from gitteam.sandbox import command_allowed, parse_command, run_command, safe_env
+from gitteam.sandbox import check_command, parse_command, run_command, safe_env
 
 PY = sys.executable
 
@@ -128,4 +128,4 @@ def test_parse_command() -> None:
     ("", ["pytest"], False),
 ])
 def test_command_allowed(command: str, allowed: list[str], ok: bool) -> None:
-    assert command_allowed(parse_command(command), allowed) is ok
+    assert (check_command(parse_command(command), allowed) is None) is ok

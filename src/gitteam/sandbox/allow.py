@@ -204,11 +204,6 @@ def check_command(argv: Sequence[str], allowed: Sequence[str]) -> str | None:
     return f"command not allowed: {shown!r}; {listing} (words match one by one; a last {MORE} allows more)"
 
 
-def command_allowed(argv: Sequence[str], allowed: Sequence[str]) -> bool:
-    """True when one entry of `allowed` permits argv (see check_command for why not)."""
-    return check_command(argv, allowed) is None
-
-
 def _match(words: Sequence[str], argv: Sequence[str]) -> list[bool] | None:
     """Which argv words the entry names literally (True) or leaves open (a glob or `...`), or None: no match."""
     more = words[-1] == MORE
