@@ -58,11 +58,11 @@ def replay_script() -> dict[str, Any]:
 
 def measure(root: Path, files: int, overview_tokens: int) -> dict[str, Any]:
     from gitteam.config import load_config
-    from gitteam.context import RunOptions
     from gitteam.git import find_repository
     from gitteam.journal import Journal
-    from gitteam.orchestrator import start_run
     from gitteam.overview import repository_overview
+    from gitteam.run.context import RunOptions
+    from gitteam.run.orchestrator import start_run
     from gitteam.tokens import estimate_tokens
 
     work = root / f"repo-{files}"

@@ -28,9 +28,9 @@ from typing import Any
 
 from conftest import commit_files, git
 from gitteam.config import load_config
-from gitteam.context import RunOptions, RunResult
 from gitteam.git import find_repository
-from gitteam.orchestrator import start_run
+from gitteam.run.context import RunOptions, RunResult
+from gitteam.run.orchestrator import start_run
 from scripts import (
     Turn,
     blob,

@@ -21,9 +21,9 @@ from typing import Any
 
 from fakeapi import FakeAPI, Recorded, Scripted, anthropic_message, openai_completion, serve
 from gitteam.config import load_config
-from gitteam.context import RunOptions, RunResult
 from gitteam.git import find_repository
-from gitteam.orchestrator import resume_run, start_run
+from gitteam.run.context import RunOptions, RunResult
+from gitteam.run.orchestrator import resume_run, start_run
 
 ROLE_TOOLS = {"submit_plan": "planner", "done": "coder", "submit_review": "reviewer"}
 _ids = itertools.count(1)

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from gitteam.config import load_config
-from gitteam.context import RunOptions, RunResult
 from gitteam.git import find_repository
 from gitteam.journal import Journal, RunState, list_runs, load_run
-from gitteam.orchestrator import resume_run, start_run
+from gitteam.run.context import RunOptions, RunResult
+from gitteam.run.orchestrator import resume_run, start_run
 
 Turn = dict[str, Any]
 
@@ -167,7 +167,9 @@ def assert_error(proc: subprocess.CompletedProcess[str], code: int, *needles: st
 # --- looking at the result -------------------------------------------------------------------------------
 
 def events(root: Path, run: str, kind: str | None = None) -> list[dict[str, Any]]:
-    found = Journal(find_repository(root).state_dir, run).events()
+    """The run's journal as it is on disk: one JSON object a line."""
+    path = Journal(find_repository(root).state_dir, run).path
+    found = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [e for e in found if kind is None or e["event"] == kind]
 
 

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from conftest import git
+from gitteam.commands.demo import make_repository
 from gitteam.config import load_config
-from gitteam.demo import make_repository
 from scripts import assert_error
 from scripts import cli as gitteam
 

@@ -16,7 +16,7 @@ from gitteam.git import find_repository
 from gitteam.locks.ownership import Ownership
 from gitteam.review.checks import CheckContext, OwnershipCheck
 from gitteam.review.diff import parse_diff
-from gitteam.roles.coders import reported
+from gitteam.roles.external_coder import reported
 from scripts import (
     approve,
     blob,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from conftest import commit_files, git
-from gitteam import gatecmd
+from gitteam.commands import review as gatecmd
 from gitteam.config import load_config
 from gitteam.errors import Exit, UsageError
 from gitteam.git import find_repository

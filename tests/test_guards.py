@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from conftest import commit_files, git
-from gitteam.context import RunOptions
+from gitteam.run.context import RunOptions
 from scripts import (
     approve,
     blob,

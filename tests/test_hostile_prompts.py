@@ -21,13 +21,14 @@ import pytest
 
 import loopback
 from conftest import commit_files, git
-from gitteam import fences, gatecmd
+from gitteam import fences
+from gitteam.commands import review as gatecmd
 from gitteam.config import load_config
 from gitteam.git import find_repository
-from gitteam.locks.plan import Subtask
 from gitteam.memory import Blackboard
 from gitteam.models.base import Message, ToolCall
 from gitteam.models.window import compact
+from gitteam.plan import Subtask
 from gitteam.review.verdict import Finding
 from gitteam.roles import coder, planner, reviewer
 from gitteam.roles.tools import memory_tools

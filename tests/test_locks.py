@@ -16,19 +16,14 @@ from gitteam.locks import (
     LockConflict,
     Ownership,
     PathRefused,
-    Plan,
-    PlanError,
-    Subtask,
     claim_files,
     held_locks,
     normalize_repo_path,
-    parse_plan,
     release_files,
     resolve_path,
-    serialize_overlaps,
-    waves,
 )
 from gitteam.locks.refs import EPOCH_REF, LOCK_PREFIX, lock_ref
+from gitteam.plan import Plan, PlanError, Subtask, parse_plan, serialize_overlaps, waves
 
 # -- normalize_repo_path -----------------------------------------------------------------------------------
 

@@ -15,10 +15,9 @@ from pathlib import Path
 
 from conftest import commit_files, git
 from gitteam.config import load_config
-from gitteam.context import RunContext, RunOptions
 from gitteam.git import find_repository
-from gitteam.journal import RunState
-from gitteam.runs import decide
+from gitteam.run.context import ApprovalRequest, RunOptions
+from gitteam.run.control import decide
 from scripts import (
     approve,
     blob,
@@ -289,10 +288,10 @@ def test_changes_still_requested_after_the_last_round_refuse_the_run(repo: Path)
 
 def test_rejected_by_the_approver_exits_5_and_keeps_the_branches(repo: Path) -> None:
     base = sha(repo, "main")
-    asked: list[str] = []
+    asked: list[ApprovalRequest] = []
 
-    def approver(ctx: RunContext, state: RunState) -> str:
-        asked.append(rev(repo, f"gitteam/{ctx.run}/integration") or "")
+    def approver(request: ApprovalRequest) -> str:
+        asked.append(request)
         return "reject"
 
     result = start(repo, one_file_script(), RunOptions(approver=approver))
@@ -300,7 +299,9 @@ def test_rejected_by_the_approver_exits_5_and_keeps_the_branches(repo: Path) -> 
     assert (result.exit_code, result.state) == (5, "rejected")
     assert rev(repo, "main") == base and status(repo) == ""
     assert branches(repo, result.run) == {"change", "integration"}
-    assert asked == [rev(repo, f"gitteam/{result.run}/integration")] and asked[0] != base
+    [request] = asked  # what the person saw: the changed files and the diff of the result, nothing protected
+    assert (request.run, request.target, request.files, request.protected) == (result.run, "main", ["src/app.py"], [])
+    assert "+    return 2" in request.diff
     assert blob(repo, f"gitteam/{result.run}/integration", "src/app.py") == b"def main():\n    return 2\n"
     assert git(repo, "for-each-ref", "refs/gitteam/locks/") == ""  # its files are free again
     assert worktrees(repo) == [str(repo.resolve())]

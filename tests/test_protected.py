@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 
 from gitteam.config import ProtectConfig, load_config
-from gitteam.context import RunContext, RunOptions
 from gitteam.errors import UsageError
 from gitteam.git import find_repository
 from gitteam.journal import RunState
 from gitteam.locks.ownership import Ownership
 from gitteam.locks.protected import Protection, check_patterns, plan_refusals, planner_note, refusal_error
 from gitteam.roles import planner as planner_role
-from gitteam.runs import decide
+from gitteam.run.context import RunContext, RunOptions
+from gitteam.run.control import decide
 from scripts import (
     assert_error,
     blob,

@@ -15,8 +15,8 @@ from conftest import commit_files, git
 from gitteam import __version__
 from gitteam.git import find_repository
 from gitteam.journal import Journal
-from gitteam.replaying import replay
 from gitteam.roles import coder as coder_role
+from gitteam.run.replay import replay
 from loopback import call, model_table, plan, provider_env, roles, run, subtask, team, turn, write_user_config
 from scripts import assert_error, cli
 

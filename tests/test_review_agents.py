@@ -14,17 +14,17 @@ import pytest
 
 from conftest import commit_files, git
 from fakeapi import openai_completion, serve
-from gitteam import gatecmd
+from gitteam.commands import review as gatecmd
 from gitteam.config import load_config, user_config_path
 from gitteam.errors import Exit
 from gitteam.fences import nonce_of
 from gitteam.git import find_repository
 from gitteam.metering import Meter
 from gitteam.models.registry import Registry
-from gitteam.review.agents import ReviewSession, Subject, review_with_agents
 from gitteam.review.chunks import chunk_diff
 from gitteam.review.diff import parse_diff
 from gitteam.roles.agent import Limits
+from gitteam.roles.review_agents import ReviewSession, Subject, review_with_agents
 from scripts import approve, block, call, finding, request_changes
 
 AWS_KEY = "AKIA" + "Q3EGRT7BWZXK5M2P"  # assembled, so this file holds no secret-shaped literal

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from conftest import commit_files, git
 from gitteam.config import Config, load_config
-from gitteam.context import command_runner
 from gitteam.git import find_repository
 from gitteam.review.checks import CheckContext, ConflictMarkerCheck, SecretsCheck, TestCommandCheck, run_checks
 from gitteam.review.diff import parse_diff
-from gitteam.review.gate import decide, floor
+from gitteam.review.policy import decide, floor
+from gitteam.run.context import command_runner
 
 GITHUB = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"  # assembled: no secret-shaped literal here
 

@@ -14,7 +14,7 @@ from gitteam.fences import nonce_of
 from gitteam.git import find_repository
 from gitteam.review.chunks import chunk_diff
 from gitteam.review.diff import parse_diff
-from gitteam.review.gate import decide
+from gitteam.review.policy import decide
 from gitteam.review.scope import DiffScope
 from gitteam.review.verdict import Finding, Verdict
 from gitteam.roles.reviewer import brief

@@ -10,7 +10,7 @@ from conftest import commit_files
 from gitteam.config import ReviewConfig, ReviewerDef, load_config, user_config_path
 from gitteam.errors import ConfigError
 from gitteam.git import find_repository
-from gitteam.review.agents import DEFAULT_REVIEWER, read_conventions, reviewers
+from gitteam.roles.review_agents import DEFAULT_REVIEWER, read_conventions, reviewers
 
 
 def load(root: Path, text: str) -> ReviewConfig:

@@ -11,7 +11,6 @@ import pytest
 
 from conftest import commit_files, git
 from gitteam.config import Config
-from gitteam.context import command_runner
 from gitteam.git import Repository, find_repository
 from gitteam.locks.ownership import Ownership
 from gitteam.review.checks import (
@@ -34,6 +33,7 @@ from gitteam.review.verdict import (
     gate_decision,
     parse_review,
 )
+from gitteam.run.context import command_runner
 from gitteam.secrets import find_secrets, redact
 
 # Test credentials are assembled at runtime so this file itself never looks like it leaks one.
@@ -135,15 +135,15 @@ def test_parse_diff_of_real_git_output(repo: Path) -> None:
     (repo / "empty").write_text("")
     head = commit_files(repo, {})
     changes = {change.path: change for change in _diff(repo, base, head)}
-    assert changes["gone.txt"] == FileChange("gone.txt", None, "deleted", False, (), 1)
-    assert changes["new.py"] == FileChange("new.py", "old.py", "renamed", False, ((6, "six"),), 1)
-    assert changes["also space.txt"] == FileChange("also space.txt", "with space.txt", "renamed", False, (), 0)
-    assert changes["run.sh"] == FileChange("run.sh", None, "modified", False, (), 0)
+    assert changes["gone.txt"] == FileChange("gone.txt", None, "deleted", False, ())
+    assert changes["new.py"] == FileChange("new.py", "old.py", "renamed", False, ((6, "six"),))
+    assert changes["also space.txt"] == FileChange("also space.txt", "with space.txt", "renamed", False, ())
+    assert changes["run.sh"] == FileChange("run.sh", None, "modified", False, ())
     assert changes["é.py"].added == ((2, "v"),)
     assert changes["keep.txt"].added == ((2, "B"), (3, "c"))
-    assert changes["img.bin"] == FileChange("img.bin", None, "added", True, (), 0)
+    assert changes["img.bin"] == FileChange("img.bin", None, "added", True, ())
     assert changes["crlf.txt"].added == ((1, "x"), (2, "y"))
-    assert changes["empty"] == FileChange("empty", None, "added", False, (), 0)
+    assert changes["empty"] == FileChange("empty", None, "added", False, ())
     assert parse_diff("") == []
     assert unquote('"a/\\303\\251 \\"q\\".py"') == 'a/é "q".py'
 
@@ -294,10 +294,10 @@ def test_parse_diff_is_not_fooled_by_hunk_lines_that_look_like_headers(repo: Pat
     head = commit_files(repo, {"q.sql": "++ b/odd\nselect 1;\n\x0cpage\n", "b/x b/y": "2\n"})
     changes = {change.path: change for change in _diff(repo, base, head)}
     assert changes["q.sql"].added == ((1, "++ b/odd"), (3, "\x0cpage"))
-    assert changes["bin.dat"] == FileChange("bin.dat", None, "deleted", True, (), 0)
+    assert changes["bin.dat"] == FileChange("bin.dat", None, "deleted", True, ())
     assert changes["b/x b/y"].added == ((1, "2"),)
 
 
 def test_parse_diff_reads_a_plain_unified_diff() -> None:
     plain = "--- a/f.txt\n+++ b/f.txt\n@@ -1 +1,2 @@\n x\n+y\n"
-    assert parse_diff(plain) == [FileChange("f.txt", None, "modified", False, ((2, "y"),), 1)]
+    assert parse_diff(plain) == [FileChange("f.txt", None, "modified", False, ((2, "y"),))]

@@ -15,13 +15,14 @@ import pytest
 
 from conftest import commit_files, git
 from gitteam.config import load_config
-from gitteam.context import RunOptions
+from gitteam.events import RunFinished
 from gitteam.git import find_repository
 from gitteam.journal import Journal
 from gitteam.review.checks import CheckContext, SecretsCheck
 from gitteam.review.diff import parse_diff
 from gitteam.roles.errors import ToolRefused
 from gitteam.roles.tools import CommitView, WorktreeView
+from gitteam.run.context import RunOptions
 from gitteam.sandbox import environ, safe_env
 from gitteam.secrets import SecretFiles, added_markers, is_secret_name, redact
 from loopback import Team, call, model_table, plan, provider_env, roles, run, subtask, team, tool_results, turn
@@ -166,9 +167,10 @@ def test_a_failing_setup_commands_output_is_redacted_in_the_reason_and_the_journ
 
 def test_every_string_of_a_journal_event_is_redacted(repo: Path) -> None:
     journal = Journal(repo / ".git" / "gitteam", "r")
-    event = journal.append("note", text=f"key {AWS_ID}", nested={"items": [f"token {PAYMENTS_TOKEN}", 3]})
-    assert event["nested"]["items"][1] == 3
-    assert leaks(journal.path.read_text()) == [] and leaks(json.dumps(event)) == []
+    event = journal.append(RunFinished(state="failed", exit_code=1, message=f"key {AWS_ID}",
+                                       files=[f"token {PAYMENTS_TOKEN}", "3"]))
+    assert isinstance(event, RunFinished) and event.files is not None and event.files[1] == "3"
+    assert leaks(journal.path.read_text()) == [] and leaks(json.dumps(event.to_json())) == []
 
 
 def test_a_link_to_a_secret_file_is_a_secret_file_too(repo: Path) -> None:

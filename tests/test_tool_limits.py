@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 from conftest import commit_files
-from gitteam.context import RunResult
 from gitteam.git import find_repository
 from gitteam.models.base import ToolCall
 from gitteam.roles.tools import CallLimits, CommitView, Toolbox, read_tools
+from gitteam.run.context import RunResult
 from scripts import (
     blob,
     call,

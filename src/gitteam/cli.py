@@ -85,8 +85,9 @@ def run(
     json_out: JsonOpt = False,
 ) -> int:
     """Plan, code in parallel worktrees, review, integrate, ask, fast-forward."""
-    from gitteam import memorycmd, ui
-    from gitteam.orchestrator import start_run
+    from gitteam import ui
+    from gitteam.commands import memory as memorycmd
+    from gitteam.run.orchestrator import start_run
 
     if task is None and not from_backlog:
         raise UsageError("Missing argument 'TASK': say what the team should do (or pass --from-backlog ID)")
@@ -98,7 +99,7 @@ def run(
         "run.max_agents": max_agents, "run.budget": budget, "run.target": target})
     options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out,
                              allow_protected=allow_protected or [])
-    console = ui.progress_console(json_out)
+    console = ui.progress_console()
     result = start_run(git_repo, config, task or "", options, listener=ui.ProgressPrinter(console))
     memorycmd.close_resolved(git_repo, items, result.run, result.state)
     return ui.report(console, result, json_out)
@@ -115,12 +116,12 @@ def plan(
 ) -> int:
     """Print the file-disjoint plan (subtasks, files, waves); change nothing."""
     from gitteam import ui
-    from gitteam.orchestrator import plan_only
+    from gitteam.run.orchestrator import plan_only
 
     git_repo = open_repo(repo)
     config = load(git_repo, **model_overrides(model, planner, None, None))
-    the_plan, notes, summary = plan_only(git_repo, config, task, tuple(allow_protected or []))
-    ui.print_plan(the_plan, notes, summary, json_out)
+    planned = plan_only(git_repo, config, task, tuple(allow_protected or []))
+    ui.print_plan(planned.plan, planned.serialized, planned.summary, json_out)
     return Exit.OK
 
 
@@ -131,7 +132,8 @@ def status(
     json_out: JsonOpt = False,
 ) -> int:
     """Runs and their agents: state, branch, worktree, files, tokens, cost, verdict."""
-    from gitteam import runs, ui
+    from gitteam import ui
+    from gitteam.run import inspect as runs
 
     git_repo = open_repo(repo)
     states = [runs.one_run(git_repo, run_id)] if run_id else runs.all_runs(git_repo)
@@ -151,7 +153,8 @@ def show(
     json_out: JsonOpt = False,
 ) -> int:
     """One agent's diff, notes and review findings; or its transcript."""
-    from gitteam import runs, ui
+    from gitteam import ui
+    from gitteam.run import inspect as runs
 
     if transcript:
         state, name, reads = runs.show_transcripts(open_repo(repo), run_id, agent)
@@ -173,24 +176,26 @@ def approve(
     json_out: JsonOpt = False,
 ) -> int:
     """Approve a pending run: fast-forward its target."""
-    from gitteam import runs, ui
+    from gitteam import ui
+    from gitteam.run import control
 
     git_repo = open_repo(repo)
     approver = ui.ask_approval if ui.is_interactive() else None  # asked only about protected paths
-    result = runs.decide(git_repo, load(git_repo), run_id, "approve", keep=keep,
+    result = control.decide(git_repo, load(git_repo), run_id, "approve", keep=keep,
                          allow_protected=tuple(allow_protected or []), approver=approver)
-    return ui.report(ui.progress_console(json_out), result, json_out)
+    return ui.report(ui.progress_console(), result, json_out)
 
 
 @app.command()
 def reject(run_id: Annotated[str, typer.Argument(metavar="RUN")], repo: RepoOpt = None,
            json_out: JsonOpt = False) -> int:
     """Reject a pending run: the target stays as it is; branches are kept."""
-    from gitteam import runs, ui
+    from gitteam import ui
+    from gitteam.run import control
 
     git_repo = open_repo(repo)
-    result = runs.decide(git_repo, load(git_repo), run_id, "reject")
-    return ui.report(ui.progress_console(json_out), result, json_out)
+    result = control.decide(git_repo, load(git_repo), run_id, "reject")
+    return ui.report(ui.progress_console(), result, json_out)
 
 
 @app.command()
@@ -211,14 +216,14 @@ def resume(
 ) -> int:
     """Continue a run that stopped, failed or crashed."""
     from gitteam import ui
-    from gitteam.orchestrator import resume_run
+    from gitteam.run.orchestrator import resume_run
 
     git_repo = open_repo(repo)
     config = load(git_repo, **model_overrides(model, planner, coder, reviewer),
                   **{"run.budget": budget, "run.max_agents": max_agents})
     options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out,
                              allow_protected=allow_protected or [])
-    console = ui.progress_console(json_out)
+    console = ui.progress_console()
     result = resume_run(git_repo, config, run_id, options, listener=ui.ProgressPrinter(console))
     return ui.report(console, result, json_out)
 
@@ -230,10 +235,11 @@ def abort(
     force: Annotated[bool, typer.Option("--force", help="Also remove worktrees with stray files.")] = False,
 ) -> int:
     """Undo a run that has not merged: remove its worktrees, free its files; branches are kept."""
-    from gitteam import runs, ui
+    from gitteam import ui
+    from gitteam.run import control
 
     git_repo = open_repo(repo)
-    return ui.report(ui.progress_console(False), runs.abort(git_repo, load(git_repo), run_id, force), False)
+    return ui.report(ui.progress_console(), control.abort(git_repo, load(git_repo), run_id, force), False)
 
 
 @app.command()
@@ -243,9 +249,10 @@ def clean(
     = False,
 ) -> int:
     """Remove finished runs' worktrees (branches and notes stay)."""
-    from gitteam import runs, ui
+    from gitteam import ui
+    from gitteam.run import control
 
-    cleaned, kept = runs.clean(open_repo(repo), force)
+    cleaned, kept = control.clean(open_repo(repo), force)
     ui.print_clean(cleaned, kept)
     return Exit.FAILED if kept else Exit.OK
 
@@ -258,9 +265,10 @@ def replay(
 ) -> int:
     """Re-run a recorded run offline from its transcripts in a scratch clone; exit 0 when every agent reached
     the recorded tree, 1 at the first request that differs."""
-    from gitteam import replaying, ui
+    from gitteam import ui
+    from gitteam.run import replay as replaying
 
-    console = ui.progress_console(False)
+    console = ui.progress_console()
     report = replaying.replay(open_repo(repo), run_id, keep=keep, listener=ui.ProgressPrinter(console))
     from gitteam.terminal import visible
 
@@ -279,7 +287,7 @@ def export_command(
                                                 help="The archive (default: gitteam-RUN.tar.gz here).")] = None,
 ) -> int:
     """One .tar.gz of a run for a bug report: journal, transcripts, notes, plan, version; secrets redacted."""
-    from gitteam.export import export
+    from gitteam.commands.export import export
 
     exported = export(open_repo(repo), run_id, output)
     for name, size in exported.parts:
@@ -292,7 +300,8 @@ def export_command(
 def cost(run_id: Annotated[str | None, typer.Argument(metavar="[RUN]")] = None, repo: RepoOpt = None,
          json_out: JsonOpt = False) -> int:
     """Tokens and money per run, role, agent and model."""
-    from gitteam import runs, ui
+    from gitteam import ui
+    from gitteam.run import inspect as runs
 
     git_repo = open_repo(repo)
     states = [runs.one_run(git_repo, run_id)] if run_id else runs.all_runs(git_repo)
@@ -319,7 +328,7 @@ def review(
                                               "model (e.g. CI without an API key).")] = False,
 ) -> int:
     """The merge gate on any range: deterministic checks, then the configured reviewers."""
-    from gitteam import gatecmd
+    from gitteam.commands import review as gatecmd
 
     git_repo = open_repo(repo)
     request = gatecmd.Request(base=base, head=head, output=output, fail_on=fail_on, checks_only=checks_only)
@@ -329,7 +338,7 @@ def review(
 @hook_app.command("install")
 def hook_install(repo: RepoOpt = None, kind: Annotated[str, typer.Option("--type")] = "pre-push") -> int:
     """Install `gitteam review` as a pre-push (or pre-merge-commit) hook."""
-    from gitteam import hooks
+    from gitteam.commands import hooks
 
     print(hooks.install(open_repo(repo), kind))
     return Exit.OK
@@ -338,7 +347,7 @@ def hook_install(repo: RepoOpt = None, kind: Annotated[str, typer.Option("--type
 @hook_app.command("uninstall")
 def hook_uninstall(repo: RepoOpt = None, kind: Annotated[str, typer.Option("--type")] = "pre-push") -> int:
     """Remove gitteam's hook and restore the one it replaced."""
-    from gitteam import hooks
+    from gitteam.commands import hooks
 
     print(hooks.uninstall(open_repo(repo), kind))
     return Exit.OK
@@ -356,7 +365,7 @@ def memory_list(repo: RepoOpt = None, tag: TagOpt = None, run_id: RunFilterOpt =
                 hidden: Annotated[bool, typer.Option("--all", help="Also compacted and closed entries.")] = False,
                 json_out: JsonOpt = False) -> int:
     """List the entries, newest last."""
-    from gitteam import memorycmd
+    from gitteam.commands import memory as memorycmd
 
     return memorycmd.list_entries(open_repo(repo), tag or [], run_id, hidden, json_out)
 
@@ -365,7 +374,7 @@ def memory_list(repo: RepoOpt = None, tag: TagOpt = None, run_id: RunFilterOpt =
 def memory_show(entry_id: Annotated[str, typer.Argument(metavar="ID", help="An entry id or a prefix of it.")],
                 repo: RepoOpt = None, json_out: JsonOpt = False) -> int:
     """One entry in full, with where it came from and whether it was compacted."""
-    from gitteam import memorycmd
+    from gitteam.commands import memory as memorycmd
 
     return memorycmd.show_entry(open_repo(repo), entry_id, json_out)
 
@@ -374,7 +383,7 @@ def memory_show(entry_id: Annotated[str, typer.Argument(metavar="ID", help="An e
 def memory_add(content: str, repo: RepoOpt = None, tag: TagOpt = None, file: FileOpt = None,
                run_id: Annotated[str | None, typer.Option("--run", help="The run it belongs to.")] = None) -> int:
     """Add an entry (secrets are redacted); prints its id."""
-    from gitteam import memorycmd
+    from gitteam.commands import memory as memorycmd
 
     return memorycmd.add_entry(open_repo(repo), content, tag or [], file or [], run_id)
 
@@ -385,7 +394,7 @@ def memory_search(query: str, repo: RepoOpt = None, tag: TagOpt = None, file: Fi
                   limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 20,
                   json_out: JsonOpt = False) -> int:
     """Entries matching QUERY, the files and the tags, best first."""
-    from gitteam import memorycmd
+    from gitteam.commands import memory as memorycmd
 
     return memorycmd.search(open_repo(repo), query, tag or [], file or [], run_id, limit, json_out)
 
@@ -402,7 +411,7 @@ def memory_compact(
     json_out: JsonOpt = False,
 ) -> int:
     """Summarize old entries with the same tags into fewer ones; the originals stay in the refs' history."""
-    from gitteam import memorycmd
+    from gitteam.commands import memory as memorycmd
 
     return memorycmd.compact(open_repo(repo), older_than, tag or [], run_id, dry_run, json_out)
 
@@ -410,7 +419,7 @@ def memory_compact(
 @memory_app.command("push")
 def memory_push(remote: RemoteArg = None, repo: RepoOpt = None, json_out: JsonOpt = False) -> int:
     """Share this clone's memory: push the memory refs (never forced); sets up the remote's refspecs."""
-    from gitteam import memorycmd
+    from gitteam.commands import memory as memorycmd
 
     return memorycmd.push(open_repo(repo), remote, json_out)
 
@@ -418,7 +427,7 @@ def memory_push(remote: RemoteArg = None, repo: RepoOpt = None, json_out: JsonOp
 @memory_app.command("pull")
 def memory_pull(remote: RemoteArg = None, repo: RepoOpt = None, json_out: JsonOpt = False) -> int:
     """Fetch other clones' memory and merge it (a union; nothing is rewound)."""
-    from gitteam import memorycmd
+    from gitteam.commands import memory as memorycmd
 
     return memorycmd.pull(open_repo(repo), remote, json_out)
 
@@ -432,7 +441,7 @@ def backlog_command(
     json_out: JsonOpt = False,
 ) -> int:
     """Review findings left open on approved subtasks (minor, info); fix them with run --from-backlog ID."""
-    from gitteam import memorycmd
+    from gitteam.commands import memory as memorycmd
 
     return memorycmd.list_backlog(open_repo(repo), run_id, close or [], json_out)
 
@@ -445,7 +454,7 @@ def demo(
     json_out: JsonOpt = False,
 ) -> int:
     """The whole pipeline, offline, in a throwaway repository, on a bundled replay script."""
-    from gitteam import demo as demo_module
+    from gitteam.commands import demo as demo_module
 
     return demo_module.run_demo(directory, max_agents, json_out)
 
@@ -459,7 +468,7 @@ def init(repo: RepoOpt = None, force: Annotated[bool, typer.Option("--force", he
     path = git_repo.root / REPO_CONFIG
     write_example(path, force=force)
     print(f"wrote {path}; every setting is documented in it")
-    from gitteam.memorycmd import configure_remotes
+    from gitteam.commands.memory import configure_remotes
 
     for line in configure_remotes(git_repo):  # git push / git fetch now carry the team's memory
         print(f"git config {line}")

@@ -1,5 +1,6 @@
 """Rendering of what a run spends: `gitteam cost`, the models line of a run's start, and the progress lines
-of budget, economy, context and agent-command events. Part of the UI; `ui.py` re-exports `print_cost`."""
+of budget, economy, context and agent-command events, and the run's containment. Part of the UI; `ui.py`
+re-exports `print_cost`."""
 
 from __future__ import annotations
 
@@ -12,15 +13,21 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from gitteam import terminal
+from gitteam.events import (
+    AgentCommand,
+    AgentCommitsUnwrapped,
+    Compacted,
+    Economy,
+    Event,
+    Resumed,
+    UsageRecorded,
+)
 from gitteam.terminal import markup_line
 
 if TYPE_CHECKING:
-    from gitteam.journal import Event, RunState
+    from gitteam.journal import RunState
 
-__all__ = ["SPEND_EVENTS", "CostRow", "cost_rows", "describe_spend", "models_line", "print_cost"]
-
-
-SPEND_EVENTS = ("economy", "compacted", "agent_command", "agent_commits_unwrapped", "resumed")
+__all__ = ["CostRow", "cost_rows", "describe_spend", "models_line", "print_cost", "sandbox_line"]
 
 
 def models_line(options: dict[str, Any]) -> str:
@@ -36,24 +43,38 @@ def models_line(options: dict[str, Any]) -> str:
 
 def describe_spend(e: Event) -> str | None:
     """Budget, economy and context events: what the run did to stay within its limits."""
-    kind = e["event"]
-    if kind == "economy":
-        return f"[yellow]! {markup_line(e['message'])}[/yellow]"
-    if kind == "compacted":
-        return (f"  [dim]{markup_line(e['agent'])}: {markup_line(e['role'])} conversation compacted to stay "
-                f"within the context window ({e['before']:,} -> {e['after']:,} tokens of {e['limit']:,})[/dim]")
-    if kind == "agent_command":
-        status = "timed out" if e.get("timed_out") else f"exit {e.get('exit_code')}"
-        return (f"  [dim]{markup_line(e['agent'])}: {markup_line(e['command'])}: {status} after "
-                f"{e.get('seconds', 0)} s[/dim]")
-    if kind == "agent_commits_unwrapped":
-        return (f"  [yellow]![/yellow] {markup_line(e['agent'])}: the agent command committed by itself; its "
-                "commits were unwrapped so that only the subtask's files are committed")
-    if kind == "resumed":
-        models = models_line(e)
-        budget = f" with a budget of ${e['budget']:.2f} (${e.get('spent', 0):.4f} spent)" if e.get("budget") else ""
-        return f"[bold]resuming[/bold]{budget}" + (f"\n[dim]{markup_line(models)}[/dim]" if models else "")
+    match e:
+        case Economy():
+            return f"[yellow]! {markup_line(e.message)}[/yellow]"
+        case Compacted():
+            return (f"  [dim]{markup_line(e.agent)}: {markup_line(e.role)} conversation compacted to stay "
+                    f"within the context window ({e.before:,} -> {e.after:,} tokens of {e.limit:,})[/dim]")
+        case AgentCommand():
+            status = "timed out" if e.timed_out else f"exit {e.exit_code}"
+            return (f"  [dim]{markup_line(e.agent)}: {markup_line(e.command)}: {status} after "
+                    f"{e.seconds} s[/dim]")
+        case AgentCommitsUnwrapped():
+            return (f"  [yellow]![/yellow] {markup_line(e.agent)}: the agent command committed by itself; its "
+                    "commits were unwrapped so that only the subtask's files are committed")
+        case Resumed():
+            models = models_line({"models": e.models, "economy": e.economy})
+            budget = f" with a budget of ${e.budget:.2f} (${e.spent:.4f} spent)" if e.budget else ""
+            sandbox = sandbox_line(e.sandbox)
+            models = f"\n[dim]{markup_line(models)}[/dim]" if models else ""
+            return f"[bold]resuming[/bold]{budget}{models}{sandbox}"
     return None
+
+
+def sandbox_line(sandbox: dict[str, Any] | None) -> str:
+    """The run's containment, when it is weaker than the default: uncontained, or with the host's network."""
+    if not sandbox:
+        return ""
+    if sandbox.get("mode") == "none":
+        return ('\n[bold yellow]commands run UNCONTAINED[/bold yellow] (\\[sandbox] mode = "none"): tests, setup and '
+                "agent commands act with your authority: your files, keys and network")
+    if sandbox.get("host_network"):
+        return f"\n[yellow]host network for:[/yellow] {markup_line(', '.join(sandbox['host_network']))} (\\[sandbox])"
+    return ""
 
 
 @dataclass
@@ -66,17 +87,17 @@ class CostRow:
     cost: float = 0.0
     unknown: int = 0  # calls whose cost is not known (no price for the model, or a CLI that did not say)
 
-    def add(self, e: Event) -> None:
-        usage = e["usage"]
+    def add(self, e: UsageRecorded) -> None:
+        usage = e.usage
         self.calls += 1
         self.input += int(usage.get("input_tokens", 0))
         self.cache_read += int(usage.get("cache_read_tokens", 0))
         self.cache_write += int(usage.get("cache_write_tokens", 0))
         self.output += int(usage.get("output_tokens", 0))
-        if e.get("cost") is None:
+        if e.cost is None:
             self.unknown += 1
         else:
-            self.cost += float(e["cost"])
+            self.cost += e.cost
 
     def shown_cost(self) -> str:
         if self.unknown and self.unknown == self.calls:
@@ -88,7 +109,7 @@ def cost_rows(states: Sequence[RunState]) -> dict[tuple[str, str, str, str], Cos
     rows: dict[tuple[str, str, str, str], CostRow] = defaultdict(CostRow)
     for state in states:
         for e in state.usage:
-            rows[(state.run, e["role"], e["agent"], e["model"])].add(e)
+            rows[(state.run, e.role, e.agent, e.model)].add(e)
     return rows
 
 

@@ -12,18 +12,35 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gitteam import transcripts
+from gitteam import events
 from gitteam.errors import UsageError
+from gitteam.events import (
+    AgentCommitted,
+    AgentFinished,
+    AgentStarted,
+    Damaged,
+    Event,
+    IntegrationCreated,
+    IntegrationReviewed,
+    Merged,
+    Planned,
+    Resumed,
+    Reviewed,
+    RunFinished,
+    RunStarted,
+    UsageRecorded,
+    WorktreesRemoved,
+)
+from gitteam.names import INTEGRATION
 from gitteam.secrets import redact_data
 
-Event = dict[str, Any]
 Listener = Callable[[Event], None]
 
 # States of a whole run, as `status` shows them.
@@ -44,12 +61,12 @@ class Journal:
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
-    def append(self, kind: str, **data: Any) -> Event:
+    def append(self, event: Event) -> Event:
         """Append one event (every string in it redacted: summaries, reasons, command output), then tell the
-        listeners."""
-        event: Event = {"t": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": kind,
-                        **redact_data(data)}
-        line = json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n"
+        listeners; they get it as it was written."""
+        data = {"t": datetime.now(UTC).isoformat(timespec="milliseconds"), **redact_data(event.to_json())}
+        event = events.from_json(data)
+        line = json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n"
         with self._lock:
             self.dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -67,17 +84,21 @@ class Journal:
 
 
 def read_events(path: Path) -> Iterator[Event]:
+    """The journal's events in order; a line that is not one (torn by a crash mid-write, edited by hand) comes
+    as `Damaged` and everything around it stands."""
     try:
         lines = path.read_bytes().splitlines()
     except FileNotFoundError:
         return
-    for line in lines:
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
         try:
-            event = json.loads(line.decode("utf-8"))
+            raw = json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
-            continue  # a line torn by a crash mid-write: everything before it stands
-        if isinstance(event, dict) and isinstance(event.get("event"), str):
-            yield event
+            yield Damaged(line=number, problem="not JSON")
+            continue
+        yield events.from_json(raw, number)
 
 
 @dataclass
@@ -116,14 +137,15 @@ class RunState:
     tokens: int = 0
     cost: float = 0.0
     worktrees_removed: bool = False
-    usage: list[Event] = field(default_factory=list)
+    usage: list[UsageRecorded] = field(default_factory=list)
     integration_review: dict[str, Any] | None = None  # {"head", "verdict"} of the last review of the result
     integration_tokens: int = 0  # what the reviews of the integrated result used ("integration" is no agent)
     integration_cost: float = 0.0
     owner: dict[str, Any] = field(default_factory=dict)  # {"pid", "host"} of the process running it last
     allow_protected: list[str] = field(default_factory=list)  # --allow-protected given to run and resume
-    turns: dict[str, dict[str, int]] = field(default_factory=dict)  # model calls by agent, role: transcripts
+    turns: dict[str, dict[str, int]] = field(default_factory=dict)  # model calls by agent, role: set by inspect
     settings: dict[str, Any] = field(default_factory=dict)  # config.settings_of when it started: for replay
+    damaged: list[Damaged] = field(default_factory=list)  # journal lines skipped: status reports them
 
     def agent(self, agent_id: str) -> AgentState:
         return self.agents.setdefault(agent_id, AgentState(agent_id))
@@ -156,75 +178,73 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def fold(run: str, events: list[Event]) -> RunState:
+def fold(run: str, journal: Iterable[Event]) -> RunState:
+    """The run's state after `journal`'s events, in order. A damaged line changes nothing and is listed in
+    `state.damaged`; every other event stands."""
     state = RunState(run)
-    for event in events:
-        try:
-            _apply(state, event)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            continue  # an event damaged on disk or by hand: like a torn line, the rest of the log stands
+    for event in journal:
+        _apply(state, event)
     return state
 
 
-def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one branch per event kind, flat on purpose
-    kind = e["event"]
-    if kind == "run_started":
-        state.task, state.target, state.base = e["task"], e["target"], e["base"]
-        state.started, state.options = e["t"], e.get("options", {})
-        state.state, state.owner = RUNNING, e.get("owner", {})
-        state.allow_protected = [str(path) for path in state.options.get("allow_protected", [])]
-        settings = e.get("settings")
-        state.settings = settings if isinstance(settings, dict) else {}
-    elif kind == "plan":
-        state.plan = e["plan"]
-        for sub in e["plan"]["subtasks"]:
-            state.agent(sub["id"]).files = list(sub["files"])
-    elif kind == "integration":
-        state.integration, state.integration_head = e["branch"], e["head"]
-    elif kind == "agent_started":
-        agent = state.agent(e["agent"])
-        agent.status, agent.branch, agent.worktree, agent.base = "running", e["branch"], e["worktree"], e["base"]
-        agent.head = agent.head or e["base"]
-    elif kind == "agent_committed":
-        agent = state.agent(e["agent"])
-        agent.head, agent.round, agent.status = e["head"], e["round"], "committed"
-        agent.summary = e.get("summary", agent.summary)
-    elif kind == "review":
-        agent = state.agent(e["agent"])
-        agent.verdict, agent.status = e["verdict"], "reviewed"
-    elif kind == "agent_finished":
-        agent = state.agent(e["agent"])
-        agent.status, agent.reason = e["status"], e.get("reason", "")
-    elif kind == "integration_review":
-        state.integration_review = {"head": e["head"], "verdict": e["verdict"]}
-    elif kind == "merged":
-        state.agent(e["agent"]).status = "merged"
-        state.integration_head = e["head"]
-    elif kind == "usage":
-        _apply_usage(state, e)
-    elif kind == "run_finished":
-        state.state, state.exit_code, state.message = e["state"], e["exit_code"], e.get("message", "")
-    elif kind == "worktrees_removed":
-        state.worktrees_removed = True
-    elif kind == "resumed":
-        state.state, state.owner = RUNNING, e.get("owner", {})
-        state.allow_protected += [str(path) for path in e.get("allow_protected", [])]
+def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one case per event kind, flat on purpose
+    match e:
+        case RunStarted():
+            state.task, state.target, state.base, state.started = e.task, e.target, e.base, e.t
+            state.options, state.state, state.owner, state.settings = e.options, RUNNING, e.owner, e.settings
+            state.allow_protected = [str(path) for path in e.options.get("allow_protected", [])]
+        case Planned():
+            state.plan = e.plan
+            for sub in e.plan.get("subtasks", []):
+                if isinstance(sub, dict) and isinstance(sub.get("id"), str):
+                    state.agent(sub["id"]).files = [str(f) for f in sub.get("files", [])]
+        case IntegrationCreated():
+            state.integration, state.integration_head = e.branch, e.head
+        case AgentStarted():
+            agent = state.agent(e.agent)
+            agent.status, agent.branch, agent.worktree, agent.base = "running", e.branch, e.worktree, e.base
+            agent.head = agent.head or e.base
+        case AgentCommitted():
+            agent = state.agent(e.agent)
+            agent.head, agent.round, agent.status = e.head or agent.head, e.round, "committed"
+            agent.summary = e.summary or agent.summary
+        case Reviewed():
+            agent = state.agent(e.agent)
+            agent.verdict, agent.status = e.verdict, "reviewed"
+        case AgentFinished():
+            agent = state.agent(e.agent)
+            agent.status, agent.reason = e.status, e.reason
+        case IntegrationReviewed():
+            state.integration_review = {"head": e.head, "verdict": e.verdict}
+        case Merged():
+            state.agent(e.agent).status = "merged"
+            state.integration_head = e.head
+        case UsageRecorded():
+            _apply_usage(state, e)
+        case RunFinished():
+            state.state, state.exit_code, state.message = e.state, e.exit_code, e.message
+        case WorktreesRemoved():
+            state.worktrees_removed = True
+        case Resumed():
+            state.state, state.owner = RUNNING, e.owner
+            state.allow_protected += [str(path) for path in e.allow_protected]
+        case Damaged():
+            state.damaged.append(e)
 
 
-def _apply_usage(state: RunState, e: Event) -> None:
-    tokens = sum(int(v) for v in e["usage"].values())
-    cost, role, agent_id, model = float(e.get("cost") or 0.0), str(e["role"]), str(e["agent"]), str(e["model"])
+def _apply_usage(state: RunState, e: UsageRecorded) -> None:
+    tokens, cost = e.tokens, e.cost or 0.0
     state.tokens += tokens
     state.cost += cost
     state.usage.append(e)
-    if agent_id == "integration":
+    if e.agent == INTEGRATION:
         state.integration_tokens += tokens
         state.integration_cost += cost
-    elif role != "planner":
-        agent = state.agent(agent_id)
+    elif e.role != "planner":
+        agent = state.agent(e.agent)
         agent.tokens += tokens
         agent.cost += cost
-        agent.models.add(model)
+        agent.models.add(e.model)
 
 
 @contextmanager
@@ -269,6 +289,4 @@ def load_run(state_dir: Path, run: str) -> RunState:
     path = runs_dir(state_dir) / run / "events.jsonl"
     if "/" in run or not path.is_file():
         raise UsageError(f"no run named {run!r} (gitteam status lists the runs)")
-    state = fold(run, list(read_events(path)))
-    state.turns = transcripts.turns(path.parent)
-    return state
+    return fold(run, list(read_events(path)))

@@ -12,9 +12,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from gitteam.errors import Exit, GitteamError
+from gitteam.events import AgentEvent
 from gitteam.models.base import CallContext, Reply, Usage
 
 
@@ -67,10 +67,9 @@ class Meter:
         limits: RunBudget | None = None,
         tokens: int = 0,
         on_economy: Callable[[str], None] | None = None,
-        on_event: Callable[[CallContext, str, dict[str, Any]], None] | None = None,
+        on_event: Callable[[CallContext, AgentEvent], None] | None = None,
     ) -> None:
         self.limits = limits or RunBudget(money=budget)
-        self.budget = self.limits.money if limits else budget
         self._lock = threading.Lock()
         self.run_total = Tally(usage=Usage(input_tokens=tokens), cost=spent)
         self.agents: dict[str, Tally] = {}
@@ -94,10 +93,10 @@ class Meter:
             self._on_usage(context, reply)
         self._update_economy()
 
-    def notify(self, context: CallContext, kind: str, **data: Any) -> None:
-        """Something an agent did to stay within its limits (a compaction), for the run's journal."""
+    def notify(self, context: CallContext, event: AgentEvent) -> None:
+        """Something an agent did to stay within its limits (a compaction, a CLI's run), for the run's journal."""
         if self._on_event is not None:
-            self._on_event(context, kind, data)
+            self._on_event(context, event)
 
     def agent(self, name: str) -> Tally:
         with self._lock:

@@ -16,24 +16,40 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from gitteam import terminal
-from gitteam.costview import SPEND_EVENTS, describe_spend, models_line
+from gitteam.costview import describe_spend, models_line, sandbox_line
 from gitteam.costview import print_cost as print_cost  # `gitteam cost` renders through ui like every command
+from gitteam.events import (
+    AgentCommitted,
+    AgentFinished,
+    AgentStarted,
+    Event,
+    IntegrationReviewed,
+    IntegrationReviewStarted,
+    Merged,
+    Planned,
+    Reviewed,
+    RunStarted,
+    TargetMoved,
+    TargetUpdated,
+    ToolRefused,
+)
 from gitteam.terminal import markup, markup_line
 from gitteam.transcriptview import print_transcripts as print_transcripts  # show --transcript
 
 if TYPE_CHECKING:
-    from gitteam.context import RunContext, RunOptions, RunResult
-    from gitteam.journal import Event, RunState
-    from gitteam.locks.plan import Plan
+    from gitteam.journal import RunState
     from gitteam.memory import Compaction, Entry, Found
     from gitteam.memory.sync import SyncResult
-    from gitteam.runs import AgentView
+    from gitteam.plan import Plan
+    from gitteam.run.context import ApprovalRequest, RunOptions, RunResult
+    from gitteam.run.inspect import AgentView
 
 STATE_STYLE = {"merged": "green", "pending": "yellow", "running": "cyan", "rejected": "magenta",
                "aborted": "dim", "failed": "red", "refused": "red", "budget": "red", "interrupted": "yellow"}
 
 
-def progress_console(json_out: bool) -> Console:
+def progress_console() -> Console:
+    """Progress, prompts and messages go to stderr: stdout is for --json and for what a command prints."""
     return terminal.console(stderr=True)
 
 
@@ -57,7 +73,7 @@ def is_interactive() -> bool:
 def run_options(yes: bool, no_merge: bool, keep: bool, json_out: bool,
                 allow_protected: Sequence[str] = ()) -> RunOptions:
     """Ask the person only when there is a terminal to ask on (never wait for input without one)."""
-    from gitteam.context import RunOptions
+    from gitteam.run.context import RunOptions
 
     approver = ask_approval if (is_interactive() and not yes and not no_merge) else None
     return RunOptions(yes=yes, no_merge=no_merge, keep=keep, approver=approver,
@@ -77,85 +93,70 @@ class ProgressPrinter:
 
     @staticmethod
     def describe(e: Event) -> str | None:  # noqa: C901 - a flat table of event kinds
-        kind = e["event"]
-        if kind in SPEND_EVENTS:
-            return describe_spend(e)
-        agent = markup_line(str(e.get("agent", "")))
-        if kind == "run_started":  # after the models resolved: a bad spec's error stays the only line
-            models = models_line(e.get("options", {}))
-            return (f"[bold]gitteam run {markup_line(e['run'])}[/bold] on {markup_line(e['target'])} "
-                    f"({markup_line(e['base'][:10])})" + sandbox_line(e.get("sandbox"))
-                    + (f"\n[dim]{markup_line(models)}[/dim]" if models else ""))
-        if kind == "resumed":
-            return sandbox_line(e.get("sandbox")).lstrip("\n") or None
-        if kind == "plan":
-            waves = markup_line(" -> ".join("[" + ", ".join(w) + "]" for w in e["waves"]))
-            notes = "".join(f"\n  [yellow]{markup_line(n)}[/yellow]" for n in e.get("serialized", []))
-            return f"planned {len(e['plan']['subtasks'])} subtask(s) in {len(e['waves'])} wave(s): {waves}{notes}"
-        if kind == "agent_started":
-            return f"  [cyan]>[/cyan] {agent}: coding on {markup_line(e['branch'])}"
-        if kind == "agent_committed" and e.get("stray"):
-            stray = markup_line(", ".join(e["stray"]))
-            return f"  [yellow]![/yellow] {agent}: left files it does not own (not committed): {stray}"
-        if kind == "review":
-            verdict = e["verdict"]
-            return (f"  [blue]?[/blue] {agent}: round {e['round']}: {markup_line(verdict['decision'])} "
-                    f"{markup_line(verdict['summary'])}")
-        if kind == "integration_review_started":
-            return "  [blue]?[/blue] integration: checks, tests and review of the combined result"
-        if kind == "integration_review":
-            verdict = e["verdict"]
-            return (f"  [blue]?[/blue] integration: {markup_line(verdict['decision'])} "
-                    f"{markup_line(verdict['summary'])}")
-        if kind == "agent_finished":
-            style = "green" if e["status"] == "approved" else "red"
-            reason = f": {markup_line(e['reason'])}" if e.get("reason") else ""
-            return f"  [{style}]{markup_line(e['status'])}[/{style}] {agent}{reason}"
-        if kind == "tool_refused":
-            return (f"  [yellow]![/yellow] {agent}: {markup_line(e['role'])} tool {markup_line(e['tool'])} "
-                    f"refused: {markup_line(e['error'])}")
-        if kind == "merged":
-            return f"  [green]+[/green] merged {agent} into the integration branch"
-        if kind == "target_moved":
-            return f"  {markup_line(e['target'])} moved during the run; merged its new commits into the run"
-        if kind == "target_updated":
-            return (f"[green]fast-forwarded {markup_line(e['target'])}[/green] "
-                    f"{markup_line(e['old'][:10])}..{markup_line(e['new'][:10])}")
+        spend = describe_spend(e)
+        if spend is not None:
+            return spend
+        match e:
+            case RunStarted():  # after the models resolved: a bad spec's error stays the only line
+                models = models_line(e.options)
+                return (f"[bold]gitteam run {markup_line(e.run)}[/bold] on {markup_line(e.target)} "
+                        f"({markup_line(e.base[:10])})" + sandbox_line(e.sandbox)
+                        + (f"\n[dim]{markup_line(models)}[/dim]" if models else ""))
+            case Planned():
+                waves = markup_line(" -> ".join("[" + ", ".join(w) + "]" for w in e.waves))
+                notes = "".join(f"\n  [yellow]{markup_line(n)}[/yellow]" for n in e.serialized)
+                count = len(e.plan.get("subtasks", []))
+                return f"planned {count} subtask(s) in {len(e.waves)} wave(s): {waves}{notes}"
+            case AgentStarted():
+                return f"  [cyan]>[/cyan] {markup_line(e.agent)}: coding on {markup_line(e.branch)}"
+            case AgentCommitted() if e.stray:
+                stray = markup_line(", ".join(e.stray))
+                return (f"  [yellow]![/yellow] {markup_line(e.agent)}: left files it does not own (not committed): "
+                        f"{stray}")
+            case Reviewed():
+                return (f"  [blue]?[/blue] {markup_line(e.agent)}: round {e.round}: {verdict_line(e.verdict)}")
+            case IntegrationReviewStarted():
+                return "  [blue]?[/blue] integration: checks, tests and review of the combined result"
+            case IntegrationReviewed():
+                return f"  [blue]?[/blue] integration: {verdict_line(e.verdict)}"
+            case AgentFinished():
+                style = "green" if e.status == "approved" else "red"
+                reason = f": {markup_line(e.reason)}" if e.reason else ""
+                return f"  [{style}]{markup_line(e.status)}[/{style}] {markup_line(e.agent)}{reason}"
+            case ToolRefused():
+                return (f"  [yellow]![/yellow] {markup_line(e.agent)}: {markup_line(e.role)} tool "
+                        f"{markup_line(e.tool)} refused: {markup_line(e.error)}")
+            case Merged():
+                return f"  [green]+[/green] merged {markup_line(e.agent)} into the integration branch"
+            case TargetMoved():
+                return f"  {markup_line(e.target)} moved during the run; merged its new commits into the run"
+            case TargetUpdated():
+                return (f"[green]fast-forwarded {markup_line(e.target)}[/green] "
+                        f"{markup_line(e.old[:10])}..{markup_line(e.new[:10])}")
         return None
 
 
-def sandbox_line(sandbox: dict[str, Any] | None) -> str:
-    """The run's containment, when it is weaker than the default: uncontained, or with the host's network."""
-    if not sandbox:
-        return ""
-    if sandbox.get("mode") == "none":
-        return ('\n[bold yellow]commands run UNCONTAINED[/bold yellow] (\\[sandbox] mode = "none"): tests, setup and '
-                "agent commands act with your authority: your files, keys and network")
-    if sandbox.get("host_network"):
-        return f"\n[yellow]host network for:[/yellow] {markup_line(', '.join(sandbox['host_network']))} (\\[sandbox])"
-    return ""
+def verdict_line(verdict: dict[str, Any]) -> str:
+    return f"{markup_line(str(verdict.get('decision', '')))} {markup_line(str(verdict.get('summary', '')))}"
 
 
-def ask_approval(ctx: RunContext, state: RunState) -> str:
+def ask_approval(request: ApprovalRequest) -> str:
+    """The person's decision on a run's result, at the terminal: "approve", "reject" or "later"."""
     import questionary
     from prompt_toolkit.output import create_output
 
-    from gitteam.locks.protected import protection_for
-
-    console = progress_console(False)
+    console = progress_console()
     prompt_output = create_output(stdout=sys.stderr)  # the prompt goes where progress goes: stdout is --json's
-    integration_head = ctx.repo.rev_parse(f"refs/heads/gitteam/{ctx.run}/integration") or state.base
-    files = ctx.repo.changed_paths(state.base, integration_head)
+    files = request.files
     more = " ..." if len(files) > 12 else ""
     console.print(f"\nThe team changed {len(files)} file(s): {markup_line(', '.join(files[:12]))}{more}")
-    protected = [path for path in files if protection_for(ctx.config.protect).protects(path)]
-    if protected:  # every one of them, however many files there are: these can run code on your next command
+    if request.protected:  # every one of them, however many files there are: these can run code on your next command
         console.print(f"[bold red]Protected files changed[/bold red] (they can make git, CI or gitteam run code; "
-                      f"read them before approving): [bold]{markup_line(', '.join(protected))}[/bold]")
+                      f"read them before approving): [bold]{markup_line(', '.join(request.protected))}[/bold]")
     while True:
         try:
             answer = questionary.select(
-                f"Fast-forward {terminal.one_line(ctx.target)} to the result?",
+                f"Fast-forward {terminal.one_line(request.target)} to the result?",
                 choices=["approve", "reject", "show diff"],
                 output=prompt_output,
             ).unsafe_ask()  # ask() would print "Cancelled by user" on stdout
@@ -165,7 +166,7 @@ def ask_approval(ctx: RunContext, state: RunState) -> str:
             return "later"
         if answer != "show diff":
             return str(answer)
-        console.print(markup(ctx.repo.diff(state.base, integration_head)))
+        console.print(markup(request.diff))
 
 
 def report(console: Console, result: RunResult, json_out: bool) -> int:
@@ -182,7 +183,7 @@ def report(console: Console, result: RunResult, json_out: bool) -> int:
 
 
 def print_plan(plan: Plan, notes: Sequence[str], summary: str, json_out: bool) -> None:
-    from gitteam.locks.plan import waves
+    from gitteam.plan import waves
 
     layers = waves(plan)
     if json_out:

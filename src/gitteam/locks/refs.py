@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from gitteam.errors import GitteamError
 from gitteam.locks.ownership import entries_overlap
 from gitteam.locks.paths import normalize_entry
-from gitteam.locks.plan import ref_component_problem
+from gitteam.names import ref_component_problem
 
 if TYPE_CHECKING:
     from gitteam.git import Repository

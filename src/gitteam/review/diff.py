@@ -28,7 +28,6 @@ class FileChange:
     status: ChangeStatus
     binary: bool
     added: tuple[tuple[int, str], ...]  # (line number in the new version, text without its line ending)
-    hunks: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +52,7 @@ def parse_diff(text: str) -> list[FileChange]:
         raise GitteamError("cannot parse the diff: its file headers are inconsistent (is it `git diff` output?)")
     return [
         FileChange(header.path, header.old_path, header.status, header.binary or bool(patched.is_binary_file),
-                   _added(patched), len(patched))
+                   _added(patched))
         for header, patched in zip(headers, patched_files, strict=True)
     ]
 
@@ -195,7 +194,7 @@ def _plain_change(patched: PatchedFile) -> FileChange:
     source, target = _side(patched.source_file, "a/"), _side(patched.target_file, "b/")
     status: ChangeStatus = "added" if source == _DEV_NULL else "deleted" if target == _DEV_NULL else "modified"
     path = (target if status != "deleted" else source) or ""
-    return FileChange(path, None, status, bool(patched.is_binary_file), _added(patched), len(patched))
+    return FileChange(path, None, status, bool(patched.is_binary_file), _added(patched))
 
 
 def _without_ending(value: str) -> str:

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitteam import __version__
-from gitteam.review.verdict import Finding, Severity, Verdict
-from gitteam.roles.reviewer import format_findings
+from gitteam.review.verdict import Finding, Severity, Verdict, format_findings
 
 FORMATS = ("text", "json", "github", "sarif", "rdjson")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

@@ -7,7 +7,7 @@ outside the diff); `line` is a line of the new version of `file`, or None.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -200,3 +200,15 @@ def _choice(raw: object, allowed: tuple[str, ...], where: str, problems: list[st
 
 def _kind(value: object) -> str:
     return "null" if value is None else type(value).__name__
+
+
+def format_findings(findings: Sequence[Finding]) -> str:
+    """Findings as lines a person or a coder reads: severity, place, message, suggestion."""
+    if not findings:
+        return "none"
+    lines = []
+    for f in findings:
+        where = f"{f.file}:{f.line}" if f.line else f.file
+        suggestion = f" Suggestion: {f.suggestion}" if f.suggestion else ""
+        lines.append(f"- [{f.severity}] {where}: {f.message}{suggestion}")
+    return "\n".join(lines)

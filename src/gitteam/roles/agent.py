@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gitteam.config import LimitsConfig
+from gitteam.events import Compacted
 from gitteam.metering import BudgetExhausted, Meter, agent_key
 from gitteam.models.base import CallContext, Message, Model, Reply, ToolCall, ToolSpec
 from gitteam.models.retry import ContextTooLong
@@ -46,6 +48,12 @@ class Limits:
     max_seconds: float | None = None  # wall time since the agent's first call, tool calls included
     budget: float | None = None  # USD this agent may spend
     search_seconds: float = SEARCH_SECONDS  # one `search` call
+
+    @classmethod
+    def of(cls, config: LimitsConfig) -> Limits:
+        """An agent's limits as `[limits]` sets them: every agent of every command gets the same."""
+        return cls(max_steps=config.max_steps, max_tokens=config.max_tokens, reminders=config.reminders,
+                   max_seconds=config.max_seconds, budget=config.agent_budget, search_seconds=config.search_seconds)
 
 
 REMINDER = (
@@ -180,8 +188,8 @@ class Agent:
             self.transcript.write("compaction", before=done.before, after=done.after, limit=limit,
                                   messages=[message_json(m) for m in self.messages])
             self._recorded = len(self.messages)
-        self.meter.notify(self.context, "compacted", before=done.before, after=done.after, limit=limit,
-                          trimmed=done.trimmed, summarized=done.summarized)
+        self.meter.notify(self.context, Compacted(before=done.before, after=done.after, limit=limit,
+                                                  trimmed=done.trimmed, summarized=done.summarized))
 
     def _record_request(self, specs: Sequence[ToolSpec]) -> None:
         if self.transcript is None:

@@ -12,8 +12,8 @@ from gitteam import fences
 from gitteam.git import Repository
 from gitteam.locks.ownership import Ownership
 from gitteam.locks.paths import resolve_path
-from gitteam.locks.plan import Subtask
 from gitteam.memory import Blackboard
+from gitteam.plan import Subtask
 from gitteam.roles.errors import AgentFailed, ToolRefused
 from gitteam.roles.tools import Tool, Toolbox, ToolResult, WorktreeView, read_tools, seconds_left, tool
 from gitteam.sandbox import parse_command

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitteam import fences
-from gitteam.locks.plan import Plan, PlanError, parse_plan
 from gitteam.memory import Blackboard
+from gitteam.plan import Plan, PlanError, parse_plan
 from gitteam.roles.agent import Agent, AgentFailed
 from gitteam.roles.tools import FileView, Tool, Toolbox, ToolResult, read_tools, tool
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from gitteam import fences
 from gitteam.memory import Blackboard
-from gitteam.review.verdict import Finding, ReviewFormatError, Verdict, parse_review
+from gitteam.review.verdict import Finding, ReviewFormatError, Verdict, format_findings, parse_review
 from gitteam.roles.tools import FileView, Tool, Toolbox, ToolResult, read_tools, tool
 
 SYSTEM = """\
@@ -56,15 +56,6 @@ def system_prompt(name: str, focus: str) -> str:
     return SYSTEM + (FOCUS.format(name=name, focus=focus.strip()) if focus.strip() else "")
 
 
-def format_findings(findings: Sequence[Finding]) -> str:
-    if not findings:
-        return "none"
-    lines = []
-    for f in findings:
-        where = f"{f.file}:{f.line}" if f.line else f.file
-        suggestion = f" Suggestion: {f.suggestion}" if f.suggestion else ""
-        lines.append(f"- [{f.severity}] {where}: {f.message}{suggestion}")
-    return "\n".join(lines)
 
 
 def brief(

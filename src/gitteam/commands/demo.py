@@ -17,7 +17,7 @@ from gitteam import ui
 from gitteam.config import load_config
 from gitteam.errors import UsageError
 from gitteam.git import init_repository
-from gitteam.orchestrator import start_run
+from gitteam.run.orchestrator import start_run
 from gitteam.sandbox.runner import SandboxUnavailable, make_sandbox
 
 TASK = "Add a power operation with tests, a command-line entry point, and document both in the README."
@@ -95,7 +95,7 @@ def run_demo(directory: Path | None, max_agents: int, json_out: bool) -> int:
     repo = find_repository(root)
     overrides = {"run.max_agents": max_agents, **demo_overrides(_python())}
     config = load_config(repo.root, overrides)
-    console = ui.progress_console(json_out)
+    console = ui.progress_console()
     console.print(f"[bold]gitteam demo[/bold] in {root}\ntask: {TASK}")
     sandbox, why = demo_sandbox(config.sandbox.mode)
     if sandbox != config.sandbox.mode:

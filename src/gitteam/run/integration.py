@@ -11,33 +11,42 @@ from __future__ import annotations
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gitteam.context import INTEGRATION, RunContext, RunOptions, RunResult, agent_branch
 from gitteam.errors import Exit, GitteamError
+from gitteam.events import (
+    Approved,
+    AwaitingApproval,
+    CatchUpChecked,
+    IntegrationCreated,
+    Merged,
+    Rejected,
+    TargetMoved,
+    TargetUpdated,
+    WorktreesRemoved,
+)
 from gitteam.git import GitError, Repository
-from gitteam.journal import MERGED, PENDING, REFUSED, REJECTED, Journal, RunState, load_run
+from gitteam.journal import MERGED, PENDING, REFUSED, REJECTED, Journal
 from gitteam.locks.protected import Protection, protection_for
 from gitteam.locks.refs import release_files
-from gitteam.review import integrated
+from gitteam.names import INTEGRATION, agent_branch, agent_ref
 from gitteam.review.diff import parse_diff
 from gitteam.review.verdict import gate_decision
-
-if TYPE_CHECKING:
-    from gitteam.worker import Outcome
+from gitteam.run import integration_review as integrated
+from gitteam.run.context import ApprovalRequest, Outcome, Progress, RunContext, RunOptions, RunResult
 
 AUTHOR = ("gitteam", "gitteam@gitteam.invalid")
 CAS_ATTEMPTS = 5
 
 
 def ref(ctx: RunContext) -> str:
-    return f"refs/heads/{agent_branch(ctx.run, INTEGRATION)}"
+    return agent_ref(ctx.run, INTEGRATION)
 
 
 def create_branch(ctx: RunContext, base: str) -> None:
     if not ctx.repo.update_ref(ref(ctx), base, None):
         raise GitteamError(f"branch {agent_branch(ctx.run, INTEGRATION)} already exists; run ids must be new")
-    ctx.journal.append("integration", branch=agent_branch(ctx.run, INTEGRATION), head=base)
+    ctx.journal.append(IntegrationCreated(branch=agent_branch(ctx.run, INTEGRATION), head=base))
 
 
 def head(ctx: RunContext) -> str:
@@ -56,37 +65,36 @@ def merge_agent(ctx: RunContext, outcome: Outcome) -> str:
         if new is None:
             raise GitteamError(f"subtask {outcome.agent} does not merge cleanly into the integration branch")
         if ctx.repo.update_ref(ref(ctx), new, old):
-            ctx.journal.append("merged", agent=outcome.agent, head=new)
+            ctx.journal.append(Merged(agent=outcome.agent, head=new))
             return new
     raise GitteamError(f"the integration branch of run {ctx.run} keeps moving; is another gitteam resuming it?")
 
 
-def conclude(ctx: RunContext, options: RunOptions) -> RunResult:
+def conclude(ctx: RunContext, options: RunOptions, progress: Progress) -> RunResult:
     """Everything merged into integration: ask the person (or not), then fast-forward the target."""
-    state = load_run(ctx.repo.state_dir, ctx.run)
-    details = summary_details(ctx, state.base)
-    refused = review_result(ctx, state, details)
+    details = summary_details(ctx, progress.base)
+    refused = review_result(ctx, progress, details)
     if refused is not None:
         return refused
     unconfirmed = unconfirmed_protected(details["protected"], options.allow_protected)
     if options.yes and not unconfirmed:
         decision = "approve"
     elif options.yes and options.approver is None:
-        ctx.journal.append("awaiting_approval", head=head(ctx), protected=unconfirmed)
+        ctx.journal.append(AwaitingApproval(head=head(ctx), protected=unconfirmed))
         # Exit 3, not 0: with --yes a run that does not move the target exits non-zero. Not 1 either: nothing
         # failed and a plain resume would change nothing; a gate refused to let it through unattended and a
         # person must decide, as when the target's new commits fail the checks (also pending, also 3).
         return ctx.finish(PENDING, Exit.REFUSED, protected_message(ctx, unconfirmed), **details)
     elif options.no_merge or options.approver is None:
-        ctx.journal.append("awaiting_approval", head=head(ctx))
+        ctx.journal.append(AwaitingApproval(head=head(ctx)))
         why = "--no-merge" if options.no_merge else "no terminal to ask"
         return ctx.finish(PENDING, Exit.OK,
                       f"run {ctx.run} is ready and waiting ({why}): review it with gitteam show {ctx.run}, then "
                       f"gitteam approve {ctx.run} or gitteam reject {ctx.run}", **details)
     else:  # a person at a terminal: the prompt shows the protected files among the changes
-        decision = options.approver(ctx, state)
+        decision = options.approver(approval_request(ctx, progress.base, details))
     if decision == "later":
-        ctx.journal.append("awaiting_approval", head=head(ctx))
+        ctx.journal.append(AwaitingApproval(head=head(ctx)))
         return ctx.finish(PENDING, Exit.OK, f"run {ctx.run} is waiting: gitteam approve {ctx.run} or "
                           f"gitteam reject {ctx.run} when you have decided", **details)
     if decision == "reject":
@@ -94,12 +102,12 @@ def conclude(ctx: RunContext, options: RunOptions) -> RunResult:
     return approve(ctx, options.keep)
 
 
-def review_result(ctx: RunContext, state: RunState, details: dict[str, Any]) -> RunResult | None:
-    """The gate on the integrated result (review/integrated.py); a refusal ends the run, nothing merged."""
+def review_result(ctx: RunContext, progress: Progress, details: dict[str, Any]) -> RunResult | None:
+    """The gate on the integrated result (integration_review.py); a refusal ends the run, nothing merged."""
     integrated_head = head(ctx)
-    if not integrated.needed(ctx, state, integrated_head):
+    if not integrated.needed(ctx, progress, integrated_head):
         return None
-    verdict = integrated.review_result(ctx, state, integrated_head)
+    verdict = integrated.review_result(ctx, progress, integrated_head)
     if verdict.decision == "APPROVE":
         return None
     why = verdict.summary.strip().splitlines()[0] if verdict.summary.strip() else "no summary"
@@ -122,6 +130,12 @@ def summary_details(ctx: RunContext, base: str) -> dict[str, Any]:
     }
 
 
+def approval_request(ctx: RunContext, base: str, details: dict[str, Any]) -> ApprovalRequest:
+    """Everything the person sees before deciding, read from git here so the terminal UI never runs git."""
+    return ApprovalRequest(run=ctx.run, target=ctx.target, files=details["files"], protected=details["protected"],
+                           diff=ctx.repo.diff(base, details["head"]))
+
+
 def unconfirmed_protected(changed: list[str], flags: tuple[str, ...]) -> list[str]:
     """Changed protected paths that this command line's --allow-protected does not name.
 
@@ -141,7 +155,7 @@ def protected_message(ctx: RunContext, paths: list[str]) -> str:
 
 
 def approve(ctx: RunContext, keep: bool) -> RunResult:
-    ctx.journal.append("approved")
+    ctx.journal.append(Approved())
     for _ in range(CAS_ATTEMPTS):
         current = ctx.repo.rev_parse(f"refs/heads/{ctx.target}")
         if current is None:
@@ -160,7 +174,7 @@ def approve(ctx: RunContext, keep: bool) -> RunResult:
                           f"gitteam approve {ctx.run}")
         result = ctx.repo.fast_forward(ctx.target, new, current)
         if result.moved:
-            ctx.journal.append("target_updated", target=ctx.target, old=current, new=new, detail=result.detail)
+            ctx.journal.append(TargetUpdated(target=ctx.target, old=current, new=new, detail=result.detail))
             kept = cleanup(ctx, keep)
             where = f" (checked out at {result.checked_out})" if result.checked_out else ""
             return ctx.finish(MERGED, Exit.OK, f"merged into {ctx.target}{where}: {current[:10]}..{new[:10]}{kept}",
@@ -186,7 +200,7 @@ def catch_up(ctx: RunContext, current: str) -> str | None:
         return None
     if not ctx.repo.update_ref(ref(ctx), merged, integrated):
         raise GitteamError(f"the integration branch of run {ctx.run} moved while approving; try again")
-    ctx.journal.append("target_moved", target=ctx.target, target_head=current, head=merged)
+    ctx.journal.append(TargetMoved(target=ctx.target, target_head=current, head=merged))
     return merged
 
 
@@ -199,7 +213,7 @@ def check_catch_up(ctx: RunContext, target_head: str, before: str, merged: str) 
     changes = parse_diff(ctx.repo.diff(target_head, merged))
     findings = integrated.checked_in_worktree(ctx, target_head, merged, changes)
     decision = gate_decision(findings)
-    ctx.journal.append("catch_up_checked", head=merged, decision=decision, findings=[f.to_json() for f in findings])
+    ctx.journal.append(CatchUpChecked(head=merged, decision=decision, findings=[f.to_json() for f in findings]))
     if decision == "APPROVE":
         return None
     ctx.repo.update_ref(ref(ctx), before, merged)
@@ -211,7 +225,7 @@ def check_catch_up(ctx: RunContext, target_head: str, before: str, merged: str) 
 
 
 def reject(ctx: RunContext) -> RunResult:
-    ctx.journal.append("rejected")
+    ctx.journal.append(Rejected())
     kept = cleanup(ctx, keep=False)
     message = f"rejected; {ctx.target} is unchanged. Branches gitteam/{ctx.run}/* are kept for inspection"
     return ctx.finish(REJECTED, Exit.REJECTED, message + kept)
@@ -234,7 +248,7 @@ def cleanup(ctx: RunContext, keep: bool) -> str:
 def remove_worktrees(repo: Repository, run: str, journal: Journal | None, force: bool) -> list[str]:
     """Remove a run's worktrees, in parallel; one with uncommitted changes is kept (and named) unless force."""
     root = repo.state_dir / "worktrees" / run
-    prefix = f"refs/heads/{agent_branch(run, '')}"
+    prefix = agent_ref(run, "")
     paths = [wt.path for wt in repo.list_worktrees()
              if (wt.branch or "").startswith(prefix) or _inside(wt.path, root)]
 
@@ -251,7 +265,7 @@ def remove_worktrees(repo: Repository, run: str, journal: Journal | None, force:
     if root.is_dir() and not any(root.iterdir()):
         root.rmdir()
     if journal is not None and not kept:
-        journal.append("worktrees_removed")
+        journal.append(WorktreesRemoved())
     return kept
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gitteam import fences
+from gitteam.events import AgentCommand, AgentCommitsUnwrapped
 from gitteam.git import Repository
 from gitteam.metering import Meter
 from gitteam.models.base import CallContext, Reply, Usage
@@ -137,8 +138,9 @@ class CommandCoder:
             self.transcript.write("command_result", command=self.setup.spec, exit_code=result.exit_code,
                                   timed_out=result.timed_out, seconds=round(result.duration, 3), summary=summary,
                                   output=output[-OUTPUT_KEPT:], usage=usage.to_json(), cost=cost)
-        self.meter.notify(self.context, "agent_command", command=self.setup.spec, exit_code=result.exit_code,
-                          timed_out=result.timed_out, seconds=round(result.duration, 1), output=output[-2000:])
+        self.meter.notify(self.context, AgentCommand(command=self.setup.spec, exit_code=result.exit_code,
+                                                     timed_out=result.timed_out, seconds=round(result.duration, 1),
+                                                     output=output[-2000:]))
         self.meter.check()  # stopped for the run's budget: that, not a timeout, is why
         if result.timed_out:
             raise AgentFailed(f"the agent command timed out after {self.setup.max_seconds:.0f} s "
@@ -198,7 +200,7 @@ class CommandCoder:
         if not self.repo.is_ancestor(before, after) or not self.repo.update_ref(ref, before, after):
             raise AgentFailed(f"the agent command rewrote its branch {self.setup.branch}; nothing it did is "
                               "committed")
-        self.meter.notify(self.context, "agent_commits_unwrapped", head=after, base=before)
+        self.meter.notify(self.context, AgentCommitsUnwrapped(head=after, base=before))
 
 
 def _no_done_tool(message: str) -> str:

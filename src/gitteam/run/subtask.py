@@ -6,42 +6,31 @@ committed before anything that could lose it (review, a limit, the budget, an in
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitteam.context import RunContext, agent_branch, worktree_path
 from gitteam.errors import GitteamError
+from gitteam.events import AgentCommitted, AgentStarted, Reviewed
 from gitteam.locks.ownership import Ownership
-from gitteam.locks.plan import Subtask
 from gitteam.memory.recall import CODER_TOKENS
 from gitteam.metering import BudgetExhausted, Interrupted
 from gitteam.models.registry import COMMAND, check_command
-from gitteam.review.agents import ReviewSession, Subject, read_conventions, review_with_agents
+from gitteam.names import agent_branch, agent_ref
+from gitteam.plan import Subtask
 from gitteam.review.checks import CheckContext, run_checks
 from gitteam.review.diff import parse_diff
-from gitteam.review.gate import decide
-from gitteam.review.verdict import Finding, Verdict
+from gitteam.review.policy import decide
+from gitteam.review.verdict import Finding, Verdict, format_findings
 from gitteam.roles import coder as coder_role
-from gitteam.roles import reviewer as reviewer_role
 from gitteam.roles.agent import Agent
-from gitteam.roles.coders import AgentCoder, Coder, CommandCoder, CommandSetup
-from gitteam.sandbox import parse_command, safe_env
+from gitteam.roles.external_coder import AgentCoder, Coder, CommandCoder, CommandSetup
+from gitteam.roles.review_agents import Subject, review_with_agents
+from gitteam.run.context import Outcome, RunContext, worktree_path
+from gitteam.run.environment import agent_env, learn_secret_files, setup_problem
+from gitteam.run.notes import note_commit
 from gitteam.sandbox.home import prepare_home
-from gitteam.secrets import assigned_values, learn, redact, redact_data
-
-NOTES_REF = "refs/notes/gitteam"
-BASE_PORT = 41000
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    agent: str
-    status: str  # approved, failed, refused, budget, interrupted
-    head: str
-    reason: str = ""
-    summary: str = ""
+from gitteam.secrets import redact
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,21 +49,25 @@ def run_subtask(ctx: RunContext, job: Assignment) -> Outcome:
         worktree = prepare_worktree(ctx, job, branch)
     except GitteamError as exc:  # this subtask fails; its siblings in the wave go on
         return Outcome(subtask.id, "failed", job.start, reason=f"cannot prepare its worktree: {exc}")
-    head = ctx.repo.rev_parse(f"refs/heads/{branch}") or job.start
-    ctx.journal.append("agent_started", agent=subtask.id, branch=branch, worktree=str(worktree), base=job.start)
+    head = ctx.repo.rev_parse(agent_ref(ctx.run, subtask.id)) or job.start
+    ctx.journal.append(AgentStarted(agent=subtask.id, branch=branch, worktree=str(worktree), base=job.start))
     try:
-        run_setup(ctx, job, worktree)
+        if not job.resume:  # a resumed worktree was set up by the attempt that made it
+            problem = setup_problem(ctx, worktree, env(ctx, job, worktree))
+            if problem is not None:
+                raise GitteamError(problem)
         return code_and_review(ctx, job, worktree, head)
     except GitteamError as exc:
         partial = commit_work(ctx, subtask, worktree, 0, "partial work: " + str(exc), job.start)
         if partial:  # unreviewed, but its provenance and spend are recorded like every agent commit's
-            write_note(ctx, subtask.id, partial, ctx.registry.spec_for("coder", economy=ctx.economy), 0, None)
-        latest = partial or ctx.repo.rev_parse(f"refs/heads/{branch}") or head  # earlier rounds may have committed
+            note_commit(ctx, subtask.id, partial, ctx.registry.spec_for("coder", economy=ctx.economy), 0, None)
+        # earlier rounds may have committed
+        latest = partial or ctx.repo.rev_parse(agent_ref(ctx.run, subtask.id)) or head
         return Outcome(subtask.id, outcome_status(exc), latest, reason=str(exc))
     except BaseException:  # Ctrl-C with the agent in this thread, or a bug: save its work, then stop the run
         partial = commit_work(ctx, subtask, worktree, 0, "partial work: interrupted", job.start)
         if partial:  # like every agent commit, with its provenance note
-            write_note(ctx, subtask.id, partial, ctx.registry.spec_for("coder", economy=ctx.economy), 0, None)
+            note_commit(ctx, subtask.id, partial, ctx.registry.spec_for("coder", economy=ctx.economy), 0, None)
         raise
 
 
@@ -93,7 +86,7 @@ def prepare_worktree(ctx: RunContext, job: Assignment, branch: str) -> Path:
         learn_secret_files(ctx, ctx.repo.root, ctx.repo.included_files())  # copied by the process that made it
         return path  # resume: the worktree survived, with whatever the agent left in it
     path.parent.mkdir(parents=True, exist_ok=True)
-    if ctx.repo.rev_parse(f"refs/heads/{branch}"):
+    if ctx.repo.rev_parse(agent_ref(ctx.run, job.subtask.id)):
         ctx.repo.add_worktree(path, branch)  # resume: the branch holds the earlier attempt's commits
     else:
         ctx.repo.create_worktree(path, branch, job.start, mode="full")
@@ -101,37 +94,10 @@ def prepare_worktree(ctx: RunContext, job: Assignment, branch: str) -> Path:
     return path
 
 
-def learn_secret_files(ctx: RunContext, where: Path, included: Sequence[str]) -> None:
-    """The values in the secret files `.worktreeinclude` copies (a `.env`) are redacted from then on, wherever
-    they appear: a command the coder runs may print them, and their shape may fit no pattern."""
-    policy = ctx.config.secret_files()
-    for rel in included:
-        if policy.hides(rel):
-            try:
-                learn(assigned_values((where / rel).read_bytes().decode("utf-8", errors="replace")))
-            except OSError:
-                continue  # gone already, or not a file: nothing to learn
 
 
-def agent_env(ctx: RunContext, job: Assignment, worktree: Path, also: Sequence[str] = ()) -> dict[str, str]:
-    extra = {
-        "GITTEAM_RUN": ctx.run,
-        "GITTEAM_AGENT": job.subtask.id,
-        "GITTEAM_WORKTREE": str(worktree),
-        "GITTEAM_PORT": str(BASE_PORT + 10 * job.index),
-    }
-    return safe_env(worktree, extra, (*ctx.config.commands.pass_env, *also))
 
 
-def run_setup(ctx: RunContext, job: Assignment, worktree: Path) -> None:
-    setup = ctx.config.run.setup
-    if not setup or job.resume:
-        return
-    result = ctx.commands.run(parse_command(setup), worktree, agent_env(ctx, job, worktree),
-                              ctx.config.run.setup_timeout, 4000, purpose="setup")
-    if result.timed_out or result.exit_code != 0:
-        status = "timed out" if result.timed_out else f"exited {result.exit_code}"
-        raise GitteamError(f"the setup command {setup!r} {status}: {redact(result.output).strip()[-300:]}")
 
 
 def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> Outcome:
@@ -146,16 +112,17 @@ def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str)
     for round_number in range(1, max_rounds + 1):
         summary = coder.work(message, round_number)
         head = commit_work(ctx, subtask, worktree, round_number, summary, job.start) or head
-        verdict = gate(ctx, job, worktree, head, round_number, summary)
-        write_note(ctx, subtask.id, head, coder.model, round_number, verdict)
+        verdict = review_round(ctx, job, worktree, head, round_number, summary)
+        note_commit(ctx, subtask.id, head, coder.model, round_number, verdict)
         if verdict.decision == "APPROVE":
-            return Outcome(subtask.id, "approved", head, summary=summary)
+            return Outcome(subtask.id, "approved", head, summary=summary, verdict=verdict)
         if verdict.decision == "BLOCK":
-            return Outcome(subtask.id, "refused", head, reason=f"blocked: {verdict.summary}", summary=summary)
+            return Outcome(subtask.id, "refused", head, reason=f"blocked: {verdict.summary}", summary=summary,
+                           verdict=verdict)
         if round_number == max_rounds:
             reason = f"changes still requested after {max_rounds} round(s): {verdict.summary}"
-            return Outcome(subtask.id, "refused", head, reason=reason, summary=summary)
-        message = coder_role.changes_requested_message(reviewer_role.format_findings(verdict.findings),
+            return Outcome(subtask.id, "refused", head, reason=reason, summary=summary, verdict=verdict)
+        message = coder_role.changes_requested_message(format_findings(verdict.findings),
                                                        round_number + 1)
     raise AssertionError("unreachable: the last round returns")
 
@@ -169,7 +136,7 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> C
     if spec.startswith(COMMAND):
         setup = CommandSetup(
             spec=spec, argv=tuple(check_command(spec)), worktree=worktree, branch=agent_branch(ctx.run, subtask.id),
-            files=subtask.files, env=agent_env(ctx, job, worktree, also=ctx.config.commands.agent_env),
+            files=subtask.files, env=env(ctx, job, worktree, also=ctx.config.commands.agent_env),
             prompt_dir=ctx.journal.dir / "prompts", max_seconds=ctx.config.limits.max_seconds,
             runner=ctx.commands, home=private_home(ctx, subtask.id),
             home_files=ctx.config.sandbox.home_files if ctx.config.sandbox.home_write_back else (),
@@ -179,7 +146,7 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> C
         allowed=ctx.config.allowed_commands(),
         timeout=ctx.config.commands.timeout,
         max_output=ctx.config.commands.max_output,
-        env=agent_env(ctx, job, worktree),
+        env=env(ctx, job, worktree),
         runner=ctx.commands,
     )
     workspace = coder_role.Workspace(ctx.repo, worktree, head, Ownership(subtask.files, ctx.config.protect), commands,
@@ -188,6 +155,10 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> C
         ctx.model("coder"), coder_role.SYSTEM, coder_role.coder_tools(workspace, ctx.board, subtask.id),
         context, ctx.limits, ctx.meter, terminal="done", on_tool=ctx.on_tool, transcript=ctx.transcript(context),
     ))
+
+
+def env(ctx: RunContext, job: Assignment, worktree: Path, also: Sequence[str] = ()) -> dict[str, str]:
+    return agent_env(ctx, job.subtask.id, worktree, job.index, also)
 
 
 def private_home(ctx: RunContext, agent: str) -> Path:
@@ -215,12 +186,13 @@ def commit_work(ctx: RunContext, subtask: Subtask, worktree: Path, round_number:
         author = (f"gitteam coder {subtask.id}", f"{subtask.id}@gitteam.invalid")
         head = ctx.repo.commit_paths(worktree, owned, message, author, attributes_from=base)
     if head or stray:
-        ctx.journal.append("agent_committed", agent=subtask.id, head=head or ctx.repo.rev_parse(
-            f"refs/heads/{agent_branch(ctx.run, subtask.id)}"), round=round_number, summary=summary, stray=stray)
+        ctx.journal.append(AgentCommitted(agent=subtask.id, head=head or ctx.repo.rev_parse(
+            agent_ref(ctx.run, subtask.id)), round=round_number, summary=summary, stray=stray))
     return head
 
 
-def gate(ctx: RunContext, job: Assignment, worktree: Path, head: str, round_number: int, summary: str) -> Verdict:
+def review_round(ctx: RunContext, job: Assignment, worktree: Path, head: str, round_number: int,
+                 summary: str) -> Verdict:
     """The merge gate: deterministic checks first (no model overrules them), then the reviewers."""
     subtask = job.subtask
     diff_text = ctx.repo.diff(job.start, head)
@@ -228,7 +200,7 @@ def gate(ctx: RunContext, job: Assignment, worktree: Path, head: str, round_numb
     checks = run_checks(CheckContext(
         repo=ctx.repo, base=job.start, head=head, changes=changes,
         ownership=Ownership(subtask.files, ctx.config.protect),
-        worktree=worktree, test_command=ctx.config.commands.test, command_env=agent_env(ctx, job, worktree),
+        worktree=worktree, test_command=ctx.config.commands.test, command_env=env(ctx, job, worktree),
         command_timeout=ctx.config.commands.timeout, max_file_bytes=ctx.config.review.max_file_bytes,
         commands=ctx.commands,
     ))
@@ -239,48 +211,11 @@ def gate(ctx: RunContext, job: Assignment, worktree: Path, head: str, round_numb
         subject = Subject(job.start, head, diff_text, changes, ctx.task, checks=checks, about={
             "subtask": subtask.id, "title": subtask.title, "instructions": subtask.instructions,
             "files": ", ".join(subtask.files)}, claim=summary)
-        verdict = decide(checks, lambda: review_diff(ctx, subtask.id, subject, round_number))
-    ctx.journal.append("review", agent=subtask.id, round=round_number, head=head, verdict=verdict.to_json())
+        verdict = decide(checks, lambda: review_with_agents(ctx.review_session(subtask.id, round_number), subject))
+    ctx.journal.append(Reviewed(agent=subtask.id, round=round_number, head=head, verdict=verdict.to_json()))
     return verdict
 
 
-def review_diff(ctx: RunContext, agent: str, subject: Subject, round_number: int) -> Verdict:
-    """The configured reviewers over the subject's diff, on the run's account (agent: a subtask id or
-    "integration")."""
-    session = ReviewSession(
-        repo=ctx.repo, config=ctx.config, model_for=lambda spec: ctx.registry.resolve(spec) if spec
-        else ctx.model("reviewer"), meter=ctx.meter, limits=ctx.limits, run=ctx.run, agent=agent,
-        board=ctx.board, on_tool=ctx.on_tool, round=round_number, economy=lambda: ctx.meter.economy,
-        transcripts=ctx.transcript,
-    )
-    return review_with_agents(session, subject)
 
 
-def conventions(ctx: RunContext, base: str) -> str:
-    """The repository's own rules, read from the base commit: an agent cannot rewrite what it is judged by."""
-    return read_conventions(ctx.repo, base, ctx.config.review.conventions)
-
-
-def write_note(ctx: RunContext, agent: str, head: str, model: str, round_number: int,
-               verdict: Verdict | None) -> None:
-    """Provenance on the agent's commit: who, which model, what it cost, what the gate said (None: not reviewed)."""
-    coder_tally = ctx.meter.agent(f"coder/{agent}")
-    reviewer_tally = ctx.meter.agent(f"reviewer/{agent}")
-    note = {
-        "run": ctx.run,
-        "agent": agent,
-        "role": "coder",
-        "model": model,
-        "round": round_number,
-        "tokens": coder_tally.usage.total,
-        "cost": round(coder_tally.cost, 6) if coder_tally.cost_known else None,
-        "review": None if verdict is None else {
-            "decision": verdict.decision,
-            "summary": verdict.summary,
-            "findings": [f.to_json() for f in verdict.findings],
-            "tokens": reviewer_tally.usage.total,
-            "cost": round(reviewer_tally.cost, 6) if reviewer_tally.cost_known else None,
-        },
-    }
-    ctx.repo.set_note(NOTES_REF, head, json.dumps(redact_data(note), indent=1, ensure_ascii=False))
 

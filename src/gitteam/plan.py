@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import heapq
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,11 +15,9 @@ from typing import Any
 from gitteam.errors import GitteamError
 from gitteam.locks.ownership import Ownership
 from gitteam.locks.paths import PathRefused, normalize_entry, show_path
+from gitteam.names import ref_component_problem
 
 # gitteam's own agent names: the integration branch and review, and the planner's transcript and status row
-RESERVED_IDS = frozenset({"integration", "planner"})
-MAX_ID_LENGTH = 64
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SUBTASK_FIELDS = ("id", "title", "instructions", "files", "depends_on")
 _PLAN_FIELDS = ("subtasks", "summary")
 _SUBTASK_SHAPE = '{"id", "title", "instructions", "files": [path, ...], "depends_on": [id, ...]}'
@@ -102,19 +99,6 @@ class PlanError(GitteamError):
         return "\n".join(lines)
 
 
-def ref_component_problem(name: str) -> str | None:
-    """Why `name` cannot be a run or subtask id (a ref-name component), or None if it can."""
-    if len(name) > MAX_ID_LENGTH:
-        return f"is longer than {MAX_ID_LENGTH} characters"
-    if not _ID.fullmatch(name):
-        return "may only use letters, digits, '.', '_' and '-', and must start with a letter or digit"
-    if ".." in name:
-        return "may not contain '..'"
-    if name.endswith(".lock") or name.endswith("."):
-        return "may not end with '.lock' or '.'"
-    if name.casefold() in RESERVED_IDS:
-        return "is reserved for gitteam's own agents (integration, planner)"
-    return None
 
 
 def _kind(value: object) -> str:

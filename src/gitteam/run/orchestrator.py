@@ -7,53 +7,48 @@ so `resume` can carry on from what reached the disk.
 
 from __future__ import annotations
 
+import os
 import re
-import secrets as random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
-from gitteam import integration
 from gitteam.config import Config, settings_of
-from gitteam.context import RunContext, RunOptions, RunResult, command_runner, run_meter
 from gitteam.errors import Exit, GitteamError, UsageError
+from gitteam.events import AgentFinished, BacklogRecorded, Event, Planned, Resumed, RunStarted
 from gitteam.git import Repository
-from gitteam.journal import (
-    BUDGET,
-    FAILED,
-    INTERRUPTED,
-    REFUSED,
-    Journal,
-    RunState,
-    exclusive,
-    load_run,
-    owner,
-)
-from gitteam.locks.plan import Plan, serialize_overlaps, waves
+from gitteam.journal import BUDGET, FAILED, INTERRUPTED, REFUSED, Journal, RunState, exclusive, load_run, owner
 from gitteam.locks.protected import allowing, check_patterns, plan_refusals, planner_note, protection_for, refusal_error
 from gitteam.locks.refs import claim_files
 from gitteam.memory import Blackboard, backlog
 from gitteam.memory.recall import PLANNER_TOKENS, mentioned_paths
 from gitteam.metering import Meter
-from gitteam.models.base import CallContext
+from gitteam.models.base import CallContext, Model
 from gitteam.models.registry import COMMAND, Registry
 from gitteam.overview import repository_overview
-from gitteam.review.agents import check_models as check_reviewer_models
+from gitteam.plan import Plan, serialize_overlaps, waves
 from gitteam.roles import planner as planner_role
 from gitteam.roles.agent import Agent, Limits
+from gitteam.roles.review_agents import OnTool
+from gitteam.roles.review_agents import check_models as check_reviewer_models
 from gitteam.roles.tools import CommitView
+from gitteam.run import integration
+from gitteam.run.context import Outcome, Progress, RunContext, RunOptions, RunResult, command_runner, run_meter
+from gitteam.run.subtask import Assignment, run_subtask
 from gitteam.sandbox.runner import describe as describe_sandbox
-from gitteam.worker import Assignment, Outcome, run_subtask
+from gitteam.transcripts import Transcript
 
 
 def new_run_id(task: str) -> str:
+    """A few words of the task and six hex digits: readable in a branch name, and new every time."""
     words = re.findall(r"[a-z0-9]+", task.lower())[:4]
     slug = "-".join(words)[:32].strip("-") or "run"
-    return f"{slug}-{random.token_hex(3)}"
+    return f"{slug}-{os.urandom(3).hex()}"
 
 
 def open_context(repo: Repository, config: Config, run: str, task: str, target: str, spent: float = 0.0,
-                 listener: Callable[[dict[str, Any]], None] | None = None, tokens: int = 0,
+                 listener: Callable[[Event], None] | None = None, tokens: int = 0,
                  registry: Registry | None = None) -> RunContext:
     journal = Journal(repo.state_dir, run)
     if listener is not None:
@@ -78,8 +73,18 @@ def resolve_target(repo: Repository, config: Config) -> tuple[str, str]:
     return target, base
 
 
+def check_ready(repo: Repository, config: Config, registry: Registry) -> None:
+    """Everything a run needs that can fail before any model is paid: each role's model and key, the
+    reviewers' models, and the sandbox when the run will execute commands (tests, setup, the run tool, a
+    `command:` coder). Exit 2 when something is missing."""
+    registry.check_roles(economy=has_budget(config))
+    check_reviewer_models(config, registry.resolve)
+    if config.allowed_commands() or config.run.setup or registry.spec_for("coder").startswith(COMMAND):
+        command_runner(repo, config).check()
+
+
 def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
-              listener: Callable[[dict[str, Any]], None] | None = None, run: str | None = None,
+              listener: Callable[[Event], None] | None = None, run: str | None = None,
               registry: Registry | None = None) -> RunResult:
     """A new run. `run` and `registry` are given by `gitteam replay`: the recorded run's id, and models that
     answer from its transcripts."""
@@ -89,51 +94,91 @@ def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
     config = allowing(config, flags)  # the run's allowance; journaled below, so resume and approve see it
     target, base = resolve_target(repo, config)
     registry = registry or Registry(config, repo.root)
-    registry.check_roles(economy=has_budget(config))  # a missing key or model fails before any work
-    check_reviewer_models(config, registry.resolve)
-    check_commands(repo, config, registry)
+    check_ready(repo, config, registry)
     run = run or new_run_id(task)
     ctx = open_context(repo, config, run, task, target, listener=listener, registry=registry)
-    ctx.journal.append("run_started", run=run, task=task, target=target, base=base, owner=owner(), options={
+    ctx.journal.append(RunStarted(run=run, task=task, target=target, base=base, owner=owner(), options={
         "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep, **registry.specs(),
         "budget": budget_json(config), "allow_protected": list(flags),
-    }, sandbox=describe_sandbox(config.sandbox), ignored_settings=list(config.ignored),
-                       settings=settings_of(config))
-    try:
+    }, sandbox=describe_sandbox(config.sandbox), ignored_settings=list(config.ignored), settings=settings_of(config)))
+
+    def go() -> RunResult:
         plan = make_plan(ctx, base)
         claim_files(repo, run, {path: sub.id for sub in plan.subtasks for path in sub.files})
         integration.create_branch(ctx, base)
-        return execute(ctx, plan, options, resumed=frozenset())
+        return execute(ctx, Progress(base, plan), options, resumed=frozenset())
+
+    return stopping_cleanly(ctx, go)
+
+
+def stopping_cleanly(ctx: RunContext, body: Callable[[], RunResult]) -> RunResult:
+    """Run `body`; an interrupt or an error ends the run with its state journaled and the work kept."""
+    try:
+        return body()
     except KeyboardInterrupt:
-        return ctx.finish(INTERRUPTED, Exit.INTERRUPTED, "interrupted; carry on with: gitteam resume " + run)
+        return ctx.finish(INTERRUPTED, Exit.INTERRUPTED, "interrupted; carry on with: gitteam resume " + ctx.run)
     except GitteamError as exc:
         return ctx.finish(FAILED if exc.exit_code != Exit.BUDGET else BUDGET, exc.exit_code, str(exc))
 
 
-def check_commands(repo: Repository, config: Config, registry: Registry) -> None:
-    """A run that will execute commands (tests, setup, the run tool, a command: coder) needs its sandbox:
-    when it cannot run here, say so now (exit 2), before any model is paid."""
-    coder = registry.spec_for("coder")
-    if config.allowed_commands() or config.run.setup or coder.startswith(COMMAND):
-        command_runner(repo, config).check()
+@dataclass(frozen=True)
+class Planning:
+    """What a planner needs besides the task: the run's (or a one-off) model, account and memory."""
+
+    model: Model
+    context: CallContext
+    limits: Limits
+    meter: Meter
+    board: Blackboard | None  # None: the planner reads memory but records nothing (gitteam plan)
+    on_tool: OnTool | None = None
+    transcript: Transcript | None = None
+
+
+def plan_task(repo: Repository, config: Config, task: str, base: str, planning: Planning) -> PlanResult:
+    """The planner's plan for `task` at `base`, validated, with overlaps serialized; protected paths refused."""
+    overview = repository_overview(repo, base, config.planner.overview_tokens)
+    memory = (planning.board or Blackboard(repo)).digest(task, files=mentioned_paths(task),
+                                                         budget_tokens=PLANNER_TOKENS)
+    view = CommitView(repo, base, config.secret_files())
+    toolbox = planner_role.planner_tools(view, planning.board, config.limits.plan_attempts)
+    agent = Agent(planning.model, planner_role.SYSTEM, toolbox, planning.context, planning.limits, planning.meter,
+                  terminal="submit_plan", on_tool=planning.on_tool, transcript=planning.transcript)
+    result = planner_role.run_planner(agent, task, overview, memory, planner_note(protection_for(config.protect)))
+    plan, notes = serialize_overlaps(result.plan)
+    return PlanResult(plan, notes, result.summary)
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    plan: Plan
+    serialized: list[str]  # how overlapping subtasks were ordered
+    summary: str
 
 
 def make_plan(ctx: RunContext, base: str) -> Plan:
-    overview = repository_overview(ctx.repo, base, ctx.config.planner.overview_tokens)
-    memory = memory_digest(ctx.board, ctx.task)
-    view = CommitView(ctx.repo, base, ctx.config.secret_files())
-    toolbox = planner_role.planner_tools(view, ctx.board, ctx.config.limits.plan_attempts)
     context = ctx.call_context("planner", "planner")
-    agent = Agent(ctx.model("planner"), planner_role.SYSTEM, toolbox, context, ctx.limits, ctx.meter,
-                  terminal="submit_plan", on_tool=ctx.on_tool, transcript=ctx.transcript(context))
-    result = planner_role.run_planner(agent, ctx.task, overview, memory, planner_note(protection_for(
-        ctx.config.protect)))
-    plan, notes = serialize_overlaps(result.plan)
-    ctx.journal.append("plan", plan=plan.to_json(), summary=result.summary, serialized=notes,
-                       waves=[[s.id for s in wave] for wave in waves(plan)])
+    planning = Planning(ctx.model("planner"), context, ctx.limits, ctx.meter, ctx.board, ctx.on_tool,
+                        ctx.transcript(context))
+    result = plan_task(ctx.repo, ctx.config, ctx.task, base, planning)
+    ctx.journal.append(Planned(plan=result.plan.to_json(), summary=result.summary, serialized=result.serialized,
+                               waves=[[s.id for s in wave] for wave in waves(result.plan)]))
     # Journaled first: `gitteam resume RUN --allow-protected PATH` carries on with this plan, no new planner call.
-    refuse_protected(plan, ctx.config, ctx.run)
-    return plan
+    refuse_protected(result.plan, ctx.config, ctx.run)
+    return result.plan
+
+
+def plan_only(repo: Repository, config: Config, task: str, allow_protected: tuple[str, ...] = ()) -> PlanResult:
+    """`gitteam plan`: the planner's plan, validated and serialized; changes nothing in git or in run state."""
+    if not task.strip():
+        raise UsageError("the task is empty: say what the team should do")
+    config = allowing(config, check_patterns(allow_protected, "--allow-protected"))
+    _, base = resolve_target(repo, config)
+    registry = Registry(config, repo.root)
+    planning = Planning(registry.for_role("planner"), CallContext(run="plan", role="planner", agent="planner"),
+                        Limits.of(config.limits), Meter(config.run.budget), board=None)
+    result = plan_task(repo, config, task, base, planning)
+    refuse_protected(result.plan, config, None)
+    return result
 
 
 def refuse_protected(plan: Plan, config: Config, run: str | None) -> None:
@@ -143,80 +188,53 @@ def refuse_protected(plan: Plan, config: Config, run: str | None) -> None:
         raise refusal_error(refusals, run)
 
 
-def plan_only(repo: Repository, config: Config, task: str,
-              allow_protected: tuple[str, ...] = ()) -> tuple[Plan, list[str], str]:
-    """`gitteam plan`: the planner's plan, validated and serialized; changes nothing in git or in run state."""
-    if not task.strip():
-        raise UsageError("the task is empty: say what the team should do")
-    config = allowing(config, check_patterns(allow_protected, "--allow-protected"))
-    _, base = resolve_target(repo, config)
-    registry = Registry(config, repo.root)
-    limits = Limits(config.limits.max_steps, config.limits.max_tokens, config.limits.reminders,
-                    max_seconds=config.limits.max_seconds, search_seconds=config.limits.search_seconds)
-    context = CallContext(run="plan", role="planner", agent="planner")
-    overview = repository_overview(repo, base, config.planner.overview_tokens)
-    view = CommitView(repo, base, config.secret_files())
-    toolbox = planner_role.planner_tools(view, None, config.limits.plan_attempts)
-    agent = Agent(registry.for_role("planner"), planner_role.SYSTEM, toolbox, context, limits,
-                  Meter(config.run.budget), terminal="submit_plan")
-    result = planner_role.run_planner(agent, task, overview, memory_digest(Blackboard(repo), task),
-                                      planner_note(protection_for(config.protect)))
-    plan, notes = serialize_overlaps(result.plan)
-    refuse_protected(plan, config, None)
-    return plan, notes, result.summary
-
-
-def memory_digest(board: Blackboard, query: str) -> str:
-    """The planner's team memory: entries on the task's words and the paths it names, within a token budget."""
-    return board.digest(query, files=mentioned_paths(query), budget_tokens=PLANNER_TOKENS)
-
-
 def record_backlog(ctx: RunContext, outcome: Outcome) -> None:
     """The merged subtask's unfixed minor and info findings become backlog entries (`gitteam backlog`)."""
+    if outcome.verdict is None or outcome.verdict.decision != "APPROVE":
+        return
     try:
-        entries = backlog.record_from_journal(ctx.board, ctx.journal.events(), outcome.agent, outcome.head)
+        entries = backlog.record_findings(ctx.board, outcome.agent, outcome.verdict.to_json(), outcome.head)
     except GitteamError as exc:  # the memory is a by-product: its failure must not undo a merged subtask
-        ctx.journal.append("backlog", agent=outcome.agent, entries=[], error=str(exc))
+        ctx.journal.append(BacklogRecorded(agent=outcome.agent, error=str(exc)))
         return
     if entries:
-        ctx.journal.append("backlog", agent=outcome.agent, entries=[e.id for e in entries])
+        ctx.journal.append(BacklogRecorded(agent=outcome.agent, entries=[e.id for e in entries]))
 
 
-def execute(ctx: RunContext, plan: Plan, options: RunOptions, resumed: frozenset[str]) -> RunResult:
+def execute(ctx: RunContext, progress: Progress, options: RunOptions, resumed: frozenset[str]) -> RunResult:
     """Run the waves not yet merged, then integrate and ask; all or nothing."""
-    state = load_run(ctx.repo.state_dir, ctx.run)
-    summaries = {a.id: a.summary for a in state.agents.values() if a.status == "merged"}
-    # approved before a crash or a sibling's failure, not merged yet: merge it as it is, do not redo it
-    approved = {a.id: Outcome(a.id, "approved", a.head, summary=a.summary)
-                for a in state.agents.values() if a.status == "approved" and a.head}
     failed: list[Outcome] = []
     max_agents = options.max_agents or ctx.config.run.max_agents
+    plan = progress.plan
     index = {sub.id: n for n, sub in enumerate(plan.subtasks)}
     for wave in waves(plan):
-        todo = [sub for sub in wave if sub.id not in summaries]
+        todo = [sub for sub in wave if sub.id not in progress.summaries]
         if failed:
             for sub in todo:
-                ctx.journal.append("agent_finished", agent=sub.id, status="skipped",
-                                   reason="not started: an earlier subtask failed")
+                ctx.journal.append(AgentFinished(agent=sub.id, status="skipped",
+                                                 reason="not started: an earlier subtask failed"))
             continue
         start = integration.head(ctx)
-        jobs = [Assignment(sub, start, index[sub.id], tuple((d, summaries.get(d, "")) for d in sub.depends_on),
-                           resume=sub.id in resumed) for sub in todo if sub.id not in approved]
+        jobs = [Assignment(sub, start, index[sub.id],
+                           tuple((d, progress.summaries.get(d, "")) for d in sub.depends_on),
+                           resume=sub.id in resumed) for sub in todo if sub.id not in progress.approved]
         outcomes = run_wave(ctx, jobs, max_agents)
         for outcome in outcomes:
-            ctx.journal.append("agent_finished", agent=outcome.agent, status=outcome.status, reason=outcome.reason,
-                               head=outcome.head)
-            if outcome.status != "approved":
+            ctx.journal.append(AgentFinished(agent=outcome.agent, status=outcome.status, reason=outcome.reason,
+                                             head=outcome.head))
+            if outcome.status == "approved":
+                progress.approved[outcome.agent] = outcome
+            else:
                 failed.append(outcome)
-        outcomes = [approved[sub.id] for sub in todo if sub.id in approved] + outcomes
         if not failed:
-            for outcome in outcomes:
+            for sub in todo:  # in plan order, the ones approved before a crash included
+                outcome = progress.approved.pop(sub.id)
                 integration.merge_agent(ctx, outcome)
                 record_backlog(ctx, outcome)
-                summaries[outcome.agent] = outcome.summary
+                progress.summaries[outcome.agent] = outcome.summary
     if failed:
         return finish_failed(ctx, failed)
-    return integration.conclude(ctx, options)
+    return integration.conclude(ctx, options, progress)
 
 
 def run_wave(ctx: RunContext, jobs: list[Assignment], max_agents: int) -> list[Outcome]:
@@ -252,13 +270,13 @@ def finish_failed(ctx: RunContext, failed: list[Outcome]) -> RunResult:
 
 
 def resume_run(repo: Repository, config: Config, run: str, options: RunOptions,
-               listener: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+               listener: Callable[[Event], None] | None = None) -> RunResult:
     with exclusive(repo.state_dir, run):  # two resumes (or a resume and an approve) at once: one is refused
         return _resume(repo, config, run, options, listener)
 
 
 def _resume(repo: Repository, config: Config, run: str, options: RunOptions,
-            listener: Callable[[dict[str, Any]], None] | None) -> RunResult:
+            listener: Callable[[Event], None] | None) -> RunResult:
     state = load_run(repo.state_dir, run)
     if state.state in ("merged", "rejected", "aborted"):
         raise UsageError(f"run {run} is {state.state}; there is nothing to resume")
@@ -269,27 +287,27 @@ def _resume(repo: Repository, config: Config, run: str, options: RunOptions,
         raise UsageError(f"run {run} is still running ({where}); wait for it, or stop it first (Ctrl-C)")
     ctx = open_context(repo, config, run, state.task, state.target, spent=state.cost, listener=listener,
                        tokens=state.tokens)
-    ctx.registry.check_roles(economy=has_budget(config))
-    check_reviewer_models(config, ctx.registry.resolve)
-    check_commands(repo, config, ctx.registry)
+    check_ready(repo, config, ctx.registry)
+    specs = ctx.registry.specs()
     # The budget is the run's new total: what was spent before counts against it.
-    ctx.journal.append("resumed", owner=owner(), budget=config.run.budget, limits=budget_json(config),
-                       spent=state.cost, tokens=state.tokens, allow_protected=list(flags), **ctx.registry.specs(),
-                       sandbox=describe_sandbox(config.sandbox))
-    try:
+    ctx.journal.append(Resumed(owner=owner(), budget=config.run.budget, limits=budget_json(config),
+                               spent=state.cost, tokens=state.tokens, allow_protected=list(flags),
+                               models=specs["models"], economy=specs["economy"],
+                               sandbox=describe_sandbox(config.sandbox)))
+
+    def go() -> RunResult:
         plan = make_plan(ctx, state.base) if state.plan is None else Plan.from_json(state.plan)
         refuse_protected(plan, ctx.config, run)  # a stored plan, too: the allowance may have changed since
         claim_files(repo, run, {path: sub.id for sub in plan.subtasks for path in sub.files})  # idempotent
         if not state.integration:
             integration.create_branch(ctx, state.base)
+        progress = Progress.from_state(state, plan)
         if state.state == "pending":
-            return integration.conclude(ctx, options)
+            return integration.conclude(ctx, options, progress)
         retried = frozenset(a.id for a in state.agents.values() if a.status not in ("merged", "waiting"))
-        return execute(ctx, plan, options, resumed=retried)
-    except KeyboardInterrupt:
-        return ctx.finish(INTERRUPTED, Exit.INTERRUPTED, "interrupted; carry on with: gitteam resume " + run)
-    except GitteamError as exc:
-        return ctx.finish(FAILED if exc.exit_code != Exit.BUDGET else BUDGET, exc.exit_code, str(exc))
+        return execute(ctx, progress, options, resumed=retried)
+
+    return stopping_cleanly(ctx, go)
 
 
 def has_budget(config: Config) -> bool:
@@ -305,7 +323,7 @@ def budget_json(config: Config) -> dict[str, Any]:
 
 
 def existing_context(repo: Repository, config: Config, run: str,
-                     listener: Callable[[dict[str, Any]], None] | None = None) -> tuple[RunContext, RunState]:
+                     listener: Callable[[Event], None] | None = None) -> tuple[RunContext, RunState]:
     state = load_run(repo.state_dir, run)
     config = allowing(config, state.allow_protected)
     return open_context(repo, config, run, state.task, state.target, state.cost, listener), state

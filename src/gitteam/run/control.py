@@ -1,97 +1,26 @@
-"""Runs after the fact: what `status`, `show`, `approve`, `reject`, `abort` and `clean` do.
+"""What a person does to a run after the fact: approve or reject it, abort it, clean finished runs up.
 
-Queries return data; ui.py renders it. Nothing here deletes a branch, and no worktree holding work
-that is not committed on its branch is removed without --force.
+Nothing here deletes a branch, and no worktree holding work that is not committed on its branch is removed
+without --force.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from gitteam import integration, transcripts
 from gitteam.config import Config
-from gitteam.context import INTEGRATION, Approver, RunOptions, RunResult, agent_branch
 from gitteam.errors import Exit, UsageError
 from gitteam.git import Repository
-from gitteam.integration import remove_worktrees
-from gitteam.journal import (
-    ABORTED,
-    FINISHED_STATES,
-    PENDING,
-    Journal,
-    RunState,
-    exclusive,
-    list_runs,
-    load_run,
-)
-from gitteam.locks.plan import Plan
+from gitteam.journal import ABORTED, FINISHED_STATES, PENDING, Journal, exclusive, list_runs
 from gitteam.locks.protected import check_patterns
 from gitteam.locks.refs import release_files
-from gitteam.orchestrator import existing_context
-from gitteam.worker import NOTES_REF, commit_work, write_note
-
-
-@dataclass(frozen=True)
-class AgentView:
-    run: RunState
-    agent: str
-    diff: str
-    notes: list[dict[str, Any]]
-    commits: list[str]
-
-
-def all_runs(repo: Repository) -> list[RunState]:
-    return list_runs(repo.state_dir)
-
-
-def one_run(repo: Repository, run: str) -> RunState:
-    return load_run(repo.state_dir, run)
-
-
-def latest_run(repo: Repository) -> RunState:
-    runs = all_runs(repo)
-    if not runs:
-        raise UsageError("no runs yet in this repository (gitteam run TASK, or gitteam demo)")
-    return runs[-1]
-
-
-def show_agent(repo: Repository, run: str, agent: str | None) -> AgentView:
-    state = one_run(repo, run)
-    name = agent or INTEGRATION
-    if name != INTEGRATION and name not in state.agents:
-        known = ", ".join([*state.agents, INTEGRATION])
-        raise UsageError(f"run {run} has no agent {name!r} (agents: {known})")
-    head = repo.rev_parse(f"refs/heads/{agent_branch(run, name)}")
-    base = state.base if name == INTEGRATION else state.agents[name].base or state.base
-    if head is None:
-        return AgentView(state, name, "", [], [])
-    commits = repo.commits_between(base, head) if base else []
-    notes = []
-    for commit in commits:
-        text = repo.read_note(NOTES_REF, commit)
-        if text:
-            try:
-                notes.append({"commit": commit, **json.loads(text)})
-            except json.JSONDecodeError:
-                notes.append({"commit": commit, "text": text})
-    return AgentView(state, name, repo.diff(base, head) if base else "", notes, commits)
-
-
-def show_transcripts(repo: Repository, run: str, agent: str | None) -> tuple[RunState, str, list[transcripts.Read]]:
-    """One agent's transcripts (a subtask's coder and reviewers, "planner", or "integration": its reviewers)."""
-    state = one_run(repo, run)
-    name = agent or INTEGRATION
-    known = ["planner", *state.agents, INTEGRATION]
-    if name not in known:
-        raise UsageError(f"run {run} has no agent {name!r} (agents: {', '.join(known)})")
-    found = transcripts.agent_transcripts(Journal(repo.state_dir, run).dir, name)
-    if not found:
-        raise UsageError(f"no transcript of {name!r} in run {run}: it has not called a model yet, or the run "
-                         "was made by a gitteam that kept none")
-    return state, name, found
+from gitteam.plan import Plan
+from gitteam.run import integration
+from gitteam.run.context import Approver, Progress, RunOptions, RunResult
+from gitteam.run.integration import remove_worktrees
+from gitteam.run.notes import note_commit
+from gitteam.run.orchestrator import existing_context
+from gitteam.run.subtask import commit_work
 
 
 def decide(repo: Repository, config: Config, run: str, decision: str, keep: bool = False,
@@ -109,8 +38,9 @@ def decide(repo: Repository, config: Config, run: str, decision: str, keep: bool
                              "rejected")
         if decision == "reject":
             return integration.reject(ctx)
+        plan = Plan.from_json(state.plan) if state.plan else Plan(())
         return integration.conclude(ctx, RunOptions(yes=True, keep=keep, allow_protected=allow_protected,
-                                                    approver=approver))
+                                                    approver=approver), Progress.from_state(state, plan))
 
 
 def abort(repo: Repository, config: Config, run: str, force: bool = False) -> RunResult:
@@ -137,7 +67,7 @@ def _abort(repo: Repository, config: Config, run: str, force: bool) -> RunResult
             saved = commit_work(ctx, subtasks[agent.id], path, 0, "work saved by gitteam abort", agent.base or None)
             if saved:
                 coder = str(state.options.get("models", {}).get("coder", ""))  # as the run recorded it
-                write_note(ctx, agent.id, saved, coder, 0, None)
+                note_commit(ctx, agent.id, saved, coder, 0, None)
     kept = remove_worktrees(repo, run, ctx.journal, force=force)
     release_files(repo, run)
     left = (f"; kept {len(kept)} worktree(s) holding files that are not the agents' ({', '.join(kept)}): "
@@ -150,7 +80,7 @@ def _abort(repo: Repository, config: Config, run: str, force: bool) -> RunResult
 def clean(repo: Repository, force: bool = False) -> tuple[list[str], list[str]]:
     """`gitteam clean`: remove finished runs' worktrees. Returns (runs cleaned, worktrees kept)."""
     cleaned, kept = [], []
-    for state in all_runs(repo):
+    for state in list_runs(repo.state_dir):
         if state.state not in FINISHED_STATES:
             continue  # a failed or pending run's worktrees serve resume and inspection
         root = repo.state_dir / "worktrees" / state.run

@@ -19,13 +19,13 @@ from gitteam.git import Repository
 from gitteam.memory import Blackboard
 from gitteam.metering import Meter
 from gitteam.models.registry import Registry
-from gitteam.review.agents import ReviewSession, Subject, review_with_agents, reviewers
 from gitteam.review.checks import CheckContext, run_checks
 from gitteam.review.diff import FileChange, parse_diff
 from gitteam.review.formats import FORMATS, Range, render, step_summary
-from gitteam.review.gate import SHORT_OF_BLOCK, decide
+from gitteam.review.policy import SHORT_OF_BLOCK, decide
 from gitteam.review.verdict import Verdict
 from gitteam.roles.agent import Limits
+from gitteam.roles.review_agents import ReviewSession, Subject, review_with_agents, reviewers
 from gitteam.terminal import json_text, one_line, visible
 
 FAIL_ON = ("block", "changes")
@@ -139,12 +139,10 @@ def gate(repo: Repository, config: Config, where: Range, diff_text: str, changes
     chosen = _reviewers_with_models(config, registry) if agents else []
     if not chosen:
         return decide(checks, None)
-    limits = Limits(max_steps=config.limits.max_steps, max_tokens=config.limits.max_tokens,
-                    reminders=config.limits.reminders, max_seconds=config.limits.max_seconds,
-                    search_seconds=config.limits.search_seconds)
     session = ReviewSession(
         repo=repo, config=config, model_for=lambda spec: registry.resolve(spec or registry.spec_for("reviewer")),
-        meter=Meter(config.run.budget), limits=limits, run="review", agent="range", board=Blackboard(repo),
+        meter=Meter(config.run.budget), limits=Limits.of(config.limits), run="review", agent="range",
+        board=Blackboard(repo),
     )
     log = repo.commit_messages(where.base, where.head).strip()[:COMMIT_LOG_CHARS]
     subject = Subject(where.base, where.head, diff_text, changes, "Review this range of commits before it merges.",

@@ -1,5 +1,5 @@
 """`gitteam replay RUN`: the recorded run again, offline, in a scratch clone, its models replaced by the
-transcript player (models/transcript.py); the tools run for real there. It reports the first request that
+transcript player (run/replay_model.py); the tools run for real there. It reports the first request that
 differs from the recording, or whether every agent reached the recorded trees.
 
 The scratch clone is a private copy (`git clone --no-local`) with the run's target branch at its base commit;
@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from gitteam.config import Config, load_config
-from gitteam.context import BRANCH_PREFIX, RunOptions, RunResult
 from gitteam.errors import Exit, UsageError
+from gitteam.events import Event
 from gitteam.git import Repository, clone_scratch, tree_of
 from gitteam.journal import Journal, RunState, load_run
 from gitteam.models.base import Model
 from gitteam.models.registry import COMMAND, Registry
-from gitteam.models.transcript import Divergence, Recording, TranscriptModel
+from gitteam.names import BRANCH_PREFIX
+from gitteam.run.context import RunOptions, RunResult
+from gitteam.run.replay_model import Divergence, Recording, TranscriptModel
 
 BUDGET_KEYS = {"money": "run.budget", "tokens": "run.max_tokens", "seconds": "run.max_seconds",
                "economy_at": "run.economy_at", "agent_money": "limits.agent_budget",
@@ -100,7 +102,7 @@ def replay_config(root: Path, state: RunState) -> Config:
 
 
 def replay(repo: Repository, run: str, keep: bool = False,
-           listener: Callable[[dict[str, Any]], None] | None = None) -> ReplayReport:
+           listener: Callable[[Event], None] | None = None) -> ReplayReport:
     """Replay `run` of `repo` in a scratch clone (removed afterwards unless `keep`)."""
     state = load_run(repo.state_dir, run)
     run_dir = Journal(repo.state_dir, run).dir
@@ -116,7 +118,7 @@ def replay(repo: Repository, run: str, keep: bool = False,
         config = replay_config(scratch.root, state)
         registry = PlayerRegistry(config, scratch.root, state.options, recording)
         options = RunOptions(no_merge=True, allow_protected=tuple(state.allow_protected))
-        from gitteam.orchestrator import start_run
+        from gitteam.run.orchestrator import start_run
 
         result = start_run(scratch, config, state.task, options, listener=listener, run=run, registry=registry)
         report = ReplayReport(run, result, recording.divergence, recording.unplayed(),

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from gitteam import __version__
-from gitteam.context import BRANCH_PREFIX
 from gitteam.errors import UsageError
 from gitteam.git import Repository
 from gitteam.journal import Journal, load_run
+from gitteam.names import BRANCH_PREFIX
+from gitteam.run.notes import NOTES_REF
 from gitteam.secrets import redact, redact_data
 from gitteam.transcripts import DIR
-from gitteam.worker import NOTES_REF
 
 
 @dataclass(frozen=True)

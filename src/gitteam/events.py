@@ -1,0 +1,367 @@
+"""Every kind of event a run journals, with its fields: the one schema writers and readers share.
+
+A run appends these to its journal (`journal.py`) as it goes; `status`, `show`, `cost`, `resume` and the
+terminal's progress lines read them back. Each kind is a frozen dataclass whose `KIND` is the `"event"`
+key on disk and whose fields are the other keys (a field left None is not written). Reading checks each
+line against its kind's fields: a line that does not fit (a field missing or of the wrong type) is
+`Damaged` and skipped whole, never half-applied; a kind this version does not know is `Unknown`, kept for
+display and otherwise ignored, so an older gitteam can still read a newer run's journal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    KIND: ClassVar[str] = ""
+    t: str = ""  # when it was appended (ISO 8601, UTC); set by the journal
+
+    def to_json(self) -> JSON:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "t"}
+        return {"event": self.KIND, **{k: v for k, v in data.items() if v is not None}}
+
+
+# -- the run ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class RunStarted(Event):
+    KIND = "run_started"
+    run: str
+    task: str
+    target: str
+    base: str
+    owner: JSON = field(default_factory=dict)  # {"pid", "host"}: tells a live run from a killed one
+    options: JSON = field(default_factory=dict)  # yes, no_merge, keep, models, economy, budget, allow_protected
+    sandbox: JSON | None = None
+    ignored_settings: list[str] = field(default_factory=list)
+    settings: JSON = field(default_factory=dict)  # config.settings_of: what replay runs with
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resumed(Event):
+    KIND = "resumed"
+    owner: JSON = field(default_factory=dict)
+    budget: float | None = None
+    limits: JSON = field(default_factory=dict)
+    spent: float = 0.0
+    tokens: int = 0
+    allow_protected: list[str] = field(default_factory=list)
+    models: dict[str, str] = field(default_factory=dict)
+    economy: dict[str, str] = field(default_factory=dict)
+    sandbox: JSON | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Planned(Event):
+    KIND = "plan"
+    plan: JSON  # Plan.to_json
+    summary: str = ""
+    serialized: list[str] = field(default_factory=list)  # how overlapping subtasks were ordered
+    waves: list[list[str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntegrationCreated(Event):
+    KIND = "integration"
+    branch: str
+    head: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFinished(Event):
+    KIND = "run_finished"
+    state: str
+    exit_code: int
+    message: str = ""
+    target: str | None = None  # the rest: what the final summary shows, when there is a result
+    integration: str | None = None
+    head: str | None = None
+    files: list[str] | None = None
+    protected: list[str] | None = None
+
+    @property
+    def details(self) -> JSON:
+        names = ("target", "integration", "head", "files", "protected")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+
+# -- one subtask -------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class AgentStarted(Event):
+    KIND = "agent_started"
+    agent: str
+    branch: str
+    worktree: str
+    base: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentCommitted(Event):
+    KIND = "agent_committed"
+    agent: str
+    head: str | None  # None: nothing owned was committed, only stray files were left
+    round: int
+    summary: str = ""
+    stray: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reviewed(Event):
+    KIND = "review"
+    agent: str
+    round: int
+    head: str
+    verdict: JSON  # Verdict.to_json
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentFinished(Event):
+    KIND = "agent_finished"
+    agent: str
+    status: str  # approved, failed, refused, budget, interrupted, skipped
+    reason: str = ""
+    head: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Merged(Event):
+    KIND = "merged"
+    agent: str
+    head: str  # the integration branch after the merge
+
+
+@dataclass(frozen=True, kw_only=True)
+class BacklogRecorded(Event):
+    KIND = "backlog"
+    agent: str
+    entries: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+# -- the integrated result and the target --------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class IntegrationReviewStarted(Event):
+    KIND = "integration_review_started"
+    head: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntegrationReviewed(Event):
+    KIND = "integration_review"
+    head: str
+    verdict: JSON
+
+
+@dataclass(frozen=True, kw_only=True)
+class AwaitingApproval(Event):
+    KIND = "awaiting_approval"
+    head: str
+    protected: list[str] | None = None  # changed protected paths --yes could not approve
+
+
+@dataclass(frozen=True, kw_only=True)
+class Approved(Event):
+    KIND = "approved"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rejected(Event):
+    KIND = "rejected"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetMoved(Event):
+    KIND = "target_moved"
+    target: str
+    target_head: str
+    head: str  # the integration branch with the target's new commits merged in
+
+
+@dataclass(frozen=True, kw_only=True)
+class CatchUpChecked(Event):
+    KIND = "catch_up_checked"
+    head: str
+    decision: str
+    findings: list[JSON] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetUpdated(Event):
+    KIND = "target_updated"
+    target: str
+    old: str
+    new: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorktreesRemoved(Event):
+    KIND = "worktrees_removed"
+
+
+# -- agents' spending and guards (agent and role are filled in by the run) -------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class AgentEvent(Event):
+    agent: str = ""
+    role: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageRecorded(AgentEvent):
+    KIND = "usage"
+    model: str
+    usage: dict[str, int]  # Usage.to_json
+    cost: float | None = None  # None: not known (no price for the model)
+
+    @property
+    def tokens(self) -> int:
+        return sum(int(v) for v in self.usage.values())
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolRefused(AgentEvent):
+    KIND = "tool_refused"
+    tool: str
+    error: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Compacted(AgentEvent):
+    KIND = "compacted"
+    before: int
+    after: int
+    limit: int
+    trimmed: int = 0
+    summarized: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentCommand(AgentEvent):
+    KIND = "agent_command"
+    command: str
+    exit_code: int | None
+    timed_out: bool = False
+    seconds: float = 0.0
+    output: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentCommitsUnwrapped(AgentEvent):
+    KIND = "agent_commits_unwrapped"
+    head: str
+    base: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Economy(Event):
+    KIND = "economy"
+    reason: str
+    at: float | None = None
+    message: str = ""
+
+
+# -- reading -----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class Unknown(Event):
+    """A kind this version does not know (a newer gitteam wrote it): shown raw, otherwise ignored."""
+
+    kind: str
+    data: JSON
+
+    def to_json(self) -> JSON:
+        return dict(self.data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Damaged(Event):
+    """A line that is not an event: torn by a crash, edited by hand, or of a known kind with bad fields."""
+
+    line: int  # 1-based, in the journal
+    problem: str
+
+    def to_json(self) -> JSON:
+        return {"event": "damaged", "line": self.line, "problem": self.problem}
+
+
+KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
+    RunStarted, Resumed, Planned, IntegrationCreated, RunFinished, AgentStarted, AgentCommitted, Reviewed,
+    AgentFinished, Merged, BacklogRecorded, IntegrationReviewStarted, IntegrationReviewed, AwaitingApproval,
+    Approved, Rejected, TargetMoved, CatchUpChecked, TargetUpdated, WorktreesRemoved, UsageRecorded, ToolRefused,
+    Compacted, AgentCommand, AgentCommitsUnwrapped, Economy,
+)}
+
+
+def from_json(raw: object, line: int = 0) -> Event:
+    """The typed event of one journal line's JSON; `Damaged` if it does not fit its kind, `Unknown` if the kind
+    is not one of ours."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("event"), str):
+        return Damaged(line=line, problem="not an event object")
+    kind, t = raw["event"], raw.get("t", "")
+    cls = KINDS.get(kind)
+    if cls is None:
+        return Unknown(t=str(t), kind=kind, data=raw)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name == "t":
+            continue
+        if raw.get(f.name) is None:  # absent, or null: the default, None if it may be None, else damaged
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            if required and not _optional(_hints(cls)[f.name]):
+                return Damaged(line=line, problem=f"{kind} without {f.name}")
+            if required:
+                values[f.name] = None
+            continue
+        value = raw[f.name]
+        if not _fits(value, _hints(cls)[f.name]):
+            return Damaged(line=line, problem=f"{kind}: {f.name} is {type(value).__name__}")
+        values[f.name] = value
+    return cls(t=str(t) if isinstance(t, str) else "", **values)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _optional(hint: Any) -> bool:
+    return type(None) in typing.get_args(hint)
+
+
+def _fits(value: object, hint: Any) -> bool:  # noqa: PLR0911 - one case a shape
+    """Whether a JSON value has the shape of a field's annotation (str, int, float, bool, lists, dicts, unions)."""
+    if hint is Any:
+        return True
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        return any(_fits(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is list:
+        return isinstance(value, list) and all(_fits(item, args[0]) for item in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) and _fits(v, args[1]) for k, v in value.items())
+    return False

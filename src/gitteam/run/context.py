@@ -1,0 +1,196 @@
+"""What every part of one run shares (the repository, configuration, journal, models, meter) and the data
+the run passes between its steps: options, outcomes, progress, the approval request, the result."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitteam.config import Config
+from gitteam.events import AgentEvent, Economy, RunFinished, ToolRefused, UsageRecorded
+from gitteam.git import Repository
+from gitteam.journal import Journal, RunState
+from gitteam.memory import Blackboard
+from gitteam.metering import Meter, RunBudget
+from gitteam.models.base import CallContext, Model, Reply, ToolCall
+from gitteam.models.registry import Registry
+from gitteam.plan import Plan
+from gitteam.review.verdict import ReviewFormatError, Verdict
+from gitteam.roles.agent import Limits
+from gitteam.roles.review_agents import ReviewSession
+from gitteam.roles.tools import ToolResult
+from gitteam.sandbox.runner import CommandRunner, from_config
+from gitteam.transcripts import Transcript, Transcripts
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """What the person decides on, prepared by the run: the UI renders it and touches no git."""
+
+    run: str
+    target: str
+    files: list[str]
+    protected: list[str]  # changed paths that can make git, CI or gitteam run code
+    diff: str
+
+
+Approver = Callable[[ApprovalRequest], str]  # "approve", "reject", or "later" (leave it pending)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    yes: bool = False
+    no_merge: bool = False
+    keep: bool = False
+    max_agents: int | None = None
+    approver: Approver | None = None  # None: no one to ask (no TTY); the run is left pending
+    allow_protected: tuple[str, ...] = ()  # --allow-protected of this command line: the only allowance --yes trusts
+
+
+@dataclass
+class RunResult:
+    run: str
+    state: str
+    exit_code: int
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one subtask's coder and gate ended."""
+
+    agent: str
+    status: str  # approved, failed, refused, budget, interrupted
+    head: str
+    reason: str = ""
+    summary: str = ""
+    verdict: Verdict | None = None  # the gate's last verdict (its minor findings go to the backlog when merged)
+
+
+@dataclass
+class Progress:
+    """What the run knows of itself as it goes, in memory; the journal is for recovery and display.
+
+    A new run starts empty; `resume` and `approve` rebuild it once from the journal (`from_state`).
+    """
+
+    base: str
+    plan: Plan
+    summaries: dict[str, str] = field(default_factory=dict)  # merged subtasks: what each coder said it did
+    approved: dict[str, Outcome] = field(default_factory=dict)  # approved, not merged yet (a crash, a sibling)
+    integration_review: tuple[str, str] | None = None  # (head, decision) of the last review of the result
+
+    @classmethod
+    def from_state(cls, state: RunState, plan: Plan) -> Progress:
+        agents = state.agents.values()
+        review = state.integration_review
+        return cls(
+            base=state.base, plan=plan,
+            summaries={a.id: a.summary for a in agents if a.status == "merged"},
+            approved={a.id: Outcome(a.id, "approved", a.head, summary=a.summary, verdict=_verdict(a.verdict))
+                      for a in agents if a.status == "approved" and a.head},
+            integration_review=(review["head"], str(review["verdict"].get("decision"))) if review else None,
+        )
+
+
+def _verdict(data: dict[str, Any] | None) -> Verdict | None:
+    try:
+        return Verdict.from_json(data) if data else None
+    except ReviewFormatError:  # edited by hand: the verdict is lost, the approval (its event) stands
+        return None
+
+
+
+def worktree_path(repo: Repository, run: str, agent: str) -> Path:
+    """Inside the common git dir: every worktree finds it, and the user's `git status` never sees it."""
+    return repo.state_dir / "worktrees" / run / agent
+
+
+@dataclass
+class RunContext:
+    repo: Repository
+    config: Config
+    journal: Journal
+    registry: Registry
+    meter: Meter
+    board: Blackboard
+    run: str
+    task: str
+    target: str
+    commands: CommandRunner  # every agent or repository command of the run goes through it, contained
+
+    def finish(self, state: str, code: int, message: str, **details: Any) -> RunResult:
+        """The run's last event: its state, exit code and the one message the person reads."""
+        self.journal.append(RunFinished(state=state, exit_code=int(code), message=message, **details))
+        return RunResult(self.run, state, int(code), message, dict(details))
+
+    @property
+    def limits(self) -> Limits:
+        return Limits.of(self.config.limits)
+
+    def model(self, role: str) -> Model:
+        """The role's model for a new agent: it moves to the role's economy model when the meter says so."""
+        return self.registry.role_model(role, lambda: self.meter.economy)
+
+    @property
+    def economy(self) -> bool:
+        """Past run.economy_at of the budget: cheaper models, and no optional reviewer pass starts."""
+        return self.meter.economy
+
+    def on_tool(self, context: CallContext, call: ToolCall, result: ToolResult) -> None:
+        """Refused tool calls are journaled: the person sees the guards at work, and so does `show`."""
+        if result.is_error:
+            self.journal.append(ToolRefused(agent=context.agent, role=context.role, tool=call.name,
+                                            error=result.text.removeprefix("error: ")[:300]))
+
+    def transcript(self, context: CallContext) -> Transcript:
+        """The agent's transcript, beside the journal: resume appends to the same file."""
+        return Transcripts(self.journal.dir)(context)
+
+    def review_session(self, agent: str, round_number: int) -> ReviewSession:
+        """The configured reviewers of `agent`'s diff (a subtask id, or INTEGRATION), on the run's account."""
+        return ReviewSession(
+            repo=self.repo, config=self.config,
+            model_for=lambda spec: self.registry.resolve(spec) if spec else self.model("reviewer"),
+            meter=self.meter, limits=self.limits, run=self.run, agent=agent, board=self.board, on_tool=self.on_tool,
+            round=round_number, economy=lambda: self.meter.economy, transcripts=self.transcript,
+        )
+
+    def call_context(self, role: str, agent: str, round_number: int = 1) -> CallContext:
+        return CallContext(run=self.run, role=role, agent=agent, round=round_number)  # type: ignore[arg-type]
+
+
+def command_runner(repo: Repository, config: Config) -> CommandRunner:
+    """The run's contained commands: the git dir read-only, gitteam's state in it hidden."""
+    return from_config(config.sandbox, repo.common_dir, repo.contained_config, hidden=(repo.state_dir,))
+
+
+def run_meter(config: Config, journal: Journal, spent: float = 0.0, tokens: int = 0) -> Meter:
+    """The run's meter: its budget from config, every call's usage, economy mode and compactions journaled."""
+
+    def on_economy(reason: str) -> None:
+        journal.append(Economy(reason=reason, at=config.run.economy_at,
+                               message="economy mode: new calls use the roles' economy models and no optional "
+                                       f"review pass starts ({reason})"))
+
+    def on_event(context: CallContext, event: AgentEvent) -> None:
+        journal.append(dataclasses.replace(event, agent=context.agent, role=context.role))
+
+    budget = RunBudget(money=config.run.budget, tokens=config.run.max_tokens, seconds=config.run.max_seconds,
+                       economy_at=config.run.economy_at)
+    return Meter(config.run.budget, spent=spent, on_usage=record_usage(journal), limits=budget, tokens=tokens,
+                 on_economy=on_economy, on_event=on_event)
+
+
+def record_usage(journal: Journal) -> Callable[[CallContext, Reply], None]:
+    """The meter's hook: every model call's usage goes to the journal (and from there to the UI)."""
+
+    def on_usage(context: CallContext, reply: Reply) -> None:
+        journal.append(UsageRecorded(agent=context.agent, role=context.role, model=reply.model,
+                                     usage=reply.usage.to_json(), cost=reply.cost))
+
+    return on_usage

@@ -1,0 +1,71 @@
+"""What `status` and `show` read of runs: queries that return data for ui.py to render; they change nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gitteam import transcripts
+from gitteam.errors import UsageError
+from gitteam.git import Repository
+from gitteam.journal import (
+    Journal,
+    RunState,
+    list_runs,
+    load_run,
+)
+from gitteam.names import INTEGRATION, agent_branch
+from gitteam.run.notes import read_notes
+
+
+@dataclass(frozen=True)
+class AgentView:
+    run: RunState
+    agent: str
+    diff: str
+    notes: list[dict[str, Any]]
+    commits: list[str]
+
+
+def all_runs(repo: Repository) -> list[RunState]:
+    return [with_turns(repo, state) for state in list_runs(repo.state_dir)]
+
+
+def one_run(repo: Repository, run: str) -> RunState:
+    return with_turns(repo, load_run(repo.state_dir, run))
+
+
+def with_turns(repo: Repository, state: RunState) -> RunState:
+    """The model calls each agent made, counted in its transcripts (status and show print them)."""
+    state.turns = transcripts.turns(Journal(repo.state_dir, state.run).dir)
+    return state
+
+
+
+def show_agent(repo: Repository, run: str, agent: str | None) -> AgentView:
+    state = one_run(repo, run)
+    name = agent or INTEGRATION
+    if name != INTEGRATION and name not in state.agents:
+        known = ", ".join([*state.agents, INTEGRATION])
+        raise UsageError(f"run {run} has no agent {name!r} (agents: {known})")
+    head = repo.rev_parse(f"refs/heads/{agent_branch(run, name)}")
+    base = state.base if name == INTEGRATION else state.agents[name].base or state.base
+    if head is None:
+        return AgentView(state, name, "", [], [])
+    commits = repo.commits_between(base, head) if base else []
+    notes = read_notes(repo, commits)
+    return AgentView(state, name, repo.diff(base, head) if base else "", notes, commits)
+
+
+def show_transcripts(repo: Repository, run: str, agent: str | None) -> tuple[RunState, str, list[transcripts.Read]]:
+    """One agent's transcripts (a subtask's coder and reviewers, "planner", or "integration": its reviewers)."""
+    state = one_run(repo, run)
+    name = agent or INTEGRATION
+    known = ["planner", *state.agents, INTEGRATION]
+    if name not in known:
+        raise UsageError(f"run {run} has no agent {name!r} (agents: {', '.join(known)})")
+    found = transcripts.agent_transcripts(Journal(repo.state_dir, run).dir, name)
+    if not found:
+        raise UsageError(f"no transcript of {name!r} in run {run}: it has not called a model yet, or the run "
+                         "was made by a gitteam that kept none")
+    return state, name, found
