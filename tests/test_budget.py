@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gitteam.events import from_json
 from gitteam.ui import ProgressPrinter
 from loopback import (
     Team,
@@ -93,7 +94,7 @@ def test_economy_mode_switches_to_the_cheaper_models_once_at_the_threshold(repo:
         assert "$5.0000 of the $10.00 budget" in economy["reason"]
         note_model = note(repo, rev(repo, f"gitteam/{result.run}/work") or "")["model"]
         assert note_model == "small"
-        lines = [line for e in events(repo, result.run) if (line := ProgressPrinter.describe(e))]
+        lines = [line for e in events(repo, result.run) if (line := ProgressPrinter.describe(from_json(e)))]
         assert sum("economy mode" in line for line in lines) == 1
 
 

@@ -19,11 +19,10 @@ import pytest
 from gitteam.config import ProtectConfig, load_config
 from gitteam.errors import UsageError
 from gitteam.git import find_repository
-from gitteam.journal import RunState
 from gitteam.locks.ownership import Ownership
 from gitteam.locks.protected import Protection, check_patterns, plan_refusals, planner_note, refusal_error
 from gitteam.roles import planner as planner_role
-from gitteam.run.context import RunContext, RunOptions
+from gitteam.run.context import ApprovalRequest, RunOptions
 from gitteam.run.control import decide
 from scripts import (
     assert_error,
@@ -352,13 +351,13 @@ def committed_worktree(repo: Path, run: str) -> str:
 def test_approve_at_a_terminal_asks_about_protected_files_instead_of_refusing(repo: Path) -> None:
     pending = start(repo, config_script(), RunOptions(no_merge=True, allow_protected=(".gitteam.toml",)))
     assert (pending.exit_code, pending.state, pending.details["protected"]) == (0, "pending", [".gitteam.toml"])
-    asked: list[str] = []
+    asked: list[tuple[str, list[str]]] = []
 
-    def person(ctx: RunContext, state: RunState) -> str:
-        asked.append(state.run)
+    def person(request: ApprovalRequest) -> str:
+        asked.append((request.run, request.protected))
         return "approve"
 
     result = decide(find_repository(repo), load_config(repo, {}), pending.run, "approve", approver=person)
 
-    assert (result.exit_code, result.state, asked) == (0, "merged", [pending.run])
+    assert (result.exit_code, result.state, asked) == (0, "merged", [(pending.run, [".gitteam.toml"])])
     assert blob(repo, "main", ".gitteam.toml") == PLANTED.encode()

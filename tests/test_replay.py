@@ -13,6 +13,7 @@ import pytest
 
 from conftest import commit_files, git
 from gitteam import __version__
+from gitteam.events import RunStarted
 from gitteam.git import find_repository
 from gitteam.journal import Journal
 from gitteam.roles import coder as coder_role
@@ -90,9 +91,8 @@ def test_a_changed_prompt_line_is_reported_at_the_first_request(repo: Path,
 
 def test_a_command_coder_cannot_be_replayed(repo: Path) -> None:
     state = find_repository(repo).state_dir
-    Journal(state, "cmd-run").append("run_started", run="cmd-run", task="t", target="main", base="HEAD",
-                                     options={"models": {"planner": "m", "coder": "command:agent -p {prompt}",
-                                                         "reviewer": "m"}})
+    Journal(state, "cmd-run").append(RunStarted(run="cmd-run", task="t", target="main", base="HEAD", options={
+        "models": {"planner": "m", "coder": "command:agent -p {prompt}", "reviewer": "m"}}))
     proc = cli(repo, "replay", "cmd-run")
     assert_error(proc, 2, "command:agent", "cannot be replayed")
 

@@ -1,8 +1,8 @@
 """Every kind of event a run journals, with its fields: the one schema writers and readers share.
 
 A run appends these to its journal (`journal.py`) as it goes; `status`, `show`, `cost`, `resume` and the
-terminal's progress lines read them back. Each kind is a frozen dataclass whose `KIND` is the `"event"`
-key on disk and whose fields are the other keys (a field left None is not written). Reading checks each
+terminal's progress lines read them back. Each kind is a frozen dataclass whose `KIND` is the `"event"` key
+on disk and whose fields are the other keys (an `omitted()` field is not written when it is None). Reading checks each
 line against its kind's fields: a line that does not fit (a field missing or of the wrong type) is
 `Damaged` and skipped whole, never half-applied; a kind this version does not know is `Unknown`, kept for
 display and otherwise ignored, so an older gitteam can still read a newer run's journal.
@@ -25,8 +25,15 @@ class Event:
     t: str = ""  # when it was appended (ISO 8601, UTC); set by the journal
 
     def to_json(self) -> JSON:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "t"}
-        return {"event": self.KIND, **{k: v for k, v in data.items() if v is not None}}
+        """The line's keys: every field but `t` (the journal adds it), null included unless marked `omitted`."""
+        fields = [f for f in dataclasses.fields(self) if f.name != "t"]
+        return {"event": self.KIND, **{f.name: getattr(self, f.name) for f in fields
+                                       if not (f.metadata.get("omit") and getattr(self, f.name) is None)}}
+
+
+def omitted() -> Any:
+    """A field that is left out of the line when it is None (what the event says only sometimes)."""
+    return field(default=None, metadata={"omit": True})
 
 
 # -- the run ---------------------------------------------------------------------------------------------------
@@ -81,11 +88,11 @@ class RunFinished(Event):
     state: str
     exit_code: int
     message: str = ""
-    target: str | None = None  # the rest: what the final summary shows, when there is a result
-    integration: str | None = None
-    head: str | None = None
-    files: list[str] | None = None
-    protected: list[str] | None = None
+    target: str | None = omitted()  # the rest: what the final summary shows, when there is a result
+    integration: str | None = omitted()
+    head: str | None = omitted()
+    files: list[str] | None = omitted()
+    protected: list[str] | None = omitted()
 
     @property
     def details(self) -> JSON:
@@ -129,7 +136,7 @@ class AgentFinished(Event):
     agent: str
     status: str  # approved, failed, refused, budget, interrupted, skipped
     reason: str = ""
-    head: str | None = None
+    head: str | None = omitted()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,7 +151,7 @@ class BacklogRecorded(Event):
     KIND = "backlog"
     agent: str
     entries: list[str] = field(default_factory=list)
-    error: str | None = None
+    error: str | None = omitted()
 
 
 # -- the integrated result and the target --------------------------------------------------------------------
@@ -166,7 +173,7 @@ class IntegrationReviewed(Event):
 class AwaitingApproval(Event):
     KIND = "awaiting_approval"
     head: str
-    protected: list[str] | None = None  # changed protected paths --yes could not approve
+    protected: list[str] | None = omitted()  # changed protected paths --yes could not approve
 
 
 @dataclass(frozen=True, kw_only=True)
