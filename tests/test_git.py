@@ -142,7 +142,7 @@ def test_tracked_files(r: Repository) -> None:
     assert r.tracked_files("HEAD") == ["README.md", "src/app.py"]
 
 
-def test_read_blobs_exact_bytes_missing_left_out_no_leaked_child(r: Repository, repo: Path) -> None:
+def test_read_blobs_exact_bytes_missing_left_out_one_reader_closed(r: Repository, repo: Path) -> None:
     data = {"crlf.txt": b"one\r\ntwo\r\n", "no newline.txt": b"last", "bin.dat": bytes(range(256)) * 3}
     for name, content in data.items():
         (repo / name).write_bytes(content)
@@ -150,11 +150,13 @@ def test_read_blobs_exact_bytes_missing_left_out_no_leaked_child(r: Repository, 
     git(repo, "commit", "-q", "-m", "bytes")
     before = child_pids()
     blobs = r.read_blobs("HEAD", [*data, "missing.txt", "src", "README.md"])
-    assert child_pids() == before
     assert blobs == {**data, "README.md": b"# project\n"}
     assert r.read_blob("HEAD", "no newline.txt") == b"last"
     assert r.read_blob("HEAD", "missing.txt") is None
     assert r.read_blobs("HEAD", []) == {}
+    assert len(child_pids() - before) == 1  # this thread's `git cat-file`, kept for the next read
+    r.close()
+    assert child_pids() == before
 
 
 def test_diff_and_changed_paths(r: Repository, repo: Path) -> None:
@@ -525,6 +527,8 @@ def test_no_leaked_children(r: Repository, repo: Path, tmp_path: Path) -> None:
     r.set_note("refs/notes/gitteam", new, "n")
     r.notes("refs/notes/gitteam")
     r.read_blobs("HEAD", r.tracked_files("HEAD"))
+    r.read_note("refs/notes/gitteam", new)
+    r.close()  # the reader process: the one child that outlives a call, until closed
     assert child_pids() == before
 
 

@@ -1,7 +1,9 @@
 """The one gateway to git: every git call in gitteam goes through a `Repository` method.
 
 git runs as short-lived subprocesses (one per call, stdin closed, no prompts), so a `Repository` holds only
-paths and agents in threads can share one. GitPython is used only to discover the repository.
+paths and agents in threads can share one. Object reads (blobs, notes) are the exception: each thread asks a
+long-lived `git cat-file --batch-command` of its own (`_CatFile`), so a read costs a round trip on a pipe, not a
+process. GitPython is used only to discover the repository.
 Refs move by compare-and-swap; the user's index, working tree and branches are touched only by the
 methods whose job that is.
 """
@@ -18,10 +20,13 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from gitteam.errors import GitteamError, UsageError
 from gitteam.gitgrep import GrepMatch, stream_grep
@@ -314,15 +319,252 @@ def _on_disk(path: Path) -> tuple[str, bytes] | str | None:
         return ("100755" if mode & stat.S_IXUSR else "100644"), handle.read()
 
 
+_CAT_FILE = ("cat-file", "--batch-command", "--buffer", "-z")  # -z: git 2.38+, as gitteam requires
+_TREE_CACHE = 65_536  # tree entries a reader keeps parsed (notes trees: an id names the same tree forever)
+_HEX_NAME = re.compile(rb"[0-9a-fA-F]+")
+
+
+@dataclass(frozen=True, slots=True)
+class _Object:
+    oid: str
+    kind: str  # "blob", "tree", "commit", "tag"
+    data: bytes | None  # None when only its info was asked
+
+
+class _Died(Exception):
+    """The cat-file process ended, or its answer was not what the protocol says."""
+
+
+class _CatFile:
+    """One long-lived `git cat-file --batch-command --buffer -z`, asked by one thread (`_Readers`).
+
+    Every name is resolved when it is asked, so refs and objects written after the process started are seen
+    (git looks loose objects up on disk each time and rescans the packs when an object is not found). Requests
+    go NUL-terminated, then `flush`: with --buffer git answers nothing before the flush, so writing never waits
+    on an answer nobody reads. A process that died (a broken pipe, an answer cut short) is started again once,
+    and the request asked again; a second failure is a GitError with git's complaint.
+    """
+
+    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+        self._cwd = cwd
+        self._env = env  # the hardened environment of every other call (`Repository._setting`)
+        self._lock = threading.Lock()  # this thread's requests against a `close` from another thread
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._errors: IO[bytes] | None = None  # its stderr: a file, so a chatty git never blocks on it
+        self._end: Callable[[], object] | None = None  # the weakref.finalize that closes it
+        self._owner = 0  # the process that started it: a forked child starts its own
+        self._trees: OrderedDict[str, dict[str, tuple[int, str]]] = OrderedDict()
+        self._cached = 0
+
+    def query(self, requests: Sequence[tuple[str, str]]) -> list[_Object | None]:
+        """The answers to ("contents" or "info", object name) requests, in order; None where the name names
+        no object (missing, ambiguous) or cannot be asked (a newline, whose "missing" answer would span lines,
+        or a NUL)."""
+        asked = [(verb, name) for verb, name in requests if _askable(name)]
+        answers = iter(self._ask(asked) if asked else [])
+        return [next(answers) if _askable(name) else None for _, name in requests]
+
+    def tree(self, oid: str) -> dict[str, tuple[int, str]] | None:
+        """The entries of tree `oid` whose names are hex digits (lower-cased) -> (mode, object); None when it
+        is not a tree. Parsed once and kept, least recently used out first."""
+        entries = self._trees.get(oid)
+        if entries is not None:
+            self._trees.move_to_end(oid)
+            return entries
+        found = self.query([("contents", oid)])[0]
+        if found is None or found.kind != "tree" or found.data is None:
+            return None
+        try:
+            entries = _hex_entries(found.data, len(oid) // 2)
+        except ValueError:  # git checks trees as it writes them: a corrupt one names nothing here
+            return None
+        self._trees[oid] = entries
+        self._cached += len(entries) + 1
+        while self._cached > _TREE_CACHE and len(self._trees) > 1:
+            self._cached -= len(self._trees.popitem(last=False)[1]) + 1
+        return entries
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+    def _ask(self, requests: Sequence[tuple[str, str]]) -> list[_Object | None]:
+        payload = b"".join(f"{verb} {name}\0".encode("utf-8", "surrogateescape") for verb, name in requests)
+        with self._lock:
+            for attempt in range(2):
+                if self._proc is None or self._owner != os.getpid():
+                    self._start()
+                try:
+                    answers = self._exchange(payload + b"flush\0", requests)
+                except _Died:
+                    returncode, stderr = self._stop()
+                    if attempt:
+                        raise GitError(["git", *_CAT_FILE], returncode, stderr) from None
+                    continue
+                except BaseException:
+                    self._stop()  # an answer half read: whatever asks next must not read its rest
+                    raise
+                self._trim_errors()
+                return answers
+        raise AssertionError("unreachable")
+
+    def _exchange(self, payload: bytes, requests: Sequence[tuple[str, str]]) -> list[_Object | None]:
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(payload)
+            proc.stdin.flush()
+        except OSError:  # BrokenPipeError: it is gone
+            raise _Died from None
+        out = proc.stdout
+        answers: list[_Object | None] = []
+        for verb, name in requests:
+            line = out.readline()
+            if not line.endswith(b"\n"):
+                raise _Died
+            header = line[:-1].decode("utf-8", "surrogateescape")
+            if header in (f"{name} missing", f"{name} ambiguous"):
+                answers.append(None)
+                continue
+            fields = header.split(" ")
+            if len(fields) != 3 or not fields[2].isdigit():
+                raise _Died  # out of step with the protocol: start afresh
+            data = None
+            if verb == "contents":
+                size = int(fields[2])
+                data = out.read(size)  # exactly the content, then the newline that ends it
+                if len(data) != size or out.read(1) != b"\n":
+                    raise _Died
+            answers.append(_Object(fields[0], fields[1], data))
+        return answers
+
+    def _start(self) -> None:
+        self._stop()
+        errors = tempfile.TemporaryFile(prefix="gitteam-cat-file-")  # noqa: SIM115 (open as long as git runs)
+        try:
+            proc = subprocess.Popen(["git", *_CAT_FILE], cwd=self._cwd, env=self._env, stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=errors)
+        except BaseException:
+            errors.close()
+            raise
+        self._proc, self._errors, self._owner = proc, errors, os.getpid()
+        # at close, when this reader is collected (its thread ended, or its repository), or at interpreter exit
+        self._end = weakref.finalize(self, _end_cat_file, proc, errors, self._owner)
+
+    def _stop(self) -> tuple[int, str]:
+        """End the process, if any; its exit code and the end of its stderr."""
+        proc, errors, end = self._proc, self._errors, self._end
+        self._proc = self._errors = self._end = None
+        if proc is None or errors is None or end is None:
+            return 0, ""
+        stderr = ""
+        if self._owner == os.getpid():
+            with suppress(OSError, ValueError):
+                errors.seek(0)
+                stderr = errors.read()[-4096:].decode(errors="replace")
+        end()
+        return (-1 if proc.returncode is None else proc.returncode), stderr
+
+    def _trim_errors(self) -> None:
+        """Empty the stderr file now and then (warnings about ambiguous names would pile up)."""
+        if self._errors is not None and os.fstat(self._errors.fileno()).st_size > 1 << 20:
+            os.ftruncate(self._errors.fileno(), 0)
+            os.lseek(self._errors.fileno(), 0, os.SEEK_SET)  # the offset git writes at: one shared file
+
+
+def _askable(name: str) -> bool:
+    return "\n" not in name and "\0" not in name
+
+
+def _hex_entries(data: bytes, width: int) -> dict[str, tuple[int, str]]:
+    """Entries of a raw tree (`<octal mode> <name>\\0<raw id>`...) whose names are hex digits."""
+    entries: dict[str, tuple[int, str]] = {}
+    pos = 0
+    while pos < len(data):
+        space = data.index(b" ", pos)
+        nul = data.index(b"\0", space)
+        end = nul + 1 + width
+        if end > len(data):
+            raise ValueError("truncated tree")
+        name = data[space + 1:nul]
+        if _HEX_NAME.fullmatch(name):
+            entries.setdefault(name.decode().lower(), (int(data[pos:space], 8), data[nul + 1:end].hex()))
+        pos = end
+    return entries
+
+
+def _end_cat_file(proc: subprocess.Popen[bytes], errors: IO[bytes], owner: int) -> None:
+    """End a cat-file process: end of input makes it exit, and it is reaped (no zombie). A forked child only
+    drops its copies of the pipes: the process is its parent's."""
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            with suppress(OSError):
+                stream.close()
+    if owner == os.getpid():
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    errors.close()
+
+
+def _note_blob(reader: _CatFile, tree: str, key: str) -> str | None:
+    """The blob of `key`'s note in notes tree `tree`, found as git's notes.c finds it, whatever the fanout: at
+    each level an entry named the rest of the key, a file, is the note; one named its next two digits, a
+    directory, is a fanout level to descend. (A note stored under two layouts at once, which git would
+    concatenate, is read from the shallowest: `commit_notes` never leaves one.)"""
+    depth = 0
+    while depth < len(key):
+        entries = reader.tree(tree)
+        if entries is None:
+            return None
+        note = entries.get(key[depth:])
+        if note is not None and stat.S_ISREG(note[0]):
+            return note[1]
+        fanout = entries.get(key[depth:depth + 2])
+        if fanout is None or not stat.S_ISDIR(fanout[0]):
+            return None
+        tree, depth = fanout[1], depth + 2
+    return None
+
+
+class _Readers:
+    """Each thread's `_CatFile` for one repository (the orchestrator runs agents in a thread pool). A thread's
+    process ends when the thread does (its reader is collected), at `close`, or at interpreter exit."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._all: weakref.WeakSet[_CatFile] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    def get(self, new: Callable[[], _CatFile]) -> _CatFile:
+        reader: _CatFile | None = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = new()
+            self._local.reader = reader
+            with self._lock:
+                self._all.add(reader)
+        return reader
+
+    def close(self) -> None:
+        with self._lock:
+            readers = list(self._all)
+        for reader in readers:
+            reader.close()
+
+
 @dataclass(frozen=True)
 class Repository:
-    """One repository seen from the worktree at `root`; only paths (and a cache of worktrees' admin dirs),
-    so threads may share it."""
+    """One repository seen from the worktree at `root`: paths, a cache of worktrees' admin dirs, and each
+    thread's `git cat-file` process for reads, so threads may share it. `close` ends those processes (so
+    does collecting the repository, and interpreter exit); a later read starts its thread's again."""
 
     root: Path
     git_dir: Path
     common_dir: Path
     _worktrees: _LinkedWorktrees = field(default_factory=_LinkedWorktrees, init=False, repr=False, compare=False)
+    _readers: _Readers = field(default_factory=_Readers, init=False, repr=False, compare=False)
 
     @property
     def state_dir(self) -> Path:
@@ -339,11 +581,25 @@ class Repository:
     def _run(self, args: Sequence[str], cwd: Path | None, env: Mapping[str, str] | None,
              input: bytes | str | None, pinned: bool = True,
              work_tree: Path | None = None) -> subprocess.CompletedProcess[bytes]:
-        dirs = self._dirs(cwd) if work_tree is None else (self.git_dir, work_tree)
+        where, environ = self._setting(cwd, env, pinned, work_tree)
         data = input.encode("utf-8", "surrogateescape") if isinstance(input, str) else input
         stdin = subprocess.DEVNULL if data is None else None  # nothing may wait on a terminal
-        return subprocess.run(["git", *args], cwd=dirs[1], env=_environ(env, dirs, pinned), input=data,
+        return subprocess.run(["git", *args], cwd=where, env=environ, input=data,
                               stdin=stdin, capture_output=True, check=False)
+
+    def _setting(self, cwd: Path | None, env: Mapping[str, str] | None, pinned: bool = True,
+                 work_tree: Path | None = None) -> tuple[Path, dict[str, str]]:
+        """The directory a git call runs in and its environment (GIT_DIR, GIT_WORK_TREE, the hardening)."""
+        dirs = self._dirs(cwd) if work_tree is None else (self.git_dir, work_tree)
+        return dirs[1], _environ(env, dirs, pinned)
+
+    def _reader(self) -> _CatFile:
+        """This thread's cat-file process, started (in root, as a call with no cwd) on its first read."""
+        return self._readers.get(lambda: _CatFile(*self._setting(None, None)))
+
+    def close(self) -> None:
+        """End every thread's `git cat-file` process; the repository stays usable (a read starts one again)."""
+        self._readers.close()
 
     def _dirs(self, cwd: Path | None) -> tuple[Path, Path]:
         """GIT_DIR and GIT_WORK_TREE of a call in `cwd`: what git would find by itself, except that a linked
@@ -424,32 +680,23 @@ class Repository:
         return self.read_blobs(rev, [path]).get(path)
 
     def read_blobs(self, rev: str, paths: Sequence[str]) -> dict[str, bytes]:
-        """Contents of many files at `rev` from one `git cat-file --batch`; missing paths are left out."""
-        found = self._cat_blobs([f"{rev}:{path}" for path in paths if "\n" not in path])
-        blobs = {path: found[f"{rev}:{path}"] for path in paths if f"{rev}:{path}" in found}
-        for path in paths:  # the batch protocol is line-based; such names go one by one
-            if "\n" in path:
-                proc = self.run_git("cat-file", "blob", f"{rev}:{path}")
-                if proc.returncode == 0:
-                    blobs[path] = proc.stdout
-        return blobs
+        """Contents of many files at `rev`, from this thread's `git cat-file`; missing paths are left out."""
+        found = self._cat_blobs([f"{rev}:{path}" for path in paths])
+        return {path: found[f"{rev}:{path}"] for path in paths if f"{rev}:{path}" in found}
 
     def _cat_blobs(self, names: Sequence[str]) -> dict[str, bytes]:
+        """The blobs `names` name, in one round trip to this thread's cat-file process; names that name no
+        blob are left out."""
         if not names:
             return {}
-        out = self.git_bytes("cat-file", "--batch", input="".join(f"{name}\n" for name in names))
-        blobs: dict[str, bytes] = {}
-        pos = 0
-        for name in names:
-            end = out.index(b"\n", pos)
-            header = out[pos:end]
-            pos = end + 1
-            if header.endswith((b" missing", b" ambiguous")):
-                continue
-            _, kind, size = header.rsplit(b" ", 2)
-            if kind == b"blob":
-                blobs[name] = out[pos:pos + int(size)]
-            pos += int(size) + 1  # content, then a newline
+        answers = self._reader().query([("contents", name) for name in names])
+        blobs = {name: found.data for name, found in zip(names, answers, strict=True)
+                 if found is not None and found.kind == "blob" and found.data is not None}
+        for name in names:  # the batch cannot tell such a name's "missing" apart: one process each
+            if "\n" in name and "\0" not in name:
+                proc = self.run_git("cat-file", "blob", name)
+                if proc.returncode == 0:
+                    blobs[name] = proc.stdout
         return blobs
 
     def diff(self, base: str, head: str, paths: Sequence[str] = ()) -> str:
@@ -806,12 +1053,20 @@ class Repository:
         raise GitteamError(f"could not update {notes_ref}: too many concurrent writers; retry")
 
     def read_note(self, notes_ref: str, obj: str) -> str | None:
+        """The note `notes_ref` attaches to `obj` (None: none), as `git notes list` finds it, without starting
+        a process when `obj` is a full object id: the notes ref is resolved afresh, then its tree walked,
+        whatever its fanout, through this thread's cat-file process."""
         _check_notes_ref(notes_ref)
-        proc = self.run_git("notes", f"--ref={notes_ref}", "list", obj)
-        if proc.returncode != 0:
+        reader = self._reader()
+        root = reader.query([("info", f"{notes_ref}^{{tree}}")])[0]
+        if root is None:
             return None
-        blob = self._cat_blobs([proc.stdout.decode().strip()])
-        return next((data.decode("utf-8", "replace") for data in blob.values()), None)
+        key = obj.lower() if len(obj) == len(root.oid) and _HEX.fullmatch(obj.lower()) else self._oid(obj)
+        blob = _note_blob(reader, root.oid, key) if key else None
+        found = reader.query([("contents", blob)])[0] if blob else None
+        if found is None or found.kind != "blob" or found.data is None:
+            return None
+        return found.data.decode("utf-8", "replace")
 
     def notes(self, notes_ref: str) -> dict[str, str]:
         """Every annotated object of `notes_ref` with its note, read in one batch."""
@@ -885,7 +1140,7 @@ class Repository:
         return self.git("log", "--format=%s%n%n%b", f"{base}..{head}")
 
     def read_objects(self, oids: Sequence[str]) -> dict[str, bytes]:
-        """Contents of many blobs by id from one `git cat-file --batch`; missing ones are left out."""
+        """Contents of many blobs by id, from this thread's `git cat-file`; missing ones are left out."""
         return self._cat_blobs(list(oids))
 
     def note_pairs(self, rev: str) -> list[tuple[str, str]]:
