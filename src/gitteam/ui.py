@@ -218,7 +218,18 @@ def state_json(state: RunState) -> dict[str, Any]:
         "integration_review": state.integration_review and {
             **state.integration_review, "tokens": state.integration_tokens,
             "cost": round(state.integration_cost, 6)},
+        "damaged": [{"line": d.line, "problem": d.problem} for d in state.damaged],
     }
+
+
+def damaged_line(state: RunState) -> str:
+    """A warning about journal lines that were skipped, or "" when there are none."""
+    if not state.damaged:
+        return ""
+    first = state.damaged[0]
+    more = f" and {len(state.damaged) - 1} more" if len(state.damaged) > 1 else ""
+    return (f"[yellow]its journal has {len(state.damaged)} damaged line(s), skipped[/yellow] (line {first.line}: "
+            f"{markup_line(first.problem)}{more}); what they recorded is not shown")
 
 
 def print_status(states: Sequence[RunState], json_out: bool, detailed: bool) -> None:
@@ -242,6 +253,8 @@ def print_status(states: Sequence[RunState], json_out: bool, detailed: bool) -> 
                 out.print(markup(state.message))
             if state.orphaned:
                 out.print(f"its process is gone (killed or crashed); carry on with: gitteam resume {state.run}")
+        if state.damaged:  # even in the short list: what status shows of this run may be incomplete
+            out.print("  " + damaged_line(state))
 
 
 def turns_text(by_role: dict[str, int]) -> str:
