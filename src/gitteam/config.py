@@ -15,7 +15,6 @@ import json
 import math
 import os
 import re
-import shlex
 import tomllib
 import types
 from collections.abc import Callable, Mapping
@@ -24,6 +23,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from gitteam.commandline import entry_problem, splits
 from gitteam.errors import ConfigError, UsageError
 from gitteam.secrets import READABLE_SECRET_FILES, SECRET_FILES, SecretFiles
 
@@ -77,18 +77,7 @@ def _rule(desc: str, ok: Callable[[Any], bool], hint: str = "") -> dict[str, _Ru
     return {"rule": _Rule(desc, ok, hint)}
 
 
-def _splits(line: str) -> bool:
-    try:
-        shlex.split(line)
-    except ValueError:
-        return False
-    return True
-
-
 def _all_argv(lines: tuple[str, ...]) -> bool:
-    # imported here: the sandbox package may come to import the config
-    from gitteam.sandbox.allow import entry_problem
-
     return all(entry_problem(line) is None for line in lines)
 
 
@@ -96,7 +85,7 @@ def _is_env_name(name: str) -> bool:
     return _ENV_NAME.match(name) is not None
 
 
-_COMMAND_LINE = _rule("a command line with balanced quotes (no shell)", _splits)
+_COMMAND_LINE = _rule("a command line with balanced quotes (no shell)", splits)
 
 
 @dataclass(frozen=True)
@@ -760,7 +749,7 @@ def _spec_problem(spec: str, models: Mapping[str, ModelDef], allow_command: bool
         return f'unknown provider "{kind}" in "{spec}" (use {_SPEC_FORMS}; {_OLLAMA_HINT})'
     if kind == "command" and not allow_command:
         return f'"{spec}" is an agent command, not a model'
-    if not rest.strip() or (kind == "command" and not _splits(rest)):
+    if not rest.strip() or (kind == "command" and not splits(rest)):
         wanted = "command line with balanced quotes" if kind == "command" else "model"
         return f'"{spec}" needs a {wanted} after ":"'
     return None
