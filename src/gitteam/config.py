@@ -25,20 +25,14 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from gitteam.commandline import entry_problem, splits
 from gitteam.errors import ConfigError, UsageError
+from gitteam.modelspec import FORMS, OLLAMA_HINT, PROVIDERS, ROLES, is_command, parse_spec
 from gitteam.secrets import READABLE_SECRET_FILES, SECRET_FILES, SecretFiles
 
-ROLES = ("planner", "coder", "reviewer")
-PROVIDERS = ("anthropic", "openai", "replay")
 REPO_CONFIG = ".gitteam.toml"
 EXAMPLE_RESOURCE = "data/gitteam.example.toml"
 
 DEFAULTS = "built-in default"
 COMMAND_LINE = "command line"
-_SPEC_KINDS = (*PROVIDERS, "command")
-_SPEC_FORMS = "anthropic:MODEL, openai:MODEL, replay:PATH"
-_OLLAMA_HINT = (
-    'an OpenAI-compatible server (Ollama, vLLM) is a [models.NAME] with provider = "openai" and base_url'
-)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # Settings that weaken containment or send credentials somewhere. They count only from the user config,
@@ -117,7 +111,7 @@ class ModelDef:
     name: str
     """The NAME of the table; never contains ':' (it would read as a spec)."""
     provider: str = field(
-        metadata=_rule('one of "anthropic", "openai", "replay"', PROVIDERS.__contains__, _OLLAMA_HINT)
+        metadata=_rule('one of "anthropic", "openai", "replay"', PROVIDERS.__contains__, OLLAMA_HINT)
     )
     """Which client talks to it."""
     model: str = field(metadata=_rule("a non-empty string", lambda v: bool(v.strip())))
@@ -519,7 +513,7 @@ def _runs_an_agent_cli(key: str, value: object) -> bool:
     """A `command:` coder receives the variables `commands.agent_env` names (the user's API keys): which
     program gets them is the user's choice, never the repository's."""
     return key in ("roles.coder", "roles.economy_coder") and isinstance(value, str) and \
-        value.strip().startswith("command:")
+        is_command(value.strip())
 
 
 def _toml_error(shown: str, exc: tomllib.TOMLDecodeError) -> str:
@@ -740,19 +734,10 @@ def _build_reviewers(raw: object, source: str) -> tuple[ReviewerDef, ...]:
 
 def _spec_problem(spec: str, models: Mapping[str, ModelDef], allow_command: bool) -> str | None:
     """Why a spec names nothing usable, or None when it is fine."""
-    kind, colon, rest = spec.partition(":")
-    if not colon:
-        if spec in models:
-            return None
-        return f'"{spec}" is neither a spec ({_SPEC_FORMS}) nor a [models.NAME]{_suggest(spec, list(models))}'
-    if kind not in _SPEC_KINDS:
-        return f'unknown provider "{kind}" in "{spec}" (use {_SPEC_FORMS}; {_OLLAMA_HINT})'
-    if kind == "command" and not allow_command:
-        return f'"{spec}" is an agent command, not a model'
-    if not rest.strip() or (kind == "command" and not splits(rest)):
-        wanted = "command line with balanced quotes" if kind == "command" else "model"
-        return f'"{spec}" needs a {wanted} after ":"'
-    return None
+    parsed = parse_spec(spec)
+    if parsed.named and spec not in models:
+        return f'"{spec}" is neither a spec ({FORMS}) nor a [models.NAME]{_suggest(spec, list(models))}'
+    return parsed.problem(allow_command)
 
 
 def _check_references(config: Config) -> None:
@@ -779,7 +764,7 @@ def _check_references(config: Config) -> None:
 def check_role_specs(config: Config) -> None:
     """Refuse `command:` for any role but the coder; the message points to --coder."""
     roles = config.roles
-    if all(getattr(roles, role).startswith("command:") for role in ROLES):
+    if all(is_command(getattr(roles, role)) for role in ROLES):
         raise ConfigError(
             f"{config.origin('roles.planner')}: a command: spec was given for every role, but command: "
             "runs an external coding agent and is for the coder only: pass it with --coder "
@@ -787,7 +772,7 @@ def check_role_specs(config: Config) -> None:
             "(--planner, --reviewer, or --model)"
         )
     for role in ("planner", "reviewer", "economy_planner", "economy_reviewer"):
-        if getattr(roles, role).startswith("command:"):
+        if is_command(getattr(roles, role)):
             raise ConfigError(
                 f"{config.origin('roles.' + role)}: roles.{role} cannot be a command: spec; command: is for "
                 "the coder only (--coder, GITTEAM_CODER or roles.coder)"

@@ -32,8 +32,6 @@ from gitteam.models.pricing import Prices
 from gitteam.models.window import estimate
 from gitteam.tokens import estimate_tokens
 
-ROLES = ("planner", "coder", "reviewer")
-
 
 class ReplayExhausted(GitteamError):
     """The script has no turn left for this agent."""
