@@ -414,7 +414,7 @@ def suggest(word: str, candidates: list[str]) -> str:
 
 def build_model(name: str, table: Mapping[str, object], source: str, kept: Mapping[str, str]) -> ModelDef:
     """A [models.NAME] as one layer defined it; `kept`: keys carried over from a lower layer -> their source."""
-    if not name.strip() or ":" in name:
+    if not name.strip() or not parse_spec(name).named:
         raise ConfigError(
             f"{source}: [models.{name}]: a model name must be non-empty and without ':' (a spec)"
         )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from gitteam.config import ModelDef
 from gitteam.models.base import Usage
+from gitteam.modelspec import parse_spec
 
 log = logging.getLogger("gitteam")
 
@@ -123,7 +124,7 @@ def _warn_unknown(definition: ModelDef) -> None:
         if key in _warned:
             return
         _warned.add(key)
-    where = f"[models.{definition.name}]" if ":" not in definition.name else "a [models.NAME] for it"
+    where = f"[models.{definition.name}]" if parse_spec(definition.name).named else "a [models.NAME] for it"
     log.warning(
         "no price known for %s: its tokens are counted but its cost is reported as unknown; "
         "set input_price and output_price in %s (0 for a local model)",
