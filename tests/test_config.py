@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from gitteam.config import (
     write_example,
 )
 from gitteam.errors import ConfigError, Exit, GitteamError
+from gitteam.modelspec import ROLES, is_command, parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -353,6 +356,64 @@ def test_check_role_specs_on_a_hand_built_config() -> None:
     with pytest.raises(ConfigError, match="--coder"):
         check_role_specs(Config(roles=roles))
     check_role_specs(Config())
+
+
+# --- the model-spec grammar (gitteam.modelspec), shared with the model registry -------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "provider", "rest", "named"),
+    [
+        ("anthropic:claude-sonnet-4-5", "anthropic", "claude-sonnet-4-5", False),
+        ("replay:demo", "replay", "demo", False),
+        ("command:aider --yes --model x:y", "command", "aider --yes --model x:y", False),
+        ("local", "", "", True),
+        ("openai:", "openai", "", False),
+    ],
+)
+def test_parse_spec_splits_at_the_first_colon(text: str, provider: str, rest: str, named: bool) -> None:
+    spec = parse_spec(text)
+    assert (spec.text, spec.provider, spec.rest, spec.named) == (text, provider, rest, named)
+    assert spec.is_command == is_command(text) == (provider == "command")
+
+
+@pytest.mark.parametrize(
+    ("text", "allow_command", "problem"),
+    [
+        ("anthropic:claude-sonnet-4-5", False, None),
+        ("NAME", False, None),  # whether a [models.NAME] exists is the config's question
+        ("command:aider", True, None),
+        ("command:aider", False, '"command:aider" is an agent command, not a model'),
+        ("ollama:llama3", False, 'unknown provider "ollama" in "ollama:llama3" (use anthropic:MODEL'),
+        ("openai: ", False, '"openai: " needs a model after ":"'),
+        ("command:aider 'x", True, '"command:aider \'x" needs a command line with balanced quotes after ":"'),
+    ],
+)
+def test_spec_problems(text: str, allow_command: bool, problem: str | None) -> None:
+    found = parse_spec(text).problem(allow_command)
+    assert found is None if problem is None else (found or "").startswith(problem)
+
+
+def test_the_roles_are_defined_once() -> None:
+    from gitteam import transcripts
+    from gitteam.models import registry
+
+    assert ROLES == ("planner", "coder", "reviewer")
+    assert transcripts.ROLES is registry.ROLES is ROLES
+
+
+def test_the_config_imports_nothing_above_it(tmp_path: Path) -> None:
+    """config sits below the sandbox and the models (sandbox/runner.py and models/ import it): importing it and
+    validating every kind of setting must load only the bottom modules."""
+    code = (
+        "import sys, gitteam.config as c; "
+        "c.load_config(None, {'commands.allowed': ['pytest ...'], 'roles.coder': 'command:x'}, "
+        f"env={{'HOME': {str(tmp_path)!r}}}); "
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('gitteam'))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert set(loaded) <= {"gitteam", "gitteam.config", "gitteam.config.loader", "gitteam.config.schema",
+                           "gitteam.commandline", "gitteam.modelspec", "gitteam.errors", "gitteam.secrets"}
 
 
 # --- methods ----------------------------------------------------------------------------------------------

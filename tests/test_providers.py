@@ -27,8 +27,7 @@ from gitteam.models.anthropic import AnthropicModel
 from gitteam.models.base import CallContext, Message, Model, ToolCall, ToolSpec, Usage
 from gitteam.models.fallback import FallbackModel
 from gitteam.models.openai import OpenAIModel, parse_arguments
-from gitteam.models.prices import builtin_prices, prices_for
-from gitteam.models.pricing import Prices
+from gitteam.models.prices import Prices, builtin_prices, prices_for
 from gitteam.models.registry import Registry
 from gitteam.models.retry import ContextTooLong, Failure, Kind, ModelUnavailable, RetryPolicy, classify
 

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from gitteam.models.base import CallContext, Message, Reply, ToolCall, ToolSpec
+from gitteam.modelspec import ROLES
 from gitteam.secrets import redact_data
 
 VERSION = 1
 DIR = "transcripts"
-ROLES = ("planner", "coder", "reviewer")
 Record = dict[str, Any]
 
 

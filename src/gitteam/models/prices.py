@@ -1,4 +1,5 @@
-"""Built-in prices of current Anthropic and OpenAI models, overridable per model in `.gitteam.toml`.
+"""Money from token usage: `Prices` (USD per million tokens) and the built-in prices of current Anthropic and
+OpenAI models, overridable per model in `.gitteam.toml`.
 
 USD per million tokens: input (uncached), output, cache read, cache write. A model id matches the
 longest prefix in the table, so dated ids ("claude-sonnet-4-5-20250929", "gpt-4o-2024-08-06") and
@@ -11,11 +12,33 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 
 from gitteam.config import ModelDef
-from gitteam.models.pricing import Prices
+from gitteam.models.base import Usage
+from gitteam.modelspec import parse_spec
 
 log = logging.getLogger("gitteam")
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """What a model charges, in USD per million tokens; `cost(usage)` is the money a reply's usage costs."""
+
+    input: float
+    output: float
+    cache_read: float | None = None  # defaults to a tenth of input, the usual discount
+    cache_write: float | None = None  # defaults to 1.25 x input, Anthropic's five-minute cache write
+
+    def cost(self, usage: Usage) -> float:
+        cache_read = self.cache_read if self.cache_read is not None else self.input * 0.1
+        cache_write = self.cache_write if self.cache_write is not None else self.input * 1.25
+        return (
+            usage.input_tokens * self.input
+            + usage.output_tokens * self.output
+            + usage.cache_read_tokens * cache_read
+            + usage.cache_write_tokens * cache_write
+        ) / 1_000_000
 
 
 def _anthropic(input: float, output: float) -> Prices:
@@ -101,7 +124,7 @@ def _warn_unknown(definition: ModelDef) -> None:
         if key in _warned:
             return
         _warned.add(key)
-    where = f"[models.{definition.name}]" if ":" not in definition.name else "a [models.NAME] for it"
+    where = f"[models.{definition.name}]" if parse_spec(definition.name).named else "a [models.NAME] for it"
     log.warning(
         "no price known for %s: its tokens are counted but its cost is reported as unknown; "
         "set input_price and output_price in %s (0 for a local model)",

@@ -15,14 +15,13 @@ from gitteam.config import Config, ModelDef
 from gitteam.errors import UsageError
 from gitteam.models.base import CallContext, Message, Model, Reply, ToolSpec
 from gitteam.models.catalog import default_spec
+from gitteam.modelspec import COMMAND, ROLES, is_command, parse_spec
 
 # provider name -> "module:factory"; a factory takes (spec, ModelDef, Registry) and returns a Model.
 PROVIDERS = {
     "anthropic": "gitteam.models.anthropic:create",
     "openai": "gitteam.models.openai:create",
 }
-ROLES = ("planner", "coder", "reviewer")
-COMMAND = "command:"
 
 NO_MODEL_HINT = (
     "no model configured for the {role}: set ANTHROPIC_API_KEY or OPENAI_API_KEY, pass --model PROVIDER:MODEL, "
@@ -51,11 +50,11 @@ class Registry:
 
     def for_role(self, role: str, economy: bool = False) -> Model:
         spec = self.spec_for(role, economy=economy)
-        if economy and spec.startswith(COMMAND):  # a command cannot take over a model's conversation
+        if economy and is_command(spec):  # a command cannot take over a model's conversation
             spec = self.spec_for(role)
         if not spec:
             raise UsageError(NO_MODEL_HINT.format(role=role))
-        if spec.startswith(COMMAND):
+        if is_command(spec):
             raise UsageError(f"the {role} is the agent command {spec!r}: it runs as a coder, not as a model")
         return self.resolve(spec)
 
@@ -65,7 +64,7 @@ class Registry:
         for role in ROLES:
             for economy_model in (False, True) if economy else (False,):
                 spec = self.spec_for(role, economy=economy_model)
-                if spec.startswith(COMMAND):
+                if is_command(spec):
                     check_command(spec)
                 else:
                     self.for_role(role, economy=economy_model)
@@ -80,20 +79,20 @@ class Registry:
             return self._models[spec]
 
     def _create(self, spec: str) -> Model:
-        provider, _, rest = spec.partition(":")
-        if not rest:
+        parsed = parse_spec(spec)
+        if not parsed.rest:  # a [models.NAME]; "PROVIDER:" with nothing after it is looked up as a name too
             definition = self.config.models.get(spec)
             if definition is None:
                 known = ", ".join(sorted(self.config.models)) or "none defined"
                 raise UsageError(f"unknown model {spec!r}: use PROVIDER:MODEL or a [models.NAME] ({known})")
             return self._from_definition(spec, definition)
-        if provider == "replay":
+        if parsed.provider == "replay":
             from gitteam.models.replay import ReplayModel, find_script
 
-            return ReplayModel(spec, find_script(rest, self.base_dir))
-        if provider == "command":
+            return ReplayModel(spec, find_script(parsed.rest, self.base_dir))
+        if parsed.is_command:
             raise UsageError(f"{spec}: command: specs run an external agent and serve only as --coder")
-        definition = ModelDef(name=spec, provider=provider, model=rest)
+        definition = ModelDef(name=spec, provider=parsed.provider, model=parsed.rest)
         return self._from_definition(spec, definition)
 
     def _from_definition(self, spec: str, definition: ModelDef) -> Model:

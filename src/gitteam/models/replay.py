@@ -28,11 +28,9 @@ from typing import Any
 
 from gitteam.errors import GitteamError, UsageError
 from gitteam.models.base import CallContext, Message, Reply, ToolCall, ToolSpec, Usage
-from gitteam.models.pricing import Prices
+from gitteam.models.prices import Prices
 from gitteam.models.window import estimate
 from gitteam.tokens import estimate_tokens
-
-ROLES = ("planner", "coder", "reviewer")
 
 
 class ReplayExhausted(GitteamError):

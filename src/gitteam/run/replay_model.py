@@ -23,8 +23,9 @@ from typing import Any
 
 from gitteam.errors import GitteamError
 from gitteam.models.base import CallContext, Message, Reply, ToolCall, ToolSpec, Usage
+from gitteam.modelspec import ROLES
 from gitteam.secrets import redact_data
-from gitteam.transcripts import DIR, ROLES, Record, message_json, read_transcript
+from gitteam.transcripts import DIR, Record, message_json, read_transcript
 
 NONCE = re.compile(r'nonce="([0-9a-f]+)"')
 # Memory entry ids hash the entry's creation time too, so a replay's notes get new ones: "remembered as

@@ -29,10 +29,9 @@ import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from gitteam.commandline import GLOB, MORE, entry_problem
 from gitteam.errors import GitteamError
 
-MORE = "..."  # the last word of an entry that allows more arguments
-_GLOB = re.compile(r"[*?\[]")
 # An absolute path, also as an option's value (`--junitxml=/x`, `-o/x`); `~` because some tools expand it.
 _ABSOLUTE = re.compile(r"^[/~]|=[/~]|^-[A-Za-z][/~]")
 # A `..` step: `../x`, `x/..`, `--rootdir=..`, `html:../x`; git ranges (`HEAD..main`, `main...`) are not steps.
@@ -158,21 +157,6 @@ def parse_command(line: str) -> list[str]:
         raise GitteamError(f"cannot parse the command {line!r}: {exc} (check its quotes)") from None
 
 
-def entry_problem(entry: str) -> str | None:
-    """Why `entry` cannot be an allow-list entry, or None; config validation and check_command share it."""
-    try:
-        words = shlex.split(entry)
-    except ValueError:
-        return "unbalanced quotes"
-    if not words:
-        return "an empty command line"
-    if words[0] == MORE or _GLOB.search(words[0]):
-        return "its first word must name the program, not a pattern"
-    if MORE in words[:-1]:
-        return f"{MORE} may only be its last word"
-    return None
-
-
 def check_command(argv: Sequence[str], allowed: Sequence[str]) -> str | None:
     """None when one entry of `allowed` permits argv; otherwise one line saying why and what is allowed."""
     if not allowed:
@@ -223,7 +207,7 @@ def _match(words: Sequence[str], argv: Sequence[str]) -> list[bool] | None:
 
 def _glob_matches(pattern: str, word: str) -> bool:
     # fnmatch's `*` crosses `/`; the same number of `/` keeps every `*` and `?` inside one path component
-    return bool(_GLOB.search(pattern)) and word.count("/") == pattern.count("/") and \
+    return bool(GLOB.search(pattern)) and word.count("/") == pattern.count("/") and \
         fnmatch.fnmatchcase(word, pattern)
 
 

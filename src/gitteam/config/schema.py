@@ -1,69 +1,26 @@
-"""`.gitteam.toml`: the typed schema, the layers and the one validation.
-
-Layers, lowest first: built-in defaults, the user config (`$XDG_CONFIG_HOME/gitteam/config.toml`),
-`<repo>/.gitteam.toml`, the environment (`GITTEAM_*`), then flags (dotted-key overrides). Every value
-remembers where it came from, so each error names the key and the file (or variable) that set it.
-The repository's file may not set what RESTRICTED lists: such settings are left out and reported.
+"""The configuration's schema: one frozen dataclass a section, with defaults and the rule each value must meet,
+and the validation that turns raw values (already merged by `loader`) into them, naming the key and its source.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import functools
 import json
 import math
-import os
 import re
-import shlex
-import tomllib
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
-from fnmatch import fnmatchcase
-from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from gitteam.errors import ConfigError, UsageError
+from gitteam.commandline import entry_problem, splits
+from gitteam.errors import ConfigError
+from gitteam.modelspec import FORMS, OLLAMA_HINT, PROVIDERS, ROLES, is_command, parse_spec
 from gitteam.secrets import READABLE_SECRET_FILES, SECRET_FILES, SecretFiles
 
-ROLES = ("planner", "coder", "reviewer")
-PROVIDERS = ("anthropic", "openai", "replay")
-REPO_CONFIG = ".gitteam.toml"
-EXAMPLE_RESOURCE = "data/gitteam.example.toml"
-
 DEFAULTS = "built-in default"
-COMMAND_LINE = "command line"
-_SPEC_KINDS = (*PROVIDERS, "command")
-_SPEC_FORMS = "anthropic:MODEL, openai:MODEL, replay:PATH"
-_OLLAMA_HINT = (
-    'an OpenAI-compatible server (Ollama, vLLM) is a [models.NAME] with provider = "openai" and base_url'
-)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-# Settings that weaken containment or send credentials somewhere. They count only from the user config,
-# the environment and flags: a repository's .gitteam.toml is written by whoever controls the repository
-# (a pull request, a cloned project, gitteam's own agents), so when it sets one, the setting is left out,
-# listed in Config.ignored and reported, and the rest of the file still applies. Dotted keys; "*" is any
-# name, and "SECTION.*" also covers a SECTION that is not a table.
-RESTRICTED: tuple[str, ...] = (
-    "sandbox.*",  # containment itself: mode, network, paths contained commands may reach, HOME files
-    "protect.*",  # the files no plan may hand to an agent
-    "worktrees.*",  # where agents' worktrees live (reserved for the [worktrees] section to come)
-    "commands.allowed",  # what the coders' run tool may execute
-    "commands.pass_env",  # variables (credentials, often) that commands receive
-    "commands.agent_env",  # variables that command: coders receive
-    "run.setup",  # a command run in every new worktree
-    "secrets.*",  # which files agents may not read: a repository must not open its own `.env` to them
-    "models.*.base_url",  # where a model's requests, and its API key, are sent
-    "models.*.api_key_env",  # which variable's secret is sent as the API key
-)
-_RESTRICTED_SECTIONS = frozenset(pattern[:-2] for pattern in RESTRICTED if pattern.endswith(".*"))
-
-
-def is_restricted(key: str) -> bool:
-    """Whether a dotted key is one only the user config, the environment and flags may set (RESTRICTED)."""
-    return key in _RESTRICTED_SECTIONS or any(fnmatchcase(key, pattern) for pattern in RESTRICTED)
 
 
 @dataclass(frozen=True)
@@ -77,18 +34,7 @@ def _rule(desc: str, ok: Callable[[Any], bool], hint: str = "") -> dict[str, _Ru
     return {"rule": _Rule(desc, ok, hint)}
 
 
-def _splits(line: str) -> bool:
-    try:
-        shlex.split(line)
-    except ValueError:
-        return False
-    return True
-
-
 def _all_argv(lines: tuple[str, ...]) -> bool:
-    # imported here: the sandbox package may come to import the config
-    from gitteam.sandbox.allow import entry_problem
-
     return all(entry_problem(line) is None for line in lines)
 
 
@@ -96,7 +42,7 @@ def _is_env_name(name: str) -> bool:
     return _ENV_NAME.match(name) is not None
 
 
-_COMMAND_LINE = _rule("a command line with balanced quotes (no shell)", _splits)
+_COMMAND_LINE = _rule("a command line with balanced quotes (no shell)", splits)
 
 
 @dataclass(frozen=True)
@@ -128,7 +74,7 @@ class ModelDef:
     name: str
     """The NAME of the table; never contains ':' (it would read as a spec)."""
     provider: str = field(
-        metadata=_rule('one of "anthropic", "openai", "replay"', PROVIDERS.__contains__, _OLLAMA_HINT)
+        metadata=_rule('one of "anthropic", "openai", "replay"', PROVIDERS.__contains__, OLLAMA_HINT)
     )
     """Which client talks to it."""
     model: str = field(metadata=_rule("a non-empty string", lambda v: bool(v.strip())))
@@ -390,245 +336,11 @@ class Config:
         return SecretFiles(self.secrets.files, self.secrets.allow_read)
 
 
-# --- layers -------------------------------------------------------------------------------------------
-
-_REVIEWERS_KEY = "review.reviewers"  # an array of tables, read like [models.NAME]: whole, from one layer
-_KNOWN_KEYS = {f"{name}.{f.name}": cls for name, cls in SECTIONS.items() for f in fields(cls)
-               if f"{name}.{f.name}" != _REVIEWERS_KEY}
-_REVIEWER_KEYS = [f.name for f in fields(ReviewerDef)]
-_MODEL_KEYS = [f.name for f in fields(ModelDef) if f.name != "name"]
-_ROLE_KEYS = tuple(f"roles.{role}" for role in ROLES)
-# Order matters: GITTEAM_MODEL first, so a variable for one role wins over it.
-_ENV_KEYS: dict[str, tuple[str, ...]] = {
-    "GITTEAM_MODEL": _ROLE_KEYS,
-    "GITTEAM_PLANNER": ("roles.planner",),
-    "GITTEAM_CODER": ("roles.coder",),
-    "GITTEAM_REVIEWER": ("roles.reviewer",),
-    "GITTEAM_MAX_AGENTS": ("run.max_agents",),
-    "GITTEAM_BUDGET": ("run.budget",),
-    "GITTEAM_TARGET": ("run.target",),
-    "GITTEAM_TEST_COMMAND": ("commands.test",),
-    "GITTEAM_SANDBOX": ("sandbox.mode",),
-}
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
-
-@dataclass
-class _Model:
-    """A [models.NAME] table as one layer defined it."""
-
-    table: dict[str, object]
-    source: str
-    kept: dict[str, str] = field(default_factory=dict)
-    """Keys of the table carried over from a lower layer's definition -> the source that set them."""
-
-
-@dataclass
-class _Layers:
-    """Raw values merged so far, each with the source that set it."""
-
-    values: dict[str, tuple[object, str]] = field(default_factory=dict)
-    models: dict[str, _Model] = field(default_factory=dict)
-    reviewers: tuple[object, str] | None = None
-    sources: list[str] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)
-    ignored_in: str = ""
-
-
-def user_config_path(env: Mapping[str, str] | None = None) -> Path:
-    """`$XDG_CONFIG_HOME/gitteam/config.toml`, or `~/.config/gitteam/config.toml`."""
-    environ = os.environ if env is None else env
-    xdg = environ.get("XDG_CONFIG_HOME", "")
-    # The XDG spec says a relative XDG_CONFIG_HOME is invalid and must be ignored.
-    if xdg and Path(xdg).is_absolute():
-        return Path(xdg) / "gitteam" / "config.toml"
-    home = Path(environ["HOME"]) if environ.get("HOME") else Path.home()
-    return home / ".config" / "gitteam" / "config.toml"
-
-
-def load_config(
-    repo_root: Path | None,
-    overrides: Mapping[str, object] | None = None,
-    env: Mapping[str, str] | None = None,
-) -> Config:
-    """Read every layer, validate once, and return the configuration (ConfigError on any problem)."""
-    environ = os.environ if env is None else env
-    layers = _Layers()
-    _add_file(layers, user_config_path(environ), trusted=True)
-    if repo_root is not None:
-        _add_file(layers, repo_root / REPO_CONFIG, trusted=False)
-    _add_env(layers, environ)
-    _add_overrides(layers, overrides or {})
-    return _build(layers)
-
-
-def ignored_warning(config: Config, env: Mapping[str, str] | None = None) -> str | None:
-    """One line naming the repository's settings that were ignored and where they may go; None if none were."""
-    if not config.ignored:
-        return None
-    return (f"{config.ignored_in} sets {', '.join(config.ignored)}: settings that weaken containment count only "
-            f"from your user config ({_shown(user_config_path(env))}), the environment or flags; ignored")
-
-
-def _shown(path: Path) -> str:
-    """A path as messages show it: relative to the current directory or home when under them."""
-    path = path.absolute()
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except (ValueError, OSError):
-        pass
-    try:
-        return str(Path("~") / path.relative_to(Path.home()))
-    except (ValueError, RuntimeError):
-        return str(path)
-
-
-def _add_file(layers: _Layers, path: Path, trusted: bool) -> None:
-    """Add a config file; an untrusted one (the repository's) without the RESTRICTED settings."""
-    shown = _shown(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise ConfigError(f"{shown}: cannot read the config file: {exc.strerror or exc}") from exc
-    try:
-        table = tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{shown}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(_toml_error(shown, exc)) from exc
-    layers.sources.append(shown)
-    if not trusted:
-        table, ignored = _without_restricted(table)
-        if ignored:
-            layers.ignored, layers.ignored_in = ignored, shown
-    _add_table(layers, table, shown, trusted)
-
-
-def _without_restricted(table: dict[str, Any], prefix: str = "") -> tuple[dict[str, Any], list[str]]:
-    """The parsed file without its restricted keys, and those keys, dotted, in file order.
-
-    This runs before validation: a restricted value never counts, so a bad one must not fail the load either.
-    """
-    kept: dict[str, Any] = {}
-    ignored: list[str] = []
-    for name, value in table.items():
-        key = prefix + name
-        if is_restricted(key) or _runs_an_agent_cli(key, value):
-            whole = key in _RESTRICTED_SECTIONS and isinstance(value, dict)
-            ignored.extend([f"{key}.{sub}" for sub in value] if whole else [key])
-        elif isinstance(value, dict):
-            kept[name], below = _without_restricted(value, key + ".")
-            ignored.extend(below)
-        else:
-            kept[name] = value
-    return kept, ignored
-
-
-def _runs_an_agent_cli(key: str, value: object) -> bool:
-    """A `command:` coder receives the variables `commands.agent_env` names (the user's API keys): which
-    program gets them is the user's choice, never the repository's."""
-    return key in ("roles.coder", "roles.economy_coder") and isinstance(value, str) and \
-        value.strip().startswith("command:")
-
-
-def _toml_error(shown: str, exc: tomllib.TOMLDecodeError) -> str:
-    text = str(exc)
-    where = re.search(r" \(at line (\d+), column (\d+)\)$", text)
-    if where is None:
-        return f"{shown}: invalid TOML: {text}"
-    return f"{shown}:{where[1]}: invalid TOML: {text[: where.start()]} (column {where[2]})"
-
-
-def _suggest(word: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(word, candidates, n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
-
-
-def _add_table(layers: _Layers, table: dict[str, Any], source: str, trusted: bool) -> None:
-    for section, body in table.items():
-        if section == "models":
-            _add_models(layers, body, source, trusted)
-        elif section not in SECTIONS:
-            raise ConfigError(f"{source}: {_unknown_top_level(section, body)}")
-        elif not isinstance(body, dict):
-            raise ConfigError(f"{source}: {section} must be a table [{section}] (got {_show(body)})")
-        else:
-            for key, value in body.items():
-                if f"{section}.{key}" == _REVIEWERS_KEY:
-                    layers.reviewers = (value, source)
-                else:
-                    layers.values[_known(f"{section}.{key}", source)] = (value, source)
-
-
-def _unknown_top_level(name: str, body: object) -> str:
-    if isinstance(body, dict):
-        close = difflib.get_close_matches(name, [*SECTIONS, "models"], n=1)
-        return f"unknown section [{name}]" + (f" (did you mean [{close[0]}]?)" if close else "")
-    tails = {key.partition(".")[2]: key for key in _KNOWN_KEYS}
-    close = difflib.get_close_matches(name, list(tails), n=1)
-    return f"unknown key {name}" + (
-        f" (did you mean {tails[close[0]]}?)" if close else " (settings go in a section such as [run])"
-    )
-
-
-def _known(key: str, source: str) -> str:
-    if key not in _KNOWN_KEYS:
-        raise ConfigError(f"{source}: unknown key {key}{_suggest(key, list(_KNOWN_KEYS))}")
-    return key
-
-
-def _add_models(layers: _Layers, body: object, source: str, trusted: bool) -> None:
-    if not isinstance(body, dict):
-        raise ConfigError(f"{source}: models must hold [models.NAME] tables (got {_show(body)})")
-    for name, table in body.items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"{source}: models.{name} must be a table [models.{name}] (got {_show(table)})")
-        for key in table:
-            if key not in _MODEL_KEYS:
-                raise ConfigError(f"{source}: unknown key models.{name}.{key}{_suggest(key, _MODEL_KEYS)}")
-        # A model is defined whole by one layer: mixing keys of two definitions would pair a base_url
-        # with the wrong provider. Except where a layer may not set a key (the repository's base_url,
-        # api_key_env): the lower definition's value stays, so the repository cannot send the user's
-        # named model, or the key it reads, elsewhere.
-        model = _Model(dict(table), source)
-        below = layers.models.get(name)
-        if not trusted and below is not None:
-            for key, value in below.table.items():
-                if is_restricted(f"models.{name}.{key}"):
-                    model.table[key] = value
-                    model.kept[key] = below.kept.get(key, below.source)
-        layers.models[name] = model
-
-
-def _add_env(layers: _Layers, environ: Mapping[str, str]) -> None:
-    for variable, keys in _ENV_KEYS.items():
-        text = environ.get(variable, "")
-        if text.strip():
-            for key in keys:
-                layers.values[key] = (_from_text(text, key), variable)
-
-
-def _add_overrides(layers: _Layers, overrides: Mapping[str, object]) -> None:
-    # "roles.*" (--model) first, so a flag for one role (--coder) wins over it.
-    for key, value in sorted(overrides.items(), key=lambda item: item[0] != "roles.*"):
-        if value is None:
-            continue
-        for each in _ROLE_KEYS if key == "roles.*" else (_known(key, COMMAND_LINE),):
-            layers.values[each] = (_from_text(value, each) if isinstance(value, str) else value, COMMAND_LINE)
-
-
-def _from_text(text: str, key: str) -> object:
-    """The string as the key's type; left as is when it will not convert, for validation to report."""
-    base = _base_type(_hints(_KNOWN_KEYS[key])[key.partition(".")[2]])
-    word = text.strip().lower()
-    if base is bool:
-        return True if word in _TRUE else False if word in _FALSE else text
-    try:
-        return int(word) if base is int else float(word) if base is float else text.strip()
-    except ValueError:
-        return text
+REVIEWERS_KEY = "review.reviewers"  # an array of tables, read like [models.NAME]: whole, from one layer
+KNOWN_KEYS = {f"{name}.{f.name}": cls for name, cls in SECTIONS.items() for f in fields(cls)
+              if f"{name}.{f.name}" != REVIEWERS_KEY}
+REVIEWER_KEYS = [f.name for f in fields(ReviewerDef)]
+MODEL_KEYS = [f.name for f in fields(ModelDef) if f.name != "name"]
 
 
 # --- validation ---------------------------------------------------------------------------------------
@@ -644,11 +356,11 @@ _TYPE_WORDS: dict[type, str] = {
 
 
 @functools.cache
-def _hints(cls: type) -> dict[str, Any]:
+def hints(cls: type) -> dict[str, Any]:
     return get_type_hints(cls)
 
 
-def _base_type(hint: Any) -> type:
+def base_type(hint: Any) -> type:
     """str | None -> str; tuple[str, ...] -> tuple."""
     if get_origin(hint) in (Union, types.UnionType):
         hint = next(arg for arg in get_args(hint) if arg is not type(None))
@@ -669,35 +381,40 @@ def _normalize(value: object, base: type) -> object:
     return value if isinstance(value, str) else _BAD
 
 
-def _show(value: object) -> str:
+def show(value: object) -> str:
     text = json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _checked(cls: type, fld: Field[Any], key: str, value: object, source: str) -> object:
-    base = _base_type(_hints(cls)[fld.name])
+def checked(cls: type, fld: Field[Any], key: str, value: object, source: str) -> object:
+    base = base_type(hints(cls)[fld.name])
     rule: _Rule | None = fld.metadata.get("rule")
     normal = _normalize(value, base)
     if normal is _BAD or (rule is not None and not rule.ok(normal)):
         expected = rule.desc if rule else _TYPE_WORDS[base]
         hint = f"; {rule.hint}" if rule and rule.hint else ""
-        raise ConfigError(f"{source}: {key} must be {expected} (got {_show(value)}){hint}")
+        raise ConfigError(f"{source}: {key} must be {expected} (got {show(value)}){hint}")
     return normal
 
 
-def _build_section(name: str, cls: type, values: Mapping[str, tuple[object, str]]) -> Any:
+def build_section(name: str, cls: type, values: Mapping[str, tuple[object, str]]) -> Any:
     kwargs: dict[str, object] = {}
     for fld in fields(cls):
         key = f"{name}.{fld.name}"
         if key in values:
             value, source = values[key]
-            kwargs[fld.name] = _checked(cls, fld, key, value, source)
+            kwargs[fld.name] = checked(cls, fld, key, value, source)
     return cls(**kwargs)
 
 
-def _build_model(name: str, raw: _Model) -> ModelDef:
-    table, source = raw.table, raw.source
-    if not name.strip() or ":" in name:
+def suggest(word: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(word, candidates, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def build_model(name: str, table: Mapping[str, object], source: str, kept: Mapping[str, str]) -> ModelDef:
+    """A [models.NAME] as one layer defined it; `kept`: keys carried over from a lower layer -> their source."""
+    if not name.strip() or not parse_spec(name).named:
         raise ConfigError(
             f"{source}: [models.{name}]: a model name must be non-empty and without ':' (a spec)"
         )
@@ -705,42 +422,24 @@ def _build_model(name: str, raw: _Model) -> ModelDef:
     for fld in fields(ModelDef)[1:]:
         key = f"models.{name}.{fld.name}"
         if fld.name in table:
-            kwargs[fld.name] = _checked(ModelDef, fld, key, table[fld.name], raw.kept.get(fld.name, source))
+            kwargs[fld.name] = checked(ModelDef, fld, key, table[fld.name], kept.get(fld.name, source))
         elif fld.default is MISSING:
             raise ConfigError(f"{source}: {key} is required in [models.{name}]")
     return ModelDef(name=name, **kwargs)
 
 
-def _build(layers: _Layers) -> Config:
-    sections = {name: _build_section(name, cls, layers.values) for name, cls in SECTIONS.items()}
-    if layers.reviewers is not None:
-        sections["review"] = dataclasses.replace(sections["review"], reviewers=_build_reviewers(*layers.reviewers))
-    models = {name: _build_model(name, raw) for name, raw in layers.models.items()}
-    origins = {key: source for key, (_, source) in layers.values.items()}
-    for name, raw in layers.models.items():
-        origins[f"models.{name}"] = raw.source
-        origins.update({f"models.{name}.{key}": source for key, source in raw.kept.items()})
-    if layers.reviewers is not None:
-        origins[_REVIEWERS_KEY] = layers.reviewers[1]
-    config = Config(**sections, models=models, sources=tuple(layers.sources), origins=origins,
-                    ignored=tuple(layers.ignored), ignored_in=layers.ignored_in)
-    check_role_specs(config)
-    _check_references(config)
-    return config
-
-
-def _build_reviewers(raw: object, source: str) -> tuple[ReviewerDef, ...]:
+def build_reviewers(raw: object, source: str) -> tuple[ReviewerDef, ...]:
     if not isinstance(raw, list) or not all(isinstance(table, dict) for table in raw):
-        raise ConfigError(f"{source}: {_REVIEWERS_KEY} must be [[review.reviewers]] tables (got {_show(raw)})")
+        raise ConfigError(f"{source}: {REVIEWERS_KEY} must be [[review.reviewers]] tables (got {show(raw)})")
     reviewers: list[ReviewerDef] = []
     for index, table in enumerate(raw):
-        where = f"{_REVIEWERS_KEY}[{index}]"
+        where = f"{REVIEWERS_KEY}[{index}]"
         for key in table:
-            if key not in _REVIEWER_KEYS:
-                raise ConfigError(f"{source}: unknown key {where}.{key}{_suggest(key, _REVIEWER_KEYS)}")
+            if key not in REVIEWER_KEYS:
+                raise ConfigError(f"{source}: unknown key {where}.{key}{suggest(key, REVIEWER_KEYS)}")
         if "name" not in table:
             raise ConfigError(f"{source}: {where}.name is required: a short name such as \"security\"")
-        kwargs = {fld.name: _checked(ReviewerDef, fld, f"{where}.{fld.name}", table[fld.name], source)
+        kwargs = {fld.name: checked(ReviewerDef, fld, f"{where}.{fld.name}", table[fld.name], source)
                   for fld in fields(ReviewerDef) if fld.name in table}
         reviewer = ReviewerDef(**kwargs)  # type: ignore[arg-type]
         if any(other.name == reviewer.name for other in reviewers):
@@ -749,48 +448,39 @@ def _build_reviewers(raw: object, source: str) -> tuple[ReviewerDef, ...]:
     return tuple(reviewers)
 
 
-def _spec_problem(spec: str, models: Mapping[str, ModelDef], allow_command: bool) -> str | None:
+def spec_problem(spec: str, models: Mapping[str, ModelDef], allow_command: bool) -> str | None:
     """Why a spec names nothing usable, or None when it is fine."""
-    kind, colon, rest = spec.partition(":")
-    if not colon:
-        if spec in models:
-            return None
-        return f'"{spec}" is neither a spec ({_SPEC_FORMS}) nor a [models.NAME]{_suggest(spec, list(models))}'
-    if kind not in _SPEC_KINDS:
-        return f'unknown provider "{kind}" in "{spec}" (use {_SPEC_FORMS}; {_OLLAMA_HINT})'
-    if kind == "command" and not allow_command:
-        return f'"{spec}" is an agent command, not a model'
-    if not rest.strip() or (kind == "command" and not _splits(rest)):
-        wanted = "command line with balanced quotes" if kind == "command" else "model"
-        return f'"{spec}" needs a {wanted} after ":"'
-    return None
+    parsed = parse_spec(spec)
+    if parsed.named and spec not in models:
+        return f'"{spec}" is neither a spec ({FORMS}) nor a [models.NAME]{suggest(spec, list(models))}'
+    return parsed.problem(allow_command)
 
 
-def _check_references(config: Config) -> None:
+def check_references(config: Config) -> None:
     """Every role spec and every fallback must name a model."""
     for fld in fields(RolesConfig):
         spec = getattr(config.roles, fld.name)
-        problem = spec and _spec_problem(spec, config.models, allow_command=True)
+        problem = spec and spec_problem(spec, config.models, allow_command=True)
         if problem:
             raise ConfigError(f"{config.origin('roles.' + fld.name)}: roles.{fld.name}: {problem}")
     for name, model in config.models.items():
         for fallback in model.fallbacks:
-            problem = _spec_problem(fallback, config.models, allow_command=False)
+            problem = spec_problem(fallback, config.models, allow_command=False)
             if fallback == name:
                 problem = "a model cannot fall back to itself"
             if problem:
                 raise ConfigError(f"{config.origin('models.' + name)}: models.{name}.fallbacks: {problem}")
     for index, reviewer in enumerate(config.review.reviewers):
-        problem = reviewer.model and _spec_problem(reviewer.model, config.models, allow_command=False)
+        problem = reviewer.model and spec_problem(reviewer.model, config.models, allow_command=False)
         if problem:
-            where = f"{_REVIEWERS_KEY}[{index}].model"
-            raise ConfigError(f"{config.origin(_REVIEWERS_KEY)}: {where} ({reviewer.name}): {problem}")
+            where = f"{REVIEWERS_KEY}[{index}].model"
+            raise ConfigError(f"{config.origin(REVIEWERS_KEY)}: {where} ({reviewer.name}): {problem}")
 
 
 def check_role_specs(config: Config) -> None:
     """Refuse `command:` for any role but the coder; the message points to --coder."""
     roles = config.roles
-    if all(getattr(roles, role).startswith("command:") for role in ROLES):
+    if all(is_command(getattr(roles, role)) for role in ROLES):
         raise ConfigError(
             f"{config.origin('roles.planner')}: a command: spec was given for every role, but command: "
             "runs an external coding agent and is for the coder only: pass it with --coder "
@@ -798,14 +488,11 @@ def check_role_specs(config: Config) -> None:
             "(--planner, --reviewer, or --model)"
         )
     for role in ("planner", "reviewer", "economy_planner", "economy_reviewer"):
-        if getattr(roles, role).startswith("command:"):
+        if is_command(getattr(roles, role)):
             raise ConfigError(
                 f"{config.origin('roles.' + role)}: roles.{role} cannot be a command: spec; command: is for "
                 "the coder only (--coder, GITTEAM_CODER or roles.coder)"
             )
-
-
-# --- the example file ---------------------------------------------------------------------------------
 
 
 def settings_of(config: Config) -> dict[str, object]:
@@ -818,32 +505,8 @@ def settings_of(config: Config) -> dict[str, object]:
         section = getattr(config, name)
         for fld in fields(section):
             key = f"{name}.{fld.name}"
-            if key in _KNOWN_KEYS:
+            if key in KNOWN_KEYS:
                 value = getattr(section, fld.name)
                 settings[key] = list(value) if isinstance(value, tuple) else value
     return settings
 
-
-def example_text() -> str:
-    """The commented example configuration shipped in the package."""
-    from importlib import resources  # only `gitteam init` and the demo need it
-
-    return resources.files("gitteam").joinpath(EXAMPLE_RESOURCE).read_text(encoding="utf-8")
-
-
-def write_example(path: Path, force: bool = False) -> None:
-    """Write the example configuration to path; an existing file is replaced only with force."""
-    text = example_text().encode("utf-8")
-    if not force:
-        try:
-            with path.open("xb") as out:
-                out.write(text)
-        except FileExistsError:
-            raise UsageError(f"{path} already exists; edit it, or pass --force to replace it") from None
-        return
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temp.write_bytes(text)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
