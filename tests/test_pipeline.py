@@ -348,6 +348,20 @@ def test_cli_pending_json_then_approve_fast_forwards(repo: Path) -> None:
 
 # --- 10. the target moves during the run -------------------------------------------------------------------
 
+def test_an_unmoved_target_is_fast_forwarded_to_the_integration_head_itself(repo: Path) -> None:
+    """No catch-up when the target stayed where the run started: no merge commit, no `target_moved`, and the
+    target lands exactly on the commit the gate approved."""
+    result = start(repo, one_file_script(), RunOptions(no_merge=True))
+    assert result.state == "pending", result.message
+    integrated = sha(repo, f"gitteam/{result.run}/integration")
+
+    code, message = decide_run(repo, result.run, "approve")
+
+    assert code == 0, message
+    assert sha(repo, "main") == integrated == sha(repo, f"gitteam/{result.run}/integration")
+    assert events(repo, result.run, "target_moved") == []
+
+
 def test_target_moved_while_pending_is_merged_in_never_forced(repo: Path) -> None:
     result = start(repo, one_file_script(), RunOptions(no_merge=True))
     assert (result.exit_code, result.state) == (0, "pending"), result.message

@@ -137,3 +137,16 @@ def test_the_demo_replays_to_its_trees(tmp_path: Path) -> None:
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert "every agent reached the recorded tree" in replayed.stdout + replayed.stderr
     assert git(demo, "for-each-ref", "--format=%(refname) %(objectname)") == before
+
+
+def test_command_durations_are_not_a_difference() -> None:
+    """The `run` tool's result starts with how long the command took; a replay's command takes another time."""
+    from gitteam.run.replay_model import without_nonces
+
+    def said(text: str) -> list[dict[str, object]]:
+        return [{"role": "tool", "content": text}]
+
+    assert without_nonces(said("exit 127 after 0.1s\nnot found")) == without_nonces(
+        said("exit 127 after 0.0s\nnot found"))
+    assert without_nonces(said("timed out after 30.0s\n")) == without_nonces(said("timed out after 29.9s\n"))
+    assert without_nonces(said("exit 0 after 0.1s\n1")) != without_nonces(said("exit 0 after 0.1s\n2"))

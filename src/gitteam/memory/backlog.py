@@ -1,6 +1,6 @@
 """The backlog: review findings an approved subtask left unfixed (minor, info), kept as memory entries.
 
-The orchestrator records them after merging an approved subtask, from the journal's last review of it;
+The orchestrator records them after merging an approved subtask, from the verdict that approved it;
 `gitteam backlog` lists the open ones, `gitteam run --from-backlog ID...` turns them into a task, and a
 merged run closes them (a tombstone, so they stay closed in every clone).
 """
@@ -34,14 +34,6 @@ def record_findings(board: Blackboard, agent: str, verdict: Mapping[str, Any], c
                           meta={k: v for k, v in meta.items() if v is not None}))
     return board.remember_many(notes, agent=agent, role="reviewer")
 
-
-def record_from_journal(board: Blackboard, events: Sequence[Mapping[str, Any]], agent: str,
-                        commit: str) -> list[Entry]:
-    """Backlog entries from the last review event of `agent` in a run's journal (its approving verdict)."""
-    reviews = [e for e in events if e.get("event") == "review" and e.get("agent") == agent]
-    if not reviews or reviews[-1]["verdict"].get("decision") != "APPROVE":
-        return []
-    return record_findings(board, agent, reviews[-1]["verdict"], commit)
 
 
 def open_items(board: Blackboard, run: str | None = None) -> list[Entry]:

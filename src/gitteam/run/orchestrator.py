@@ -25,7 +25,8 @@ from gitteam.memory import Blackboard, backlog
 from gitteam.memory.recall import PLANNER_TOKENS, mentioned_paths
 from gitteam.metering import Meter
 from gitteam.models.base import CallContext, Model
-from gitteam.models.registry import COMMAND, Registry
+from gitteam.models.registry import Registry
+from gitteam.modelspec import COMMAND
 from gitteam.overview import repository_overview
 from gitteam.plan import Plan, serialize_overlaps, waves
 from gitteam.roles import planner as planner_role

@@ -22,7 +22,8 @@ from gitteam.events import Event
 from gitteam.git import Repository, clone_scratch, tree_of
 from gitteam.journal import Journal, RunState, load_run
 from gitteam.models.base import Model
-from gitteam.models.registry import COMMAND, Registry
+from gitteam.models.registry import Registry
+from gitteam.modelspec import COMMAND
 from gitteam.names import BRANCH_PREFIX
 from gitteam.run.context import RunOptions, RunResult
 from gitteam.run.replay_model import Divergence, Recording, TranscriptModel

@@ -31,6 +31,8 @@ NONCE = re.compile(r'nonce="([0-9a-f]+)"')
 # Memory entry ids hash the entry's creation time too, so a replay's notes get new ones: "remembered as
 # <12 hex>" from the remember tool, "(...; <10 hex>)" closing each line of a memory digest.
 MEMORY_ID = re.compile(r"(?<=remembered as )[0-9a-f]{12}\b|(?<=; )[0-9a-f]{10}(?=\))")
+# The `run` tool's first line says how long the command took: the same command takes another time in a replay.
+DURATION = re.compile(r"^((?:exit -?\d+|timed out) after )\d+(?:\.\d+)?s$", re.M)
 DIFF_LINES = 40  # a divergence shows at most this many diff lines; the rest is counted
 
 
@@ -91,7 +93,8 @@ def expected_calls(records: Iterable[Record]) -> list[Expected]:
 
 def without_nonces(messages: list[Record]) -> list[Record]:
     """Each message with its fence nonces and memory ids replaced by their order of appearance in it
-    (`nonce="#1"`, `id#1`): both are drawn anew by every run, and what they stand for is compared anyway."""
+    (`nonce="#1"`, `id#1`), and the `run` tool's durations by `#s`: all are new in every run, and what they
+    stand for is compared anyway."""
     found = []
     for message in messages:
         nonces: dict[str, str] = {}
@@ -106,6 +109,7 @@ def without_nonces(messages: list[Record]) -> list[Record]:
             return numbers[match.group(0)[:10]]
 
         content = MEMORY_ID.sub(memory_id, NONCE.sub(nonce, str(message.get("content", ""))))
+        content = DURATION.sub(r"\1#s", content)
         found.append({**message, "content": content})
     return found
 

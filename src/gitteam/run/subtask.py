@@ -15,7 +15,8 @@ from gitteam.events import AgentCommitted, AgentStarted, Reviewed
 from gitteam.locks.ownership import Ownership
 from gitteam.memory.recall import CODER_TOKENS
 from gitteam.metering import BudgetExhausted, Interrupted
-from gitteam.models.registry import COMMAND, check_command
+from gitteam.models.registry import check_command
+from gitteam.modelspec import COMMAND
 from gitteam.names import agent_branch, agent_ref
 from gitteam.plan import Subtask
 from gitteam.review.checks import CheckContext, run_checks
