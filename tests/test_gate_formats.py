@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from conftest import commit_files, git
-from gitteam.commands import review as gatecmd
+from gitteam.commands import review as review_command
 from gitteam.config import load_config
 from gitteam.errors import Exit, UsageError
 from gitteam.git import find_repository
@@ -32,7 +32,8 @@ def run_review(repo: Path, capsys: pytest.CaptureFixture[str], output: str, envi
                **request: Any) -> tuple[int, str, str]:
     repository = find_repository(repo)
     config = load_config(repository.root, {}, env={})
-    code = gatecmd.review_range(repository, config, gatecmd.Request(output=output, **request), environ=environ or {})
+    request_ = review_command.Request(output=output, **request)
+    code = review_command.review_range(repository, config, request_, environ=environ or {})
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -168,11 +169,11 @@ def test_bad_revisions(repo: Path) -> None:
     repository = find_repository(repo)
     config = load_config(repository.root, {}, env={})
     tree = git(repo, "rev-parse", "HEAD^{tree}")
-    for request, needle in [(gatecmd.Request(base="nope"), "unknown revision for --base: nope"),
-                            (gatecmd.Request(head=tree), f"unknown revision for --head: {tree}"),
-                            (gatecmd.Request(base="--output=x"), "unknown revision for --base: --output=x")]:
+    for request, needle in [(review_command.Request(base="nope"), "unknown revision for --base: nope"),
+                            (review_command.Request(head=tree), f"unknown revision for --head: {tree}"),
+                            (review_command.Request(base="--output=x"), "unknown revision for --base: --output=x")]:
         with pytest.raises(UsageError, match=re.escape(needle)) as caught:
-            gatecmd.review_range(repository, config, request, environ={})
+            review_command.review_range(repository, config, request, environ={})
         assert "fetch-depth: 0" in str(caught.value) and "\n" not in str(caught.value)
 
 

@@ -1,6 +1,6 @@
 """Reviewer agents in `gitteam review`: several reviewers, chunked diffs, the diff as data, injection attempts.
 
-The gate runs in-process on real repositories (`gatecmd.review_range`, as the CLI calls it); reviewers are
+The gate runs in-process on real repositories (`review_command.review_range`, as the CLI calls it); reviewers are
 replay scripts, or the real OpenAI SDK against a loopback server when the test reads the prompt itself.
 """
 
@@ -14,7 +14,7 @@ import pytest
 
 from conftest import commit_files, git
 from fakeapi import openai_completion, serve
-from gitteam.commands import review as gatecmd
+from gitteam.commands import review as review_command
 from gitteam.config import load_config, user_config_path
 from gitteam.errors import Exit
 from gitteam.fences import nonce_of
@@ -60,8 +60,8 @@ def review(repo: Path, capsys: pytest.CaptureFixture[str], *, fail_on: str = "bl
            overrides: dict[str, object] | None = None) -> tuple[int, Any]:
     repository = find_repository(repo)
     config = load_config(repository.root, overrides or {}, env={})
-    request = gatecmd.Request(base="main", output=output, fail_on=fail_on)
-    code = gatecmd.review_range(repository, config, request, environ={})
+    request = review_command.Request(base="main", output=output, fail_on=fail_on)
+    code = review_command.review_range(repository, config, request, environ={})
     out = capsys.readouterr().out
     return code, json.loads(out) if output == "json" else out
 

@@ -86,7 +86,7 @@ def run(
 ) -> int:
     """Plan, code in parallel worktrees, review, integrate, ask, fast-forward."""
     from gitteam import ui
-    from gitteam.commands import memory as memorycmd
+    from gitteam.commands import memory as memory_command
     from gitteam.run.orchestrator import start_run
 
     if task is None and not from_backlog:
@@ -94,14 +94,14 @@ def run(
     git_repo = open_repo(repo)
     items: list[Entry] = []
     if from_backlog:
-        task, items = memorycmd.backlog_task(git_repo, from_backlog, task)
+        task, items = memory_command.backlog_task(git_repo, from_backlog, task)
     config = load(git_repo, **model_overrides(model, planner, coder, reviewer), **{
         "run.max_agents": max_agents, "run.budget": budget, "run.target": target})
     options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out,
                              allow_protected=allow_protected or [])
     console = ui.progress_console()
     result = start_run(git_repo, config, task or "", options, listener=ui.ProgressPrinter(console))
-    memorycmd.close_resolved(git_repo, items, result.run, result.state)
+    memory_command.close_resolved(git_repo, items, result.run, result.state)
     return ui.report(console, result, json_out)
 
 
@@ -266,10 +266,10 @@ def replay(
     """Re-run a recorded run offline from its transcripts in a scratch clone; exit 0 when every agent reached
     the recorded tree, 1 at the first request that differs."""
     from gitteam import ui
-    from gitteam.run import replay as replaying
+    from gitteam.run.replay import replay as replay_run
 
     console = ui.progress_console()
-    report = replaying.replay(open_repo(repo), run_id, keep=keep, listener=ui.ProgressPrinter(console))
+    report = replay_run(open_repo(repo), run_id, keep=keep, listener=ui.ProgressPrinter(console))
     from gitteam.terminal import visible
 
     for line in report.lines():
@@ -328,11 +328,11 @@ def review(
                                               "model (e.g. CI without an API key).")] = False,
 ) -> int:
     """The merge gate on any range: deterministic checks, then the configured reviewers."""
-    from gitteam.commands import review as gatecmd
+    from gitteam.commands import review as review_command
 
     git_repo = open_repo(repo)
-    request = gatecmd.Request(base=base, head=head, output=output, fail_on=fail_on, checks_only=checks_only)
-    return gatecmd.review_range(git_repo, load(git_repo, **{"roles.reviewer": reviewer}), request)
+    request = review_command.Request(base=base, head=head, output=output, fail_on=fail_on, checks_only=checks_only)
+    return review_command.review_range(git_repo, load(git_repo, **{"roles.reviewer": reviewer}), request)
 
 
 @hook_app.command("install")
@@ -365,27 +365,27 @@ def memory_list(repo: RepoOpt = None, tag: TagOpt = None, run_id: RunFilterOpt =
                 hidden: Annotated[bool, typer.Option("--all", help="Also compacted and closed entries.")] = False,
                 json_out: JsonOpt = False) -> int:
     """List the entries, newest last."""
-    from gitteam.commands import memory as memorycmd
+    from gitteam.commands import memory as memory_command
 
-    return memorycmd.list_entries(open_repo(repo), tag or [], run_id, hidden, json_out)
+    return memory_command.list_entries(open_repo(repo), tag or [], run_id, hidden, json_out)
 
 
 @memory_app.command("show")
 def memory_show(entry_id: Annotated[str, typer.Argument(metavar="ID", help="An entry id or a prefix of it.")],
                 repo: RepoOpt = None, json_out: JsonOpt = False) -> int:
     """One entry in full, with where it came from and whether it was compacted."""
-    from gitteam.commands import memory as memorycmd
+    from gitteam.commands import memory as memory_command
 
-    return memorycmd.show_entry(open_repo(repo), entry_id, json_out)
+    return memory_command.show_entry(open_repo(repo), entry_id, json_out)
 
 
 @memory_app.command("add")
 def memory_add(content: str, repo: RepoOpt = None, tag: TagOpt = None, file: FileOpt = None,
                run_id: Annotated[str | None, typer.Option("--run", help="The run it belongs to.")] = None) -> int:
     """Add an entry (secrets are redacted); prints its id."""
-    from gitteam.commands import memory as memorycmd
+    from gitteam.commands import memory as memory_command
 
-    return memorycmd.add_entry(open_repo(repo), content, tag or [], file or [], run_id)
+    return memory_command.add_entry(open_repo(repo), content, tag or [], file or [], run_id)
 
 
 @memory_app.command("search")
@@ -394,9 +394,9 @@ def memory_search(query: str, repo: RepoOpt = None, tag: TagOpt = None, file: Fi
                   limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 20,
                   json_out: JsonOpt = False) -> int:
     """Entries matching QUERY, the files and the tags, best first."""
-    from gitteam.commands import memory as memorycmd
+    from gitteam.commands import memory as memory_command
 
-    return memorycmd.search(open_repo(repo), query, tag or [], file or [], run_id, limit, json_out)
+    return memory_command.search(open_repo(repo), query, tag or [], file or [], run_id, limit, json_out)
 
 
 @memory_app.command("compact")
@@ -411,25 +411,25 @@ def memory_compact(
     json_out: JsonOpt = False,
 ) -> int:
     """Summarize old entries with the same tags into fewer ones; the originals stay in the refs' history."""
-    from gitteam.commands import memory as memorycmd
+    from gitteam.commands import memory as memory_command
 
-    return memorycmd.compact(open_repo(repo), older_than, tag or [], run_id, dry_run, json_out)
+    return memory_command.compact(open_repo(repo), older_than, tag or [], run_id, dry_run, json_out)
 
 
 @memory_app.command("push")
 def memory_push(remote: RemoteArg = None, repo: RepoOpt = None, json_out: JsonOpt = False) -> int:
     """Share this clone's memory: push the memory refs (never forced); sets up the remote's refspecs."""
-    from gitteam.commands import memory as memorycmd
+    from gitteam.commands import memory as memory_command
 
-    return memorycmd.push(open_repo(repo), remote, json_out)
+    return memory_command.push(open_repo(repo), remote, json_out)
 
 
 @memory_app.command("pull")
 def memory_pull(remote: RemoteArg = None, repo: RepoOpt = None, json_out: JsonOpt = False) -> int:
     """Fetch other clones' memory and merge it (a union; nothing is rewound)."""
-    from gitteam.commands import memory as memorycmd
+    from gitteam.commands import memory as memory_command
 
-    return memorycmd.pull(open_repo(repo), remote, json_out)
+    return memory_command.pull(open_repo(repo), remote, json_out)
 
 
 @app.command("backlog")
@@ -441,9 +441,9 @@ def backlog_command(
     json_out: JsonOpt = False,
 ) -> int:
     """Review findings left open on approved subtasks (minor, info); fix them with run --from-backlog ID."""
-    from gitteam.commands import memory as memorycmd
+    from gitteam.commands import memory as memory_command
 
-    return memorycmd.list_backlog(open_repo(repo), run_id, close or [], json_out)
+    return memory_command.list_backlog(open_repo(repo), run_id, close or [], json_out)
 
 
 @app.command()

@@ -1,12 +1,16 @@
-"""The coder: changes only its subtask's files, inside its own worktree, through checked tools."""
+"""The coder: changes only its subtask's files, inside its own worktree, through checked tools.
+
+This is gitteam's own coder (its prompt, tools and `AgentCoder`) and the `Coder` seam every coder answers to;
+an external agent CLI is the other kind (`roles.external_coder.CommandCoder`).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from gitteam import fences
 from gitteam.git import Repository
@@ -14,6 +18,7 @@ from gitteam.locks.ownership import Ownership
 from gitteam.locks.paths import resolve_path
 from gitteam.memory import Blackboard
 from gitteam.plan import Subtask
+from gitteam.roles.agent import Agent
 from gitteam.roles.errors import AgentFailed, ToolRefused
 from gitteam.roles.tools import Tool, Toolbox, ToolResult, WorktreeView, read_tools, seconds_left, tool
 from gitteam.sandbox import parse_command
@@ -210,3 +215,29 @@ def changes_requested_message(findings_text: str, round_number: int) -> str:
         fences.data("review", findings_text, round=round_number - 1),
         "The reviewer requested changes. Address every finding in your files (or explain in your summary why "
         "a finding is wrong), then call done again.", sep="\n")
+
+
+class Coder(Protocol):
+    @property
+    def model(self) -> str:
+        """What did the work, for the provenance note: the model that answered last, or the command spec."""
+        ...
+
+    def work(self, message: str, round_number: int) -> str:
+        """Carry out the brief (round 1) or the reviewer's findings (later rounds); returns a summary."""
+        ...
+
+
+class AgentCoder:
+    """gitteam's own coder: the agent loop, one conversation across review rounds."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    @property
+    def model(self) -> str:
+        return self.agent.last_model
+
+    def work(self, message: str, round_number: int) -> str:
+        self.agent.context = replace(self.agent.context, round=round_number)
+        return str(self.agent.run(message))

@@ -25,7 +25,8 @@ from gitteam.review.policy import decide
 from gitteam.review.verdict import Finding, Verdict, format_findings
 from gitteam.roles import coder as coder_role
 from gitteam.roles.agent import Agent
-from gitteam.roles.external_coder import AgentCoder, Coder, CommandCoder, CommandSetup
+from gitteam.roles.coder import AgentCoder, Coder
+from gitteam.roles.external_coder import CommandCoder, CommandSetup
 from gitteam.roles.review_agents import Subject, review_with_agents
 from gitteam.run.context import Outcome, RunContext, worktree_path
 from gitteam.run.environment import agent_env, learn_secret_files, setup_problem
