@@ -77,21 +77,47 @@ def test_review_blocks_a_secret(feature: Path, files: dict[str, str], kind: str)
     assert any(f["file"] == path and f["severity"] == "critical" and kind in f["message"] for f in data["findings"])
 
 
-def test_conflict_markers_request_changes(feature: Path) -> None:
-    commit_files(feature, {"src/merge.py": CONFLICT}, "half-merged")
-    lenient = gitteam(feature, "review", "--fail-on", "block")
+@pytest.mark.parametrize(("files", "needle"), [
+    ({"src/merge.py": CONFLICT}, "src/merge.py:2"),
+    ({"src/broken.py": "def f(:\n    return 1\n"}, "src/broken.py:1"),
+])
+def test_a_failing_check_refuses_whatever_fail_on_says(feature: Path, files: dict[str, str], needle: str) -> None:
+    """Conflict markers and syntax errors are facts, not opinions: the gate refuses them with --fail-on block too,
+    checks-only or not."""
+    commit_files(feature, files, "half-done")
+    for args in (["--fail-on", "block"], ["--fail-on", "changes"], ["--checks-only"]):
+        proc = gitteam(feature, "review", *args)
+        assert proc.returncode == 3, (args, proc.stdout, proc.stderr)
+        assert proc.stdout.startswith("REQUEST_CHANGES") and needle in proc.stdout
+        assert "does not lift a failing check" in proc.stderr or "--fail-on changes" in " ".join(args)
+
+
+def test_a_binary_file_follows_fail_on(feature: Path) -> None:
+    """A binary file is a judgement a person may make: it requests changes, and refuses only with --fail-on changes."""
+    (feature / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary")
+    git(feature, "add", "logo.png")
+    git(feature, "commit", "-q", "-m", "logo")
+    lenient = gitteam(feature, "review", "--checks-only")
     assert lenient.returncode == 0, (lenient.stdout, lenient.stderr)
-    assert lenient.stdout.startswith("REQUEST_CHANGES")
-    assert "src/merge.py:2" in lenient.stdout and "conflict marker" in lenient.stdout
-    strict = gitteam(feature, "review", "--fail-on", "changes")
-    assert strict.returncode == 3, (strict.stdout, strict.stderr)
-    assert strict.stdout == lenient.stdout
+    assert lenient.stdout.startswith("REQUEST_CHANGES") and "logo.png" in lenient.stdout
+    assert gitteam(feature, "review", "--checks-only", "--fail-on", "changes").returncode == 3
+
+
+def test_review_json_and_model_flags(feature: Path, tmp_path: Path) -> None:
+    as_flag = gitteam(feature, "review", "--json")
+    assert as_flag.returncode == 0, as_flag.stderr
+    assert json.loads(as_flag.stdout) == json.loads(gitteam(feature, "review", "--format", "json").stdout)
+    assert_error(gitteam(feature, "review", "--json", "--format", "sarif"), 2, "--json and --format sarif")
+    script = reviewer_script(tmp_path, "BLOCK", "not like this", [])
+    blocked = gitteam(feature, "review", "--model", f"replay:{script}", "--json")
+    assert blocked.returncode == 3, (blocked.stdout, blocked.stderr)
+    assert json.loads(blocked.stdout)["decision"] == "BLOCK"
 
 
 def test_review_json(feature: Path) -> None:
     commit_files(feature, {"src/merge.py": CONFLICT}, "half-merged")
     proc = gitteam(feature, "review", "--format", "json")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 3, proc.stderr
     data = json.loads(proc.stdout)
     assert data["decision"] == "REQUEST_CHANGES"
     markers = [f for f in data["findings"] if f["source"] == "check:conflict_markers"]
@@ -335,3 +361,44 @@ def test_install_refuses_when_a_previous_hook_is_already_parked(repo: Path) -> N
     assert "Traceback" not in proc.stderr and "gitteam-previous" in proc.stderr
     assert (hooks / "pre-push").read_text() == "#!/bin/sh\nexit 0\n"
     assert (hooks / "pre-push.gitteam-previous").read_text() == "#!/bin/sh\nexit 1\n"
+
+
+def test_a_checks_only_hook_refuses_a_syntax_error_and_its_options_take_effect(repo: Path, remote: Path) -> None:
+    """The checks-only pre-push hook, as git runs it: a syntax error does not reach the remote; a binary file does
+    unless the hook was installed with --fail-on changes."""
+    installed = gitteam(repo, "hook", "install", "--checks-only")
+    assert installed.returncode == 0 and "deterministic checks" in installed.stdout, installed.stderr
+    pushed = remote_head(remote, "main")
+    commit_files(repo, {"src/app.py": "def main(:\n    return 2\n"}, "broken")
+    refused = push(repo, "main")
+    assert refused.returncode != 0, refused.stdout + refused.stderr
+    assert "syntax" in (refused.stdout + refused.stderr).lower()
+    assert remote_head(remote, "main") == pushed
+
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    (repo / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary")
+    git(repo, "add", "logo.png")
+    git(repo, "commit", "-q", "-m", "logo")
+    assert push(repo, "main").returncode == 0
+    assert remote_head(remote, "main") == git(repo, "rev-parse", "HEAD")
+
+    assert gitteam(repo, "hook", "install", "--checks-only", "--fail-on", "changes").returncode == 0
+    (repo / "logo2.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00other")
+    git(repo, "add", "logo2.png")
+    git(repo, "commit", "-q", "-m", "another logo")
+    strict = push(repo, "main")
+    assert strict.returncode != 0 and remote_head(remote, "main") != git(repo, "rev-parse", "HEAD")
+    assert_error(gitteam(repo, "hook", "install", "--fail-on", "never"), 2, "--fail-on must be one of")
+
+
+def test_a_refused_ref_refuses_the_push_even_when_a_later_ref_passes(repo: Path, remote: Path) -> None:
+    """git runs the hook once for all pushed refs: a refusal of the first must not be lost in the loop."""
+    assert gitteam(repo, "hook", "install", "--checks-only").returncode == 0
+    git(repo, "checkout", "-q", "-b", "bad")
+    commit_files(repo, {"src/app.py": "def main(:\n"}, "broken")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "checkout", "-q", "-b", "good")
+    commit_files(repo, {"src/app.py": "def main():\n    return 3\n"}, "fine")
+    refused = push(repo, "bad", "good")
+    assert refused.returncode != 0, refused.stdout + refused.stderr
+    assert remote_head(remote, "bad") == "" and remote_head(remote, "good") == ""

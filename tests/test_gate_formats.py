@@ -58,7 +58,7 @@ def test_text_and_json_carry_the_same_findings(repo: Path, capsys: pytest.Captur
     git(repo, "checkout", "-q", "-b", "feature")
     commit_files(repo, {"src/merge.txt": CONFLICT}, "half-merged")
     code, text, _ = run_review(repo, capsys, "text", base="main")
-    assert code == Exit.OK and text.startswith("REQUEST_CHANGES: deterministic checks failed\n")
+    assert code == Exit.REFUSED and text.startswith("REQUEST_CHANGES: deterministic checks failed\n")
     assert text.count("[major] src/merge.txt:") == 3
     code, out, _ = run_review(repo, capsys, "json", base="main")
     data = json.loads(out)
@@ -128,7 +128,7 @@ def test_rdjson_has_reviewdogs_shape(messy: Path, capsys: pytest.CaptureFixture[
     git(messy, "checkout", "-q", "-b", "tidy", "main")
     commit_files(messy, {"src/ok.py": "A = 1\nB = 2\n", "src/merge.txt": CONFLICT}, "tidy")
     code, out, _ = run_review(messy, capsys, "rdjson", base="main")
-    assert code == Exit.OK  # REQUEST_CHANGES, and --fail-on block
+    assert code == Exit.REFUSED  # REQUEST_CHANGES from a failing check: refused even with --fail-on block
     data = json.loads(out)
     assert data["source"]["name"] == "gitteam" and data["severity"] == "ERROR"
     for diagnostic in data["diagnostics"]:

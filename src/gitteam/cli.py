@@ -320,32 +320,50 @@ def review(
     reviewer: Annotated[SpecOpt, typer.Option("--reviewer", help="Model spec for reviewers without a model of "
                                               "their own (default: roles.reviewer, or an API key's default).")]
     = None,
+    model: Annotated[SpecOpt, typer.Option("--model", help="The same as --reviewer: review has only reviewers.")]
+    = None,
     output: Annotated[str, typer.Option("--format", help="text, json, github (workflow annotations), sarif "
                                         "(2.1.0, for code scanning) or rdjson (reviewdog).")] = "text",
-    fail_on: Annotated[str, typer.Option("--fail-on", help="block: exit 3 on BLOCK only; changes: on "
-                                         "REQUEST_CHANGES too.")] = "block",
+    json_out: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    fail_on: Annotated[str, typer.Option("--fail-on", help="block: exit 3 on BLOCK (and on a failing check: a "
+                                         "secret, a conflict marker, a syntax error); changes: on REQUEST_CHANGES "
+                                         "too.")] = "block",
     checks_only: Annotated[bool, typer.Option("--checks-only", help="Deterministic checks only, no reviewer "
                                               "model (e.g. CI without an API key).")] = False,
 ) -> int:
     """The merge gate on any range: deterministic checks, then the configured reviewers."""
     from gitteam.commands import review as review_command
 
+    if json_out and output not in ("text", "json"):
+        raise UsageError(f"--json and --format {output} ask for two formats: give one")
+    if model and reviewer and model != reviewer:
+        raise UsageError("--model and --reviewer name different models: give one")
     git_repo = open_repo(repo)
-    request = review_command.Request(base=base, head=head, output=output, fail_on=fail_on, checks_only=checks_only)
-    return review_command.review_range(git_repo, load(git_repo, **{"roles.reviewer": reviewer}), request)
+    request = review_command.Request(base=base, head=head, output="json" if json_out else output, fail_on=fail_on,
+                                     checks_only=checks_only)
+    return review_command.review_range(git_repo, load(git_repo, **{"roles.reviewer": reviewer or model}), request)
 
 
 @hook_app.command("install")
-def hook_install(repo: RepoOpt = None, kind: Annotated[str, typer.Option("--type")] = "pre-push") -> int:
+def hook_install(
+    repo: RepoOpt = None,
+    kind: Annotated[str, typer.Option("--type", help="pre-push or pre-merge-commit.")] = "pre-push",
+    fail_on: Annotated[str, typer.Option("--fail-on", help="Passed to gitteam review: block (the default) or "
+                                         "changes.")] = "block",
+    checks_only: Annotated[bool, typer.Option("--checks-only", help="The deterministic checks only: no reviewer "
+                                              "model, no key needed.")] = False,
+) -> int:
     """Install `gitteam review` as a pre-push (or pre-merge-commit) hook."""
     from gitteam.commands import hooks
 
-    print(hooks.install(open_repo(repo), kind))
+    print(hooks.install(open_repo(repo), kind, fail_on=fail_on, checks_only=checks_only))
     return Exit.OK
 
 
 @hook_app.command("uninstall")
-def hook_uninstall(repo: RepoOpt = None, kind: Annotated[str, typer.Option("--type")] = "pre-push") -> int:
+def hook_uninstall(repo: RepoOpt = None,
+                   kind: Annotated[str, typer.Option("--type", help="pre-push or pre-merge-commit.")] = "pre-push"
+                   ) -> int:
     """Remove gitteam's hook and restore the one it replaced."""
     from gitteam.commands import hooks
 

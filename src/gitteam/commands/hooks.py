@@ -14,6 +14,7 @@ import stat
 import sys
 from pathlib import Path
 
+from gitteam.commands.review import FAIL_ON
 from gitteam.errors import GitteamError, UsageError
 from gitteam.git import Repository
 
@@ -31,15 +32,16 @@ if [ -x "$previous" ]; then
     printf '%s\\n' "$input" | "$previous" "$@" || exit $?
 fi
 zero=0000000000000000000000000000000000000000
+# The loop runs in a subshell (the pipe): its `exit` ends the loop, and `|| exit` the hook.
 printf '%s\\n' "$input" | while read -r local_ref local_sha remote_ref remote_sha; do
     [ -z "$local_sha" ] && continue
     [ "$local_sha" = "$zero" ] && continue
     if [ "$remote_sha" = "$zero" ] || ! git cat-file -e "$remote_sha^{{commit}}" 2>/dev/null; then
-        {gitteam} review --head "$local_sha" || exit $?
+        {gitteam} review{options} --head "$local_sha" || exit $?
     else
-        {gitteam} review --base "$remote_sha" --head "$local_sha" || exit $?
+        {gitteam} review{options} --base "$remote_sha" --head "$local_sha" || exit $?
     fi
-done
+done || exit $?
 """
 
 PRE_MERGE_COMMIT = """#!/bin/sh
@@ -52,7 +54,7 @@ fi
 # MERGE_HEAD is not written yet when git runs this hook: review the merged index as a commit on HEAD.
 tree=$(git write-tree) || exit $?
 merged=$(git commit-tree "$tree" -p HEAD -m "gitteam: the merge under review") || exit $?
-{gitteam} review --base HEAD --head "$merged"
+{gitteam} review{options} --base HEAD --head "$merged"
 """
 
 
@@ -69,9 +71,13 @@ def command() -> str:
     return f"{shlex.quote(sys.executable)} -m gitteam"
 
 
-def install(repo: Repository, kind: str) -> str:
+def install(repo: Repository, kind: str, fail_on: str = "block", checks_only: bool = False) -> str:
+    """Write the hook; `fail_on` and `checks_only` are passed to every `gitteam review` it runs."""
     if kind not in KINDS:
         raise UsageError(f"--type must be one of {', '.join(KINDS)} (got {kind!r})")
+    if fail_on not in FAIL_ON:
+        raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)} (got {fail_on!r})")
+    options = f" --fail-on {fail_on}" + (" --checks-only" if checks_only else "")
     directory = hooks_dir(repo)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / kind
@@ -83,12 +89,13 @@ def install(repo: Repository, kind: str) -> str:
         os.replace(path, previous)
         chained = f" (your previous hook is kept as {previous.name} and runs first)"
     template = PRE_PUSH if kind == "pre-push" else PRE_MERGE_COMMIT
-    text = template.format(marker=MARKER, previous=PREVIOUS_SUFFIX, gitteam=command())
+    text = template.format(marker=MARKER, previous=PREVIOUS_SUFFIX, gitteam=command(), options=options)
     tmp = path.with_name(kind + ".gitteam-tmp")
     tmp.write_text(text)
     tmp.chmod(tmp.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     os.replace(tmp, path)
-    return f"installed the gitteam {kind} hook at {path}{chained}"
+    what = "the deterministic checks" if checks_only else "the checks and the configured reviewers"
+    return f"installed the gitteam {kind} hook at {path}{chained}: it runs {what}, failing on {fail_on}"
 
 
 def uninstall(repo: Repository, kind: str) -> str:

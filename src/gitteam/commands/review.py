@@ -2,8 +2,9 @@
 
 The same gate the pipeline runs: deterministic checks first (no model can overrule them), then the
 configured reviewers over the diff, chunked when it is large. The range is `git diff BASE...HEAD`: what
-HEAD adds since it left BASE. Exit 0 passes, 3 refuses (BLOCK, or changes with `--fail-on changes`),
-2 for bad input, 1 when gitteam or a reviewer model fails.
+HEAD adds since it left BASE. Exit 0 passes; 3 refuses: a BLOCK, a failing deterministic check (a secret,
+a conflict marker, a syntax error: facts, refused whatever `--fail-on` says), or requested changes with
+`--fail-on changes`; 2 for bad input, 1 when gitteam or a reviewer model fails.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from gitteam.models.registry import Registry
 from gitteam.review.checks import CheckContext, run_checks
 from gitteam.review.diff import FileChange, parse_diff
 from gitteam.review.formats import FORMATS, Range, render, step_summary
-from gitteam.review.policy import SHORT_OF_BLOCK, decide
+from gitteam.review.policy import SHORT_OF_BLOCK, decide, hard_failures
 from gitteam.review.verdict import Verdict
 from gitteam.roles.agent import Limits
 from gitteam.roles.review_agents import ReviewSession, Subject, review_with_agents, reviewers
@@ -114,7 +115,12 @@ def review_range(repo: Repository, config: Config, request: Request,
     if request.output == "github" and summary_path:
         with open(summary_path, "a", encoding="utf-8") as out:
             out.write(step_summary(verdict, where))
-    refused = verdict.decision == "BLOCK" or (request.fail_on == "changes" and verdict.decision == "REQUEST_CHANGES")
+    failed = hard_failures(verdict.findings)
+    if failed and verdict.decision != "BLOCK":
+        _note(f"refused: {len(failed)} failing check(s) ({', '.join(sorted({f.source for f in failed}))}); "
+              "--fail-on does not lift a failing check")
+    refused = (verdict.decision == "BLOCK" or bool(failed)
+               or (request.fail_on == "changes" and verdict.decision == "REQUEST_CHANGES"))
     return Exit.REFUSED if refused else Exit.OK
 
 

@@ -13,6 +13,10 @@ from collections.abc import Callable, Collection, Sequence
 
 from gitteam.review.verdict import Decision, Finding, Verdict, combine, gate_decision
 
+# Checks whose failure is a fact about the change, not a judgement: `gitteam review` refuses on them whatever
+# --fail-on says (a binary or a large file is a judgement a person may make; those follow --fail-on).
+HARD_CHECKS = frozenset({"check:ownership", "check:secrets", "check:conflict_markers", "check:python_syntax",
+                         "check:test_command"})
 CHECKS_FAILED = "deterministic checks failed"
 CHECKS_PASSED = "deterministic checks passed"
 WHEN_PASSING: tuple[Decision, ...] = ("APPROVE",)  # the pipeline's policy
@@ -23,6 +27,11 @@ def floor(checks: Sequence[Finding]) -> Verdict:
     """The verdict of the deterministic checks alone."""
     decision = gate_decision(checks)
     return Verdict(decision, CHECKS_PASSED if decision == "APPROVE" else CHECKS_FAILED, tuple(checks))
+
+
+def hard_failures(findings: Sequence[Finding]) -> list[Finding]:
+    """The findings of HARD_CHECKS serious enough to refuse (major or critical)."""
+    return [f for f in findings if f.source in HARD_CHECKS and f.severity in ("major", "critical")]
 
 
 def decide(checks: Sequence[Finding], review: Callable[[], Verdict] | None,
