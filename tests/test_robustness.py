@@ -224,19 +224,29 @@ def test_malformed_replay_prices_are_a_usage_error(repo: Path, tmp_path: Path, p
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and '"prices" must be' in proc.stderr
 
 
-@pytest.mark.parametrize("damage", [b"[]\n", b"{}\n", b'"text"\n', b'{"event": "note \xff"}\n', b"\x00\x00\n",
-                                    b'{"event": "usage", "usage": 3}\n', b'{"event": "usage", "usage": {}}\n',
-                                    b'{"event": "agent_started", "agent": "x"}\n'])
-def test_a_damaged_journal_line_is_skipped_and_the_run_can_still_be_approved(repo: Path, tmp_path: Path,
-                                                                           damage: bytes) -> None:
+DAMAGED_LINES = [b"[]\n", b"{}\n", b'"text"\n', b'{"event": "note \xff"}\n', b"\x00\x00\n",
+                 b'{"event": "usage", "usage": 3}\n', b'{"event": "usage", "usage": {}}\n',
+                 b'{"event": "agent_started", "agent": "x"}\n']
+
+
+def test_damaged_journal_lines_are_skipped_and_the_run_can_still_be_approved(repo: Path, tmp_path: Path) -> None:
+    """Every kind of damage, one kind after each event of a pending run (so the run's whole state lies after
+    some damage): each command reads the run as it was, and it can be approved. The reader's rules, one damaged
+    line at a time, are test_journal_reader's."""
     path = write_script(tmp_path / "s.json", one_writer("a.txt", "A\n"))
     assert gitteam(repo, "run", "--no-merge", "--model", f"replay:{path}", "task").returncode == 0
     run = journal(repo)[0]
     events = repo / ".git" / "gitteam" / "runs" / run / "events.jsonl"
-    events.write_bytes(events.read_bytes() + damage)
-    for command in (["status"], ["show", run, "x"], ["cost", run, "--json"]):
+    readers = (["status", run, "--json"], ["show", run, "x"], ["cost", run, "--json"])
+    intact = [gitteam(repo, *command).stdout for command in readers]
+    lines = events.read_bytes().splitlines(keepends=True)
+    assert len(lines) >= len(DAMAGED_LINES)
+    events.write_bytes(b"".join(DAMAGED_LINES[n % len(DAMAGED_LINES)] + line for n, line in enumerate(lines)))
+    for command, before in zip(readers, intact, strict=True):
         proc = gitteam(repo, *command)
         assert proc.returncode == 0 and "Traceback" not in proc.stderr, (command, proc.stderr)
+        assert proc.stdout == before, command
+    assert gitteam(repo, "status").returncode == 0
     approved = gitteam(repo, "approve", run)
     assert approved.returncode == 0, approved.stderr
     assert git(repo, "show", "main:a.txt") == "A"
