@@ -11,9 +11,9 @@ import os
 import pty
 import select
 import shlex
-import signal
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import loopback
 from conftest import commit_files, git
 from gitteam.cli import app
 from loopback import provider_env, write_user_config
+from pausing import interrupt, paused, release, wait_reached
 from scripts import (
     approve,
     blob,
@@ -188,22 +189,32 @@ def test_target_moves_a_branch_that_is_not_checked_out(repo: Path, tmp_path: Pat
     assert (repo / "src" / "app.py").read_text() == "def main():\n    return 1\n"
 
 
-def two_independent(delay: float) -> dict[str, Any]:
-    slow = {"delay": delay, "tool_calls": [{"name": "list_files", "arguments": {}}]}
+def two_independent(first_calls: dict[str, Path]) -> dict[str, Any]:
+    """Two subtasks; each coder's first call pauses at its marker in `first_calls`."""
+    look = call("list_files")
     return script(
         planner=[plan_turn([subtask("one", ["one.txt"]), subtask("two", ["two.txt"])])],
-        coder={"one": [slow, coder_writes("one.txt", "1\n"), done()],
-               "two": [slow, coder_writes("two.txt", "2\n"), done()]},
+        coder={"one": [paused(look, first_calls["one"]), coder_writes("one.txt", "1\n"), done()],
+               "two": [paused(look, first_calls["two"]), coder_writes("two.txt", "2\n"), done()]},
         reviewer={"one": [approve()], "two": [approve()], "integration": [approve()]},
     )
 
 
 @pytest.mark.parametrize("max_agents", [1, 2])
 def test_max_agents_bounds_the_coders_at_once(repo: Path, tmp_path: Path, max_agents: int) -> None:
-    ran = cli(repo, "run", "two files", "--model", saved(tmp_path, two_independent(0.3)), "--yes",
-              "--max-agents", str(max_agents), "--json")
-    assert ran.returncode == 0, ran.stderr
-    run = one_json(ran)["run"]
+    first_calls = {name: tmp_path / f"first-{name}" for name in ("one", "two")}
+    if max_agents == 1:
+        release(*first_calls.values())  # nothing held: one coder at a time cannot wait for the other
+    proc = subprocess.Popen([sys.executable, "-m", "gitteam", "run", "two files", "--model",
+                             saved(tmp_path, two_independent(first_calls)), "--yes", "--max-agents", str(max_agents),
+                             "--json"], cwd=repo, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    if max_agents == 2:
+        wait_reached(proc, *first_calls.values())  # both coders inside a model call at once
+        release(*first_calls.values())
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    run = json.loads(out)["run"]
     order = [(e["event"], e.get("agent")) for e in events(repo, run)
              if e["event"] in ("agent_started", "agent_committed")]
     starts = [n for n, (kind, _) in enumerate(order) if kind == "agent_started"]
@@ -443,30 +454,23 @@ def test_worktrees_are_removed_when_a_run_ends_unless_keep(repo: Path, tmp_path:
 
 def test_every_agent_commit_carries_a_note_even_when_interrupted(repo: Path, tmp_path: Path) -> None:
     """Ctrl-C with the only coder in the main thread: its work is committed, and that commit has its note."""
+    second = tmp_path / "second-turn"
     data = script(planner=[plan_turn([subtask("app", ["src/app.py"])])],
                   coder={"app": [coder_writes("src/app.py", "X = 1\n"),
-                                 {**coder_writes("src/app.py", "X = 2\n"), "delay": 5}, done()]})
+                                 paused(coder_writes("src/app.py", "X = 2\n"), second), done()]})
     path = write_script(tmp_path / "slow.json", data)
     proc = subprocess.Popen([sys.executable, "-m", "gitteam", "run", "x", "--yes", "--max-agents", "1",
                              "--model", spec(path)], cwd=repo, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    runs = repo / ".git" / "gitteam" / "runs"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        logs = list(runs.glob("*/events.jsonl")) if runs.is_dir() else []
-        if logs and sum('"role": "coder"' in line and '"usage"' in line
-                        for line in logs[0].read_text().splitlines()) >= 1:
-            break
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
+    wait_reached(proc, second)  # the first write is done; the coder is inside its second model call
+    interrupt(proc)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
-    run = logs[0].parent.name
+    (run,) = [log.parent.name for log in (repo / ".git" / "gitteam" / "runs").glob("*/events.jsonl")]
     base = sha(repo, "main")
     agent_commits = git(repo, "rev-list", f"{base}..gitteam/{run}/app").split()
     assert agent_commits, "the interrupted agent's work is committed"
+    assert blob(repo, f"gitteam/{run}/app", "src/app.py") == b"X = 1\n"  # the write before the interrupt
     for commit in agent_commits:
         provenance = note(repo, commit)
         assert (provenance["run"], provenance["agent"], provenance["role"]) == (run, "app", "coder")
@@ -493,6 +497,18 @@ def test_a_subtasks_fields_reach_a_model_coder_verbatim(repo: Path, monkeypatch:
         assert text in firsts[0], text
 
 
+CURSOR_POSITION_REQUEST = b"\x1b[6n"
+
+
+def prompt_waiting(seen: bytes, master: int) -> bool:
+    """The approval prompt is drawn to its last choice and the terminal is out of line mode: the prompt is
+    reading keys, so a key sent now is its answer (sent earlier, a line discipline in canonical mode would hold
+    it back as part of a line)."""
+    question = seen.rfind(b"Fast-forward main")
+    drawn = question >= 0 and b"show diff" in seen[question:]
+    return drawn and not termios.tcgetattr(master)[3] & termios.ICANON
+
+
 def test_json_stays_alone_on_stdout_when_a_terminal_is_asked(repo: Path, tmp_path: Path) -> None:
     """stdin and stderr on a terminal, stdout redirected: the approval prompt appears on the terminal."""
     master, terminal = pty.openpty()
@@ -500,7 +516,7 @@ def test_json_stays_alone_on_stdout_when_a_terminal_is_asked(repo: Path, tmp_pat
                              saved(tmp_path, one_subtask())], cwd=repo, stdin=terminal, stderr=terminal,
                             stdout=subprocess.PIPE, text=True)
     os.close(terminal)
-    seen, answered = b"", False
+    seen, answered, positions = b"", False, 0
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
         if select.select([master], [], [], 0.1)[0]:
@@ -508,8 +524,10 @@ def test_json_stays_alone_on_stdout_when_a_terminal_is_asked(repo: Path, tmp_pat
                 seen += os.read(master, 4096)
             except OSError:
                 break
-        if not answered and b"Fast-forward main" in seen:
-            time.sleep(0.3)
+        while seen.count(CURSOR_POSITION_REQUEST) > positions:  # answered as a terminal does, without waiting
+            os.write(master, b"\x1b[1;1R")
+            positions += 1
+        if not answered and prompt_waiting(seen, master):
             os.write(master, b"\r")  # the first choice: approve
             answered = True
     out, _ = proc.communicate(timeout=30)

@@ -13,35 +13,49 @@ from pathlib import Path
 import pytest
 
 from conftest import commit_files, git
-
-DELAY = 0.15
-
-
-def slow(turn: dict[str, object]) -> dict[str, object]:
-    return {**turn, "delay": DELAY}
-
+from pausing import paused, wait_reached
 
 SCRIPT = {
     "gitteam_replay": 1,
-    "planner": [slow({"call": "submit_plan", "args": {"subtasks": [
+    "planner": [{"call": "submit_plan", "args": {"subtasks": [
         {"id": "a", "title": "A", "instructions": "Create a.txt.", "files": ["a.txt"]},
         {"id": "b", "title": "B", "instructions": "Change README.md.", "files": ["README.md"]},
         {"id": "c", "title": "C", "instructions": "Create c.txt from a.txt.", "files": ["c.txt"], "depends_on": ["a"]},
-    ]}})],
+    ]}}],
     "coder": {
-        "a": [slow({"call": "write_file", "args": {"path": "a.txt", "content": "from a\n"}}),
-              slow({"call": "done", "args": {"summary": "a.txt"}})],
-        "b": [slow({"call": "write_file", "args": {"path": "README.md", "content": "# project\n\nby b\n"}}),
-              slow({"call": "done", "args": {"summary": "readme"}})],
-        "c": [slow({"call": "read_file", "args": {"path": "a.txt"}}),
-              slow({"call": "write_file", "args": {"path": "c.txt", "content": "after a\n"}}),
-              slow({"call": "done", "args": {"summary": "c.txt"}})],
+        "a": [{"call": "write_file", "args": {"path": "a.txt", "content": "from a\n"}},
+              {"call": "done", "args": {"summary": "a.txt"}}],
+        "b": [{"call": "write_file", "args": {"path": "README.md", "content": "# project\n\nby b\n"}},
+              {"call": "done", "args": {"summary": "readme"}}],
+        "c": [{"call": "read_file", "args": {"path": "a.txt"}},
+              {"call": "write_file", "args": {"path": "c.txt", "content": "after a\n"}},
+              {"call": "done", "args": {"summary": "c.txt"}}],
     },
-    "reviewer": {"*": [slow({"call": "submit_review", "args": {"decision": "APPROVE", "summary": "ok",
-                                                                "findings": []}})]},
+    "reviewer": {"*": [{"call": "submit_review", "args": {"decision": "APPROVE", "summary": "ok", "findings": []}}]},
 }
 
 EXPECTED = {"a.txt": "from a\n", "README.md": "# project\n\nby b\n", "c.txt": "after a\n"}
+
+
+def held(tmp_path: Path, *turns: str) -> Path:
+    """SCRIPT, with the named model calls pausing at a marker of the same name in tmp_path until released:
+    "planner", "a1" (coder a's first call), "b2", "c1", "review-a", "review-c", "integration" and so on."""
+    script = json.loads(json.dumps(SCRIPT))
+    review = script["reviewer"].pop("*")
+    script["reviewer"] = {name: json.loads(json.dumps(review)) for name in ("a", "b", "c", "integration")}
+    for name in turns:
+        if name == "planner":
+            turns_of, index = script["planner"], 0
+        elif name == "integration":
+            turns_of, index = script["reviewer"]["integration"], 0
+        elif name.startswith("review-"):
+            turns_of, index = script["reviewer"][name.removeprefix("review-")], 0
+        else:
+            turns_of, index = script["coder"][name[0]], int(name[1:]) - 1
+        turns_of[index] = paused(turns_of[index], tmp_path / name)
+    path = tmp_path / "held.json"
+    path.write_text(json.dumps(script))
+    return path
 
 
 def gitteam(repo: Path, *args: str) -> subprocess.Popen[str]:
@@ -59,33 +73,55 @@ def journal(repo: Path) -> tuple[str, list[str]]:
     return "", []
 
 
-def kill_after(proc: subprocess.Popen[str], repo: Path, event: str, count: int) -> str:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        run, events = journal(repo)
-        if events.count(event) >= count or proc.poll() is not None:
-            break
+def wait_for_event(proc: subprocess.Popen[str], repo: Path, event: str, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while journal(repo)[1].count(event) < count and proc.poll() is None:
+        assert time.monotonic() < deadline, f"no {event} x{count}: {journal(repo)[1]}"
         time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    return journal(repo)[0]
 
 
-@pytest.mark.parametrize(("event", "count"), [
-    ("run_started", 1), ("plan", 1), ("agent_started", 1), ("agent_committed", 2), ("review", 1),
-    ("merged", 1), ("merged", 2), ("agent_started", 3), ("merged", 3), ("approved", 1),
-])
-def test_killed_run_resumes_to_the_same_result(repo: Path, tmp_path: Path, event: str, count: int) -> None:
-    script = tmp_path / "script.json"
-    script.write_text(json.dumps(SCRIPT))
+# Where the run is when it is killed: held inside the named model calls (both coders of the first wave run at
+# once, so both are held), then, for a point between two model calls, once the journal has the event.
+KILL_POINTS: dict[str, tuple[tuple[str, ...], tuple[str, int] | None]] = {
+    "planning": (("planner",), None),
+    "both coders' first calls": (("a1", "b1"), None),
+    "both coders with files written": (("a2", "b2"), None),  # in their worktrees, not committed yet
+    "both reviews": (("review-a", "review-b"), None),
+    "a reviewed, b in review": (("review-b",), ("review", 1)),
+    "merging the first wave": (("c1",), ("merged", 1)),  # somewhere from the first merge to c's first call
+    "second wave": (("c1",), None),  # a and b merged, c started
+    "c in review": (("review-c",), None),
+    "integration review": (("integration",), None),
+    "approved": ((), ("approved", 1)),  # nothing holds it after the approval: killed as soon as it is seen
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_killed_run_resumes_to_the_same_result(repo: Path, tmp_path: Path, point: str) -> None:
+    markers, after = KILL_POINTS[point]
+    script = held(tmp_path, *markers)
     user_status = git(repo, "status", "--porcelain")
-    run = kill_after(gitteam(repo, "run", "--yes", "--model", f"replay:{script}", "three files"), repo, event, count)
+    proc = gitteam(repo, "run", "--yes", "--model", f"replay:{script}", "three files")
+    try:
+        wait_reached(proc, *(tmp_path / marker for marker in markers))
+        if after:
+            wait_for_event(proc, repo, *after)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    run, events = journal(repo)
     assert run, "the run journaled nothing before the kill"
-    resumed = gitteam(repo, "resume", run, "--yes", "--model", f"replay:{script}")
-    out, err = resumed.communicate(timeout=120)
-    assert resumed.returncode == 0, err
-    for path, content in EXPECTED.items():
-        assert git(repo, "show", f"main:{path}") + "\n" == content
+    if "run_finished" in events:  # "approved" only: nothing held the run, and it got to its end first
+        assert point == "approved"
+    else:
+        assert proc.returncode == -signal.SIGKILL
+        path = tmp_path / "script.json"
+        path.write_text(json.dumps(SCRIPT))
+        resumed = gitteam(repo, "resume", run, "--yes", "--model", f"replay:{path}")
+        out, err = resumed.communicate(timeout=120)
+        assert resumed.returncode == 0, err
+    for path_name, content in EXPECTED.items():
+        assert git(repo, "show", f"main:{path_name}") + "\n" == content
     assert (repo / "c.txt").read_text() == "after a\n"  # the checked-out main followed the fast-forward
     assert git(repo, "status", "--porcelain") == user_status
     assert git(repo, "for-each-ref", "refs/gitteam/locks/") == ""  # locks released
@@ -123,14 +159,9 @@ def test_resume_does_not_redo_an_approved_subtask(repo: Path, tmp_path: Path) ->
 
 
 def test_status_tells_a_killed_run_and_resume_refuses_a_live_one(repo: Path, tmp_path: Path) -> None:
-    script = tmp_path / "script.json"
-    slow_script = json.loads(json.dumps(SCRIPT))
-    slow_script["coder"]["a"][0]["delay"] = 30  # long enough to look at it while it runs
-    script.write_text(json.dumps(slow_script))
+    script = held(tmp_path, "a1")  # held there while the test looks at it
     proc = gitteam(repo, "run", "--yes", "--model", f"replay:{script}", "three files")
-    deadline = time.monotonic() + 30
-    while "agent_started" not in journal(repo)[1] and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_reached(proc, tmp_path / "a1")
     run = journal(repo)[0]
     live = subprocess.run([sys.executable, "-m", "gitteam", "resume", run, "--model", f"replay:{script}"],
                           cwd=repo, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)

@@ -6,7 +6,6 @@ Every test drives the real CLI as a subprocess (stdin is /dev/null) on a real te
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from conftest import git
+from pausing import interrupt, paused, reached, release, wait_reached
 from scripts import approve, call, done, plan_turn, script, subtask, write_script
 
 Events = list[dict[str, Any]]
@@ -42,32 +42,16 @@ def journal(repo: Path) -> tuple[str, Events]:
     return "", []
 
 
-def wait_for(repo: Path, proc: subprocess.Popen[str], ready: Callable[[Events], bool]) -> str:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        run, found = journal(repo)
-        if ready(found):
-            return run
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.02)
-    raise AssertionError(f"timed out; events: {[e['event'] for e in journal(repo)[1]]}")
+def three_writers(second_turn: Callable[[str], Path] | None = None) -> dict[str, Any]:
+    """Three independent subtasks; each coder writes its file, writes it again, then finishes. With
+    `second_turn`, each coder's second turn pauses at the marker it names for that subtask."""
+    def second(x: str) -> dict[str, Any]:
+        turn = call("write_file", path=f"{x}.txt", content=f"{x}{x}\n")
+        return paused(turn, second_turn(x)) if second_turn else turn
 
-
-def coder_calls(found: Events) -> int:
-    return sum(1 for e in found if e["event"] == "usage" and e["role"] == "coder")
-
-
-def slow(turn: dict[str, Any], delay: float) -> dict[str, Any]:
-    return {**turn, "delay": delay}
-
-
-def three_writers(delay: float) -> dict[str, Any]:
-    """Three independent subtasks; each coder writes its file, writes it again, then finishes, slowly."""
     return script(
         [plan_turn([subtask(x, [f"{x}.txt"]) for x in "abc"])],
-        {x: [slow(call("write_file", path=f"{x}.txt", content=f"{x}\n"), delay),
-             slow(call("write_file", path=f"{x}.txt", content=f"{x}{x}\n"), delay),
-             slow(done(x), delay)] for x in "abc"},
+        {x: [call("write_file", path=f"{x}.txt", content=f"{x}\n"), second(x), done(x)] for x in "abc"},
         {"*": [approve()]},
     )
 
@@ -76,23 +60,30 @@ def three_writers(delay: float) -> dict[str, Any]:
 
 @pytest.mark.parametrize("max_agents", [2, 1])
 def test_ctrl_c_commits_every_agents_work_then_resume_finishes(repo: Path, tmp_path: Path, max_agents: int) -> None:
-    path = write_script(tmp_path / "script.json", three_writers(0.6))
+    """Ctrl-C while the running coders are inside their second model call. One coder runs on the main thread,
+    where the interrupt ends the call; two run on worker threads, whose calls finish (the test lets them once
+    the process has the interrupt) before each agent stops at its next limit check."""
+    markers = {x: tmp_path / f"second-{x}" for x in "abc"}
+    path = write_script(tmp_path / "script.json", three_writers(markers.__getitem__))
     before = git(repo, "status", "--porcelain")
     proc = start(repo, "run", "--yes", "--max-agents", str(max_agents), "--model", f"replay:{path}", "three")
-    run = wait_for(repo, proc, lambda found: coder_calls(found) >= max_agents)  # each running coder wrote once
-    time.sleep(0.3)  # mid-way through the next turn
-    proc.send_signal(signal.SIGINT)
+    running = "ab"[:max_agents]
+    wait_reached(proc, *(markers[x] for x in running))  # each running coder wrote once, and is asking again
+    interrupt(proc)
+    release(*markers.values())
     t0 = time.monotonic()
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert time.monotonic() - t0 < 10
     assert "Traceback" not in err
-    started = [e["agent"] for e in journal(repo)[1] if e["event"] == "agent_started"]
-    assert len(started) == max_agents
-    for agent in started:  # what each agent wrote before the interrupt is committed on its branch
+    run, found = journal(repo)
+    assert sorted(e["agent"] for e in found if e["event"] == "agent_started") == list(running)
+    for agent in running:  # what each agent wrote before the interrupt is committed on its branch
         content = git(repo, "show", f"gitteam/{run}/{agent}:{agent}.txt")
-        assert content in (agent, agent * 2)
-    assert journal(repo)[1][-1]["state"] == "interrupted"
+        assert content == (agent if max_agents == 1 else agent * 2)
+    assert not any(reached(markers[x]) for x in "abc" if x not in running)  # no other coder was started
+    assert found[-1]["state"] == "interrupted"
+    path = write_script(tmp_path / "resume.json", three_writers())
     resumed = gitteam(repo, "resume", run, "--yes", "--model", f"replay:{path}")
     assert resumed.returncode == 0, resumed.stderr
     for x in "abc":
@@ -103,26 +94,23 @@ def test_ctrl_c_commits_every_agents_work_then_resume_finishes(repo: Path, tmp_p
 
 @pytest.mark.parametrize("stage", ["planning", "integration review"])
 def test_ctrl_c_while_planning_or_reviewing_the_result_resumes(repo: Path, tmp_path: Path, stage: str) -> None:
-    data = three_writers(0)
+    held = tmp_path / "held"
+    data = three_writers()
     if stage == "planning":
-        data["planner"][0]["delay"] = 30
-        ready: Callable[[Events], bool] = lambda found: any(e["event"] == "run_started" for e in found)  # noqa: E731
+        data["planner"][0] = paused(data["planner"][0], held)
     else:
-        data["reviewer"]["integration"] = [slow(approve(), 30)]
-        ready = lambda found: any(e["event"] == "integration_review_started" for e in found)  # noqa: E731
+        data["reviewer"]["integration"] = [paused(approve(), held)]
     path = write_script(tmp_path / "script.json", data)
     proc = start(repo, "run", "--yes", "--model", f"replay:{path}", "three")
-    run = wait_for(repo, proc, ready)
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    wait_reached(proc, held)
+    interrupt(proc)
     _, err = proc.communicate(timeout=15)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert journal(repo)[1][-1]["state"] == "interrupted"
+    run, found = journal(repo)
+    assert found[-1]["state"] == "interrupted"
     assert git(repo, "log", "-1", "--format=%s", "main") == "initial"
-    data["planner"][0]["delay"] = 0
-    data["reviewer"]["integration"] = [approve()]
-    write_script(path, data)
+    path = write_script(tmp_path / "resume.json", three_writers())
     resumed = gitteam(repo, "resume", run, "--yes", "--model", f"replay:{path}")
     assert resumed.returncode == 0, resumed.stderr
     for x in "abc":
@@ -132,19 +120,22 @@ def test_ctrl_c_while_planning_or_reviewing_the_result_resumes(repo: Path, tmp_p
 
 # --- two gitteam processes at once -------------------------------------------------------------------------
 
-def one_writer(path: str, content: str, delay: float = 0) -> dict[str, Any]:
-    return script([plan_turn([subtask("x", [path])])],
-                  {"x": [slow(call("write_file", path=path, content=content), delay), done("x")]})
+def one_writer(path: str, content: str, held: Path | None = None) -> dict[str, Any]:
+    """One subtask writing one file; with `held`, its write waits there until the test releases it."""
+    write = call("write_file", path=path, content=content)
+    return script([plan_turn([subtask("x", [path])])], {"x": [paused(write, held) if held else write, done("x")]})
 
 
 def test_two_runs_on_disjoint_files_both_merge_without_force(repo: Path, tmp_path: Path) -> None:
-    slow_one = write_script(tmp_path / "a.json", one_writer("a.txt", "A\n", delay=2))
+    held = tmp_path / "first-write"
+    slow_one = write_script(tmp_path / "a.json", one_writer("a.txt", "A\n", held))
     fast_one = write_script(tmp_path / "b.json", one_writer("b.txt", "B\n"))
     first = start(repo, "run", "--yes", "--model", f"replay:{slow_one}", "task a")
-    wait_for(repo, first, lambda found: any(e["event"] == "agent_started" for e in found))
+    wait_reached(first, held)  # its files claimed, its coder working: the second run starts and ends meanwhile
     second = gitteam(repo, "run", "--yes", "--model", f"replay:{fast_one}", "task b")
     assert second.returncode == 0, second.stderr
     after_second = git(repo, "rev-parse", "main")
+    release(held)
     _, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
     assert git(repo, "merge-base", "--is-ancestor", after_second, "main") == ""  # exit 0: main only moved on
@@ -153,13 +144,15 @@ def test_two_runs_on_disjoint_files_both_merge_without_force(repo: Path, tmp_pat
 
 
 def test_a_run_on_files_another_run_holds_is_refused_and_nothing_is_lost(repo: Path, tmp_path: Path) -> None:
-    slow_one = write_script(tmp_path / "a.json", one_writer("a.txt", "A\n", delay=2))
+    held = tmp_path / "first-write"
+    slow_one = write_script(tmp_path / "a.json", one_writer("a.txt", "A\n", held))
     same_file = write_script(tmp_path / "b.json", one_writer("a.txt", "B\n"))
     first = start(repo, "run", "--yes", "--model", f"replay:{slow_one}", "task a")
-    wait_for(repo, first, lambda found: any(e["event"] == "agent_started" for e in found))
+    wait_reached(first, held)
     second = gitteam(repo, "run", "--yes", "--model", f"replay:{same_file}", "task b")
     assert second.returncode == 1
     assert "cannot claim a.txt" in second.stderr and "Traceback" not in second.stderr
+    release(held)
     _, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
     assert git(repo, "show", "main:a.txt") == "A"
@@ -181,13 +174,16 @@ def test_two_approvals_of_one_pending_run_merge_it_once(repo: Path, tmp_path: Pa
 
 
 def test_abort_refuses_a_run_that_is_still_running(repo: Path, tmp_path: Path) -> None:
+    held = tmp_path / "done"
     path = write_script(tmp_path / "s.json", script(
         [plan_turn([subtask("x", ["a.txt"])])],
-        {"x": [call("write_file", path="a.txt", content="A\n"), slow(done("x"), 3)]}))
+        {"x": [call("write_file", path="a.txt", content="A\n"), paused(done("x"), held)]}))
     proc = start(repo, "run", "--yes", "--model", f"replay:{path}", "task")
-    run = wait_for(repo, proc, lambda found: coder_calls(found) >= 1)
+    wait_reached(proc, held)
+    run = journal(repo)[0]
     aborted = gitteam(repo, "abort", run)
     assert aborted.returncode == 2 and "still running" in aborted.stderr, aborted.stderr
+    release(held)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert git(repo, "show", "main:a.txt") == "A"
@@ -228,19 +224,29 @@ def test_malformed_replay_prices_are_a_usage_error(repo: Path, tmp_path: Path, p
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and '"prices" must be' in proc.stderr
 
 
-@pytest.mark.parametrize("damage", [b"[]\n", b"{}\n", b'"text"\n', b'{"event": "note \xff"}\n', b"\x00\x00\n",
-                                    b'{"event": "usage", "usage": 3}\n', b'{"event": "usage", "usage": {}}\n',
-                                    b'{"event": "agent_started", "agent": "x"}\n'])
-def test_a_damaged_journal_line_is_skipped_and_the_run_can_still_be_approved(repo: Path, tmp_path: Path,
-                                                                           damage: bytes) -> None:
+DAMAGED_LINES = [b"[]\n", b"{}\n", b'"text"\n', b'{"event": "note \xff"}\n', b"\x00\x00\n",
+                 b'{"event": "usage", "usage": 3}\n', b'{"event": "usage", "usage": {}}\n',
+                 b'{"event": "agent_started", "agent": "x"}\n']
+
+
+def test_damaged_journal_lines_are_skipped_and_the_run_can_still_be_approved(repo: Path, tmp_path: Path) -> None:
+    """Every kind of damage, one kind after each event of a pending run (so the run's whole state lies after
+    some damage): each command reads the run as it was, and it can be approved. The reader's rules, one damaged
+    line at a time, are test_journal_reader's."""
     path = write_script(tmp_path / "s.json", one_writer("a.txt", "A\n"))
     assert gitteam(repo, "run", "--no-merge", "--model", f"replay:{path}", "task").returncode == 0
     run = journal(repo)[0]
     events = repo / ".git" / "gitteam" / "runs" / run / "events.jsonl"
-    events.write_bytes(events.read_bytes() + damage)
-    for command in (["status"], ["show", run, "x"], ["cost", run, "--json"]):
+    readers = (["status", run, "--json"], ["show", run, "x"], ["cost", run, "--json"])
+    intact = [gitteam(repo, *command).stdout for command in readers]
+    lines = events.read_bytes().splitlines(keepends=True)
+    assert len(lines) >= len(DAMAGED_LINES)
+    events.write_bytes(b"".join(DAMAGED_LINES[n % len(DAMAGED_LINES)] + line for n, line in enumerate(lines)))
+    for command, before in zip(readers, intact, strict=True):
         proc = gitteam(repo, *command)
         assert proc.returncode == 0 and "Traceback" not in proc.stderr, (command, proc.stderr)
+        assert proc.stdout == before, command
+    assert gitteam(repo, "status").returncode == 0
     approved = gitteam(repo, "approve", run)
     assert approved.returncode == 0, approved.stderr
     assert git(repo, "show", "main:a.txt") == "A"

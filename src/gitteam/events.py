@@ -24,6 +24,10 @@ class Event:
     KIND: ClassVar[str] = ""
     t: str = ""  # when it was appended (ISO 8601, UTC); set by the journal
 
+    def invalid(self) -> str | None:
+        """What is wrong with the event beyond its fields' types (a kind with nested data checks it here)."""
+        return None
+
     def to_json(self) -> JSON:
         """The line's keys: every field but `t` (the journal adds it), null included unless marked `omitted`."""
         fields = [f for f in dataclasses.fields(self) if f.name != "t"]
@@ -73,6 +77,16 @@ class Planned(Event):
     summary: str = ""
     serialized: list[str] = field(default_factory=list)  # how overlapping subtasks were ordered
     waves: list[list[str]] = field(default_factory=list)
+
+    def invalid(self) -> str | None:
+        subtasks = self.plan.get("subtasks")
+        if not isinstance(subtasks, list):
+            return "plan without subtasks"
+        for sub in subtasks:
+            if not (isinstance(sub, dict) and isinstance(sub.get("id"), str) and isinstance(sub.get("files"), list)
+                    and all(isinstance(f, str) for f in sub["files"])):
+                return "plan with a subtask without an id or files"
+        return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -334,7 +348,9 @@ def from_json(raw: object, line: int = 0) -> Event:
         if not _fits(value, _hints(cls)[f.name]):
             return Damaged(line=line, problem=f"{kind}: {f.name} is {type(value).__name__}")
         values[f.name] = value
-    return cls(t=str(t) if isinstance(t, str) else "", **values)
+    event = cls(t=str(t) if isinstance(t, str) else "", **values)
+    problem = event.invalid()
+    return event if problem is None else Damaged(line=line, problem=f"{kind}: {problem}")
 
 
 _HINTS: dict[type, dict[str, Any]] = {}

@@ -195,9 +195,8 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one case per even
             state.allow_protected = [str(path) for path in e.options.get("allow_protected", [])]
         case Planned():
             state.plan = e.plan
-            for sub in e.plan.get("subtasks", []):
-                if isinstance(sub, dict) and isinstance(sub.get("id"), str):
-                    state.agent(sub["id"]).files = [str(f) for f in sub.get("files", [])]
+            for sub in e.plan["subtasks"]:  # their shape was checked when the line was read (Planned.invalid)
+                state.agent(sub["id"]).files = list(sub["files"])
         case IntegrationCreated():
             state.integration, state.integration_head = e.branch, e.head
         case AgentStarted():

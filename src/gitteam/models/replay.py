@@ -15,6 +15,14 @@ A TURN is {"say": "text", "tool_calls": [{"name": ..., "arguments": {...}}], "de
 tool call. Each agent (role + subtask) reads its own list from the start; later review rounds continue
 where the previous round stopped. Without "usage", tokens are estimated from the text sizes, so cost
 and budget accounting work the same as with a real provider.
+
+A TURN may also hold "pause": PATH, for tests that must act while a model call is in flight (interrupt the
+run, kill it, look at it) instead of sleeping and hoping the run got there: on reaching that turn the model
+creates PATH.reached, then waits until PATH.go exists (the test creates it), then answers with the rest of the
+turn ("delay" included). A relative PATH is relative to the script's directory. The wait ends early only as
+any sleep does: in the thread that handles signals, a Ctrl-C (SIGINT) raises KeyboardInterrupt out of it; an
+agent on a worker thread waits for PATH.go. A pause never released gives up after PAUSE_LIMIT seconds with
+ReplayPaused, so a process a test forgot does not wait forever.
 """
 
 from __future__ import annotations
@@ -32,9 +40,16 @@ from gitteam.models.prices import Prices
 from gitteam.models.window import estimate
 from gitteam.tokens import estimate_tokens
 
+PAUSE_POLL = 0.01  # seconds between two looks for PATH.go
+PAUSE_LIMIT = 300.0  # seconds a "pause" waits for PATH.go before it fails the call
+
 
 class ReplayExhausted(GitteamError):
     """The script has no turn left for this agent."""
+
+
+class ReplayPaused(GitteamError):
+    """A "pause" turn was not released (PATH.go never appeared) within PAUSE_LIMIT seconds."""
 
 
 def find_script(path_text: str, base_dir: Path | None = None) -> Path:
@@ -78,6 +93,8 @@ def turn_problem(turn: Any) -> str | None:
             return f"has arguments for {call['name']} that are neither an object nor a string"
     if isinstance(turn.get("delay", 0), bool) or not isinstance(turn.get("delay", 0), int | float):
         return '"delay" must be a number of seconds'
+    if "pause" in turn and not (isinstance(turn["pause"], str) and turn["pause"].strip()):
+        return '"pause" must be the path of a marker file'
     usage = turn.get("usage", {})
     if not isinstance(usage, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in usage.values()):
         return '"usage" must be an object of token counts'
@@ -123,6 +140,8 @@ class ReplayModel:
         problem = turn_problem(turn)
         if problem:
             raise UsageError(f"replay script {self.path.name}: {context.role} turn {index + 1} {problem}")
+        if "pause" in turn:
+            self._pause(str(turn["pause"]), context, index)
         delay = float(turn.get("delay", 0))
         if delay > 0:
             time.sleep(delay)
@@ -131,6 +150,21 @@ class ReplayModel:
         usage = self._usage(turn, system, messages, tools, text, calls)
         cost = self.prices.cost(usage) if self.prices else 0.0
         return Reply(text=text, tool_calls=calls, usage=usage, model=self.name, cost=cost)
+
+    def _pause(self, marker: str, context: CallContext, index: int) -> None:
+        """Create MARKER.reached, then wait for MARKER.go (see the module's docstring)."""
+        path = Path(marker).expanduser()
+        if not path.is_absolute():
+            path = self.path.parent / path
+        go = path.with_name(path.name + ".go")
+        path.with_name(path.name + ".reached").touch()
+        deadline = time.monotonic() + PAUSE_LIMIT
+        while not go.exists():
+            if time.monotonic() >= deadline:
+                raise ReplayPaused(f"replay script {self.path.name}: {context.role} '{context.agent}' turn "
+                                   f"{index + 1} paused at {path} and {go.name} did not appear within "
+                                   f"{PAUSE_LIMIT:.0f} s")
+            time.sleep(PAUSE_POLL)
 
     def _turns(self, context: CallContext) -> list[Any]:
         section = self.script.get(context.role)
