@@ -35,6 +35,8 @@ def sample(hint: Any) -> Any:
 def full(cls: type[Event]) -> Event:
     hints = typing.get_type_hints(cls)
     values = {f.name: sample(hints[f.name]) for f in dataclasses.fields(cls) if f.name != "t"}
+    if cls is events.Planned:  # nested data its kind checks: a plan of subtasks with ids and files
+        values["plan"] = {"subtasks": [{"id": "a", "files": ["a.txt"]}], "summary": "s"}
     return cls(t="2026-11-29T00:00:00.000+00:00", **values)
 
 
