@@ -133,16 +133,19 @@ class RunConfig:
 class LimitsConfig:
     """[limits]: what one agent may use."""
 
-    max_steps: int = field(default=40, metadata=_rule("an integer >= 1", lambda v: v >= 1))
-    """Model calls per agent."""
-    max_tokens: int = field(default=400_000, metadata=_rule("an integer >= 1", lambda v: v >= 1))
-    """Tokens (input + output) per agent."""
+    max_steps: int = field(default=100, metadata=_rule("an integer >= 1", lambda v: v >= 1))
+    """Model calls one agent may make in one round; a review round sends a coder back with a fresh allowance
+    (at most run.max_rounds of them)."""
+    max_tokens: int = field(default=1_000_000, metadata=_rule("an integer >= 1", lambda v: v >= 1))
+    """Tokens that may enter one agent's conversation, all rounds together: each call's new prompt tokens and
+    its output, a prefix re-sent (cached or not) counted once (docs/agents.md#limits)."""
     plan_attempts: int = field(default=3, metadata=_rule("an integer >= 1", lambda v: v >= 1))
     """Planner attempts before an invalid plan fails the run."""
     reminders: int = field(default=2, metadata=_rule("an integer >= 0", lambda v: v >= 0))
     """Nudges sent when a model answers without calling a tool."""
-    agent_budget: float | None = field(default=None, metadata=_rule("a number > 0 (USD)", lambda v: v > 0))
-    """Money one agent may spend, in USD; None = only the run's budget."""
+    agent_budget: float | None = field(default=5.0, metadata=_rule("a number > 0 (USD)", lambda v: v > 0))
+    """Money one agent may spend, in USD, all rounds together, at the model's prices (cache reads at theirs);
+    None = only the run's budget. A model without a known price is held by the steps and tokens alone."""
     max_seconds: float = field(default=3600.0, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
     """Wall time one agent may take, a command: coder included."""
     search_seconds: float = field(default=5.0, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
