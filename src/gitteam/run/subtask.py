@@ -150,6 +150,7 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> C
         max_output=ctx.config.commands.max_output,
         env=env(ctx, job, worktree),
         runner=ctx.commands,
+        syntax_check=ctx.config.commands.syntax_check,
     )
     workspace = coder_role.Workspace(ctx.repo, worktree, head, Ownership(subtask.files, ctx.config.protect), commands,
                                      ctx.config.secret_files())
