@@ -1,11 +1,12 @@
 """The coder's write tools teach: edit_file answers with the edited lines, a miss shows the closest text and a
 double match where both are; a write that breaks a file's syntax is refused with the error and its line
 (Python built in, other languages through a configured checker run in the sandbox), a file already broken may
-stay broken."""
+stay broken; scratch files go under .gitteam-scratch/, outside ownership and outside git."""
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
@@ -13,19 +14,23 @@ from pathlib import Path
 
 import pytest
 
-from conftest import commit_files
+from conftest import commit_files, git
 from gitteam.config import ProtectConfig, SandboxConfig
 from gitteam.git import find_repository
+from gitteam.journal import Journal
 from gitteam.locks.ownership import Ownership
 from gitteam.models.base import ToolCall
-from gitteam.roles.coder import CommandPolicy, Workspace, coder_tools
+from gitteam.roles.coder import SCRATCH, CommandPolicy, Workspace, coder_tools, prepare_scratch
 from gitteam.roles.tools import Toolbox, ToolResult
 from gitteam.run.context import RunResult
 from gitteam.sandbox import safe_env
 from gitteam.sandbox.runner import from_config
+from gitteam.transcripts import DIR, read_transcript
 from loopback import (
     Team,
+    Turn,
     call,
+    first_user_text,
     model_table,
     plan,
     provider_env,
@@ -37,7 +42,8 @@ from loopback import (
     turn,
     write_user_config,
 )
-from scripts import blob
+from scripts import blob, coder_runs, coder_writes, done, events, plan_turn, rev, script, start, worktrees
+from scripts import subtask as scripts_subtask
 
 APP = "def main():\n    value = 1\n    return value\n\n\ndef helper():\n    return 2\n"
 JSON_CHECK = f"{shlex.quote(sys.executable)} -m json.tool {{file}}"  # a real checker that needs no node
@@ -49,6 +55,7 @@ def make_box(repo: Path, files: Sequence[str], *, syntax: Mapping[str, str] | No
     policy = CommandPolicy(allowed=tuple(allowed), timeout=60.0, max_output=10_000, env=safe_env(repo, {}, ()),
                            runner=from_config(SandboxConfig(mode=mode), r.common_dir, r.contained_config),
                            syntax_check=dict(syntax or {}))
+    prepare_scratch(repo)
     workspace = Workspace(r, repo, "HEAD", Ownership(files, ProtectConfig()), policy)
     return coder_tools(workspace, None, "a")
 
@@ -131,6 +138,7 @@ def test_edit_mistakes_say_how_to_recover(app: Path) -> None:
     assert "give a line next to it as `old`" in refused(box, "edit_file", path="src/app.py", old="", new="b")
     text = refused(box, "write_file", path="README.md", content="x\n")
     assert "not one of this subtask's files" in text and "say so in your done summary" in text
+    assert f"put scratch files under {SCRATCH}/" in text
 
 
 # --- syntax ----------------------------------------------------------------------------------------------------
@@ -194,13 +202,65 @@ def test_a_checker_that_cannot_run_blocks_nothing_and_says_so(app: Path) -> None
     assert (app / "conf/a.js").read_text() == "let x = ;\n"
 
 
+# --- scratch ---------------------------------------------------------------------------------------------------
+
+
+def test_scratch_files_are_writable_runnable_when_allowed_and_invisible_to_git(app: Path) -> None:
+    script = f"{SCRATCH}/repro.py"
+    allowed = [f"{shlex.quote(sys.executable)} {SCRATCH}/*.py"]
+    box = make_box(app, ["src/app.py"], allowed=allowed)
+    assert "created" in ok(box, "write_file", path=script, content="print('reproduced')\n")
+    ran = ok(box, "run", command=f"{shlex.quote(sys.executable)} {script}")
+    assert ran.startswith("exit 0") and "reproduced" in ran
+    assert git(app, "status", "--porcelain", "--untracked-files=all") == ""
+    assert find_repository(app).worktree_changes(app) == []
+    assert "keeps the scratch files out of git" in refused(box, "delete_file", path=f"{SCRATCH}/.gitignore")
+    assert "keeps the scratch files out of git" in refused(box, "write_file", path=f"{SCRATCH}/.gitignore",
+                                                           content="")
+
+
 # --- in a run ----------------------------------------------------------------------------------------------------
+
+
+def coder_brief(crew: Team) -> str:
+    return first_user_text(next(r.body for r in crew.api.requests if crew.identify(r.body)[0] == "coder"))
 
 
 def loopback_run(repo: Path, crew: Team, user_config: str = "", task: str = "do the task") -> RunResult:
     text = model_table("m", "anthropic", crew.api.url, "claude-sonnet-4-6") + roles("m") + user_config
     write_user_config(Path(os.environ["HOME"]), text)
     return run(repo, task)
+
+
+def test_the_brief_lists_the_commands_the_coder_may_run_or_says_there_are_none(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    provider_env(monkeypatch)
+
+    def finish(value: int) -> tuple[Turn, ...]:
+        return turn(call("write_file", path="src/app.py", content=f"A = {value}\n")), turn(call("done", summary="ok"))
+
+    with team("anthropic") as crew:
+        crew.planner(plan(subtask("one", ["src/app.py"]))).coder("one", *finish(1))
+        allowed = '[commands]\nallowed = ["pytest -q ...", "python3 .gitteam-scratch/*.py"]\n'
+        result = loopback_run(repo, crew, allowed)
+        assert result.exit_code == 0, result.message
+        brief = coder_brief(crew)
+        nonce = re.search(r'<brief nonce="([0-9a-f]+)">', brief)
+        assert nonce is not None
+        assert (f'<allowed_commands nonce="{nonce[1]}">\npytest -q ...\npython3 .gitteam-scratch/*.py\n'
+                f'</allowed_commands nonce="{nonce[1]}">') in brief
+        assert "The run tool may execute these command lines" in brief and ".gitteam-scratch/" in brief
+    with team("anthropic") as crew:
+        crew.planner(plan(subtask("two", ["src/app.py"]))).coder("two", *finish(2))
+        result = loopback_run(repo, crew, task="another task")
+        assert result.exit_code == 0, result.message
+        brief = coder_brief(crew)
+        assert "The run tool may execute no command in this run" in brief and "allowed_commands" not in brief
+    with team("anthropic") as crew:  # the test command, from the repository's own file, with any arguments
+        (repo / ".gitteam.toml").write_text('[commands]\ntest = "pytest -q"\n')
+        crew.planner(plan(subtask("three", ["src/app.py"]))).coder("three", *finish(3))
+        loopback_run(repo, crew, task="a third task")
+        assert "\npytest -q ...\n</allowed_commands" in coder_brief(crew)
 
 
 def test_a_refused_edit_reaches_the_model_with_its_error_and_the_fix_lands(
@@ -219,3 +279,26 @@ def test_a_refused_edit_reaches_the_model_with_its_error_and_the_fix_lands(
         assert "line 2" in broken and "     2\t    return (1" in broken
         assert fixed.startswith("edited src/app.py: line 2 replaced by line 2.")
         assert blob(repo, "main", "src/app.py") == b"def main():\n    return 2\n"
+
+
+def test_scratch_files_are_never_committed_nor_stray_and_the_worktree_is_removed(repo: Path) -> None:
+    python = shlex.quote(sys.executable)
+    data = script(
+        planner=[plan_turn([scripts_subtask("work", ["src/app.py"])])],
+        coder={"work": [coder_writes(f"{SCRATCH}/repro.py", "from pathlib import Path\n"
+                                     "Path('.gitteam-scratch/out.txt').write_text('seen')\nprint('reproduced')\n"),
+                        coder_runs(f"{python} {SCRATCH}/repro.py"),
+                        coder_writes("src/app.py", "def main():\n    return 2\n"), done("fixed")]},
+    )
+    result = start(repo, data, config={"commands.allowed": [f"{python} {SCRATCH}/*.py"]})
+    assert (result.exit_code, result.state) == (0, "merged"), result.message
+    [committed] = events(repo, result.run, "agent_committed")
+    assert committed["stray"] == []
+    head = rev(repo, f"gitteam/{result.run}/work") or ""
+    assert git(repo, "diff", "--name-only", f"{head}~1", head) == "src/app.py"
+    assert git(repo, "ls-tree", "-r", "--name-only", "main").split() == ["README.md", "src/app.py"]
+    assert events(repo, result.run, "worktrees_removed") and worktrees(repo) == [str(repo)]
+    assert events(repo, result.run, "tool_refused") == []
+    path = Journal(find_repository(repo).state_dir, result.run).dir / DIR / "coder-work.jsonl"
+    [ran] = [r for r in read_transcript(path).records if r["kind"] == "tool_result" and r["name"] == "run"]
+    assert ran["text"].startswith("exit 0") and "reproduced" in ran["text"]
