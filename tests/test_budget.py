@@ -5,11 +5,14 @@ threshold, once, and the server sees the cheaper model."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from fakeapi import Scripted, anthropic_message
 from gitteam.events import from_json
 from gitteam.ui import ProgressPrinter
 from loopback import (
@@ -29,6 +32,7 @@ from loopback import (
 )
 from scripts import blob, commits, events, note, rev, run_state
 
+_IDS = itertools.count(1)
 DOLLAR = {"input_tokens": 1000, "output_tokens": 0}  # $1 a call at 1000 USD per million input tokens
 
 
@@ -151,3 +155,78 @@ def test_wall_time_budgets_of_the_run_and_of_an_agent(repo: Path) -> None:
 
         assert (result.exit_code, result.state) == (4, "budget"), result.message
         assert "time budget of 1 s reached" in result.message
+
+
+# --- an agent's own limits: steps per round, tokens that entered the conversation, money at the cache's price --
+
+def cached(*calls: tuple[str, Any], read: int, write: int, output: int = 100) -> Scripted:
+    """One answer whose prompt was `read` tokens from the cache and `write` new ones (Anthropic's usage)."""
+    ids = [(f"toolu_c{next(_IDS)}", name, args) for name, args in calls]
+    return anthropic_message("", ids, model="claude-big", input_tokens=0, output_tokens=output, cache_read=read,
+                             cache_write=write)
+
+
+def review(decision: str) -> Any:
+    findings = [] if decision == "APPROVE" else [
+        {"file": "src/app.py", "severity": "major", "message": "say why it is 4"}]
+    return turn(call("submit_review", decision=decision, summary=decision.lower(), findings=findings))
+
+
+def test_a_review_round_gives_the_coder_a_fresh_step_allowance(repo: Path) -> None:
+    with team("anthropic") as crew:
+        configure(crew)
+        crew.planner(plan(subtask("work", ["src/app.py"])))
+        crew.coder("work", turn(call("read_file", path="src/app.py")),
+                   turn(call("write_file", path="src/app.py", content="A = 4\n")), turn(call("done", summary="4")),
+                   turn(call("read_file", path="src/app.py")),
+                   turn(call("write_file", path="src/app.py", content="A = 4  # the answer\n")),
+                   turn(call("done", summary="said why")))
+        crew.reviewer("work", review("REQUEST_CHANGES"), review("APPROVE"))
+
+        result = run(repo, limits__max_steps=3)
+
+        assert (result.exit_code, result.state) == (0, "merged"), result.message
+        assert len(crew.models("coder")) == 6  # three a round: more than max_steps in all, never in one round
+
+    with team("anthropic") as crew:
+        configure(crew)
+        crew.planner(plan(subtask("work", ["src/app.py"])))
+        crew.coder("work", turn(call("write_file", path="src/app.py", content="A = 5\n")),
+                   turn(call("done", summary="5")), *[turn(call("read_file", path="src/app.py")) for _ in range(4)])
+        crew.reviewer("work", review("REQUEST_CHANGES"))
+
+        result = run(repo, task="another task", limits__max_steps=3)
+
+        assert (result.exit_code, result.state) == (1, "failed"), result.message
+        assert "step limit reached (3 model calls in this round" in result.message
+        assert len(crew.models("coder")) == 2 + 3
+
+
+def test_the_token_limit_counts_what_entered_the_conversation_not_cached_rereads(repo: Path) -> None:
+    with team("anthropic") as crew:
+        configure(crew)
+        crew.planner(plan(subtask("work", ["src/app.py"])))
+        # each call's prompt is the previous one (read from the cache) and 3,000 new tokens: 3,100 a call enter
+        crew.coder("work", *[cached(call("read_file", path="src/app.py"), read=3000 * n, write=3000)
+                             for n in range(6)])
+
+        result = run(repo, limits__max_tokens=10_000, limits__agent_budget=1000.0)
+
+        assert (result.exit_code, result.state) == (1, "failed"), result.message
+        # billed tokens pass 10,000 at the third call (3,100 + 6,100 + 9,100); the conversation only at the fourth
+        assert len(crew.models("coder")) == 4
+        assert "token limit reached (12,400 of 10,000 tokens entered the conversation in 4 calls" in result.message
+
+
+def test_an_agents_money_counts_cache_reads_at_their_price(repo: Path) -> None:
+    with team("anthropic") as crew:
+        configure(crew)  # $1000 per million input tokens: cache reads at a tenth of it, $1 for 10,000
+        crew.planner(plan(subtask("work", ["src/app.py"]), input_tokens=10))
+        crew.coder("work", *[cached(call("read_file", path="src/app.py"), read=10_000, write=0, output=0)
+                             for _ in range(5)])
+
+        result = run(repo, limits__agent_budget=2.5)
+
+        assert (result.exit_code, result.state) == (4, "budget"), result.message
+        assert "agent's budget of $2.50 is spent ($3.0000" in result.message
+        assert len(crew.models("coder")) == 3  # at the input price the first call alone ($10) would have spent it

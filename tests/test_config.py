@@ -58,7 +58,8 @@ def test_defaults_are_sane(root: Path) -> None:
     assert config == dataclasses.replace(Config(), sources=(), origins={})
     assert config.run.max_agents == 4 and config.run.budget is None and config.run.target == ""
     assert config.run.max_rounds == 2 and not config.run.keep_worktrees and config.run.economy_at == 0.8
-    assert config.limits.max_steps == 40 and config.limits.max_tokens == 400_000
+    assert config.limits.max_steps == 100 and config.limits.max_tokens == 1_000_000
+    assert config.limits.agent_budget == 5.0 and config.commands.syntax_check == {}
     assert config.commands.timeout == 300 and config.planner.overview_tokens == 6000
     assert config.role_spec("coder") == "" and config.allowed_commands() == ()
     assert config.origin("run.max_agents") == "built-in default"

@@ -4,6 +4,9 @@ Every model call's usage passes through one `Meter`; agents ask it before each c
 make another, so spend never passes the budget by more than one in-flight call per agent. A run's budget
 is money (`run.budget`), tokens (`run.max_tokens`) and wall time (`run.max_seconds`); past `economy_at`
 of the money or the tokens the meter turns on economy mode, once, and says so through `on_economy`.
+
+An agent's own token limit (`[limits] max_tokens`) counts something else: `Intake`, the tokens that entered its
+conversation, each counted once, however often the provider re-read them (docs/agents.md#limits).
 """
 
 from __future__ import annotations
@@ -45,6 +48,34 @@ class Tally:
             self.cost_known = False
         else:
             self.cost += reply.cost
+
+
+@dataclass
+class Intake:
+    """The tokens that entered one conversation: each call adds how much its prompt grew over the previous
+    call's prompt, plus its output.
+
+    A prefix the previous call already sent is not counted again, whether the provider's cache served it (a
+    cache read) or not (a provider without caching, an expired cache): an agent's twentieth call re-sends its
+    first nineteen turns, and counting them every time made the count grow with the square of the steps. After
+    a compaction the prompt is smaller; what is added from there counts again. An answer is counted when it is
+    written and again as part of the next prompt: at most the size of the answers, short beside what is read.
+    """
+
+    tokens: int = 0
+    largest_prompt: int = 0
+    last_prompt: int = 0
+    calls: int = 0
+
+    def add(self, usage: Usage) -> int:
+        """Count one call's usage; returns the tokens it added."""
+        prompt = usage.prompt_tokens
+        added = max(0, prompt - self.last_prompt) + usage.output_tokens
+        self.tokens += added
+        self.largest_prompt = max(self.largest_prompt, prompt)
+        self.last_prompt = prompt
+        self.calls += 1
+        return added
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ RESTRICTED: tuple[str, ...] = (
     "commands.allowed",  # what the coders' run tool may execute
     "commands.pass_env",  # variables (credentials, often) that commands receive
     "commands.agent_env",  # variables that command: coders receive
+    "commands.syntax_check",  # commands run after each of a coder's writes
     "run.setup",  # a command run in every new worktree
     "secrets.*",  # which files agents may not read: a repository must not open its own `.env` to them
     "models.*.base_url",  # where a model's requests, and its API key, are sent

@@ -45,6 +45,11 @@ def _is_env_name(name: str) -> bool:
 _COMMAND_LINE = _rule("a command line with balanced quotes (no shell)", splits)
 
 
+def _is_checker(line: str) -> bool:
+    """A syntax checker's command line: "" (check nothing), or a command naming the file with {file}."""
+    return not line.strip() or (bool(splits(line)) and "{file}" in line)
+
+
 @dataclass(frozen=True)
 class RolesConfig:
     """[roles]: the model spec of each role ("" = not set here)."""
@@ -133,16 +138,19 @@ class RunConfig:
 class LimitsConfig:
     """[limits]: what one agent may use."""
 
-    max_steps: int = field(default=40, metadata=_rule("an integer >= 1", lambda v: v >= 1))
-    """Model calls per agent."""
-    max_tokens: int = field(default=400_000, metadata=_rule("an integer >= 1", lambda v: v >= 1))
-    """Tokens (input + output) per agent."""
+    max_steps: int = field(default=100, metadata=_rule("an integer >= 1", lambda v: v >= 1))
+    """Model calls one agent may make in one round; a review round sends a coder back with a fresh allowance
+    (at most run.max_rounds of them)."""
+    max_tokens: int = field(default=1_000_000, metadata=_rule("an integer >= 1", lambda v: v >= 1))
+    """Tokens that may enter one agent's conversation, all rounds together: each call's new prompt tokens and
+    its output, a prefix re-sent (cached or not) counted once (docs/agents.md#limits)."""
     plan_attempts: int = field(default=3, metadata=_rule("an integer >= 1", lambda v: v >= 1))
     """Planner attempts before an invalid plan fails the run."""
     reminders: int = field(default=2, metadata=_rule("an integer >= 0", lambda v: v >= 0))
     """Nudges sent when a model answers without calling a tool."""
-    agent_budget: float | None = field(default=None, metadata=_rule("a number > 0 (USD)", lambda v: v > 0))
-    """Money one agent may spend, in USD; None = only the run's budget."""
+    agent_budget: float | None = field(default=5.0, metadata=_rule("a number > 0 (USD)", lambda v: v > 0))
+    """Money one agent may spend, in USD, all rounds together, at the model's prices (cache reads at theirs);
+    None = only the run's budget. A model without a known price is held by the steps and tokens alone."""
     max_seconds: float = field(default=3600.0, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
     """Wall time one agent may take, a command: coder included."""
     search_seconds: float = field(default=5.0, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
@@ -176,6 +184,15 @@ class CommandsConfig:
         metadata=_rule("a list of environment variable names", lambda v: all(map(_is_env_name, v))),
     )
     """Environment variables a command: coder receives besides the safe base (its API key, its config)."""
+    syntax_check: Mapping[str, str] = field(
+        default_factory=dict, metadata=_rule(
+            'a table of glob = command line, each command holding {file} (or "" to check nothing)',
+            lambda v: all(glob.strip() and _is_checker(line) for glob, line in v.items()),
+            'e.g. syntax_check = {"*.js" = "node --check {file}"}'),
+    )
+    """Syntax checkers by file glob, run (contained, without a shell) after a coder's write or edit of a matching
+    file, `{file}` its path: a change that makes a passing file fail is refused. The first matching glob wins;
+    Python files are compiled by gitteam itself unless a glob here matches them ("" turns checking off)."""
 
 
 SANDBOX_MODES = ("bwrap", "none")
@@ -352,6 +369,7 @@ _TYPE_WORDS: dict[type, str] = {
     float: "a number",
     bool: "true or false",
     tuple: "a list of strings",
+    dict: "a table of strings",
 }
 
 
@@ -364,6 +382,8 @@ def base_type(hint: Any) -> type:
     """str | None -> str; tuple[str, ...] -> tuple."""
     if get_origin(hint) in (Union, types.UnionType):
         hint = next(arg for arg in get_args(hint) if arg is not type(None))
+    if get_origin(hint) in (dict, Mapping):
+        return dict
     return tuple if get_origin(hint) is tuple else hint  # type: ignore[no-any-return]
 
 
@@ -378,6 +398,10 @@ def _normalize(value: object, base: type) -> object:
     if base is tuple:
         ok = isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
         return tuple(value) if ok else _BAD  # type: ignore[arg-type]
+    if base is dict:  # a table of strings, in the file's order
+        if isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            return dict(value)
+        return _BAD
     return value if isinstance(value, str) else _BAD
 
 
@@ -507,6 +531,7 @@ def settings_of(config: Config) -> dict[str, object]:
             key = f"{name}.{fld.name}"
             if key in KNOWN_KEYS:
                 value = getattr(section, fld.name)
-                settings[key] = list(value) if isinstance(value, tuple) else value
+                settings[key] = list(value) if isinstance(value, tuple) else \
+                    dict(value) if isinstance(value, Mapping) else value
     return settings
 

@@ -55,7 +55,14 @@ class Usage:
 
     @property
     def total(self) -> int:
+        """Every token the provider processed: what `gitteam cost` and the notes report (cache reads included,
+        at full weight; their price is the meter's concern)."""
         return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    @property
+    def prompt_tokens(self) -> int:
+        """The whole prompt of one call, however it was billed: what it filled of the context window."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
 
     def to_json(self) -> dict[str, int]:
         return {

@@ -162,16 +162,28 @@ class PythonSyntaxCheck:
 
 
 def _compile_problem(source: bytes, path: str) -> tuple[int | None, str] | None:
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    error = python_syntax_error(source, path)
+    if isinstance(error, SyntaxError):
+        return error.lineno, f"Python syntax error: {error.msg} (checked with Python {python_version()})"
+    if error is not None:
+        return None, f"Python source cannot be compiled: {error}"
+    return None
+
+
+def python_syntax_error(source: bytes, path: str) -> SyntaxError | ValueError | None:
+    """Why `source` does not compile with the Python running gitteam (nothing is run), or None. The coder's
+    write tools ask it too (roles/syntax.py)."""
     with _WARNINGS_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             compile(source, path, "exec", dont_inherit=True)
-        except SyntaxError as exc:
-            return exc.lineno, f"Python syntax error: {exc.msg} (checked with Python {version})"
-        except ValueError as exc:  # null bytes
-            return None, f"Python source cannot be compiled: {exc}"
+        except (SyntaxError, ValueError) as exc:  # ValueError: null bytes
+            return exc
     return None
+
+
+def python_version() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 class LargeFileCheck:

@@ -1,7 +1,9 @@
 """The agent loop every role runs: ask the model, execute its tool calls, until a terminal tool.
 
 Limits (the run's budget, the agent's steps, tokens, money and wall time) are checked before every model
-call, the wall time also before every tool call (and a long tool call, a command or a search, is cut where it
+call: steps per `run` (a review round starts a fresh allowance; rounds are bounded by the run), tokens as what
+entered the conversation (metering.Intake), money at the meter's prices, wall time since the first call. The
+wall time is also checked before every tool call (and a long tool call, a command or a search, is cut where it
 runs out). The conversation is kept under the model's context window (models/window.py), compacted before
 a call and again if the provider still finds it too long. Control leaves the loop by exceptions that
 carry a message. The conversation stays on the object, so a coder can be sent back for another round
@@ -25,7 +27,7 @@ from typing import Any
 
 from gitteam.config import LimitsConfig
 from gitteam.events import Compacted
-from gitteam.metering import BudgetExhausted, Meter, agent_key
+from gitteam.metering import BudgetExhausted, Intake, Meter, agent_key
 from gitteam.models.base import CallContext, Message, Model, Reply, ToolCall, ToolSpec
 from gitteam.models.retry import ContextTooLong
 from gitteam.models.window import compact, estimate, fixed_tokens, prompt_limit
@@ -42,8 +44,8 @@ CONTEXT_RETRIES = 2
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    max_steps: int
-    max_tokens: int
+    max_steps: int  # model calls per `run` (a coder's review round)
+    max_tokens: int  # tokens that entered the conversation, all rounds together (metering.Intake)
     reminders: int
     max_seconds: float | None = None  # wall time since the agent's first call, tool calls included
     budget: float | None = None  # USD this agent may spend
@@ -83,7 +85,9 @@ class Agent:
         self.terminal = terminal
         self.on_tool = on_tool
         self.messages: list[Message] = []
-        self.steps = 0
+        self.steps = 0  # model calls in all rounds (transcripts number them so)
+        self.round_steps = 0  # model calls since the last `run` began: what max_steps holds
+        self.intake = Intake()  # tokens that entered the conversation: what max_tokens holds
         self.last_model = model.name
         self.started: float | None = None
         self.transcript = transcript
@@ -100,6 +104,7 @@ class Agent:
                 self.transcript.session(self.model.name, self.system, self.toolbox.specs)
                 self._specs_hash = _hashes(self.toolbox.specs)
         self.messages.append(Message("user", redact(message)))
+        self.round_steps = 0
         try:
             value = self._loop()
         except BaseException as exc:  # recorded, then raised on: how the conversation ended
@@ -110,7 +115,8 @@ class Agent:
 
     def _end(self, status: str, error: str | None = None) -> None:
         if self.transcript is not None:
-            self.transcript.write("end", steps=self.steps, status=status, error=error)
+            self.transcript.write("end", steps=self.steps, status=status, error=error,
+                                  context_tokens=self.intake.tokens, largest_prompt=self.intake.largest_prompt)
 
     def _loop(self) -> Any:
         reminders = 0
@@ -118,8 +124,10 @@ class Agent:
             self._check_limits()
             reply = self._ask()
             self.steps += 1
+            self.round_steps += 1
             self.last_model = reply.model
             self.meter.record(self.context, reply)
+            self.intake.add(reply.usage)
             self.messages.append(Message("assistant", reply.text, reply.tool_calls))
             self._recorded = len(self.messages)  # the response record holds it
             if not reply.tool_calls:
@@ -203,13 +211,16 @@ class Agent:
 
     def _check_limits(self) -> None:
         self.meter.check()
-        if self.steps >= self.limits.max_steps:
-            raise AgentFailed(f"step limit reached ({self.limits.max_steps} model calls)")
+        if self.round_steps >= self.limits.max_steps:
+            raise AgentFailed(f"step limit reached ({self.limits.max_steps} model calls in this round; "
+                              "[limits] max_steps)")
+        if self.intake.tokens >= self.limits.max_tokens:
+            raise AgentFailed(f"token limit reached ({self.intake.tokens:,} of {self.limits.max_tokens:,} tokens "
+                              f"entered the conversation in {self.intake.calls} calls; [limits] max_tokens)")
         tally = self.meter.agent(agent_key(self.context))
-        if tally.usage.total >= self.limits.max_tokens:
-            raise AgentFailed(f"token limit reached ({tally.usage.total:,} of {self.limits.max_tokens:,})")
         if self.limits.budget is not None and tally.cost >= self.limits.budget:
-            raise BudgetExhausted(f"the agent's budget of ${self.limits.budget:.2f} is spent (${tally.cost:.4f})")
+            raise BudgetExhausted(f"the agent's budget of ${self.limits.budget:.2f} is spent (${tally.cost:.4f}; "
+                                  "[limits] agent_budget)")
         self._check_time()
 
     def _check_time(self) -> None:

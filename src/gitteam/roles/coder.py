@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,10 +18,12 @@ from gitteam.locks.ownership import Ownership
 from gitteam.locks.paths import resolve_path
 from gitteam.memory import Blackboard
 from gitteam.plan import Subtask
+from gitteam.roles import lines
 from gitteam.roles.agent import Agent
 from gitteam.roles.errors import AgentFailed, ToolRefused
+from gitteam.roles.syntax import Checker
 from gitteam.roles.tools import Tool, Toolbox, ToolResult, WorktreeView, read_tools, seconds_left, tool
-from gitteam.sandbox import parse_command
+from gitteam.sandbox import CommandResult, parse_command
 from gitteam.sandbox.allow import check_command
 from gitteam.sandbox.runner import CommandRunner
 from gitteam.sandbox.watch import ContainmentBreach
@@ -32,12 +34,19 @@ You are a coder in gitteam, a team of coding agents working on one git repositor
 subtask of a larger plan, in your own git worktree, while other coders work on other files in parallel.
 
 Rules your tools enforce:
-- You may create, modify or delete ONLY the files listed as owned in your brief. Anything else is refused.
+- You may create, modify or delete ONLY the files listed as owned in your brief, and scratch files under
+  .gitteam-scratch/ (reproduction scripts, notes: never committed, never reviewed). Anything else is refused.
   If the work truly needs another file, say so in your `done` summary instead of working around it.
+- `read_file` shows numbered lines ("  12<tab>text"; the number and tab are not in the file), up to 2,000 lines
+  a call; its first line says which lines of how many you got, and its last how to read on. Search a large
+  file before reading all of it.
 - `write_file` writes exactly the content you give (include the final newline if the file should have one);
-  `edit_file` replaces one exact, unique occurrence of `old` with `new` (include enough context to be unique).
-- `run` executes only the commands the project allows (typically its test command), without a shell, in a
-  sandbox: your worktree is writable, the git directory is read-only, there is no network and HOME is empty.
+  `edit_file` replaces one exact, unique occurrence of `old` with `new` (include enough context to be unique)
+  and answers with the edited lines; when `old` is not found it shows the closest text in the file.
+- A write or edit that would break a file's syntax (Python, and the languages the project configures) is
+  refused with the error and its line; nothing is written. Fix the content and try again.
+- `run` executes only the commands your brief lists (none, if it lists none), without a shell, in a sandbox:
+  your worktree is writable, the git directory is read-only, there is no network and HOME is empty.
   Do not run `git add` or `git commit`: gitteam commits your files when you call `done`.
 
 Work like a careful senior engineer:
@@ -55,6 +64,12 @@ finding only within your subtask.
 """
 
 
+# The coder's scratch space: in its worktree (the sandbox lets commands write there and nowhere else), kept out
+# of git by its own `.gitignore` of "*" (as pytest does with its cache), left out of commits and stray files.
+SCRATCH = ".gitteam-scratch"
+SCRATCH_IGNORE = f"{SCRATCH}/.gitignore"
+
+
 @dataclass(frozen=True, slots=True)
 class CommandPolicy:
     allowed: tuple[str, ...]
@@ -62,11 +77,37 @@ class CommandPolicy:
     max_output: int
     env: Mapping[str, str]
     runner: CommandRunner
+    syntax_check: Mapping[str, str] = field(default_factory=dict)  # [commands] syntax_check
 
 
-def brief(subtask: Subtask, dependencies: Sequence[tuple[str, str]], memory: str, task: str) -> str:
+def prepare_scratch(worktree: Path) -> None:
+    """Make the scratch directory and the `.gitignore` that keeps it out of git."""
+    (worktree / SCRATCH).mkdir(exist_ok=True)
+    mend_scratch(worktree)
+
+
+def mend_scratch(worktree: Path) -> None:
+    """Put the scratch directory's `.gitignore` back if a command removed or changed it (before a commit looks
+    at the worktree, and before the worktree is removed: an untracked file would keep it)."""
+    scratch, ignore = worktree / SCRATCH, worktree / SCRATCH_IGNORE
+    if scratch.is_symlink() or not scratch.is_dir():  # never follow a link a command put there
+        return
+    if ignore.is_symlink() or ignore.is_dir():
+        return  # git does not read a .gitignore through a link: what is there shows as stray, and is kept
+    if not ignore.is_file() or ignore.read_bytes() != b"*\n":
+        ignore.write_bytes(b"*\n")
+
+
+def in_scratch(path: str) -> bool:
+    return path == SCRATCH or path.startswith(SCRATCH + "/")
+
+
+def brief(subtask: Subtask, dependencies: Sequence[tuple[str, str]], memory: str, task: str, *,
+          commands: Sequence[str] = ()) -> str:
     """The first message: the subtask's id, title, instructions and files verbatim (fenced by the nonce, never
-    escaped or rewritten), then the user's request, what its dependencies did, and the team's memory (data)."""
+    escaped or rewritten), then the user's request, what its dependencies did, and the team's memory (data),
+    and what the `run` tool may execute here (`commands`, the config's allowed_commands()) and where scratch
+    files go."""
     parts: list[str | fences.Fence] = [
         fences.section(
             "subtask",
@@ -82,12 +123,27 @@ def brief(subtask: Subtask, dependencies: Sequence[tuple[str, str]], memory: str
         parts.append(fences.data("dependencies_done", json.dumps(done, indent=1, ensure_ascii=False)))
     if memory:
         parts.append(fences.data("team_memory", memory))
+    parts.extend(_command_lines(commands))
     return fences.render(fences.section("brief", *parts), "Carry out this subtask. Call done when it is complete.",
                          sep="\n")
 
 
+def _command_lines(commands: Sequence[str]) -> list[str | fences.Fence]:
+    scratch = (f"Scratch files (a script that reproduces the problem, notes) go under {SCRATCH}/ in your worktree: "
+               "any name, never committed or reviewed.")
+    if not commands:
+        return [f"The run tool may execute no command in this run: check your work by reading it. {scratch}"]
+    return [
+        "The run tool may execute these command lines, one a line (a last `...` stands for any further arguments; "
+        "a `*` matches within one path component; there is no shell, so no pipes, `&&` or redirection):",
+        fences.data("allowed_commands", "\n".join(commands)),
+        f"{scratch} The run tool executes a script there only when one of these command lines matches it.",
+    ]
+
+
 class Workspace:
-    """The coder's write tools over its worktree; every path goes through resolve_path and ownership."""
+    """The coder's write tools over its worktree; every path goes through resolve_path and ownership (scratch
+    files under SCRATCH aside), and every write through the syntax checker."""
 
     def __init__(self, repo: Repository, worktree: Path, start: str, ownership: Ownership, commands: CommandPolicy,
                  secret_files: SecretFiles | None = None):
@@ -95,19 +151,26 @@ class Workspace:
         self.ownership = ownership
         self.commands = commands
         self.view = WorktreeView(repo, worktree, start, secret_files)
+        self.syntax = Checker(commands.syntax_check, self._execute)
 
     def _owned_target(self, path: str, delete: bool = False) -> tuple[str, Path]:
         rel = resolve_path(self.worktree, path, for_write=not delete, for_delete=delete)
-        if self.ownership.protection.blocks(rel):
+        if in_scratch(rel):
+            if rel in (SCRATCH, SCRATCH_IGNORE):
+                raise ToolRefused(f"refused: {rel} keeps the scratch files out of git; put your own files beside it "
+                                  f"({SCRATCH}/repro.py, say)")
+        elif self.ownership.protection.blocks(rel):
             raise ToolRefused(f"refused: {rel} is a protected file (it changes what runs next: CI, hooks, git "
                               "attributes, gitteam's config); only the person can allow it, so leave it and say in "
                               "your summary what it would need")
-        if not self.ownership.owns(rel):
+        elif not self.ownership.owns(rel):
             owned = ", ".join(sorted(self.ownership.files))
-            raise ToolRefused(f"refused: {rel} is not one of this subtask's files ({owned})")
+            raise ToolRefused(f"refused: {rel} is not one of this subtask's files ({owned}). Change only those; "
+                              f"put scratch files under {SCRATCH}/; if the work needs {rel} changed, say so in your "
+                              "done summary")
         target = self.worktree / rel
         if target.is_dir() and not target.is_symlink():
-            raise ToolRefused(f"refused: {rel} is a directory")
+            raise ToolRefused(f"refused: {rel} is a directory; give the path of a file in it")
         return rel, target
 
     def write_file(self, args: dict[str, Any]) -> str:
@@ -116,39 +179,47 @@ class Workspace:
         _refuse_markers(rel, _current_text(target), args["content"], "write_file")
         target.parent.mkdir(parents=True, exist_ok=True)
         existed = target.exists()
-        target.write_bytes(data)
+        note = self.syntax.write(rel, target, data, "write_file")
         self.view.created.add(rel)
         self.view.deleted.discard(rel)
-        return f"{'wrote' if existed else 'created'} {rel} ({len(data)} bytes)"
+        count = len(lines.split_lines(args["content"]))
+        return f"{'wrote' if existed else 'created'} {rel} ({len(data):,} bytes, {count:,} lines){note}"
 
     def edit_file(self, args: dict[str, Any]) -> str:
         rel, target = self._owned_target(args["path"])
         if not target.is_file():
-            raise ToolRefused(f"no such file: {rel} (use write_file to create it)")
+            raise ToolRefused(f"edit_file {rel}: no such file; create it with write_file")
         old, new = args["old"], args["new"]
         if not old:
-            raise ToolRefused("`old` must not be empty")
+            raise ToolRefused(f"edit_file {rel}: `old` is empty; to add text, give a line next to it as `old` and "
+                              "that line with your text as `new`")
         try:
             text = target.read_bytes().decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ToolRefused(f"edit_file {rel}: not UTF-8 text; replace it whole with write_file") from exc
         count = text.count(old)
+        if count == 0 and "\r\n" in text and "\r" not in old and text.count(old.replace("\n", "\r\n")) == 1:
+            # the model read the lines without their "\r": the edit keeps the file's line endings
+            old, new = old.replace("\n", "\r\n"), new.replace("\n", "\r\n")
+            count = 1
         if count == 0 and added_markers(text, old):
             raise ToolRefused(f"edit_file {rel}: `old` contains a redaction marker ({added_markers(text, old)[0]}): "
                               "the file holds a secret there that you were not shown. Choose `old` and `new` "
                               "around it, so the secret stays as it is")
-        if count != 1:
-            where = "not found" if count == 0 else f"found {count} times; include more context to make it unique"
-            raise ToolRefused(f"edit_file {rel}: `old` {where}")
-        edited = text.replace(old, new, 1)
+        if count == 0:
+            raise ToolRefused(lines.not_found(rel, text, old))
+        if count > 1:
+            raise ToolRefused(lines.several(rel, text, old, count))
+        index = text.index(old)
+        edited = text[:index] + new + text[index + len(old):]
         _refuse_markers(rel, text, edited, "edit_file")
-        target.write_bytes(edited.encode("utf-8"))
-        return f"edited {rel}"
+        note = self.syntax.write(rel, target, edited.encode("utf-8"), "edit_file")
+        return lines.edited_region(rel, text, edited, index, old, new) + note
 
     def delete_file(self, args: dict[str, Any]) -> str:
         rel, target = self._owned_target(args["path"], delete=True)
         if not target.exists() and not target.is_symlink():
-            raise ToolRefused(f"no such file: {rel}")
+            raise ToolRefused(f"delete_file {rel}: no such file (already deleted? list_files shows what there is)")
         target.unlink()
         self.view.deleted.add(rel)
         return f"deleted {rel}"
@@ -158,15 +229,19 @@ class Workspace:
         refusal = check_command(argv, self.commands.allowed)
         if refusal is not None:
             raise ToolRefused(f"refused: {refusal}")
-        policy = self.commands
-        timeout = seconds_left(policy.timeout)  # the command's own limit, cut at the agent's
-        try:
-            result = policy.runner.run(argv, self.worktree, policy.env, max(timeout, 0.01), policy.max_output,
-                                       purpose="run")
-        except ContainmentBreach as exc:  # not the model's to read and carry on: the subtask stops
-            raise AgentFailed(str(exc)) from exc
+        result = self._execute(argv)
         status = "timed out" if result.timed_out else f"exit {result.exit_code}"
         return f"{status} after {result.duration:.1f}s\n{result.output}"
+
+    def _execute(self, argv: list[str]) -> CommandResult:
+        """A command in the worktree, contained, within its own time limit cut at the agent's."""
+        policy = self.commands
+        timeout = seconds_left(policy.timeout)
+        try:
+            return policy.runner.run(argv, self.worktree, policy.env, max(timeout, 0.01), policy.max_output,
+                                     purpose="run")
+        except ContainmentBreach as exc:  # not the model's to read and carry on: the subtask stops
+            raise AgentFailed(str(exc)) from exc
 
 
 def _current_text(target: Path) -> str:
@@ -195,12 +270,16 @@ def coder_tools(workspace: Workspace, board: Blackboard | None, agent: str) -> T
 
     string = {"type": "string"}
     tools = [
-        Tool(tool("write_file", "Create or overwrite one of your files with exactly this content.",
+        Tool(tool("write_file", "Create or overwrite one of your files (or a scratch file under .gitteam-scratch/) "
+                  "with exactly this content. Refused, with the error, when it would break the file's syntax.",
                   {"path": string, "content": string}, ["path", "content"]), workspace.write_file),
-        Tool(tool("edit_file", "Replace the one exact occurrence of `old` in one of your files with `new`.",
+        Tool(tool("edit_file", "Replace the one exact occurrence of `old` in one of your files with `new`; answers "
+                  "with the edited lines, numbered. `old` is the file's text without read_file's line numbers. Not "
+                  "found: the closest text is shown; found several times: where. Refused, with the error, when it "
+                  "would break the file's syntax.",
                   {"path": string, "old": string, "new": string}, ["path", "old", "new"]), workspace.edit_file),
         Tool(tool("delete_file", "Delete one of your files.", {"path": string}, ["path"]), workspace.delete_file),
-        Tool(tool("run", "Run an allowed command (e.g. the test command) in your worktree, without a shell.",
+        Tool(tool("run", "Run one of the command lines your brief allows, in your worktree, without a shell.",
                   {"command": string}, ["command"]), workspace.run),
         Tool(tool("done", "Finish: summarize what you changed and what others must know.",
                   {"summary": string}, ["summary"]), done),

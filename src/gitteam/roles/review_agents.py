@@ -16,7 +16,7 @@ from gitteam.config import Config, ReviewerDef
 from gitteam.git import Repository
 from gitteam.memory import Blackboard
 from gitteam.memory.recall import REVIEWER_TOKENS
-from gitteam.metering import Meter, agent_key
+from gitteam.metering import Meter
 from gitteam.models.base import CallContext, Model, ToolCall
 from gitteam.review.chunks import Chunk, chunk_diff
 from gitteam.review.diff import FileChange
@@ -108,10 +108,8 @@ def _review_chunk(session: ReviewSession, subject: Subject, reviewer: ReviewerDe
                   scope: DiffScope, conventions: str, chunk: Chunk, part: tuple[int, int]) -> Verdict:
     context = CallContext(run=session.run, role="reviewer", agent=session.agent, round=session.round,
                           extra={"reviewer": reviewer.name, "chunk": part[0], "chunks": part[1]})
-    # The token limit is per agent; each chunk's reviewer gets its own allowance on top of what the
-    # subtask's reviewers used before it.
-    used = session.meter.agent(agent_key(context)).usage.total
-    limits = dataclasses.replace(session.limits, max_tokens=used + session.limits.max_tokens)
+    # Each chunk's reviewer is an agent of its own: its token and step limits count its own conversation.
+    limits = session.limits
     view = CommitView(session.repo, subject.head, session.config.secret_files())  # [secrets]: files no agent reads
     toolbox = reviewer_role.reviewer_tools(view, session.board, scope.place_all)
     agent = Agent(model, reviewer_role.system_prompt(reviewer.name, reviewer.focus), toolbox, context, limits,

@@ -23,11 +23,12 @@ from gitteam.locks.paths import normalize_repo_path, resolve_path
 from gitteam.memory import Blackboard
 from gitteam.memory.recall import describe
 from gitteam.models.base import ToolCall, ToolSpec
+from gitteam.roles import lines
 from gitteam.roles.errors import AgentFailed, ToolRefused
 from gitteam.secrets import SecretFiles
 
 MAX_LIST = 400
-MAX_READ_CHARS = 60_000
+BINARY_PROBE = 8000  # bytes looked at for a NUL, as git does to call a file binary
 MAX_MATCHES = 150
 MAX_MATCH_CHARS = 300  # of a matching line; a minified file's line may be megabytes
 SEARCH_SECONDS = 5.0  # [limits] search_seconds
@@ -327,17 +328,12 @@ def read_tools(view: FileView, board: Blackboard | None, author: str, role: str)
         return ("\n".join(shown) + more) if shown else "no files match"
 
     def read_file(args: dict[str, Any]) -> str:
-        path = args["path"]
-        text = view.read(path).decode("utf-8", errors="replace")
-        lines = text.splitlines(keepends=True)
-        start = max(1, int(args.get("start_line") or 1))
-        end = min(len(lines), int(args.get("end_line") or len(lines)))
-        body = "".join(lines[start - 1 : end])
-        if len(body) > MAX_READ_CHARS:
-            body = body[:MAX_READ_CHARS] + f"\n[... cut at {MAX_READ_CHARS} characters; read a line range]"
-        if start == 1 and end == len(lines):
-            return body
-        return f"[lines {start}-{end} of {len(lines)}]\n{body}"
+        data = view.read(args["path"])
+        path = normalize_repo_path(args["path"])
+        if b"\0" in data[:BINARY_PROBE]:
+            return f"{path} is a binary file ({len(data):,} bytes): read_file shows text files only"
+        return lines.window(data.decode("utf-8", errors="replace"), path, args.get("start_line"),
+                            args.get("end_line"))
 
     def search(args: dict[str, Any]) -> str:
         pattern = args.get("glob") or ""
@@ -361,15 +357,24 @@ def read_tools(view: FileView, board: Blackboard | None, author: str, role: str)
     tools = [
         Tool(tool("list_files", "List the repository's files, optionally filtered by a glob such as 'src/**/*.py'.",
                   {"glob": {"type": "string"}}, []), list_files),
-        Tool(tool("read_file", "Read a file, or a 1-based inclusive line range of it.",
-                  {"path": {"type": "string"}, "start_line": {"type": "integer"}, "end_line": {"type": "integer"}},
-                  ["path"]), read_file),
+        Tool(tool("read_file", READ_FILE, {
+            "path": {"type": "string"},
+            "start_line": {"type": "integer", "description": "first line to show (1-based; default 1)"},
+            "end_line": {"type": "integer", "description": "last line to show, inclusive (default: the end)"},
+        }, ["path"]), read_file),
         Tool(tool("search", "Search file contents with a regular expression (Perl-compatible, as git grep -P; "
                   "binary files skipped); returns path:line: text. A search that takes too long stops early and "
                   "says so: then narrow the pattern or the glob.",
                   {"pattern": {"type": "string"}, "glob": {"type": "string"}}, ["pattern"]), search),
     ]
     return tools + memory_tools(board, author, role)
+
+
+READ_FILE = (
+    f"Read a text file as numbered lines, at most {lines.MAX_LINES:,} lines or {lines.MAX_CHARS:,} characters a "
+    "call. The answer starts with 'PATH: lines X-Y of N' and, when more follows, ends by saying which start_line "
+    "reads on. Each line shows as its number, a tab, then the text: the number and the tab are not part of the "
+    "file, so leave them out of edit_file's `old`.")
 
 
 def search_note(found: Grep, seconds: float) -> str:

@@ -107,7 +107,9 @@ def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str)
     coder = make_coder(ctx, job, worktree, head)
     memory = ctx.board.digest(f"{subtask.title} {subtask.instructions}", files=subtask.files,
                               budget_tokens=CODER_TOKENS)
-    message = coder_role.brief(subtask, job.dependencies, memory, ctx.task)
+    # what gitteam's own coder may run; a command: coder runs its own tools
+    commands = ctx.config.allowed_commands() if isinstance(coder, AgentCoder) else ()
+    message = coder_role.brief(subtask, job.dependencies, memory, ctx.task, commands=commands)
     if job.resume and head != job.start:
         message += "\nAn earlier attempt's work on this subtask is already committed in your worktree; build on it."
     max_rounds = ctx.config.run.max_rounds
@@ -150,7 +152,9 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> C
         max_output=ctx.config.commands.max_output,
         env=env(ctx, job, worktree),
         runner=ctx.commands,
+        syntax_check=ctx.config.commands.syntax_check,
     )
+    coder_role.prepare_scratch(worktree)
     workspace = coder_role.Workspace(ctx.repo, worktree, head, Ownership(subtask.files, ctx.config.protect), commands,
                                      ctx.config.secret_files())
     return AgentCoder(Agent(
@@ -177,7 +181,8 @@ def commit_work(ctx: RunContext, subtask: Subtask, worktree: Path, round_number:
     """
     if not worktree.is_dir():
         return None
-    changed = ctx.repo.worktree_changes(worktree)
+    coder_role.mend_scratch(worktree)  # its .gitignore keeps it out of git, whatever a command did to it
+    changed = [p for p in ctx.repo.worktree_changes(worktree) if not coder_role.in_scratch(p)]
     ownership = Ownership(subtask.files, ctx.config.protect)
     stray = ownership.violations(changed)
     owned = [p for p in changed if ownership.owns(p)]
