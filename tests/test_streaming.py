@@ -4,6 +4,7 @@ usage a server leaves out reported as unknown, and the stateless Responses API r
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from gitteam.models.openai import OpenAIModel
 from gitteam.models.responses import ResponsesModel
 from gitteam.models.retry import ModelUnavailable, RetryPolicy
 from loopback import call, model_table, plan, provider_env, roles, run, subtask, team, turn, write_user_config
+from scripts import cli, events
 
 SYSTEM = "You are a careful coder."
 CTX = CallContext(run="r1", role="coder", agent="fix-bug")
@@ -161,6 +163,25 @@ def test_usage_left_out_of_the_stream_is_unknown_not_zero(api: FakeAPI, sleeps: 
     assert known.usage_known and known.cost is not None
     if flavor == "openai":
         assert api.bodies()[0]["stream_options"] == {"include_usage": True}
+
+
+def test_a_run_on_a_server_without_usage_shows_tokens_and_cost_unknown(repo: Path) -> None:
+    with team("openai") as crew:
+        crew.usage = False
+        write_user_config(Path(os.environ["HOME"]), model_table("m", "openai", crew.api.url, "local-model",
+                                                                input_price=0.0, output_price=0.0) + roles("m"))
+        crew.planner(plan(subtask("work", ["src/app.py"])))
+        crew.coder("work", turn(call("write_file", path="src/app.py", content="X = 1\n"), call("done", summary="ok")))
+
+        result = run(repo)
+
+        assert (result.exit_code, result.state) == (0, "merged"), result.message
+        usage = events(repo, result.run, "usage")
+        assert usage and all(e["usage_unknown"] is True and e["cost"] is None for e in usage)
+        rows = json.loads(cli(repo, "cost", result.run, "--json").stdout)
+        assert rows and all(row["usage_known"] is False and row["cost"] is None for row in rows)
+        shown = cli(repo, "cost", result.run).stdout
+        assert "unknown" in shown and "$0.0000" not in shown
 
 
 # --- the Responses API: stateless, reasoning sent back encrypted --------------------------------------
