@@ -165,11 +165,18 @@ def test_usage_left_out_of_the_stream_is_unknown_not_zero(api: FakeAPI, sleeps: 
         assert api.bodies()[0]["stream_options"] == {"include_usage": True}
 
 
+def test_unknown_usage_of_a_free_model_costs_nothing(api: FakeAPI, sleeps: list[float]) -> None:
+    api.push(Scripted(body=openai_completion("local").body, usage=False))
+    answer = ask(make("openai", api, sleeps, input_price=0.0, output_price=0.0, cache_read_price=0.0,
+                      cache_write_price=0.0))
+    assert (answer.usage_known, answer.cost) == (False, 0.0)  # tokens unknown, but every one of them is free
+
+
 def test_a_run_on_a_server_without_usage_shows_tokens_and_cost_unknown(repo: Path) -> None:
     with team("openai") as crew:
         crew.usage = False
-        write_user_config(Path(os.environ["HOME"]), model_table("m", "openai", crew.api.url, "local-model",
-                                                                input_price=0.0, output_price=0.0) + roles("m"))
+        write_user_config(Path(os.environ["HOME"]), model_table("m", "openai", crew.api.url, "hosted-model")
+                          + roles("m"))
         crew.planner(plan(subtask("work", ["src/app.py"])))
         crew.coder("work", turn(call("write_file", path="src/app.py", content="X = 1\n"), call("done", summary="ok")))
 

@@ -60,8 +60,9 @@ class HttpModel(ABC):
         )
         known = reply.usage is not None
         usage = reply.usage or Usage()
-        # Unknown usage is an unknown cost, never a free call.
-        cost = self.prices.cost(usage) if self.prices and known else None
+        # Unknown usage is an unknown cost, never a free call, unless every token is free (a local model).
+        free = self.prices is not None and self.prices.cost(Usage(1, 1, 1, 1)) == 0
+        cost = self.prices.cost(usage) if self.prices and (known or free) else None
         return Reply(text=reply.text, tool_calls=reply.tool_calls, usage=usage, model=self.name, cost=cost,
                      blocks=reply.blocks, usage_known=known, reasoning_tokens=reply.reasoning_tokens)
 
