@@ -1,9 +1,13 @@
-"""A loopback HTTP server that speaks the Anthropic Messages and OpenAI Chat Completions wire formats.
+"""A loopback HTTP server that speaks the Anthropic Messages, OpenAI Chat Completions and OpenAI Responses
+wire formats, whole or streamed.
 
 Tests point the real SDKs at it (base_url=server.url) and script it per test: a queue of responses,
 each a status with headers and a JSON (or raw) body, or a dropped connection, or a stall past the
-client's timeout. Every request is recorded with its parsed JSON body for assertions. Fakes at the
-transport edge only: everything between the SDK and our code runs for real.
+client's timeout. A successful answer to a request with `"stream": true` goes out as the server-sent events
+of its path's format (`sse_events`: the events the real API sends for that reply), optionally without its
+usage, cut off after some events, or with an error event in place of the rest. Every request is recorded
+with its parsed JSON body for assertions. Fakes at the transport edge only: everything between the SDK and
+our code runs for real.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from typing import Any
 _ids = itertools.count(1)
 
 
+Event = tuple[str | None, Any]  # one server-sent event: its name (None: a data-only line) and its data
+
+
 @dataclass(frozen=True)
 class Scripted:
     """One scripted answer."""
@@ -30,6 +37,12 @@ class Scripted:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection without answering
     stall: float = 0.0  # seconds to wait before answering: past the client's timeout
+    # Streamed answers (the request asked for a stream, status 200, a JSON body):
+    usage: bool = True  # False: the events carry no usage (a server that ignores stream_options)
+    error_event: Event | None = None  # sent after `after` events instead of the rest of the stream
+    cut: bool = False  # close the connection after `after` events, short of the announced length
+    short: bool = False  # end the stream cleanly after `after` events, before its last one
+    after: int = 2
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,9 @@ def _handler(api: FakeAPI) -> type[BaseHTTPRequestHandler]:
             if answer.drop:
                 self.close_connection = True
                 return  # the handler closes the socket without a byte of response
+            if answer.status == 200 and isinstance(body, dict) and body.get("stream") and isinstance(answer.body, dict):
+                self._stream(answer, sse_events(self.path, answer.body, usage=answer.usage))
+                return
             payload = answer.body if isinstance(answer.body, bytes) else json.dumps(answer.body).encode()
             try:
                 self.send_response(answer.status)
@@ -117,10 +133,51 @@ def _handler(api: FakeAPI) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (a stall past its timeout)
 
+        def _stream(self, answer: Scripted, events: list[Event]) -> None:
+            if answer.error_event is not None:
+                events = [*events[: answer.after], answer.error_event]
+            elif answer.short:
+                events = events[: answer.after]
+            payload = b"".join(map(_sse, events))
+            sent = b"".join(map(_sse, events[: answer.after])) if answer.cut else payload
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Length", str(len(payload)))  # a cut stream falls short of it
+                for key, value in answer.headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(sent)
+                self.wfile.flush()
+                self.close_connection = True
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
     return Handler
+
+
+def _sse(event: Event) -> bytes:
+    name, data = event
+    text = data if isinstance(data, str) else json.dumps(data)
+    return (f"event: {name}\n" if name else "").encode() + f"data: {text}\n\n".encode()
+
+
+def sse_events(path: str, body: dict[str, Any], *, usage: bool = True) -> list[Event]:
+    """A whole reply as the events its API streams: Anthropic Messages, Chat Completions or Responses."""
+    if path.endswith("/messages"):
+        return anthropic_events(body, usage)
+    if path.endswith("/responses"):
+        return responses_events(body, usage)
+    return chat_events(body, usage)
+
+
+def _halves(text: str) -> list[str]:
+    """Text in two pieces, as a stream would split it (at least one piece)."""
+    middle = len(text) // 2
+    return [piece for piece in (text[:middle], text[middle:]) if piece] or [""]
 
 
 @contextmanager
@@ -146,8 +203,11 @@ def anthropic_message(
     output_tokens: int = 5,
     cache_read: int | None = None,
     cache_write: int | None = None,
+    thinking: Sequence[dict[str, Any]] = (),
 ) -> Scripted:
-    content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    """A Messages reply; `thinking` blocks (thinking_block, redacted_thinking_block) come first."""
+    content: list[dict[str, Any]] = list(thinking)
+    content += [{"type": "text", "text": text}] if text else []
     content += [{"type": "tool_use", "id": id_, "name": name, "input": args} for id_, name, args in calls]
     usage: dict[str, Any] = {"input_tokens": input_tokens, "output_tokens": output_tokens}
     if cache_read is not None:
@@ -171,6 +231,53 @@ def anthropic_message(
 def anthropic_error(status: int, error_type: str, message: str, headers: dict[str, str] | None = None) -> Scripted:
     body = {"type": "error", "error": {"type": error_type, "message": message}}
     return Scripted(status, body, headers or {})
+
+
+def thinking_block(thinking: str, signature: str) -> dict[str, Any]:
+    return {"type": "thinking", "thinking": thinking, "signature": signature}
+
+
+def redacted_thinking_block(data: str) -> dict[str, Any]:
+    return {"type": "redacted_thinking", "data": data}
+
+
+def anthropic_error_event(error_type: str = "overloaded_error", message: str = "Overloaded") -> Event:
+    """What the Messages API sends mid-stream when it fails after the 200."""
+    return ("error", {"type": "error", "error": {"type": error_type, "message": message}})
+
+
+def anthropic_events(body: dict[str, Any], usage: bool = True) -> list[Event]:
+    """message_start, a ping, each block's start, deltas and stop, message_delta, message_stop."""
+    final = dict(body.get("usage") or {})
+    started = {**final, "output_tokens": 1}
+    message = {**{k: v for k, v in body.items() if k != "usage"}, "content": [], "stop_reason": None}
+    events: list[Event] = [("message_start", {"type": "message_start",
+                                              "message": {**message, "usage": started} if usage else message}),
+                           ("ping", {"type": "ping"})]
+    for index, block in enumerate(body.get("content") or []):
+        kind = block.get("type")
+        deltas: list[dict[str, Any]] = []
+        start = dict(block)
+        if kind == "text":
+            start["text"] = ""
+            deltas = [{"type": "text_delta", "text": piece} for piece in _halves(block["text"])]
+        elif kind == "thinking":
+            start.update(thinking="", signature="")
+            deltas = [{"type": "thinking_delta", "thinking": piece} for piece in _halves(block["thinking"])]
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
+        elif kind == "tool_use":
+            start["input"] = {}
+            deltas = [{"type": "input_json_delta", "partial_json": piece}
+                      for piece in _halves(json.dumps(block["input"]))]
+        events.append(("content_block_start", {"type": "content_block_start", "index": index, "content_block": start}))
+        events += [("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+                   for delta in deltas]
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+    delta: dict[str, Any] = {"type": "message_delta", "delta": {"stop_reason": body.get("stop_reason"),
+                                                                 "stop_sequence": None}}
+    if usage:
+        delta["usage"] = {"output_tokens": final.get("output_tokens", 0)}
+    return [*events, ("message_delta", delta), ("message_stop", {"type": "message_stop"})]
 
 
 # --- OpenAI Chat Completions --------------------------------------------------------------------------
@@ -214,6 +321,41 @@ def openai_completion(
     return Scripted(body=body)
 
 
+def openai_error_chunk(message: str = "The server had an error", error_type: str = "server_error") -> Event:
+    """What Chat Completions servers send mid-stream when they fail after the 200."""
+    return (None, {"error": {"message": message, "type": error_type, "param": None, "code": None}})
+
+
+def chat_events(body: dict[str, Any], usage: bool = True) -> list[Event]:
+    """chat.completion.chunk lines: the role, content pieces, each tool call's id and name then its
+    arguments in pieces, the finish_reason, the usage chunk (no choices), [DONE]."""
+    base = {k: body[k] for k in ("id", "created", "model") if k in body}
+    base["object"] = "chat.completion.chunk"
+    choice = (body.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> Event:
+        return (None, {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    if isinstance(message.get("content"), str):
+        events += [chunk({"content": piece}) for piece in _halves(message["content"])]
+    calls = message.get("tool_calls") or []
+    for index, raw in enumerate(calls):
+        function = raw.get("function") or {}
+        head = {"index": index, "type": "function", "function": {"name": function.get("name"), "arguments": ""}}
+        if "id" in raw:
+            head["id"] = raw["id"]
+        events.append(chunk({"tool_calls": [head]}))
+        arguments = function.get("arguments")
+        pieces = _halves(arguments) if isinstance(arguments, str) else [arguments]
+        events += [chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}) for piece in pieces]
+    events.append(chunk({}, choice.get("finish_reason") or ("tool_calls" if calls else "stop")))
+    if usage and body.get("usage"):
+        events.append((None, {**base, "choices": [], "usage": body["usage"]}))
+    return [*events, (None, "[DONE]")]
+
+
 def openai_error(
     status: int,
     message: str,
@@ -223,3 +365,93 @@ def openai_error(
 ) -> Scripted:
     body = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
     return Scripted(status, body, headers or {})
+
+
+# --- OpenAI Responses ---------------------------------------------------------------------------------
+
+
+def reasoning_item(id_: str, encrypted: str, summary: str = "") -> dict[str, Any]:
+    item: dict[str, Any] = {"type": "reasoning", "id": id_,
+                            "summary": [{"type": "summary_text", "text": summary}] if summary else []}
+    item["encrypted_content"] = encrypted
+    return item
+
+
+def responses_response(
+    text: str = "",
+    calls: Sequence[Call] = (),
+    *,
+    model: str = "gpt-test",
+    reasoning: Sequence[dict[str, Any]] = (),
+    input_tokens: int = 10,
+    output_tokens: int = 5,
+    cached_tokens: int = 0,
+    reasoning_tokens: int = 0,
+) -> Scripted:
+    """A Responses API response object: reasoning items first, then the message, then function calls."""
+    number = next(_ids)
+    output: list[dict[str, Any]] = list(reasoning)
+    if text:
+        output.append({"type": "message", "id": f"msg_{number}", "status": "completed", "role": "assistant",
+                       "content": [{"type": "output_text", "text": text, "annotations": []}]})
+    output += [{"type": "function_call", "id": f"fc_{id_}", "call_id": id_, "name": name, "status": "completed",
+                "arguments": args if isinstance(args, str) else json.dumps(args)} for id_, name, args in calls]
+    return Scripted(body={
+        "id": f"resp_{number}", "object": "response", "created_at": 1_700_000_000, "status": "completed",
+        "model": model, "output": output, "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+        "usage": {"input_tokens": input_tokens, "input_tokens_details": {"cached_tokens": cached_tokens},
+                  "output_tokens": output_tokens, "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
+                  "total_tokens": input_tokens + output_tokens},
+    })
+
+
+def responses_error_event(code: str = "server_error", message: str = "The server had an error") -> Event:
+    return ("error", {"type": "error", "code": code, "message": message, "param": None, "sequence_number": 3})
+
+
+def responses_failed_event(code: str = "server_error", message: str = "The server had an error") -> Event:
+    response = {"id": "resp_failed", "object": "response", "status": "failed", "output": [],
+                "error": {"code": code, "message": message}}
+    return ("response.failed", {"type": "response.failed", "sequence_number": 3, "response": response})
+
+
+def responses_events(body: dict[str, Any], usage: bool = True) -> list[Event]:
+    """response.created, in_progress, each item added / its deltas / done, response.completed."""
+    numbers = itertools.count()
+    events: list[Event] = []
+
+    def emit(kind: str, **data: Any) -> None:
+        events.append((kind, {"type": kind, "sequence_number": next(numbers), **data}))
+
+    begun = {**body, "status": "in_progress", "output": [], "usage": None}
+    emit("response.created", response=begun)
+    emit("response.in_progress", response=begun)
+    for index, item in enumerate(body.get("output") or []):
+        kind, item_id = item.get("type"), item.get("id", "")
+        if kind == "message":
+            emit("response.output_item.added", output_index=index,
+                 item={**item, "status": "in_progress", "content": []})
+            for part_index, part in enumerate(item.get("content") or []):
+                emit("response.content_part.added", item_id=item_id, output_index=index, content_index=part_index,
+                     part={**part, "text": ""})
+                for piece in _halves(part.get("text", "")):
+                    emit("response.output_text.delta", item_id=item_id, output_index=index,
+                         content_index=part_index, delta=piece, logprobs=[])
+                emit("response.output_text.done", item_id=item_id, output_index=index, content_index=part_index,
+                     text=part.get("text", ""), logprobs=[])
+                emit("response.content_part.done", item_id=item_id, output_index=index, content_index=part_index,
+                     part=part)
+        elif kind == "function_call":
+            emit("response.output_item.added", output_index=index,
+                 item={**item, "status": "in_progress", "arguments": ""})
+            for piece in _halves(item.get("arguments", "")):
+                emit("response.function_call_arguments.delta", item_id=item_id, output_index=index, delta=piece)
+            emit("response.function_call_arguments.done", item_id=item_id, output_index=index,
+                 arguments=item.get("arguments", ""), name=item.get("name"))
+        else:  # reasoning: the added item's encrypted_content may be incomplete; the done one is whole
+            emit("response.output_item.added", output_index=index,
+                 item={k: v for k, v in item.items() if k != "encrypted_content"})
+        emit("response.output_item.done", output_index=index, item=item)
+    final = body if usage else {**body, "usage": None}
+    emit("response.completed", response=final)
+    return events

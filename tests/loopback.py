@@ -1,5 +1,6 @@
 """A whole team scripted behind the loopback servers of fakeapi: each request is answered from the script of
-the agent that sent it, in the wire format of the server (Anthropic Messages or OpenAI Chat Completions).
+the agent that sent it, in the wire format of the server (Anthropic Messages, OpenAI Chat Completions or the
+OpenAI Responses API; streamed, as gitteam asks for every reply).
 
 The real SDKs talk to it and everything between them and git runs for real. The agent is told by the
 request itself: its tools name the role (submit_plan, done, submit_review), and its first message names
@@ -8,6 +9,7 @@ the subtask. Agents run in parallel, so each has its own queue; reviewers approv
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fakeapi import FakeAPI, Recorded, Scripted, anthropic_message, openai_completion, serve
+from fakeapi import FakeAPI, Recorded, Scripted, anthropic_message, openai_completion, responses_response, serve
 from gitteam.config import load_config
 from gitteam.git import find_repository
 from gitteam.run.context import RunOptions, RunResult
@@ -32,20 +34,23 @@ _ids = itertools.count(1)
 @dataclass(frozen=True)
 class Turn:
     """One scripted model turn: tool calls (name, arguments; a str argument is sent as raw JSON text by
-    the OpenAI flavor) and text, with the usage the server reports."""
+    the OpenAI flavors) and text, with the usage the server reports; `thinking` is the provider's own
+    blocks of the turn (Anthropic thinking blocks, Responses reasoning items), sent before the rest."""
 
     calls: Sequence[tuple[str, Any]] = ()
     text: str = ""
     input_tokens: int = 100
     output_tokens: int = 20
+    thinking: Sequence[dict[str, Any]] = ()
 
 
 def call(name: str, **args: Any) -> tuple[str, Any]:
     return (name, args)
 
 
-def turn(*calls: tuple[str, Any], text: str = "", input_tokens: int = 100, output_tokens: int = 20) -> Turn:
-    return Turn(calls, text, input_tokens, output_tokens)
+def turn(*calls: tuple[str, Any], text: str = "", input_tokens: int = 100, output_tokens: int = 20,
+         thinking: Sequence[dict[str, Any]] = ()) -> Turn:
+    return Turn(calls, text, input_tokens, output_tokens, thinking)
 
 
 def subtask(id: str, files: Sequence[str], depends_on: Sequence[str] = ()) -> dict[str, Any]:
@@ -68,11 +73,13 @@ Step = Turn | Scripted
 
 @dataclass
 class Team:
-    """The scripts of every agent behind one server; `flavor` is "anthropic" or "openai"."""
+    """The scripts of every agent behind one server; `flavor` is "anthropic", "openai" (Chat Completions) or
+    "responses" (the OpenAI Responses API). `usage` False: the server reports no usage in its streams."""
 
     api: FakeAPI
     flavor: str
     approve_by_default: bool = True
+    usage: bool = True
     scripts: dict[tuple[str, str], deque[Step]] = field(default_factory=dict)
     seen: list[tuple[str, str, str]] = field(default_factory=list)  # (role, agent, model) per request
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -122,10 +129,15 @@ class Team:
         prefix = "toolu" if self.flavor == "anthropic" else "call"
         calls = [(f"{prefix}_{next(_ids)}", name, args) for name, args in step.calls]
         if self.flavor == "anthropic":
-            return anthropic_message(step.text, calls, model=model, input_tokens=step.input_tokens,
-                                     output_tokens=step.output_tokens)
-        return openai_completion(step.text or None, calls, model=model, prompt_tokens=step.input_tokens,
-                                 completion_tokens=step.output_tokens)
+            scripted = anthropic_message(step.text, calls, model=model, input_tokens=step.input_tokens,
+                                         output_tokens=step.output_tokens, thinking=step.thinking)
+        elif self.flavor == "responses":
+            scripted = responses_response(step.text, calls, model=model, reasoning=step.thinking,
+                                          input_tokens=step.input_tokens, output_tokens=step.output_tokens)
+        else:
+            scripted = openai_completion(step.text or None, calls, model=model, prompt_tokens=step.input_tokens,
+                                         completion_tokens=step.output_tokens)
+        return scripted if self.usage else dataclasses.replace(scripted, usage=False)
 
     def models(self, role: str) -> list[str]:
         return [model for r, _, model in self.seen if r == role]
@@ -139,7 +151,7 @@ def tool_names(body: Mapping[str, Any]) -> list[str]:
 
 
 def first_user_text(body: Mapping[str, Any]) -> str:
-    for message in body.get("messages") or []:
+    for message in body.get("messages") or body.get("input") or []:
         if message.get("role") != "user":
             continue
         content = message.get("content")
@@ -150,10 +162,13 @@ def first_user_text(body: Mapping[str, Any]) -> str:
 
 
 def tool_results(body: Mapping[str, Any]) -> list[tuple[str, str, bool]]:
-    """(call id, content, is_error) of every tool result in a request, in either wire format."""
+    """(call id, content, is_error) of every tool result in a request, in any of the wire formats."""
     found = []
-    for message in body.get("messages") or []:
-        if message.get("role") == "tool":
+    for message in body.get("messages") or body.get("input") or []:
+        if message.get("type") == "function_call_output":
+            output = str(message.get("output", ""))
+            found.append((str(message.get("call_id")), output, output.lower().startswith("error")))
+        elif message.get("role") == "tool":
             content = str(message.get("content", ""))
             found.append((str(message.get("tool_call_id")), content, content.lower().startswith("error")))
         elif isinstance(message.get("content"), list):
@@ -176,11 +191,21 @@ def team(flavor: str) -> Iterator[Team]:
 def model_table(name: str, flavor: str, url: str, model: str, **keys: Any) -> str:
     """A [models.NAME] table for a model behind the loopback server."""
     base = url if flavor == "anthropic" else f"{url}/v1"
-    lines = [f"[models.{name}]", f'provider = "{flavor}"', f'model = "{model}"', f'base_url = "{base}"']
+    provider = "openai" if flavor == "responses" else flavor
+    lines = [f"[models.{name}]", f'provider = "{provider}"', f'model = "{model}"', f'base_url = "{base}"']
+    if flavor == "responses":
+        lines.append('api = "responses"')
     keys.setdefault("input_price", 3.0)
     keys.setdefault("output_price", 15.0)
-    lines += [f"{key} = {json.dumps(value)}" for key, value in keys.items()]
+    lines += [f"{key} = {toml_value(value)}" for key, value in keys.items()]
     return "\n".join(lines) + "\n"
+
+
+def toml_value(value: Any) -> str:
+    """A TOML value: JSON's spelling serves but for tables, which TOML writes inline as {key = value}."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key} = {toml_value(item)}" for key, item in value.items()) + "}"
+    return json.dumps(value)
 
 
 def write_user_config(home: Path, text: str) -> None:

@@ -527,7 +527,9 @@ def test_example_models_are_valid_when_uncommented(root: Path) -> None:
     models = text[text.index("# [models.") :]
     write_user(re.sub(r"(?m)^# (\[|\w+ = )", r"\1", models))  # where base_url and api_key_env count
     config = load_config(root, env={})
-    assert set(config.models) == {"sonnet", "haiku", "gpt", "local", "demo"}
+    assert set(config.models) == {"sonnet", "haiku", "opus", "gpt", "gpt-reasoning", "local", "demo"}
+    assert config.models["opus"].thinking == {"type": "adaptive"}
+    assert config.models["gpt-reasoning"].api == "responses"
     assert config.models["local"].api_key_env is None
     assert config.models["local"].base_url == "http://localhost:11434/v1"
     assert config.role_spec("coder") == "local"

@@ -1,4 +1,5 @@
-"""The anthropic: and openai: providers, driven through the real SDKs against a loopback server."""
+"""The anthropic: and openai: providers, driven through the real SDKs against a loopback server (every reply
+streamed; tests/test_streaming.py has what streaming, thinking, the Responses API and caching add)."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def openai_model(
     return OpenAIModel(f"openai:{model}", definition, retry=policy(sleeps), timeout=timeout)
 
 
-def ask(model: Model, messages: list[Message] | None = None, require_tool: bool = True) -> Any:
+def ask(model: Model, messages: list[Message] | None = None, require_tool: bool = False) -> Any:
     return model.complete(
         SYSTEM, messages or [Message("user", "Fix the bug.")], TOOLS, require_tool=require_tool, context=CTX
     )
@@ -123,7 +124,7 @@ def test_anthropic_tool_round_trip(api: FakeAPI, sleeps: list[float]) -> None:
     second = ask(model, conversation)
     assert second.tool_calls == (ToolCall("toolu_3", "done", {"summary": "fixed"}),)
     conversation += [Message("assistant", "", second.tool_calls), Message("tool", "ok", tool_call_id="toolu_3")]
-    third = ask(model, conversation, require_tool=False)
+    third = ask(model, conversation, require_tool=True)
     assert (third.text, third.tool_calls) == ("All done.", ())
 
     assert [r.path for r in api.requests] == ["/v1/messages"] * 3
@@ -132,18 +133,20 @@ def test_anthropic_tool_round_trip(api: FakeAPI, sleeps: list[float]) -> None:
     body = bodies[0]
     assert body["model"] == "claude-haiku-4-5"
     assert body["max_tokens"] == 8192
-    assert body["system"] == [{"type": "text", "text": SYSTEM, "cache_control": EPHEMERAL}]
+    assert body["stream"] is True
+    # A prefix this small is below the model's cacheable minimum: no breakpoint is spent on it.
+    assert body["system"] == [{"type": "text", "text": SYSTEM}]
     assert body["tools"][0] == {
         "name": "read_file",
         "description": "Read a file.",
         "input_schema": TOOLS[0].parameters,
     }
-    assert body["tools"][-1]["cache_control"] == EPHEMERAL
-    assert "cache_control" not in body["tools"][0]
-    assert body["tool_choice"] == {"type": "any"}
-    assert "tool_choice" not in bodies[2]
+    assert all("cache_control" not in tool for tool in body["tools"])
+    assert body["tool_choice"] == {"type": "auto"}
+    assert bodies[2]["tool_choice"] == {"type": "any"}  # asked for: forced
     assert bodies[1]["messages"] == [
-        {"role": "user", "content": [{"type": "text", "text": "Fix the bug."}]},
+        # the turn that ended the previous call keeps its breakpoint: that call wrote the cache there
+        {"role": "user", "content": [{"type": "text", "text": "Fix the bug.", "cache_control": EPHEMERAL}]},
         {
             "role": "assistant",
             "content": [
@@ -197,19 +200,20 @@ def test_openai_tool_round_trip(api: FakeAPI, sleeps: list[float]) -> None:
     second = ask(model, conversation)
     assert (second.text, second.tool_calls) == ("", (ToolCall("call_3", "done", {"summary": "fixed"}),))
     conversation += [Message("assistant", "", second.tool_calls), Message("tool", "ok", tool_call_id="call_3")]
-    third = ask(model, conversation, require_tool=False)
+    third = ask(model, conversation, require_tool=True)
     assert (third.text, third.tool_calls, third.model) == ("All done.", (), "openai:gpt-4.1")
 
     assert [r.path for r in api.requests] == ["/v1/chat/completions"] * 3
     assert api.requests[0].headers["authorization"] == "Bearer sk-test"
     bodies = api.bodies()
     assert bodies[0]["model"] == "gpt-4.1"
+    assert (bodies[0]["stream"], bodies[0]["stream_options"]) == (True, {"include_usage": True})
     assert bodies[0]["tools"][0] == {
         "type": "function",
         "function": {"name": "read_file", "description": "Read a file.", "parameters": TOOLS[0].parameters},
     }
-    assert bodies[0]["tool_choice"] == "required"
-    assert "tool_choice" not in bodies[2]
+    assert bodies[0]["tool_choice"] == "auto"
+    assert bodies[2]["tool_choice"] == "required"  # asked for: forced
     assert bodies[1]["messages"] == [
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": "Fix the bug."},
@@ -447,8 +451,8 @@ def test_local_openai_server_needs_no_key(api: FakeAPI, sleeps: list[float], mon
 
 
 @pytest.mark.filterwarnings("ignore:The model 'claude-opus-4-0' is deprecated:DeprecationWarning")
-def test_large_max_output_tokens_without_streaming(api: FakeAPI, sleeps: list[float]) -> None:
-    # The SDK refuses non-streaming calls it expects to run long unless the client sets its own timeout.
+def test_large_max_output_tokens_are_streamed(api: FakeAPI, sleeps: list[float]) -> None:
+    # The SDK refuses non-streamed calls it expects to run past ten minutes; a streamed one it sends.
     api.push(anthropic_message("long"))
     definition = ModelDef(
         name="big", provider="anthropic", model="claude-opus-4-0", base_url=api.url, max_output_tokens=64000
@@ -510,7 +514,8 @@ def test_reply_without_usage_ids_or_tool_calls(api: FakeAPI, sleeps: list[float]
     )
     model = openai_model(api, sleeps)
     plain = ask(model)
-    assert (plain.text, plain.tool_calls, plain.usage, plain.cost) == ("I think we are done.", (), Usage(), 0.0)
+    # No usage reported: unknown, never a free call.
+    assert (plain.text, plain.tool_calls, plain.usage_known, plain.cost) == ("I think we are done.", (), False, None)
     call = ask(model).tool_calls[0]
     assert (call.name, call.arguments) == ("done", {"summary": "s"})
     assert call.id.startswith("call_")

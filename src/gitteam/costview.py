@@ -86,10 +86,12 @@ class CostRow:
     output: int = 0
     cost: float = 0.0
     unknown: int = 0  # calls whose cost is not known (no price for the model, or a CLI that did not say)
+    unknown_usage: int = 0  # calls whose server reported no tokens: their tokens are not in the counts
 
     def add(self, e: UsageRecorded) -> None:
         usage = e.usage
         self.calls += 1
+        self.unknown_usage += bool(e.usage_unknown)
         self.input += int(usage.get("input_tokens", 0))
         self.cache_read += int(usage.get("cache_read_tokens", 0))
         self.cache_write += int(usage.get("cache_write_tokens", 0))
@@ -103,6 +105,11 @@ class CostRow:
         if self.unknown and self.unknown == self.calls:
             return "unknown"
         return f"${self.cost:.4f}" + (" + unknown" if self.unknown else "")
+
+    def shown_tokens(self, count: int) -> str:
+        if self.unknown_usage and self.unknown_usage == self.calls:
+            return "unknown"
+        return f"{count:,}" + (" + unknown" if self.unknown_usage else "")
 
 
 def cost_rows(states: Sequence[RunState]) -> dict[tuple[str, str, str, str], CostRow]:
@@ -121,7 +128,8 @@ def print_cost(states: Sequence[RunState], json_out: bool) -> None:
             {"run": r, "role": role, "agent": a, "model": m, "calls": v.calls,
              "input_tokens": v.input + v.cache_read + v.cache_write, "uncached_input_tokens": v.input,
              "cache_read_tokens": v.cache_read, "cache_write_tokens": v.cache_write, "output_tokens": v.output,
-             "cost": None if v.unknown == v.calls else round(v.cost, 6), "cost_known": not v.unknown}
+             "cost": None if v.unknown == v.calls else round(v.cost, 6), "cost_known": not v.unknown,
+             "usage_known": not v.unknown_usage}
             for (r, role, a, m), v in rows.items()], indent=1))
         return
     table = Table(box=None, pad_edge=False)
@@ -129,7 +137,7 @@ def print_cost(states: Sequence[RunState], json_out: bool) -> None:
         table.add_column(column)
     for (r, role, a, m), v in rows.items():
         table.add_row(markup_line(r), markup_line(role), markup_line(a), markup_line(m),
-                      f"{v.input + v.cache_read + v.cache_write:,}", f"{v.output:,}", v.shown_cost())
+                      v.shown_tokens(v.input + v.cache_read + v.cache_write), v.shown_tokens(v.output), v.shown_cost())
     total = sum(v.cost for v in rows.values())
     unknown = sum(v.unknown for v in rows.values())
     out = terminal.console()
@@ -137,5 +145,6 @@ def print_cost(states: Sequence[RunState], json_out: bool) -> None:
     known = f"${total:.4f}" + (" + unknown" if unknown else "")
     if unknown and not any(v.unknown < v.calls for v in rows.values()):
         known = "unknown"
-    why = f" ({unknown} call(s) of models without a price or agent commands that did not report their spend)"
+    why = (f" ({unknown} call(s) of models without a price, servers that reported no usage, or agent commands "
+           "that did not report their spend)")
     out.print(f"total {known}" + (why if unknown else ""))

@@ -243,7 +243,8 @@ class UsageRecorded(AgentEvent):
     KIND = "usage"
     model: str
     usage: dict[str, int]  # Usage.to_json
-    cost: float | None = None  # None: not known (no price for the model)
+    cost: float | None = None  # None: not known (no price for the model, or no usage reported)
+    usage_unknown: bool | None = omitted()  # True: the server reported no usage; `usage` counted nothing
 
     @property
     def tokens(self) -> int:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gitteam.models.base import CallContext, Message, Reply, ToolCall, ToolSpec
+from gitteam.models.base import Block, CallContext, Message, Reply, ToolCall, ToolSpec
 from gitteam.modelspec import ROLES
 from gitteam.secrets import redact_data
 
@@ -46,7 +46,14 @@ def message_json(message: Message) -> Record:
     if message.tool_call_id is not None:
         record["tool_call_id"] = message.tool_call_id
         record["is_error"] = message.is_error
+    if message.blocks:
+        record["blocks"] = blocks_json(message.blocks)
     return record
+
+
+def blocks_json(blocks: Sequence[Block]) -> list[Record]:
+    """A turn's provider blocks (thinking, encrypted reasoning) as the transcript keeps them."""
+    return [{"provider": block.provider, "data": block.data} for block in blocks]
 
 
 def call_json(call: ToolCall) -> Record:
@@ -90,9 +97,16 @@ class Transcript:
         self.write("request", **data)
 
     def response(self, step: int, reply: Reply, asked: str, seconds: float) -> None:
+        extra: Record = {}
+        if reply.blocks:
+            extra["blocks"] = blocks_json(reply.blocks)
+        if not reply.usage_known:
+            extra["usage_known"] = False
+        if reply.reasoning_tokens is not None:
+            extra["reasoning_tokens"] = reply.reasoning_tokens
         self.write("response", step=step, text=reply.text, tool_calls=[call_json(c) for c in reply.tool_calls],
                    usage=reply.usage.to_json(), cost=reply.cost, model=reply.model, asked=asked,
-                   seconds=round(seconds, 3))
+                   seconds=round(seconds, 3), **extra)
 
     def tool_result(self, call: ToolCall, text: str, is_error: bool, finished: bool, seconds: float) -> None:
         self.write("tool_result", id=call.id, name=call.name, text=text, is_error=is_error, finished=finished,

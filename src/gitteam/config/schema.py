@@ -71,6 +71,30 @@ class RolesConfig:
 _PRICE = _rule("a number >= 0 (USD per million tokens)", lambda v: v >= 0)
 _TOKENS = _rule("an integer >= 1", lambda v: v >= 1)
 
+APIS = ("chat", "responses")
+THINKING_KEYS = ("type", "budget_tokens", "display")
+THINKING_MIN_BUDGET = 1024  # the Messages API refuses less
+# Effort levels each provider accepts: OpenAI's reasoning_effort, Anthropic's output_config.effort.
+EFFORTS = {
+    "openai": ("none", "minimal", "low", "medium", "high", "xhigh", "max"),
+    "anthropic": ("low", "medium", "high", "xhigh", "max"),
+}
+
+
+def _thinking_ok(value: dict[str, Any]) -> bool:
+    """The Messages API's `thinking` object: {budget_tokens = N} (type "enabled" implied), {type = "adaptive"}
+    or {type = "disabled"}, with an optional display."""
+    if not set(value) <= set(THINKING_KEYS):
+        return False
+    budget = value.get("budget_tokens")
+    kind = value.get("type", "enabled" if budget is not None else None)
+    if kind == "enabled":
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < THINKING_MIN_BUDGET:
+            return False
+    elif kind not in ("adaptive", "disabled") or budget is not None:
+        return False
+    return value.get("display") in (None, "summarized", "omitted")
+
 
 @dataclass(frozen=True)
 class ModelDef:
@@ -105,7 +129,21 @@ class ModelDef:
     max_output_tokens: int | None = field(default=None, metadata=_TOKENS)
     """Largest reply asked for, in tokens."""
     timeout: float | None = field(default=None, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
-    """Seconds one request may take before it is retried; None = 600 (a slow local model needs long)."""
+    """Seconds the server may stay silent (before the reply starts, or between two parts of the streamed reply)
+    before the request is retried; None = 600 (a slow local model needs long)."""
+    api: str = field(default="chat", metadata=_rule('"chat" or "responses"', APIS.__contains__))
+    """openai only: "chat" (Chat Completions: OpenAI and every compatible server) or "responses" (the Responses
+    API, stateless: store false, reasoning items kept encrypted and sent back each turn)."""
+    thinking: dict[str, Any] | None = field(default=None, metadata=_rule(
+        'a table: {budget_tokens = N} (N >= 1024), {type = "adaptive"} or {type = "disabled"}, with an optional '
+        'display = "summarized" | "omitted"', _thinking_ok))
+    """anthropic only: the Messages API's `thinking`: {budget_tokens = 16000} for extended thinking with that
+    budget, {type = "adaptive"} where the model decides (the newer models); None = not sent."""
+    reasoning_effort: str | None = field(default=None, metadata=_rule(
+        'one of "none", "minimal", "low", "medium", "high", "xhigh", "max"',
+        lambda v: any(v in levels for levels in EFFORTS.values())))
+    """How hard the model reasons: OpenAI's reasoning_effort (Chat Completions) or reasoning.effort (Responses),
+    Anthropic's output_config.effort ("low" to "max"); None = the model's default."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +225,7 @@ class CommandsConfig:
     syntax_check: Mapping[str, str] = field(
         default_factory=dict, metadata=_rule(
             'a table of glob = command line, each command holding {file} (or "" to check nothing)',
-            lambda v: all(glob.strip() and _is_checker(line) for glob, line in v.items()),
+            lambda v: all(glob.strip() and isinstance(line, str) and _is_checker(line) for glob, line in v.items()),
             'e.g. syntax_check = {"*.js" = "node --check {file}"}'),
     )
     """Syntax checkers by file glob, run (contained, without a shell) after a coder's write or edit of a matching
@@ -369,7 +407,7 @@ _TYPE_WORDS: dict[type, str] = {
     float: "a number",
     bool: "true or false",
     tuple: "a list of strings",
-    dict: "a table of strings",
+    dict: "a table",
 }
 
 
@@ -379,12 +417,13 @@ def hints(cls: type) -> dict[str, Any]:
 
 
 def base_type(hint: Any) -> type:
-    """str | None -> str; tuple[str, ...] -> tuple."""
+    """str | None -> str; tuple[str, ...] -> tuple; dict[str, Any] -> dict."""
     if get_origin(hint) in (Union, types.UnionType):
         hint = next(arg for arg in get_args(hint) if arg is not type(None))
-    if get_origin(hint) in (dict, Mapping):
+    origin = get_origin(hint)
+    if origin in (dict, Mapping):
         return dict
-    return tuple if get_origin(hint) is tuple else hint  # type: ignore[no-any-return]
+    return tuple if origin is tuple else hint  # type: ignore[no-any-return]
 
 
 def _normalize(value: object, base: type) -> object:
@@ -398,10 +437,8 @@ def _normalize(value: object, base: type) -> object:
     if base is tuple:
         ok = isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
         return tuple(value) if ok else _BAD  # type: ignore[arg-type]
-    if base is dict:  # a table of strings, in the file's order
-        if isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-            return dict(value)
-        return _BAD
+    if base is dict:  # a TOML table, in the file's order, handed on as it is (its rule checks the values)
+        return dict(value) if isinstance(value, Mapping) else _BAD
     return value if isinstance(value, str) else _BAD
 
 
@@ -449,7 +486,29 @@ def build_model(name: str, table: Mapping[str, object], source: str, kept: Mappi
             kwargs[fld.name] = checked(ModelDef, fld, key, table[fld.name], kept.get(fld.name, source))
         elif fld.default is MISSING:
             raise ConfigError(f"{source}: {key} is required in [models.{name}]")
-    return ModelDef(name=name, **kwargs)
+    model = ModelDef(name=name, **kwargs)
+    problem = _provider_problem(model)
+    if problem:
+        raise ConfigError(f"{source}: models.{name}.{problem}")
+    return model
+
+
+def _provider_problem(model: ModelDef) -> str | None:
+    """Keys that only one provider understands, and the thinking budget against the reply's length."""
+    if model.api == "responses" and model.provider != "openai":
+        return f'api = "responses" is the OpenAI Responses API: it needs provider = "openai" (got {model.provider!r})'
+    if model.thinking is not None and model.provider != "anthropic":
+        return ('thinking is for provider = "anthropic"; OpenAI models reason by themselves: set reasoning_effort '
+                "instead")
+    levels = EFFORTS.get(model.provider, ())
+    if model.reasoning_effort is not None and model.reasoning_effort not in levels:
+        accepted = ", ".join(f'"{level}"' for level in levels) or "none (it is for anthropic and openai)"
+        return f"reasoning_effort {model.reasoning_effort!r} is not one {model.provider} accepts: {accepted}"
+    budget = (model.thinking or {}).get("budget_tokens")
+    if isinstance(budget, int) and model.max_output_tokens is not None and budget >= model.max_output_tokens:
+        return (f"thinking: budget_tokens ({budget}) must be below max_output_tokens ({model.max_output_tokens}): "
+                "thinking counts toward the reply's length")
+    return None
 
 
 def build_reviewers(raw: object, source: str) -> tuple[ReviewerDef, ...]:

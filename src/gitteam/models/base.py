@@ -3,6 +3,11 @@
 Messages are provider-neutral; each provider converts them to its wire format. A conversation is a
 list of `Message`: user text, assistant turns (text and tool calls), and tool results that answer a
 tool call by its id.
+
+An assistant turn may also carry the provider's own record of it (`Block`s): Anthropic's content blocks
+with their signed thinking, the Responses API's output items with their encrypted reasoning. Nothing but
+the provider that made them reads them: it sends them back unchanged, in order, and every other
+provider ignores them. Code that rebuilds a conversation keeps a message whole or drops it whole.
 """
 
 from __future__ import annotations
@@ -30,12 +35,29 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class Block:
+    """One item of an assistant turn exactly as its provider sent it, to be sent back exactly so.
+
+    `provider` names the wire format ("anthropic": a Messages content block; "openai-responses": a
+    Responses output item); `data` is the item's JSON object. Opaque everywhere else: a thinking block's
+    signature covers its text, and an encrypted reasoning item is only meaningful to the server."""
+
+    provider: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     role: Literal["user", "assistant", "tool"]
     content: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None  # for role "tool": the call this result answers
     is_error: bool = False  # for role "tool": the call was refused or failed
+    blocks: tuple[Block, ...] = ()  # for role "assistant": the provider's own record of the turn
+
+    def blocks_of(self, provider: str) -> list[dict[str, Any]]:
+        """The turn's items in `provider`'s wire format, in the order received (empty: none of its own)."""
+        return [block.data for block in self.blocks if block.provider == provider]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +105,12 @@ class Reply:
     tool_calls: tuple[ToolCall, ...]
     usage: Usage
     model: str  # the model that actually answered (a fallback may differ from the one asked)
-    cost: float | None = None  # USD, None when the price is unknown
+    cost: float | None = None  # USD, None when the price (or the usage) is unknown
+    blocks: tuple[Block, ...] = ()  # the provider's own record of the turn: kept on the assistant Message
+    # False when the server reported no usage (a compatible server that ignores stream_options): `usage`
+    # is then zero because nothing was counted, not because nothing was used, and `cost` is None.
+    usage_known: bool = True
+    reasoning_tokens: int | None = None  # of usage.output_tokens, when the provider says (OpenAI)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,5 +139,7 @@ class Model(Protocol):
         require_tool: bool,
         context: CallContext,
     ) -> Reply:
-        """One model call. `require_tool` asks the provider to force a tool call where it can."""
+        """One model call. `require_tool` asks the provider to force a tool call where it can (never with
+        extended thinking, which the APIs refuse to combine with a forced tool); the agent loop does not
+        ask it, so the model may think and write alongside its calls, and reminds a model that only wrote."""
         ...

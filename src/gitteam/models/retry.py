@@ -4,6 +4,12 @@ The SDKs are created with `max_retries=0`: they retry twice by default, and stac
 theirs would multiply them (5 x 3 = 15 calls to an overloaded API). Here an SDK exception is reduced to
 a `Failure` (the same shape for both SDKs), the first matching rule of `RULES` names its `Kind`, and the
 kind decides: retry after a backoff, or raise one `GitteamError` whose single line says what to do.
+
+Replies are streamed, so a failure can also come after the HTTP status said 200: an error event in the
+stream (Anthropic's `overloaded_error`, a Responses `error` or `response.failed`, a Chat Completions chunk
+holding `error`), a connection dropped half way, or a stream that ends before its last event. Each is a
+`Failure` without a status, read from the event's body, and goes through the same table: the whole call is
+made again.
 """
 
 from __future__ import annotations
@@ -38,6 +44,15 @@ class ModelUnavailable(GitteamError):
         self.overloaded = overloaded
 
 
+class StreamError(Exception):
+    """A streamed reply that failed after its HTTP status: an error event, or an end before the last event.
+    Raised by the providers while they read a stream; `body` has the shape of an API error body."""
+
+    def __init__(self, message: str, *, error_type: str = "", code: str = "") -> None:
+        super().__init__(message)
+        self.body = {"message": message, "type": error_type, "code": code}
+
+
 class Kind(Enum):
     CONTEXT = "context too long"
     QUOTA = "quota exhausted"
@@ -56,7 +71,9 @@ RETRYABLE = frozenset({Kind.OVERLOADED, Kind.TRANSIENT})
 class Failure:
     """A provider error reduced to what the rules look at."""
 
-    status: int | None  # None: no HTTP response (timeout, refused or dropped connection)
+    # None: no HTTP error status: a timeout, a refused or dropped connection, or an error in a stream
+    # whose status was 200 (then error_type or code say which)
+    status: int | None
     message: str
     error_type: str = ""
     code: str = ""
@@ -65,13 +82,20 @@ class Failure:
 
     @classmethod
     def of(cls, exc: BaseException) -> Failure:
-        """Read an anthropic or openai SDK exception; both carry status_code, response and body."""
+        """Read an anthropic or openai SDK exception (both carry status_code, response and body), an httpx
+        error raised while a stream is read, or a `StreamError`."""
         response = getattr(exc, "response", None)
         status = getattr(exc, "status_code", None) if response is not None else None
         headers = {str(k).lower(): str(v) for k, v in response.headers.items()} if response is not None else {}
-        message, error_type, code = _error_fields(getattr(exc, "body", None))
+        body = getattr(exc, "body", None)
+        message, error_type, code = _error_fields(body)
+        if status is not None and status < 400:  # an error event in a stream that had begun with 200
+            status = None
+        if status is None and body is not None:  # the server said what went wrong, mid-stream
+            return cls(None, _one_line(message or str(exc)), error_type, code, headers)
         if status is None:
-            # The SDKs name their timeout classes APITimeoutError; matching the name keeps this SDK-neutral.
+            # The SDKs name their timeout classes APITimeoutError (httpx: ReadTimeout); matching the name
+            # keeps this SDK-neutral.
             timed_out = "timeout" in type(exc).__name__.lower()
             cause = exc.__cause__ or exc.__context__
             message = "timed out" if timed_out else f"connection failed ({cause or exc})"
@@ -102,7 +126,8 @@ class Failure:
 
     def describe(self) -> str:
         if self.status is None:
-            return self.message
+            kind = self.error_type or self.code
+            return f"mid-stream {kind}: {self.message}" if kind else self.message
         kind = f" {self.error_type}" if self.error_type else ""
         return f"HTTP {self.status}{kind}: {self.message}" if self.message else f"HTTP {self.status}{kind}"
 
@@ -144,7 +169,8 @@ def _is_context(f: Failure) -> bool:
 
 
 def _is_transient(f: Failure) -> bool:
-    return f.status is None or f.status in (408, 409, 429) or f.status >= 500
+    # No status, or one below 400: the connection failed, or the stream broke after a 200.
+    return f.status is None or f.status < 400 or f.status in (408, 409, 429) or f.status >= 500
 
 
 # The one table: the first rule that matches names the kind. Order matters (a context error is a 400,

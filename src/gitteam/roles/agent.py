@@ -119,7 +119,7 @@ class Agent:
                                   context_tokens=self.intake.tokens, largest_prompt=self.intake.largest_prompt)
 
     def _loop(self) -> Any:
-        reminders = 0
+        reminders = 0  # text-only replies in a row: with tool_choice auto, one now and then is normal
         while True:
             self._check_limits()
             reply = self._ask()
@@ -128,14 +128,17 @@ class Agent:
             self.last_model = reply.model
             self.meter.record(self.context, reply)
             self.intake.add(reply.usage)
-            self.messages.append(Message("assistant", reply.text, reply.tool_calls))
+            # The text beside the calls stays in the conversation, and so do the provider's own blocks
+            # (signed thinking, encrypted reasoning): they go back unchanged with the next request.
+            self.messages.append(Message("assistant", reply.text, reply.tool_calls, blocks=reply.blocks))
             self._recorded = len(self.messages)  # the response record holds it
             if not reply.tool_calls:
                 reminders += 1
                 if reminders > self.limits.reminders:
-                    raise AgentFailed(f"the model answered {reminders} times without calling a tool")
+                    raise AgentFailed(f"the model answered {reminders} times in a row without calling a tool")
                 self.messages.append(Message("user", REMINDER.format(terminal=self.terminal)))
                 continue
+            reminders = 0
             finished, value = self._execute(reply)
             if finished:
                 return value
@@ -174,7 +177,9 @@ class Agent:
             self._record_request(specs)
             began = time.monotonic()
             try:
-                reply = self.model.complete(self.system, self.messages, specs, require_tool=True,
+                # tool_choice auto: a forced tool call suppresses the model's reasoning and rules out
+                # extended thinking; a reply without a call gets the reminder instead.
+                reply = self.model.complete(self.system, self.messages, specs, require_tool=False,
                                             context=self.context)
             except ContextTooLong as exc:
                 if attempt == CONTEXT_RETRIES:

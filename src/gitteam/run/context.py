@@ -191,6 +191,7 @@ def record_usage(journal: Journal) -> Callable[[CallContext, Reply], None]:
 
     def on_usage(context: CallContext, reply: Reply) -> None:
         journal.append(UsageRecorded(agent=context.agent, role=context.role, model=reply.model,
-                                     usage=reply.usage.to_json(), cost=reply.cost))
+                                     usage=reply.usage.to_json(), cost=reply.cost,
+                                     usage_unknown=None if reply.usage_known else True))
 
     return on_usage

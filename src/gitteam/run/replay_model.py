@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gitteam.errors import GitteamError
-from gitteam.models.base import CallContext, Message, Reply, ToolCall, ToolSpec, Usage
+from gitteam.models.base import Block, CallContext, Message, Reply, ToolCall, ToolSpec, Usage
 from gitteam.modelspec import ROLES
 from gitteam.secrets import redact_data
 from gitteam.transcripts import DIR, Record, message_json, read_transcript
@@ -84,6 +84,8 @@ def expected_calls(records: Iterable[Record]) -> list[Expected]:
             message: Record = {"role": "assistant", "content": record.get("text", "")}
             if record.get("tool_calls"):
                 message["tool_calls"] = record["tool_calls"]
+            if record.get("blocks"):
+                message["blocks"] = record["blocks"]
             conversation = [*conversation, message]
         elif kind == "tool_result":
             conversation = [*conversation, {"role": "tool", "content": record.get("text", ""),
@@ -206,9 +208,12 @@ class TranscriptModel:
         response = self.recording.play(system, messages, context)
         calls = tuple(call_from(c) for c in response.get("tool_calls", []))
         cost = response.get("cost")
+        blocks = tuple(Block(str(b.get("provider", "")), dict(b.get("data") or {}))
+                       for b in response.get("blocks") or [])
         return Reply(text=str(response.get("text", "")), tool_calls=calls,
                      usage=Usage.from_json(response.get("usage") or {}), model=str(response.get("model", self.name)),
-                     cost=float(cost) if isinstance(cost, int | float) else None)
+                     cost=float(cost) if isinstance(cost, int | float) else None, blocks=blocks,
+                     usage_known=response.get("usage_known", True) is not False)
 
 
 def call_from(data: dict[str, Any]) -> ToolCall:
