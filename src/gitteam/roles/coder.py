@@ -64,9 +64,11 @@ class CommandPolicy:
     runner: CommandRunner
 
 
-def brief(subtask: Subtask, dependencies: Sequence[tuple[str, str]], memory: str, task: str) -> str:
+def brief(subtask: Subtask, dependencies: Sequence[tuple[str, str]], memory: str, task: str, *,
+          map: str = "") -> str:
     """The first message: the subtask's id, title, instructions and files verbatim (fenced by the nonce, never
-    escaped or rewritten), then the user's request, what its dependencies did, and the team's memory (data)."""
+    escaped or rewritten), then the user's request, what its dependencies did, the team's memory, and the map of
+    its files' neighbours (maps.coder_map) (data)."""
     parts: list[str | fences.Fence] = [
         fences.section(
             "subtask",
@@ -82,6 +84,8 @@ def brief(subtask: Subtask, dependencies: Sequence[tuple[str, str]], memory: str
         parts.append(fences.data("dependencies_done", json.dumps(done, indent=1, ensure_ascii=False)))
     if memory:
         parts.append(fences.data("team_memory", memory))
+    if map:
+        parts.append(fences.data("code_map", map, note="your files' imports and importers, with their signatures"))
     return fences.render(fences.section("brief", *parts), "Carry out this subtask. Call done when it is complete.",
                          sep="\n")
 
