@@ -59,7 +59,7 @@ def built_prompts(root: Path) -> list[str]:
     assert folded is not None
     return [
         planner.brief("a task", "an overview", "a note", "Protected paths: none."),
-        coder.brief(subtask, [("s0", "done")], "a note", "a task", commands=["pytest -q ..."]),
+        coder.brief(subtask, [("s0", "done")], "a note", "a task", commands=["pytest -q ..."], map="a map"),
         coder.changes_requested_message("- [minor] a finding", 2),
         reviewer.brief("a task", {"subtask": "s1"}, "a diff", [Finding("a.py", 1, "major", "m")], "conventions",
                        2, (1, 2), preface="a commit message", memory="a note", claim="a summary"),

@@ -1,6 +1,7 @@
 """Context limits: a long coder conversation under a small configured context window is compacted before
-it passes the limit (old tool outputs trimmed, then earlier turns summarized), the provider's own
-"too long" makes the agent compact and try again, and the run still finishes."""
+it passes the limit (old tool outputs trimmed to their head and tail, then aged out, then earlier turns
+summarized), the provider's own "too long" makes the agent compact and try again, and the run still finishes.
+The compaction's own rules, message by message: tests/test_window.py."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from conftest import commit_files
 from fakeapi import anthropic_error, openai_error
 from gitteam.models.base import Message, ToolCall
-from gitteam.models.window import DIGEST_MARK, compact, message_tokens
+from gitteam.models.window import DIGEST_MARK, TRIM_MARK, compact, message_tokens
 from gitteam.roles.lines import window
 from loopback import Team, call, model_table, plan, provider_env, roles, run, subtask, team, turn, write_user_config
 from scripts import blob, events
@@ -59,10 +60,12 @@ def test_old_tool_outputs_are_trimmed_before_the_window_fills(repo: Path, flavor
         assert 14 * len(BIG) // 4 > 2 * CONTEXT  # uncompacted, the conversation would not fit
         assert max(map(size, bodies)) < 2 * CONTEXT
         last = json.dumps(bodies[-1])
-        assert "characters trimmed to save context" in last and DIGEST_MARK[:30] not in last
+        assert TRIM_MARK in last and DIGEST_MARK[:30] not in last
         assert json.dumps(window(BIG, "data/big.txt", None, None))[1:-1] in last  # the latest read is whole
         compactions = [e for e in events(repo, result.run, "compacted") if e["role"] == "coder"]
         assert compactions and all(e["after"] < e["before"] and e["limit"] == 11000 for e in compactions)
+        # compacted as soon as one read took it past 70% of the limit, long before the provider could refuse it
+        assert all(e["before"] <= 11000 * 0.7 + len(BIG) // 4 + 100 for e in compactions)
         assert all(e["summarized"] == 0 and e["trimmed"] > 0 for e in compactions)
         assert blob(repo, "main", "src/app.py") == b"DONE = 1\n"
 

@@ -9,9 +9,13 @@ from pathlib import Path
 
 import pytest
 
+import sphinxlike
 from conftest import commit_files, git
+from gitteam.focus import code_names, focus, resolve_named, words
 from gitteam.git import find_repository
-from gitteam.overview import definitions, repository_overview
+from gitteam.memory.recall import mentioned_paths
+from gitteam.outline import definitions
+from gitteam.overview import repository_overview
 from gitteam.tokens import estimate_tokens
 
 
@@ -108,3 +112,89 @@ def test_empty_tree_and_tiny_budgets(repo: Path) -> None:
     gateway = find_repository(repo)
     assert repository_overview(gateway, "HEAD", 100) == "# 0 files; definitions shown for 0\n"
     assert repository_overview(gateway, "HEAD", 0) == ""
+
+
+# -- weighted to the task ------------------------------------------------------------------------------------
+
+TASK = "fix autodoc's handling of X"
+
+
+def overview_for(path: Path, rev: str, task: str, budget: int = 6000) -> str:
+    return repository_overview(find_repository(path), rev, budget, task, mentioned_paths(task))
+
+
+def shown_files(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line and not line.startswith(("#", " ")) and "/ (" not in line]
+
+
+def test_the_task_expands_its_directory_with_definitions_and_collapses_the_docs(repo: Path) -> None:
+    rev = sphinxlike.commit(repo)
+
+    text = overview_for(repo, rev, TASK)
+
+    assert estimate_tokens(text) <= 6000
+    assert "sphinx/ext/autodoc/ (" not in text  # expanded, and every file in it shown with its definitions
+    for name in ("__init__", "directive", "importer", "mock", "typehints", "preserve_defaults", "type_comment"):
+        assert re.search(rf"^sphinx/ext/autodoc/{name}\.py\n  (def|class) ", text, re.MULTILINE), name
+    assert ("sphinx/ext/autodoc/__init__.py\n  class Options(dict): copy()\n  class Documenter: __init__(directive, "
+            "name, indent), format_args(**kwargs)") in text
+    assert "tests/test_ext_autodoc.py\n  def do_autodoc(app, objtype, name, options)\n" in text
+    # the documentation is one line with its counts, and only its page about autodoc is named
+    assert "\ndoc/ (1,114 files: 1,083 .rst, 30 .png, 1 .py)\ndoc/usage/extensions/autodoc.rst\n" in text
+    assert [line for line in shown_files(text) if line.startswith("doc/")] == ["doc/usage/extensions/autodoc.rst"]
+    # a script far from autodoc is listed, without the definitions the task's files needed the room for
+    assert "\nutils/bump_version.py\nutils/release-checklist\n" in text
+    # ranked by the task, not by depth alone: without it autodoc's definitions do not make it
+    plain = repository_overview(find_repository(repo), rev, 6000)
+    assert "class ClassDocumenter" not in plain and "utils/bump_version.py\n  def stringify_version" in plain
+    assert "\ndoc/ (1,114 files" in plain  # documentation waits for everything else with or without a task
+    assert overview_for(repo, rev, TASK) == text  # deterministic
+
+
+@pytest.mark.parametrize("budget", [300, 1500, 6000])
+def test_a_path_named_in_the_task_is_always_shown(repo: Path, budget: int) -> None:
+    rev = sphinxlike.commit(repo)
+    deep = "tests/roots/test-ext-autodoc/target/mod33.py"
+
+    text = overview_for(repo, rev, f"{TASK}, as {deep} shows; see also autodoc/mock.py", budget)
+
+    assert estimate_tokens(text) <= budget
+    assert f"\n{deep}\n" in text  # inside a collapsed directory, its file is shown
+    assert "\nsphinx/ext/autodoc/mock.py\n" in text  # the end of a path is found where it is
+    if budget >= 1500:
+        assert "tests/roots/test-ext-autodoc/target/mod32.py" not in text  # the path's words picked nothing more
+
+
+def test_a_named_directory_opens_even_in_the_docs_and_a_new_file_shows_its_directory(repo: Path) -> None:
+    rev = sphinxlike.commit(repo)
+
+    text = overview_for(repo, rev, "document sphinx/ext/autodoc/pep695.py in doc/usage/extensions")
+
+    files = shown_files(text)
+    assert {f"doc/usage/extensions/page{n:02d}.rst" for n in range(30)} <= set(files)
+    assert "doc/usage/page00.rst" not in files  # the rest of the docs stays collapsed
+    assert "sphinx/ext/autodoc/typehints.py" in files and "sphinx/ext/autodoc/pep695.py" not in files
+
+
+def test_names_the_task_mentions_find_the_files_that_define_them(repo: Path) -> None:
+    rev = sphinxlike.commit(repo)
+
+    text = overview_for(repo, rev, "ClassDocumenter.format_args loses its annotations", 1500)
+
+    assert "sphinx/ext/autodoc/__init__.py\n  class Options(dict): copy()\n" in text
+    assert code_names("ClassDocumenter.format_args loses `setup` and run(x)") == [
+        "ClassDocumenter", "format_args", "run", "setup"]
+
+
+def test_task_words_and_named_paths() -> None:
+    assert words("Fix the HTTPServer's retries in parse_config/autoDoc") >= {
+        "httpserver", "http", "server", "retry", "parse", "config", "autodoc", "auto", "doc"}
+    assert "fix" not in words("fix it") and "the" not in words("the")
+    files = ["README.md", "docs/README.md", "src/pkg/__init__.py", "src/pkg/core.py", "tests/test_core.py"]
+    assert resolve_named(files, ["src/pkg/core.py", "./src/pkg/", "pkg/core.py", "README.md",
+                                 "src/pkg/sub/new.py", "nowhere/x.py", "../up.py"]) == [
+        "README.md", "src/pkg/", "src/pkg/core.py"]
+    weights = focus(files, "make core faster", [])
+    assert weights.scores == {"src/pkg/core.py": pytest.approx(1.0986, abs=1e-3),  # log(6 / 2)
+                              "tests/test_core.py": pytest.approx(0.5493, abs=1e-3)}  # tests weigh half
+    assert not focus(files, "", [])

@@ -266,6 +266,7 @@ class Compacted(AgentEvent):
     limit: int
     trimmed: int = 0
     summarized: int = 0
+    aged: int = 0  # tool outputs replaced by a one-line stub
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -193,6 +193,10 @@ class LimitsConfig:
     """Wall time one agent may take, a command: coder included."""
     search_seconds: float = field(default=5.0, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
     """Wall time one `search` tool call may take; past it the search stops and says so."""
+    compact_at: float = field(default=0.7, metadata=_rule("a number >= 0.2 and <= 0.95",
+                                                           lambda v: 0.2 <= v <= 0.95))
+    """Share of the model's prompt limit past which an agent's conversation is compacted (old tool outputs
+    trimmed, then aged out, then earlier turns summarized)."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from gitteam.events import Compacted
 from gitteam.metering import BudgetExhausted, Intake, Meter, agent_key
 from gitteam.models.base import CallContext, Message, Model, Reply, ToolCall, ToolSpec
 from gitteam.models.retry import ContextTooLong
-from gitteam.models.window import compact, estimate, fixed_tokens, prompt_limit
+from gitteam.models.window import COMPACT_AT, compact, estimate, fixed_tokens, prompt_limit
 from gitteam.roles.errors import AgentFailed
 from gitteam.roles.tools import SEARCH_SECONDS, CallLimits, Toolbox, ToolResult
 from gitteam.secrets import redact
@@ -50,12 +50,14 @@ class Limits:
     max_seconds: float | None = None  # wall time since the agent's first call, tool calls included
     budget: float | None = None  # USD this agent may spend
     search_seconds: float = SEARCH_SECONDS  # one `search` call
+    compact_at: float = COMPACT_AT  # share of the prompt limit past which the conversation is compacted
 
     @classmethod
     def of(cls, config: LimitsConfig) -> Limits:
         """An agent's limits as `[limits]` sets them: every agent of every command gets the same."""
         return cls(max_steps=config.max_steps, max_tokens=config.max_tokens, reminders=config.reminders,
-                   max_seconds=config.max_seconds, budget=config.agent_budget, search_seconds=config.search_seconds)
+                   max_seconds=config.max_seconds, budget=config.agent_budget, search_seconds=config.search_seconds,
+                   compact_at=config.compact_at)
 
 
 REMINDER = (
@@ -191,7 +193,8 @@ class Agent:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _compact(self, limit: int, force: bool) -> None:
-        done = compact(self.messages, limit, fixed_tokens(self.system, self.toolbox.specs), force=force)
+        done = compact(self.messages, limit, fixed_tokens(self.system, self.toolbox.specs), force=force,
+                       at=self.limits.compact_at)
         if done is None:
             if force:
                 raise AgentFailed("the conversation is too long for the model's context and cannot be compacted")
@@ -202,7 +205,7 @@ class Agent:
                                   messages=[message_json(m) for m in self.messages])
             self._recorded = len(self.messages)
         self.meter.notify(self.context, Compacted(before=done.before, after=done.after, limit=limit,
-                                                  trimmed=done.trimmed, summarized=done.summarized))
+                                                  trimmed=done.trimmed, summarized=done.summarized, aged=done.aged))
 
     def _record_request(self, specs: Sequence[ToolSpec]) -> None:
         if self.transcript is None:

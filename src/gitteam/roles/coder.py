@@ -103,11 +103,11 @@ def in_scratch(path: str) -> bool:
 
 
 def brief(subtask: Subtask, dependencies: Sequence[tuple[str, str]], memory: str, task: str, *,
-          commands: Sequence[str] = ()) -> str:
+          commands: Sequence[str] = (), map: str = "") -> str:
     """The first message: the subtask's id, title, instructions and files verbatim (fenced by the nonce, never
-    escaped or rewritten), then the user's request, what its dependencies did, and the team's memory (data),
-    and what the `run` tool may execute here (`commands`, the config's allowed_commands()) and where scratch
-    files go."""
+    escaped or rewritten), then the user's request, what its dependencies did, the team's memory and the map of
+    its files' neighbours (maps.coder_map) (data), and what the `run` tool may execute here (`commands`, the
+    config's allowed_commands()) and where scratch files go."""
     parts: list[str | fences.Fence] = [
         fences.section(
             "subtask",
@@ -123,6 +123,8 @@ def brief(subtask: Subtask, dependencies: Sequence[tuple[str, str]], memory: str
         parts.append(fences.data("dependencies_done", json.dumps(done, indent=1, ensure_ascii=False)))
     if memory:
         parts.append(fences.data("team_memory", memory))
+    if map:
+        parts.append(fences.data("code_map", map, note="your files' imports and importers, with their signatures"))
     parts.extend(_command_lines(commands))
     return fences.render(fences.section("brief", *parts), "Carry out this subtask. Call done when it is complete.",
                          sep="\n")

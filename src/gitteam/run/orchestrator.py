@@ -137,7 +137,7 @@ class Planning:
 
 def plan_task(repo: Repository, config: Config, task: str, base: str, planning: Planning) -> PlanResult:
     """The planner's plan for `task` at `base`, validated, with overlaps serialized; protected paths refused."""
-    overview = repository_overview(repo, base, config.planner.overview_tokens)
+    overview = repository_overview(repo, base, config.planner.overview_tokens, task, mentioned_paths(task))
     memory = (planning.board or Blackboard(repo)).digest(task, files=mentioned_paths(task),
                                                          budget_tokens=PLANNER_TOKENS)
     view = CommitView(repo, base, config.secret_files())

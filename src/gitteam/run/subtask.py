@@ -13,6 +13,7 @@ from pathlib import Path
 from gitteam.errors import GitteamError
 from gitteam.events import AgentCommitted, AgentStarted, Reviewed
 from gitteam.locks.ownership import Ownership
+from gitteam.maps import coder_map
 from gitteam.memory.recall import CODER_TOKENS
 from gitteam.metering import BudgetExhausted, Interrupted
 from gitteam.models.registry import check_command
@@ -109,7 +110,8 @@ def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str)
                               budget_tokens=CODER_TOKENS)
     # what gitteam's own coder may run; a command: coder runs its own tools
     commands = ctx.config.allowed_commands() if isinstance(coder, AgentCoder) else ()
-    message = coder_role.brief(subtask, job.dependencies, memory, ctx.task, commands=commands)
+    neighbours = coder_map(ctx.repo, job.start, subtask.files, hidden=ctx.config.secret_files().hides)
+    message = coder_role.brief(subtask, job.dependencies, memory, ctx.task, commands=commands, map=neighbours)
     if job.resume and head != job.start:
         message += "\nAn earlier attempt's work on this subtask is already committed in your worktree; build on it."
     max_rounds = ctx.config.run.max_rounds
