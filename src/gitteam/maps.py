@@ -312,6 +312,8 @@ _ORDER = {"imported by yours": 0, "imports yours": 1, "same directory": 2}
 
 def _render(repo: Repository, snap: _Snapshot, owned: Sequence[str], links: _Links, blobs: Mapping[str, bytes],
             room: int, conceal: Callable[[str], bool]) -> str:
+    if not links.relations:  # no neighbour of any file: a list of the files the brief names already says nothing
+        return ""
     # no commit id: the same tree gives the same map (a replay's commits are new, its trees the same)
     head = ["# Your files as your start commit has them: what they import from this repository, what imports them, "
             "and those files' signatures (read_file shows more)."]
