@@ -95,7 +95,7 @@ def test_a_whole_run_round_trips_tool_calls_and_merges(repo: Path, crew: Team) -
 
 
 def test_provider_errors_all_end_in_a_finished_run(repo: Path, crew: Team) -> None:
-    configure(home(), crew, timeout=0.5)
+    configure(home(), crew, timeout=2.0)
     error = anthropic_error if crew.flavor == "anthropic" else (
         lambda status, kind, message, headers=None: openai_error(status, message, kind, headers=headers))
     crew.planner(
@@ -106,7 +106,7 @@ def test_provider_errors_all_end_in_a_finished_run(repo: Path, crew: Team) -> No
     crew.coder(
         "work",
         error(529, "overloaded_error", "overloaded"),
-        Scripted(stall=3.0),  # past the 0.5 s timeout
+        Scripted(stall=6.0),  # past the 2 s timeout
         turn(call("write_file", path="src/app.py", content="X = 1\n")),
         Scripted(drop=True),
         turn(call("done", summary="wrote it")),
