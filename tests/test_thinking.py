@@ -192,7 +192,8 @@ def test_compaction_keeps_a_thinking_turn_whole_or_drops_it_whole() -> None:
     messages = [Message("user", "the brief " * 50)]
     for n in range(30):
         calls = (ToolCall(f"call_{n}", "read_file", {"path": f"f{n}.py"}),)
-        messages += [Message("assistant", f"step {n}", calls, blocks=blocks),
+        # long reasoning text: assistant turns are never shortened, so only dropping old turns makes room
+        messages += [Message("assistant", f"step {n} " * 150, calls, blocks=blocks),
                      Message("tool", "x" * 2000, tool_call_id=f"call_{n}")]
     done = compact(messages, limit=8000, fixed=500)
     assert done is not None and done.summarized
