@@ -47,8 +47,19 @@ def cat_files(calls: list[list[str]]) -> list[list[str]]:
     return [args for args in calls if "cat-file" in args]
 
 
+SCOPE: list[bytes] = []  # this test's temporary directory: a reader of another test's repository is not ours
+
+
+@pytest.fixture(autouse=True)
+def scope(tmp_path: Path) -> Iterator[None]:
+    SCOPE[:] = [str(tmp_path).encode()]
+    yield
+    SCOPE.clear()
+
+
 def children(command: bytes = b"cat-file") -> set[int]:
-    """Children of this process (zombies too: a child not reaped still shows) whose command line has `command`."""
+    """Children of this process (zombies too: a child not reaped still shows) whose command line has `command`
+    and that read a repository of this test (a zombie's environment is empty: it counts too)."""
     found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -56,9 +67,11 @@ def children(command: bytes = b"cat-file") -> set[int]:
         try:
             parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes() if parent == os.getpid() else b""
         except OSError:
             continue
-        if parent == os.getpid() and command in cmdline:
+        ours = not SCOPE or not environ or any(place in environ for place in SCOPE)
+        if parent == os.getpid() and command in cmdline and ours:
             found.add(int(entry.name))
     return found
 
