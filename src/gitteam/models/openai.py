@@ -48,7 +48,9 @@ def create(spec: str, definition: ModelDef, registry: Registry) -> Model:
     return with_fallbacks(OpenAIModel(spec, definition, retry=policy), definition, registry)
 
 
-class OpenAIModel(HttpModel):
+class OpenAIClientModel(HttpModel):
+    """What both OpenAI wire formats (Chat Completions, Responses) share: the client, its errors, the endpoint."""
+
     def __init__(
         self,
         spec: str,
@@ -73,6 +75,10 @@ class OpenAIModel(HttpModel):
             base_url=base_url.rstrip("/"),
             tools_hint="" if self.official else TOOLS_HINT,
         )
+
+
+class OpenAIModel(OpenAIClientModel):
+    """Chat Completions: OpenAI and every OpenAI-compatible server."""
 
     def request(
         self, system: str, messages: list[Message], tools: list[ToolSpec], require_tool: bool

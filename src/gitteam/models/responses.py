@@ -16,46 +16,22 @@ server that speaks the Responses API works through base_url.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from gitteam.config import ModelDef
 from gitteam.models.base import Block, Message, ToolCall, ToolSpec, Usage
-from gitteam.models.http import HttpModel, Streamed
-from gitteam.models.openai import KEY_VARIABLE, OFFICIAL_URL, READ_TIMEOUT, TOOLS_HINT, make_client, parse_arguments
-from gitteam.models.retry import Endpoint, RetryPolicy, StreamError
+from gitteam.models.http import Streamed
+from gitteam.models.openai import OpenAIClientModel, parse_arguments
+from gitteam.models.retry import StreamError
 
 PROVIDER = "openai-responses"  # Block.provider of this wire format
 PLAIN = ("message", "function_call")  # what a Message holds anyway; other items make the turn keep its own
 INCLUDE = ["reasoning.encrypted_content"]
 
 
-class ResponsesModel(HttpModel):
-    def __init__(
-        self,
-        spec: str,
-        definition: ModelDef,
-        *,
-        retry: RetryPolicy | None = None,
-        timeout: float | None = None,
-    ) -> None:
-        import openai
-
-        super().__init__(spec, definition, retry, 0)  # 0: let the server choose the reply's length
-        base_url = definition.base_url or os.environ.get("OPENAI_BASE_URL") or OFFICIAL_URL
-        official = "api.openai.com" in base_url
-        self.effort = definition.reasoning_effort
-        self._client = make_client(spec, definition, base_url, official, timeout or definition.timeout or READ_TIMEOUT)
-        self.errors = (openai.APIError, StreamError)
-        self.endpoint = Endpoint(
-            spec=spec,
-            model=definition.model,
-            key_variable=definition.api_key_env or KEY_VARIABLE,
-            base_url=base_url.rstrip("/"),
-            tools_hint="" if official else TOOLS_HINT,
-        )
+class ResponsesModel(OpenAIClientModel):
+    """The Responses API, stateless (`store: false`); the client and endpoint are Chat Completions' own."""
 
     def request(
         self, system: str, messages: list[Message], tools: list[ToolSpec], require_tool: bool
