@@ -113,6 +113,12 @@ def find(repo: Repository, config: Config, run: str, agent: str) -> Path | None:
     return path if path is not None and belongs(repo, config, run, path) else None
 
 
+def elsewhere(repo: Repository, config: Config, run: str, agent: str) -> Path | None:
+    """Where `agent`'s branch is checked out outside the run's places (by the user), if it is and that exists."""
+    path = repo.worktree_of_branch(agent_ref(run, agent))
+    return path if path is not None and path.is_dir() and not belongs(repo, config, run, path) else None
+
+
 # --- after a kill or a move ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
