@@ -266,6 +266,21 @@ def test_a_ref_lock_a_killed_gitteam_left_is_cleared_and_a_live_gits_is_not(repo
     git(repo, "branch", "gitteam/r/a")
 
 
+def test_a_target_branchs_lock_a_killed_fast_forward_left_is_cleared_once_it_is_old_enough(repo: Path) -> None:
+    """The target branch is a place the user's git writes too: its lock goes only once it has sat unchanged
+    for SHARED_AGE seconds (a git the user just started keeps its own)."""
+    old = git(repo, "rev-parse", "main")
+    git(repo, "checkout", "-q", "-b", "elsewhere")  # main is checked out nowhere: the fast-forward is a CAS
+    new = commit_files(repo, {"x.txt": "x\n"})
+    in_a_killed_process(repo, f"r.fast_forward('main', {new!r}, {old!r})", {"GITTEAM_TEST_KILL_AT": "transaction:1"})
+    assert lock_files(repo) == ["refs/heads/main.lock"]
+    began = time.monotonic()
+    assert find_repository(repo).clear_stale_locks() == [repo.resolve() / ".git/refs/heads/main.lock"]
+    assert time.monotonic() - began >= 1.0  # made just now: waited until it was SHARED_AGE old
+    assert find_repository(repo).fast_forward("main", new, old).moved
+    assert git(repo, "rev-parse", "main") == new and lock_files(repo) == []
+
+
 def test_a_worktree_add_killed_midway_is_unlocked_and_its_place_made_again(repo: Path, tmp_path: Path) -> None:
     """`git worktree add` marks the worktree `locked` ("initializing") until it is made; killed inside its
     checkout (a filter of the user's), the mark stays and git refuses the place until the lock is cleared."""
