@@ -188,6 +188,13 @@ def final_state(repo: Path, run: str) -> str:
     return finished[-1] if finished else "running"
 
 
+def final_message(repo: Path) -> str:
+    path = repo / ".git" / "gitteam" / "runs" / journaled_run(repo) / "events.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+    return " | ".join(f"{line['event']}: {line.get('message') or line.get('removed') or ''}" for line in lines
+                      if line["event"] in ("run_finished", "worktrees_removed", "leftovers_saved"))
+
+
 def resume(repo: Path, run: str) -> subprocess.CompletedProcess[str]:
     proc = gitteam(repo, "resume", run, "--yes")
     out, err = proc.communicate(timeout=180)
@@ -215,8 +222,9 @@ def landed_exactly(repo: Path, home: Path, reference_tree: str) -> None:
     for path, content in EXPECTED.items():
         assert (repo / path).read_text() == content, path  # the checked-out main followed the fast-forward
     assert git(repo, "status", "--porcelain") == ""
-    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
-    assert worktree_dirs(home) == []
+    listed = git(repo, "worktree", "list", "--porcelain")
+    assert listed.count("worktree ") == 1, (listed, final_message(repo))
+    assert worktree_dirs(home) == [], final_message(repo)
     assert lock_files(repo) == []
     assert git(repo, "for-each-ref", "refs/gitteam/locks/", "refs/gitteam/leftovers/") == ""
     git(repo, "fsck", "--no-progress", "--no-dangling")

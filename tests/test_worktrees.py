@@ -159,6 +159,24 @@ def test_two_clones_of_one_repository_run_at_once_without_mixing_worktrees(repo:
     assert worktree_dirs(Path.home()) == []
 
 
+def test_an_agents_branch_the_user_checked_out_is_never_taken_over(repo: Path, tmp_path: Path) -> None:
+    """After a kill the user removed an agent's worktree and checked its branch out in one of their own: resume
+    fails that subtask saying so, abort removes the run's worktrees, and the user's stays as it is."""
+    model = write_script(tmp_path / "s.json", two_writers())
+    run = killed_run(repo, model, "transaction:4")
+    assert lock_files(repo) and cli(repo, "clean").returncode == 0 and lock_files(repo) == []  # clean recovers too
+    git(repo, "worktree", "remove", "--force", str(started(events(repo)[1])["b"]))
+    mine = tmp_path / "mine"
+    git(repo, "worktree", "add", "-q", str(mine), f"gitteam/{run}/b")
+    (mine / "notes.txt").write_text("mine\n")
+    resumed = cli(repo, "resume", run, "--yes", "--model", f"replay:{model}")
+    assert resumed.returncode == 1 and f"is checked out in {mine}" in resumed.stderr, resumed.stderr
+    assert cli(repo, "abort", run).returncode == 0
+    assert (mine / "notes.txt").read_text() == "mine\n" and git(mine, "status", "--porcelain") == "?? notes.txt"
+    listed = git(repo, "worktree", "list", "--porcelain")
+    assert listed.count("worktree ") == 2 and f"worktree {mine}" in listed
+
+
 def old_layout(repo: Path, run: str) -> dict[str, Path]:
     """Move the run's worktrees where a gitteam before this layout made them, as git and the journal say."""
     journal = repo / ".git" / "gitteam" / "runs" / run / "events.jsonl"
@@ -246,6 +264,21 @@ def test_a_ref_lock_a_killed_gitteam_left_is_cleared_and_a_live_gits_is_not(repo
     live.stdin.close()
     assert live.wait() == 0 and git(repo, "rev-parse", "mine") == head
     git(repo, "branch", "gitteam/r/a")
+
+
+def test_a_target_branchs_lock_a_killed_fast_forward_left_is_cleared_once_it_is_old_enough(repo: Path) -> None:
+    """The target branch is a place the user's git writes too: its lock goes only once it has sat unchanged
+    for SHARED_AGE seconds (a git the user just started keeps its own)."""
+    old = git(repo, "rev-parse", "main")
+    git(repo, "checkout", "-q", "-b", "elsewhere")  # main is checked out nowhere: the fast-forward is a CAS
+    new = commit_files(repo, {"x.txt": "x\n"})
+    in_a_killed_process(repo, f"r.fast_forward('main', {new!r}, {old!r})", {"GITTEAM_TEST_KILL_AT": "transaction:1"})
+    assert lock_files(repo) == ["refs/heads/main.lock"]
+    began = time.monotonic()
+    assert find_repository(repo).clear_stale_locks() == [repo.resolve() / ".git/refs/heads/main.lock"]
+    assert time.monotonic() - began >= 1.0  # made just now: waited until it was SHARED_AGE old
+    assert find_repository(repo).fast_forward("main", new, old).moved
+    assert git(repo, "rev-parse", "main") == new and lock_files(repo) == []
 
 
 def test_a_worktree_add_killed_midway_is_unlocked_and_its_place_made_again(repo: Path, tmp_path: Path) -> None:

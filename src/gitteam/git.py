@@ -73,7 +73,7 @@ _REF_LOCKS = ("-c", "core.filesRefLockTimeout=2000", "-c", "core.packedRefsTimeo
 # Refs only gitteam writes: their lock files are never another git user's (gitlocks: not a shared place).
 _OWN_REFS = (f"refs/heads/{BRANCH_PREFIX}/", "refs/gitteam/")
 _NOTE_ATTEMPTS = 100
-_WORKTREE_ADMIN = threading.Lock()  # `git worktree add/prune` of one process must not race each other
+_WORKTREE_ADMIN = threading.Lock()  # `git worktree` commands of one process's threads, one at a time
 _HEX = re.compile(r"[0-9a-f]+")
 _SHOWN = 5  # paths named in a refusal, then "and N more"
 # Attributes that change the bytes git stores for a file (convert.c): a committed file is converted only where
@@ -579,6 +579,12 @@ class Repository:
         """gitteam's guard around the git operations that can leave git's lock files (gitlocks.py)."""
         return GitLocks(self.common_dir, self.state_dir)
 
+    @contextmanager
+    def _worktree_admin(self) -> Iterator[None]:
+        """`git worktree` commands one at a time: across this process's threads, and across processes."""
+        with _WORKTREE_ADMIN, self.locks.worktree_admin():
+            yield
+
     def clear_stale_locks(self, wait: float = 10.0) -> list[Path]:
         """Remove the git lock files that killed gitteam processes left in this repository; the paths removed."""
         return self.locks.clear_stale(wait)
@@ -838,7 +844,7 @@ class Repository:
         while the checkout itself, the expensive part, is private to each worktree.
         """
         branch = [self._ref_lock(f"refs/heads/{args[1]}")] if args[0] == "-b" else []
-        with _WORKTREE_ADMIN, self.locks.held(branch, adding=path.name):
+        with self._worktree_admin(), self.locks.held(branch, adding=path.name):
             self.git("worktree", "add", "-q", "--no-checkout", *args)
         with self.locks.held(self._admin_locks(path)):
             self.git("reset", "-q", "--hard", cwd=path)
@@ -875,11 +881,12 @@ class Repository:
                 raise GitError(["git", "worktree", "remove", str(path)], 128,
                                f"fatal: '{path}' contains modified or untracked files, use --force to delete it")
             _point_back(registered, admin)
-        with self.locks.held([self._lock_file(admin / name, shared=False) for name in ADMIN_LOCKS]):
+        locks = [self._lock_file(admin / name, shared=False) for name in ADMIN_LOCKS]
+        with self._worktree_admin(), self.locks.held(locks):
             self.git("worktree", "remove", "--force", str(registered))
 
     def prune_worktrees(self) -> None:
-        with _WORKTREE_ADMIN, self.locks.held():
+        with self._worktree_admin(), self.locks.held():
             self.git("worktree", "prune")
 
     def reconnect_worktrees(self, candidates: Sequence[Path] = ()) -> list[Path]:
@@ -893,12 +900,13 @@ class Repository:
                    if (path / ".git").is_file() and self._worktrees.find(self.common_dir, path) is None]
         if not broken:
             return []
-        with _WORKTREE_ADMIN, self.locks.held():
+        with self._worktree_admin(), self.locks.held():
             self.run_git("worktree", "repair", *(str(path) for path in broken))
         return [path for path in broken if self._worktrees.find(self.common_dir, path) is not None]
 
     def list_worktrees(self) -> list[Worktree]:
-        out = self.git("worktree", "list", "--porcelain", "-z")
+        with self._worktree_admin():
+            out = self.git("worktree", "list", "--porcelain", "-z")
         return [self._worktree(record) for record in _records(out)]
 
     @staticmethod

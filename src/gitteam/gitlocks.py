@@ -81,6 +81,24 @@ class GitLocks:
                     record.unlink()
             os.close(fd)
 
+    @contextmanager
+    def worktree_admin(self) -> Iterator[None]:
+        """One `git worktree` command on the repository at a time, across processes: git reads every admin dir in
+        `.git/worktrees/` on add, remove, prune, repair and list, and dies on one another git is deleting
+        ("fatal: Invalid path '.git/worktrees/b'")."""
+        fd = None
+        if fcntl is not None:
+            with suppress(OSError):
+                self.dir.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.dir / "worktrees.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            if fd is not None:
+                os.close(fd)
+
     def clear_stale(self, wait: float = 10.0) -> list[Path]:
         """Remove the lock files that dead gitteam operations left; the paths removed. Waits up to `wait`
         seconds for a moment when no gitteam is inside an operation on this repository, then gives up."""

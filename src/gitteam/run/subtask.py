@@ -99,9 +99,9 @@ def prepare_worktree(ctx: RunContext, job: Assignment, branch: str) -> Path:
         else:
             learn_secret_files(ctx, repo.root, repo.included_files())  # copied by the process that made it
             return found  # resume: the worktree survived, with whatever the agent left in it
-    elsewhere = repo.worktree_of_branch(branch)
-    if found is None and elsewhere is not None and elsewhere.is_dir():
-        raise GitteamError(f"branch {branch} is checked out in {elsewhere}, which is not one of gitteam's "
+    taken = worktrees.elsewhere(repo, ctx.config, ctx.run, agent)
+    if taken is not None:
+        raise GitteamError(f"branch {branch} is checked out in {taken}, which is not one of gitteam's "
                            f"worktrees: check out another branch there, then gitteam resume {ctx.run}")
     path = worktrees.new_path(repo, ctx.config, ctx.run, agent)
     if os.path.lexists(path):  # what a kill left before the worktree was registered: never checked out

@@ -113,6 +113,12 @@ def find(repo: Repository, config: Config, run: str, agent: str) -> Path | None:
     return path if path is not None and belongs(repo, config, run, path) else None
 
 
+def elsewhere(repo: Repository, config: Config, run: str, agent: str) -> Path | None:
+    """Where `agent`'s branch is checked out outside the run's places (by the user), if it is and that exists."""
+    path = repo.worktree_of_branch(agent_ref(run, agent))
+    return path if path is not None and path.is_dir() and not belongs(repo, config, run, path) else None
+
+
 # --- after a kill or a move ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -195,7 +201,7 @@ def remove_run(repo: Repository, config: Config, run: str, journal: Journal | No
     removal = Removal()
     trees = of_run(repo, config, run)
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="cleanup") as pool:
-        for path, size, saved, why in pool.map(lambda wt: _remove_one(repo, run, wt, force), trees):
+        for path, size, saved, why in pool.map(lambda wt: _remove_one(repo, run, wt, journal, force), trees):
             if saved is not None:
                 removal.saved.append(saved)
             if why:
@@ -211,17 +217,14 @@ def remove_run(repo: Repository, config: Config, run: str, journal: Journal | No
                 size = disk_usage([child])
                 shutil.rmtree(child, ignore_errors=True)
                 removal.removed.append((child, size))
-    _prune_empty([*(path for path, _ in removal.removed), *(place / "-" for place in places)],
-                 [repo.state_dir, root(config)])
-    if journal is not None:
-        for saved in removal.saved:
-            journal.append(LeftoversSaved(agent=saved.agent, ref=saved.ref, commit=saved.commit, paths=saved.paths))
-        if not removal.kept:
-            journal.append(WorktreesRemoved(removed=[str(path) for path, _ in removal.removed], freed=removal.freed))
+    _prune_empty([*(path for path, _ in removal.removed), *places], [repo.state_dir, root(config)])
+    if journal is not None and not removal.kept:
+        journal.append(WorktreesRemoved(removed=[str(path) for path, _ in removal.removed], freed=removal.freed))
     return removal
 
 
-def _remove_one(repo: Repository, run: str, wt: Worktree, force: bool) -> tuple[Path, int, Saved | None, str]:
+def _remove_one(repo: Repository, run: str, wt: Worktree, journal: Journal | None,
+                force: bool) -> tuple[Path, int, Saved | None, str]:
     """(path, bytes, leftovers saved, why it was kept: "" when it was removed)."""
     size = disk_usage([wt.path])
     prefix = agent_ref(run, "")
@@ -230,6 +233,8 @@ def _remove_one(repo: Repository, run: str, wt: Worktree, force: bool) -> tuple[
     if agent is not None and wt.path.is_dir():
         try:
             saved = save_leftovers(repo, run, agent, wt.path)
+            if saved is not None and journal is not None:  # journaled before the worktree goes
+                journal.append(LeftoversSaved(agent=agent, ref=saved.ref, commit=saved.commit, paths=saved.paths))
         except GitteamError as exc:
             if not force:
                 return wt.path, size, None, f"its uncommitted files could not be saved ({exc})"
@@ -249,16 +254,19 @@ def _has_root(repo: Repository, config: Config) -> bool:
 
 
 def _prune_empty(paths: Iterable[Path], stops: Sequence[Path]) -> None:
-    """Remove the directories left empty above `paths`, up to (not including) the first of `stops` above them."""
+    """Remove each of `paths` that is an empty directory, and the directories left empty above it, up to (not
+    including) the first of `stops` above them."""
     tops = {stop.resolve() for stop in stops}
     for path in paths:
-        parent = path.parent.resolve()
-        while parent not in tops and any(top in parent.parents for top in tops):
+        here = path.resolve()
+        while here not in tops and any(top in here.parents for top in tops):
             try:
-                parent.rmdir()
+                here.rmdir()
+            except FileNotFoundError:
+                pass  # removed already: on to its parent
             except OSError:
-                break
-            parent = parent.parent
+                break  # not empty
+            here = here.parent
 
 
 # --- disk ------------------------------------------------------------------------------------------------------
