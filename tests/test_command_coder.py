@@ -255,6 +255,27 @@ def test_reported_spend_from_common_agent_clis() -> None:
     usage, cost, summary = reported(codex)
     assert (usage.input_tokens, usage.cache_read_tokens, usage.output_tokens, cost, summary) == (110, 40, 10, None,
                                                                                                   "all set")
+    codex_cache = json.dumps({"type": "turn.completed", "usage": {
+        "input_tokens": 100, "cached_input_tokens": 40, "cache_write_input_tokens": 10, "output_tokens": 9}})
+    usage = reported(codex_cache)[0]
+    assert (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens) == (50, 40, 10)
+    aider_events = "\n".join((
+        "Creating empty file src/x.py", json.dumps({"event": "launched", "properties": {}}),
+        "Tokens: 1.2k sent, 100 received. Cost: $0.0045 message, $0.0045 session.",
+        json.dumps({"event": "message_send", "properties": {"prompt_tokens": 1234, "completion_tokens": 100,
+                                                             "cost": 0.0045, "total_cost": 0.0045}}),
+        "Fixed the bug in src/x.py.",
+        json.dumps({"event": "message_send", "properties": {"prompt_tokens": 2000, "completion_tokens": 50,
+                                                             "cost": 0.001, "total_cost": 0.0055}}),
+        json.dumps({"event": "exit", "properties": {"reason": "Completed --message-file"}})))
+    usage, cost, summary = reported(aider_events)
+    assert (usage.input_tokens, usage.output_tokens, cost) == (3234, 150, 0.0055)
+    assert "Fixed the bug" in summary and "{" not in summary
+    aider_text = ("Tokens: 2.5k sent, 1.0k cache write, 300 cache hit, 120 received. Cost: $0.01 message, $0.01 "
+                  "session.\nall done\nTokens: 900 sent, 20 received. Cost: $0.0031 message, $0.013 session.\n")
+    usage, cost, _ = reported(aider_text)
+    assert (usage.input_tokens, usage.cache_write_tokens, usage.cache_read_tokens, usage.output_tokens, cost) == (
+        2100, 1000, 300, 140, 0.013)
     gemini = json.dumps({"response": "edited", "stats": {}}, indent=2)
     assert reported(gemini)[2] == "edited"
     assert reported("plain text\nlast line")[1:] == (None, "plain text\nlast line")

@@ -188,14 +188,51 @@ def _no_done_tool(message: str) -> str:
 
 def reported(output: str) -> tuple[Usage, float | None, str]:
     """Tokens, cost (None = not reported) and summary from what an agent CLI printed: a JSON result
-    (Claude Code's `--output-format json`, Gemini CLI's), JSON lines (Codex CLI's `--json`), or text."""
+    (Claude Code's `--output-format json`, Gemini CLI's), JSON lines (Codex CLI's `--json`; aider's
+    `--analytics-log /dev/stdout` events), or text (aider's `Tokens: ... Cost: ...` lines)."""
     objects = list(_json_objects(output))
+    sent = [o["properties"] for o in objects if o.get("event") == "message_send" and isinstance(o.get("properties"),
+                                                                                                 dict)]
+    if sent:  # aider: one event per model call, its exact tokens and the session's cost so far
+        usage = sum((_usage({"input_tokens": p.get("prompt_tokens"), "output_tokens": p.get("completion_tokens")})
+                     for p in sent), Usage())
+        cost = _number(sent[-1].get("total_cost"))
+        return usage, cost, _summary(objects, output)
     results = [o for o in objects if o.get("type") == "result" and isinstance(o.get("usage"), dict)]
-    usage = sum((_usage(o["usage"]) for o in (results[-1:] or objects) if isinstance(o.get("usage"), dict)),
-                Usage())
-    costs = [o[k] for o in objects for k in ("total_cost_usd", "cost_usd")
-             if isinstance(o.get(k), int | float) and not isinstance(o.get(k), bool)]
-    return usage, float(costs[-1]) if costs else None, _summary(objects, output)
+    with_usage = [o for o in (results[-1:] or objects) if isinstance(o.get("usage"), dict)]
+    usage = sum((_usage(o["usage"]) for o in with_usage), Usage())
+    costs = [cost for o in objects for k in ("total_cost_usd", "cost_usd") if (cost := _number(o.get(k))) is not None]
+    if not with_usage and not costs:
+        usage, total = _aider_text(output)
+        return usage, total, _summary(objects, output)
+    return usage, costs[-1] if costs else None, _summary(objects, output)
+
+
+_AIDER_TOKENS = re.compile(r"^Tokens: (?P<sent>[\d.]+k?) sent(?:, (?P<write>[\d.]+k?) cache write)?"
+                           r"(?:, (?P<hit>[\d.]+k?) cache hit)?, (?P<received>[\d.]+k?) received\.", re.MULTILINE)
+_AIDER_COST = re.compile(r"Cost: \$[\d.]+ message, \$(?P<session>[\d.]+) session\.")
+
+
+def _aider_text(output: str) -> tuple[Usage, float | None]:
+    """aider's report after each model call, as printed: tokens past 1,000 rounded (`1.2k`), the session's cost."""
+    usage = Usage()
+    for found in _AIDER_TOKENS.finditer(output):
+        write, hit = _count(found["write"]), _count(found["hit"])
+        usage = usage + Usage(input_tokens=max(0, _count(found["sent"]) - write - hit),
+                              output_tokens=_count(found["received"]), cache_read_tokens=hit,
+                              cache_write_tokens=write)
+    costs = _AIDER_COST.findall(output)
+    return usage, float(costs[-1]) if costs else None
+
+
+def _count(text: str | None) -> int:
+    if not text:
+        return 0
+    return round(float(text[:-1]) * 1000) if text.endswith("k") else round(float(text))
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _json_objects(output: str) -> Sequence[dict[str, Any]]:
@@ -221,10 +258,11 @@ def _usage(raw: dict[str, Any]) -> Usage:
     def count(*keys: str) -> int:
         return sum(int(raw[k]) for k in keys if isinstance(raw.get(k), int) and not isinstance(raw.get(k), bool))
 
-    cached = count("cached_input_tokens")  # OpenAI style: included in input_tokens
-    return Usage(input_tokens=max(0, count("input_tokens") - cached), output_tokens=count("output_tokens"),
+    cached = count("cached_input_tokens")  # Codex (OpenAI style): included in input_tokens, like its cache writes
+    written = count("cache_write_input_tokens")
+    return Usage(input_tokens=max(0, count("input_tokens") - cached - written), output_tokens=count("output_tokens"),
                  cache_read_tokens=cached + count("cache_read_input_tokens"),
-                 cache_write_tokens=count("cache_creation_input_tokens"))
+                 cache_write_tokens=written + count("cache_creation_input_tokens"))
 
 
 def _summary(objects: Sequence[dict[str, Any]], output: str) -> str:
@@ -235,5 +273,5 @@ def _summary(objects: Sequence[dict[str, Any]], output: str) -> str:
         item = obj.get("item")
         if isinstance(item, dict) and item.get("type") == "agent_message" and isinstance(item.get("text"), str):
             return str(item["text"]).strip()[-SUMMARY_CHARS:]
-    lines = [line for line in output.strip().splitlines() if line.strip()]
+    lines = [line for line in output.strip().splitlines() if line.strip() and _json_object(line) is None]
     return "\n".join(lines[-30:])[-SUMMARY_CHARS:]
