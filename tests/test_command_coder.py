@@ -16,7 +16,7 @@ from gitteam.git import find_repository
 from gitteam.locks.ownership import Ownership
 from gitteam.review.checks import CheckContext, OwnershipCheck
 from gitteam.review.diff import parse_diff
-from gitteam.roles.external_coder import reported
+from gitteam.roles.external_coder import failure, reported
 from scripts import (
     approve,
     blob,
@@ -278,6 +278,13 @@ def test_reported_spend_from_common_agent_clis() -> None:
         2100, 1000, 300, 140, 0.013)
     gemini = json.dumps({"response": "edited", "stats": {}}, indent=2)
     assert reported(gemini)[2] == "edited"
+    tokens = {"input": 900, "prompt": 1000, "candidates": 80, "total": 1100, "cached": 100, "thoughts": 20, "tool": 5}
+    gemini = json.dumps({"session_id": "s", "response": "edited", "stats": {"models": {
+        "gemini-3.1-pro-preview": {"api": {"totalRequests": 2}, "tokens": tokens},
+        "gemini-3.5-flash-lite": {"api": {"totalRequests": 1}, "tokens": {"input": 10, "candidates": 1}}}}}, indent=2)
+    usage, cost, summary = reported("YOLO mode is enabled. All tool calls will be automatically approved.\n" + gemini)
+    assert (usage.input_tokens, usage.cache_read_tokens, usage.output_tokens, cost, summary) == (
+        915, 100, 101, None, "edited")
     assert reported("plain text\nlast line")[1:] == (None, "plain text\nlast line")
 
 
@@ -301,3 +308,17 @@ def test_a_command_coder_has_a_private_home_seeded_with_its_login(repo: Path, ag
     assert not (home / "state.txt").exists()
     [private] = (repo / ".git" / "gitteam").glob(f"runs/{result.run}/homes/cli-work")
     assert (private / "state.txt").read_text() == "the CLI's own state"
+
+
+def test_why_a_cli_failed_is_its_own_error_message() -> None:
+    gemini = json.dumps({"session_id": "s", "error": {"type": "Error", "message": "API key not valid.\nCheck it.",
+                                                       "code": 1}}, indent=2)
+    assert failure("YOLO mode is enabled.\n" + gemini) == "API key not valid. Check it."
+    codex = "\n".join(json.dumps(e) for e in (
+        {"type": "error", "message": "Reconnecting... 2/5"},
+        {"type": "turn.failed", "error": {"message": "unexpected status 400: model not allowed"}}))
+    assert failure(codex) == "unexpected status 400: model not allowed"
+    claude = json.dumps({"type": "result", "is_error": True, "result": "API Error: 401 invalid x-api-key"})
+    assert failure(claude) == "API Error: 401 invalid x-api-key"
+    assert failure("Traceback ...\nValueError: bad\n\n") == "ValueError: bad"
+    assert failure("") == "no output"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from install import Package
 from scripted import Wire
-from wires import Aider, Codex
+from wires import Aider, Codex, Gemini
 
 API_KEY = "sk-gitteam-test-0123456789"
 
@@ -28,6 +28,7 @@ class Cli:
     repo_files: Mapping[str, str] = field(default_factory=dict)  # what a repository its users have holds
     fails_on_api_error: bool = True  # exits non-zero when the model API refuses it
     prices: tuple[float, float] | None = None  # USD per input and output token it reports; None: no money
+    counts_side_requests: bool = False  # its reported tokens include its side requests'
 
     @property
     def name(self) -> str:
@@ -43,7 +44,7 @@ class Cli:
 
     def environment(self, url: str) -> dict[str, str]:
         values = {"OPENAI_API_KEY": API_KEY, "ANTHROPIC_API_KEY": API_KEY, "GEMINI_API_KEY": API_KEY,
-                  "OPENAI_API_BASE": f"{url}/v1"}
+                  "OPENAI_API_BASE": f"{url}/v1", "GOOGLE_GEMINI_BASE_URL": url}
         return {name: values[name] for name in self.agent_env if name in values}
 
 
@@ -93,4 +94,24 @@ AIDER = Cli(
     prices=(0.000003, 0.000015),  # its model metadata file's  # its history and repo-map cache (aider adds this itself)
 )
 
-CLIS = (CODEX, AIDER)
+GEMINI_SETTINGS = """\
+{
+  "security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": false}},
+  "privacy": {"usageStatisticsEnabled": false},
+  "general": {"disableAutoUpdate": true, "disableUpdateNag": true}
+}
+"""
+
+GEMINI = Cli(
+    package=Package("gemini", "0.61.0", "npm", "@google/gemini-cli"),
+    version_line="0.61.0",
+    command="gemini --yolo --output-format json -p {prompt}",
+    wire=Gemini(),
+    tools=("write_file", "replace", "read_file"),
+    agent_env=("GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL"),
+    home_files=(".gemini/",),
+    files={".gemini/settings.json": GEMINI_SETTINGS},
+    counts_side_requests=True,  # its model router's request is in its stats
+)
+
+CLIS = (CODEX, AIDER, GEMINI)

@@ -105,6 +105,7 @@ class ScriptedModel:
     wire: Wire
     main: list[Conversation] = field(default_factory=list)
     side: list[Recorded] = field(default_factory=list)
+    charged: int = 0  # side requests answered with SIDE_USAGE
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -113,9 +114,11 @@ class ScriptedModel:
     def answer(self, request: Recorded) -> Scripted:
         conversation = self.wire.read(request)
         if conversation is None or MARK not in conversation.prompt:
+            answer = self.wire.side(request)
             with self._lock:
                 self.side.append(request)
-            return self.wire.side(request)
+                self.charged += charged(answer)
+            return answer
         with self._lock:
             self.main.append(conversation)
         kind = scenario(conversation.prompt)
@@ -125,6 +128,10 @@ class ScriptedModel:
             return Scripted(stall=3600.0)  # until the server closes (its stop event wakes the handler)
         return self.wire.reply(actions_for(conversation.prompt), conversation)
 
+    def tokens(self) -> int:
+        """Every token the scripted model reported to the CLI."""
+        return len(self.main) * sum(MAIN_USAGE) + self.charged * sum(SIDE_USAGE)
+
     def prompts(self) -> list[str]:
         """The distinct gitteam prompts the CLI sent, in order: one per round."""
         seen: list[str] = []
@@ -132,3 +139,9 @@ class ScriptedModel:
             if conversation.prompt not in seen:
                 seen.append(conversation.prompt)
         return seen
+
+
+def charged(answer: Scripted) -> bool:
+    """Whether an answer reports usage (in any of the wire formats)."""
+    body = answer.body
+    return answer.status == 200 and isinstance(body, dict) and bool(body.get("usage") or body.get("usageMetadata"))

@@ -26,7 +26,7 @@ from clis import CLIS, Cli
 from fakeapi import serve
 from install import InstallFailed, install, version
 from loopback import toml_value, write_user_config
-from scripted import FINDING, MAIN_USAGE, OWNED, REFUSAL, STRAY, SUMMARY, ScriptedModel
+from scripted import FINDING, MAIN_USAGE, OWNED, REFUSAL, SIDE_USAGE, STRAY, SUMMARY, ScriptedModel
 from scripts import approve, blob, events, finding, note, plan_turn, request_changes, rev, script, subtask, write_script
 
 AGENT = "answer"
@@ -127,10 +127,11 @@ def test_its_edits_land_after_a_second_round_with_the_finding_and_its_spend_is_r
     assert SUMMARY in subprocess.run(["git", "log", "-1", "--format=%B", head], cwd=team.repo, capture_output=True,
                                      text=True).stdout
     # its spend, as it reported it: every reply of the scripted model carried MAIN_USAGE
-    replies = len(team.model.main)
+    replies, side = len(team.model.main), team.model.charged if cli.counts_side_requests else 0
     [row] = coder_rows(team.repo, run)
-    assert (row["input_tokens"], row["output_tokens"]) == (replies * MAIN_USAGE[0], replies * MAIN_USAGE[1]), row
-    assert provenance["tokens"] == replies * sum(MAIN_USAGE)
+    assert (row["input_tokens"], row["output_tokens"]) == (replies * MAIN_USAGE[0] + side * SIDE_USAGE[0],
+                                                           replies * MAIN_USAGE[1] + side * SIDE_USAGE[1]), row
+    assert provenance["tokens"] == row["input_tokens"] + row["output_tokens"]
     if cli.prices is None:
         assert (provenance["cost"], row["cost"], row["cost_known"]) == (None, None, False), row
     else:

@@ -9,11 +9,12 @@ SEARCH/REPLACE edit format from the reply's text.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
 
-from fakeapi import Recorded, Scripted, openai_completion, openai_error, responses_response
+from fakeapi import Recorded, Scripted, gemini_response, openai_completion, openai_error, responses_response
 from scripted import MAIN_USAGE, SIDE_USAGE, SUMMARY, Action, Conversation, Edit, Read, Write
 
 _ids = itertools.count(1)
@@ -113,3 +114,59 @@ class Aider:
 
     def refuse(self, message: str) -> Scripted:
         return openai_error(400, message, code="model_not_allowed")
+
+
+class Gemini:
+    """Gemini CLI: Gemini's generateContent (`GOOGLE_GEMINI_BASE_URL`), streamed; its own tools read_file,
+    write_file and replace take paths in the workspace."""
+
+    name = "gemini"
+
+    def read(self, request: Recorded) -> Conversation | None:
+        body = request.body
+        path = request.path.split("?", 1)[0]
+        if request.method != "POST" or not isinstance(body, dict) or "GenerateContent" not in path \
+                and not path.endswith(":generateContent"):
+            return None
+        contents = [c for c in body.get("contents") or [] if isinstance(c, dict)]
+        parts = [(c.get("role"), p) for c in contents for p in c.get("parts") or [] if isinstance(p, dict)]
+        prompt = "\n".join(str(p["text"]) for role, p in parts if role == "user" and "text" in p)
+        results = [json.dumps(p["functionResponse"]) for _, p in parts if "functionResponse" in p]
+        tools = [str(d.get("name")) for t in body.get("tools") or [] for d in t.get("functionDeclarations") or []]
+        if not tools:
+            return None  # a side request: the next-speaker check, loop detection, a summary
+        model = path.rsplit("/", 1)[-1].split(":", 1)[0]
+        return Conversation(prompt, results, tools, "", model)
+
+    def side(self, request: Recorded) -> Scripted:
+        path = request.path.split("?", 1)[0]
+        if path.endswith(":countTokens"):
+            return Scripted(body={"totalTokens": SIDE_USAGE[0]})
+        if "GenerateContent" in path or path.endswith(":generateContent"):
+            # its model router asks for a complexity score, its next-speaker check who speaks next: one JSON
+            # answer serves both
+            answer = json.dumps({"complexity_reasoning": "one file", "complexity_score": 20,
+                                 "next_speaker": "user", "reasoning": "the task is done"})
+            return gemini_response(answer, input_tokens=SIDE_USAGE[0], output_tokens=SIDE_USAGE[1])
+        return Scripted(404, {"error": {"code": 404, "message": f"no such route: {request.path}",
+                                        "status": "NOT_FOUND"}})
+
+    def reply(self, actions: Sequence[Action], conversation: Conversation) -> Scripted:
+        step = len(conversation.results)
+        if step >= len(actions):
+            return gemini_response(SUMMARY, model=conversation.model, input_tokens=MAIN_USAGE[0],
+                                   output_tokens=MAIN_USAGE[1])
+        return gemini_response("", [self.call(actions[step])], model=conversation.model,
+                               input_tokens=MAIN_USAGE[0], output_tokens=MAIN_USAGE[1])
+
+    @staticmethod
+    def call(action: Action) -> tuple[str, dict[str, Any]]:
+        if isinstance(action, Read):
+            return "read_file", {"file_path": action.path}
+        if isinstance(action, Write):
+            return "write_file", {"file_path": action.path, "content": action.content}
+        return "replace", {"file_path": action.path, "old_string": action.old, "new_string": action.new,
+                           "instruction": f"Change {action.old!r} to {action.new!r}."}
+
+    def refuse(self, message: str) -> Scripted:
+        return Scripted(400, {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}})

@@ -119,8 +119,7 @@ class CommandCoder:
             raise AgentFailed(f"the agent command timed out after {self.setup.max_seconds:.0f} s "
                               "([limits] max_seconds)")
         if result.exit_code != 0:
-            last = output.strip().splitlines()[-1:] or ["no output"]
-            raise AgentFailed(f"the agent command exited {result.exit_code}: {last[0][:300]}")
+            raise AgentFailed(f"the agent command exited {result.exit_code}: {failure(output)[:300]}")
         return summary or f"{self.setup.spec} finished without a summary"
 
     def prompt(self, message: str) -> str:
@@ -198,6 +197,10 @@ def reported(output: str) -> tuple[Usage, float | None, str]:
                      for p in sent), Usage())
         cost = _number(sent[-1].get("total_cost"))
         return usage, cost, _summary(objects, output)
+    stats = [o["stats"]["models"] for o in objects if isinstance(o.get("stats"), dict)
+             and isinstance(o["stats"].get("models"), dict)]
+    if stats:  # Gemini CLI's `--output-format json`: tokens per model, no money
+        return _gemini_usage(stats[-1]), None, _summary(objects, output)
     results = [o for o in objects if o.get("type") == "result" and isinstance(o.get("usage"), dict)]
     with_usage = [o for o in (results[-1:] or objects) if isinstance(o.get("usage"), dict)]
     usage = sum((_usage(o["usage"]) for o in with_usage), Usage())
@@ -225,6 +228,21 @@ def _aider_text(output: str) -> tuple[Usage, float | None]:
     return usage, float(costs[-1]) if costs else None
 
 
+def _gemini_usage(models: dict[str, Any]) -> Usage:
+    """Gemini CLI's stats: per model, `input` (the prompt less its cached part), `cached`, `tool` (tool-use prompt
+    tokens), and as output the `candidates` and the `thoughts`."""
+    usage = Usage()
+    for model in models.values():
+        tokens = model.get("tokens") if isinstance(model, dict) else None
+        if not isinstance(tokens, dict):
+            continue
+        count = {k: v for k, v in tokens.items() if isinstance(v, int) and not isinstance(v, bool)}
+        usage = usage + Usage(input_tokens=count.get("input", 0) + count.get("tool", 0),
+                              output_tokens=count.get("candidates", 0) + count.get("thoughts", 0),
+                              cache_read_tokens=count.get("cached", 0))
+    return usage
+
+
 def _count(text: str | None) -> int:
     if not text:
         return 0
@@ -235,12 +253,43 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def failure(output: str) -> str:
+    """Why a CLI that exited non-zero failed, in one line: the error its JSON output holds (Gemini CLI's
+    `error`, Codex CLI's `turn.failed` or `error` event, Claude Code's result with `is_error`), else its last
+    line that says something (a pretty-printed JSON's last line is `}`)."""
+    for obj in reversed(_json_objects(output)):
+        error = obj.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return _one_line(error["message"])
+        if obj.get("type") == "error" and isinstance(obj.get("message"), str):
+            return _one_line(obj["message"])
+        if obj.get("is_error") is True and isinstance(obj.get("result"), str):
+            return _one_line(obj["result"])
+    lines = [line.strip() for line in output.splitlines() if re.search(r"\w", line)]
+    return lines[-1] if lines else "no output"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "no message"
+
+
 def _json_objects(output: str) -> Sequence[dict[str, Any]]:
-    """The whole output as one JSON object (pretty-printed or not), else every line that is one."""
-    whole = _json_object(output)
-    if whole is not None:
-        return [whole]
-    return [value for line in output.splitlines() if (value := _json_object(line)) is not None]
+    """Every JSON object in the output that begins a line: JSON lines, or one pretty-printed object among the
+    CLI's other lines (Gemini CLI prints its notices on stderr, which comes with stdout)."""
+    decoder = json.JSONDecoder()
+    found: list[dict[str, Any]] = []
+    end = 0
+    for start in (match.end() - 1 for match in re.finditer(r"^[ \t]*\{", output, re.MULTILINE)):
+        if start < end:
+            continue  # inside the object just read
+        try:
+            value, stop = decoder.raw_decode(output, start)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+            end = stop
+    return found
 
 
 def _json_object(text: str) -> dict[str, Any] | None:
