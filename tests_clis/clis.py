@@ -10,7 +10,7 @@ from pathlib import Path
 
 from install import Package
 from scripted import Wire
-from wires import Aider, Codex, Gemini
+from wires import Aider, Claude, Codex, Gemini
 
 API_KEY = "sk-gitteam-test-0123456789"
 
@@ -27,7 +27,7 @@ class Cli:
     files: Mapping[str, str] = field(default_factory=dict)  # its config in HOME; {url} is the server's
     repo_files: Mapping[str, str] = field(default_factory=dict)  # what a repository its users have holds
     fails_on_api_error: bool = True  # exits non-zero when the model API refuses it
-    prices: tuple[float, float] | None = None  # USD per input and output token it reports; None: no money
+    printed_cost: str | None = None  # a regex for the money it prints (the last match in a round's output)
     counts_side_requests: bool = False  # its reported tokens include its side requests'
 
     @property
@@ -44,7 +44,8 @@ class Cli:
 
     def environment(self, url: str) -> dict[str, str]:
         values = {"OPENAI_API_KEY": API_KEY, "ANTHROPIC_API_KEY": API_KEY, "GEMINI_API_KEY": API_KEY,
-                  "OPENAI_API_BASE": f"{url}/v1", "GOOGLE_GEMINI_BASE_URL": url}
+                  "OPENAI_API_BASE": f"{url}/v1", "GOOGLE_GEMINI_BASE_URL": url,
+                  "ANTHROPIC_BASE_URL": url}
         return {name: values[name] for name in self.agent_env if name in values}
 
 
@@ -89,9 +90,9 @@ AIDER = Cli(
     agent_env=("OPENAI_API_KEY", "OPENAI_API_BASE"),
     home_files=(".gitconfig", ".aider.model.metadata.json"),  # aider insists on a git identity
     files={".aider.model.metadata.json": AIDER_METADATA},
-    repo_files={".gitignore": ".aider*\n"},
+    repo_files={".gitignore": ".aider*\n"},  # its history and repo-map cache (aider adds this itself)
     fails_on_api_error=False,  # `--message-file` prints the error and returns normally
-    prices=(0.000003, 0.000015),  # its model metadata file's  # its history and repo-map cache (aider adds this itself)
+    printed_cost=r'"total_cost": ([0-9.eE-]+)',  # the session's, in its analytics events
 )
 
 GEMINI_SETTINGS = """\
@@ -112,6 +113,17 @@ GEMINI = Cli(
     home_files=(".gemini/",),
     files={".gemini/settings.json": GEMINI_SETTINGS},
     counts_side_requests=True,  # its model router's request is in its stats
+)
+
+CLAUDE = Cli(
+    package=Package("claude", "2.1.328", "npm", "@anthropic-ai/claude-code"),
+    version_line="2.1.328 (Claude Code)",
+    command="claude -p {prompt} --output-format json --permission-mode acceptEdits --allowedTools 'Bash(pytest:*)'",
+    wire=Claude(),
+    tools=("Write", "Edit", "Read", "Bash"),
+    agent_env=("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
+    home_files=(".claude.json", ".claude/"),
+    printed_cost=r'"total_cost_usd":\s*([0-9.eE-]+)',  # its price table's, for the model it asked for
 )
 
 CLIS = (CODEX, AIDER, GEMINI)

@@ -15,7 +15,7 @@ sys.path.insert(0, str(TESTS))
 # The main suite's conftest under a name of its own: this file is `conftest` too.
 _spec = importlib.util.spec_from_file_location("gitteam_tests_conftest", TESTS / "conftest.py")
 assert _spec is not None and _spec.loader is not None
-_main = sys.modules["gitteam_tests_conftest"] = importlib.util.module_from_spec(_spec)
+_main = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_main)
 hermetic_env = _main.hermetic_env  # autouse: a temp HOME, no system git config, fixed identities
 repo = _main.repo

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -20,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gitteam_tests_conftest import commit_files
 
 from clis import CLIS, Cli
 from fakeapi import serve
+from gitteam.git import find_repository
+from gitteam.journal import Journal
 from install import InstallFailed, install, version
 from loopback import toml_value, write_user_config
 from scripted import FINDING, MAIN_USAGE, OWNED, REFUSAL, SIDE_USAGE, STRAY, SUMMARY, ScriptedModel
@@ -83,7 +85,10 @@ def team(installed: tuple[Cli, Path], repo: Path, monkeypatch: pytest.MonkeyPatc
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     if cli.repo_files:
-        commit_files(repo, dict(cli.repo_files), f"what a repository used with {cli.name} holds")
+        for relative, text in cli.repo_files.items():
+            (repo / relative).write_text(text)
+        subprocess.run(["git", "add", *cli.repo_files], cwd=repo, check=True)
+        subprocess.run(["git", "commit", "-qm", f"what a repository used with {cli.name} holds"], cwd=repo, check=True)
     with serve() as api:
         yield Team(cli, ScriptedModel(api, cli.wire), repo, api.url)
 
@@ -94,6 +99,11 @@ def diagnosis(team: Team, proc: subprocess.CompletedProcess[str], summary: dict[
         else []
     results = [c.results[-1][-1500:] for c in team.model.main if c.results]
     return "\n---\n".join((proc.stderr[-3000:], *[o[-3000:] for o in outputs], *results))
+
+
+def transcript(repo: Path, run: str) -> list[dict[str, Any]]:
+    path = Journal(find_repository(repo).state_dir, run).dir / "transcripts" / f"coder-{AGENT}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def coder_rows(repo: Path, run: str) -> list[dict[str, Any]]:
@@ -132,11 +142,14 @@ def test_its_edits_land_after_a_second_round_with_the_finding_and_its_spend_is_r
     assert (row["input_tokens"], row["output_tokens"]) == (replies * MAIN_USAGE[0] + side * SIDE_USAGE[0],
                                                            replies * MAIN_USAGE[1] + side * SIDE_USAGE[1]), row
     assert provenance["tokens"] == row["input_tokens"] + row["output_tokens"]
-    if cli.prices is None:
+    if cli.printed_cost is None:  # Codex and Gemini report tokens, no money
         assert (provenance["cost"], row["cost"], row["cost_known"]) == (None, None, False), row
-    else:
-        cost = replies * (MAIN_USAGE[0] * cli.prices[0] + MAIN_USAGE[1] * cli.prices[1])
-        assert provenance["cost"] == pytest.approx(cost) and row["cost"] == pytest.approx(cost), row
+    else:  # the money it printed, each round's last figure, as the transcript holds its output
+        outputs = [r["output"] for r in transcript(team.repo, run) if r["kind"] == "command_result"]
+        printed = [re.findall(cli.printed_cost, output) for output in outputs]
+        assert len(printed) == 2 and all(printed), outputs
+        cost = sum(float(found[-1]) for found in printed)
+        assert cost > 0 and provenance["cost"] == pytest.approx(cost) and row["cost"] == pytest.approx(cost), row
 
 
 def test_a_file_it_does_not_own_is_reported_and_never_committed(team: Team) -> None:

@@ -14,7 +14,16 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from fakeapi import Recorded, Scripted, gemini_response, openai_completion, openai_error, responses_response
+from fakeapi import (
+    Recorded,
+    Scripted,
+    anthropic_error,
+    anthropic_message,
+    gemini_response,
+    openai_completion,
+    openai_error,
+    responses_response,
+)
 from scripted import MAIN_USAGE, SIDE_USAGE, SUMMARY, Action, Conversation, Edit, Read, Write
 
 _ids = itertools.count(1)
@@ -170,3 +179,60 @@ class Gemini:
 
     def refuse(self, message: str) -> Scripted:
         return Scripted(400, {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}})
+
+
+class Claude:
+    """Claude Code: the Messages API (`ANTHROPIC_BASE_URL`), streamed; its tools Read, Write and Edit take
+    absolute paths (its system prompt says the working directory), and Write or Edit of a file that exists needs
+    a Read of it first."""
+
+    name = "claude"
+
+    def read(self, request: Recorded) -> Conversation | None:
+        body = request.body
+        path = request.path.split("?", 1)[0]
+        if request.method != "POST" or not isinstance(body, dict) or not path.endswith("/v1/messages"):
+            return None
+        tools = [str(tool.get("name")) for tool in body.get("tools") or [] if isinstance(tool, dict)]
+        if not tools:
+            return None  # a side request: a title, a quota check, a topic
+        messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+        prompt = "\n".join(text for m in messages if m.get("role") == "user" for text in _texts(m.get("content")))
+        results = [json.dumps(block.get("content")) for m in messages if isinstance(m.get("content"), list)
+                   for block in m["content"] if isinstance(block, dict) and block.get("type") == "tool_result"]
+        # its environment block (a system message among the messages) names the working directory
+        texts = [*_texts(body.get("system")), *(text for m in messages for text in _texts(m.get("content")))]
+        context = "\n".join(texts)
+        workdir = re.search(r"[Ww]orking directory: (\S+)", context)
+        return Conversation(prompt, results, tools, workdir[1] if workdir else "", str(body.get("model", "")))
+
+    def side(self, request: Recorded) -> Scripted:
+        path = request.path.split("?", 1)[0]
+        if path.endswith("/v1/messages/count_tokens"):
+            return Scripted(body={"input_tokens": SIDE_USAGE[0]})
+        if path.endswith("/v1/messages") and isinstance(request.body, dict):
+            return anthropic_message("Gitteam subtask", model=str(request.body.get("model", "")),
+                                     input_tokens=SIDE_USAGE[0], output_tokens=SIDE_USAGE[1])
+        return Scripted(404, {"type": "error", "error": {"type": "not_found_error",
+                                                         "message": f"no such route: {request.path}"}})
+
+    def reply(self, actions: Sequence[Action], conversation: Conversation) -> Scripted:
+        step = len(conversation.results)
+        if step >= len(actions):
+            return anthropic_message(SUMMARY, model=conversation.model, input_tokens=MAIN_USAGE[0],
+                                     output_tokens=MAIN_USAGE[1])
+        name, args = self.call(actions[step], conversation.workdir)
+        return anthropic_message("", [(f"toolu_{next(_ids)}", name, args)], model=conversation.model,
+                                 input_tokens=MAIN_USAGE[0], output_tokens=MAIN_USAGE[1])
+
+    @staticmethod
+    def call(action: Action, workdir: str) -> tuple[str, dict[str, Any]]:
+        path = f"{workdir.rstrip('/')}/{action.path}"
+        if isinstance(action, Read):
+            return "Read", {"file_path": path}
+        if isinstance(action, Write):
+            return "Write", {"file_path": path, "content": action.content}
+        return "Edit", {"file_path": path, "old_string": action.old, "new_string": action.new}
+
+    def refuse(self, message: str) -> Scripted:
+        return anthropic_error(400, "invalid_request_error", message)
