@@ -371,7 +371,8 @@ def test_status_json(demo: tuple[Path, str]) -> None:
     for agent_id, agent in agents.items():
         assert agent["branch"] == f"gitteam/{run}/{agent_id}"
         assert git(repo, "rev-parse", f"refs/heads/{agent['branch']}") == agent["head"]
-        assert agent["worktree"].endswith(f"gitteam/worktrees/{run}/{agent_id}")
+        assert agent["worktree"].endswith(f"/{run}/{agent_id}")  # outside the repository and its git dir
+        assert Path(agent["worktree"]).parents[2].as_posix().endswith("/.local/share/gitteam/worktrees")
         assert agent["tokens"] > 0 and agent["cost"] > 0
         assert agent["verdict"] == "APPROVE" and agent["status"] == "merged"
     assert agents["docs"]["round"] == 2
@@ -480,7 +481,7 @@ def test_abort_a_pending_run(calc: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "aborted" in proc.stderr
     assert worktrees(calc) == [str(calc)]
-    assert not (calc / ".git" / "gitteam" / "worktrees" / run).exists()
+    assert not list((Path.home() / ".local/share/gitteam/worktrees").glob(f"*/{run}"))
     branches = git(calc, "for-each-ref", "--format=%(refname:short)", f"refs/heads/gitteam/{run}/").split()
     assert sorted(branches) == [f"gitteam/{run}/{a}" for a in ("cli", "docs", "integration", "power")]
     assert lock_refs(calc) == ""
@@ -495,7 +496,7 @@ def test_abort_a_pending_run(calc: Path) -> None:
                                       "tests/test_ops.py"]
 
 
-def test_clean_removes_finished_worktrees_but_not_uncommitted_work(calc: Path) -> None:
+def test_clean_removes_finished_worktrees_keeping_uncommitted_work_on_a_ref(calc: Path) -> None:
     result = start(calc, "kept worktrees", "--yes", "--keep")
     run = result["run"]
     assert result["state"] == "merged"
@@ -506,22 +507,22 @@ def test_clean_removes_finished_worktrees_but_not_uncommitted_work(calc: Path) -
     notes_before = git(calc, "notes", "--ref=gitteam", "list")
     branches_before = git(calc, "for-each-ref", f"refs/heads/gitteam/{run}/")
     assert notes_before and branches_before
+    assert " on disk " in gitteam(calc, "status").stdout  # what the kept worktrees take
 
     proc = gitteam(calc, "clean")
-    assert proc.returncode == 1, (proc.stdout, proc.stderr)
-    assert f"kept {dirty}" in proc.stdout and "--force" in proc.stdout
-    assert worktrees(calc) == [str(calc), str(dirty)]
-    assert (dirty / "scratch.txt").exists()
-
-    proc = gitteam(calc, "clean", "--force")
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
-    assert "removed the worktrees of 1 finished run(s)" in proc.stdout
-    assert worktrees(calc) == [str(calc)]
+    assert "removed 3 worktree(s) of 1 finished run(s), freed " in proc.stdout
+    assert all(str(path) in proc.stdout for path in paths)
+    leftovers = f"refs/gitteam/leftovers/{run}/docs"
+    assert leftovers in proc.stdout
+    assert git(calc, "show", f"{leftovers}:scratch.txt") == "not committed anywhere"
+    assert worktrees(calc) == [str(calc)] and not any(path.exists() for path in paths)
     assert git(calc, "notes", "--ref=gitteam", "list") == notes_before
     assert git(calc, "for-each-ref", f"refs/heads/gitteam/{run}/") == branches_before
     again = gitteam(calc, "clean")
-    assert again.returncode == 0 and "removed the worktrees of 0 finished run(s)" in again.stdout
+    assert again.returncode == 0 and "removed 0 worktree(s) of 0 finished run(s), freed 0 B" in again.stdout
     assert git(calc, "status", "--porcelain") == ""
+    assert " on disk " not in gitteam(calc, "status").stdout
 
 
 def test_a_repository_without_commits_is_refused_in_one_line(tmp_path: Path) -> None:

@@ -113,7 +113,8 @@ def test_a_command_coder_edits_its_file_and_the_result_is_reviewed_and_merged(re
     assert blob(repo, "main", "src/app.py") == b"ROUND = 1\n"
     assert status(repo) == ""
     [ran] = calls(agent)
-    assert ran["cwd"].endswith(f"worktrees/{result.run}/cli-work")  # type: ignore[union-attr]
+    assert ran["cwd"].endswith(f"/{result.run}/cli-work")  # type: ignore[union-attr]
+    assert "/.git/" not in str(ran["cwd"])  # agent CLIs refuse to edit under .git/
     prompt = str(ran["prompt"])
     for text in ("cli-work", "Subtask cli-work", "Set ROUND to the round number.", "src/app.py", "Do not commit"):
         assert text in prompt

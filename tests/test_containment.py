@@ -382,6 +382,37 @@ def test_reading_gitteams_own_state_in_the_git_dir(repo: Path, sandbox: str) -> 
         assert "journals done [True" in run.loot()
 
 
+@pytest.mark.parametrize("where", ["data dir", "a read-only path"])
+def test_reading_other_worktrees_beside_its_own_outside_the_repository(repo: Path, sandbox: str, tmp_path: Path,
+                                                                       where: str) -> None:
+    """Worktrees live outside the repository, under one root for every run and repository: only the command's
+    own is in its sandbox, even where the root lies in a path the sandbox shows (`[sandbox] read_only`). Its own
+    works as a git checkout there (its `.git` link names the read-only git dir)."""
+    mark = token()
+    config: dict[str, object] = {}
+    root = Path.home() / ".local" / "share" / "gitteam" / "worktrees"
+    if where != "data dir":
+        shared = tmp_path / "shared"
+        root = shared / "worktrees"
+        config = {"sandbox.read_only": [str(shared)], "worktrees.root": str(root)}
+    other = root / "other-0123456789ab" / "run-1" / "agent"  # another repository's agent, mid-run
+    other.mkdir(parents=True)
+    (other / "secret.txt").write_text(mark)
+    code = payload('import glob\n'
+                   'attempt("others", lambda: [read(p) for p in glob.glob(T["others"])])\n'
+                   'attempt("git", lambda: subprocess.run(["git", "log", "-1", "--format=%s"], capture_output=True, '
+                   'text=True).stdout.strip())', others=root / "*" / "*" / "*" / "secret.txt")
+
+    run = attack(repo, sandbox, carried(code), config=config)
+
+    assert "git done initial" in run.loot(), run.loot()
+    if sandbox == CONTAINED:
+        assert run.landed(), run.result.message
+        assert "others done []" in run.loot() and mark not in run.loot()
+    else:
+        assert mark in run.loot()
+
+
 def test_secrets_linked_into_the_worktree_and_read_back_through_the_model_tools(
         repo: Path, sandbox: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The command links an owned path to the user's SSH key (and copies it, if it can); the coder then asks

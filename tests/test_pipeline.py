@@ -136,7 +136,7 @@ def test_dependent_subtask_starts_from_its_dependencys_merge_and_everything_land
     assert '"agent": "docs"' in git(repo, "log", "-1", "--notes=gitteam", f"gitteam/{run}/docs")
     # worktrees gone, branches kept
     assert worktrees(repo) == [str(repo.resolve())]
-    assert not (repo / ".git/gitteam/worktrees" / run).exists()
+    assert not list((Path.home() / ".local/share/gitteam/worktrees").glob(f"*/{run}"))
     assert branches(repo, run) == {"lib", "docs", "use", "integration"}
 
 
@@ -595,10 +595,11 @@ def test_files_a_command_leaves_outside_the_subtask_are_reported_not_committed(r
     assert rev(repo, "main") != base and blob(repo, "main", "build/stray.txt") is None
     assert blob(repo, "main", "src/generated.py") == b"GENERATED = True\n"
     assert not (repo / "build").exists()
-    # the worktree holding the stray file is kept, and the message says so
-    kept = repo / ".git/gitteam/worktrees" / result.run / "gen"
-    assert (kept / "build/stray.txt").read_text() == "stray\n"
-    assert "kept 1 worktree" in result.message
+    # the worktree is removed, the stray file kept on the run's leftovers ref, and the message says so
+    leftovers = f"refs/gitteam/leftovers/{result.run}/gen"
+    assert blob(repo, leftovers, "build/stray.txt") == b"stray\n"
+    assert sha(repo, f"{leftovers}^") == sha(repo, f"gitteam/{result.run}/gen")
+    assert leftovers in result.message and worktrees(repo) == [str(repo.resolve())]
 
 
 # --- 15. cross-run file locks --------------------------------------------------------------------------------

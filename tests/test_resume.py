@@ -1,4 +1,9 @@
-"""Invariant 8: a run killed at any point resumes from its journal to the same final result."""
+"""Invariant 8: a run killed at any point resumes from its journal to the same final result.
+
+The first tests kill after each kind of journal event; the kill-point tests kill inside git operations and
+model requests (tests/killing.py), a few points of each kind; tests/kill_matrix.py (run by .ci/run) kills at
+every one of them.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from conftest import commit_files, git
+from killing import expected_tree, kill_and_resume, make_repo, team
+from loopback import provider_env
 from pausing import paused, wait_reached
 
 SCRIPT = {
@@ -127,6 +134,20 @@ def test_killed_run_resumes_to_the_same_result(repo: Path, tmp_path: Path, point
     assert git(repo, "for-each-ref", "refs/gitteam/locks/") == ""  # locks released
     worktrees = git(repo, "worktree", "list", "--porcelain").count("worktree ")
     assert worktrees == 1
+
+
+@pytest.mark.parametrize(("kind", "n"), [
+    ("request", 9),  # the second wave's coder, its worktree made
+    ("transaction", 3),  # a commit: git holds the worktree's HEAD.lock and its branch's lock
+    ("filter", 2),  # inside the checkout of a new worktree: its index.lock, files half written
+    ("filter", 17),  # inside the fast-forward of the user's checkout: their index.lock, files half updated
+])
+def test_killed_inside_git_or_a_model_request_the_run_resumes_to_the_same_tree(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, n: int) -> None:
+    provider_env(monkeypatch)
+    tree = expected_tree(make_repo(tmp_path / "base", tmp_path / "base-control"))
+    with team(Path.home()) as crew:
+        assert kill_and_resume(tmp_path, Path.home(), crew, kind, n, tree), f"the run never reached {kind} {n}"
 
 
 def test_resume_does_not_redo_an_approved_subtask(repo: Path, tmp_path: Path) -> None:

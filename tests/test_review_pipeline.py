@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import commit_files
+from gitteam.config import load_config
 from gitteam.errors import UsageError
+from gitteam.git import find_repository
+from gitteam.run import worktrees as worktrees_of_runs
 from scripts import (
     approve,
     block,
@@ -70,7 +73,8 @@ def test_the_integration_review_refuses_a_cross_file_break_and_resume_reviews_ag
     status = cli(repo, "status", result.run)
     assert "integration review BLOCK" in status.stdout and "src/use.py:1 total no longer exists" in status.stdout
 
-    leftover = repo / ".git" / "gitteam" / "worktrees" / result.run / "integration"  # as a crash would leave it
+    gateway = find_repository(repo)  # as a crash would leave it:
+    leftover = worktrees_of_runs.new_path(gateway, load_config(repo), result.run, "integration")
     leftover.mkdir(parents=True)
     (leftover / "junk.txt").write_text("from a killed test run\n")
     fixed = resume(repo, result.run, two_subtasks([approve("they fit", [finding("src/use.py", "fine", "info", 3)])]))

@@ -259,30 +259,39 @@ def test_damaged_journal_lines_are_skipped_and_the_run_can_still_be_approved(rep
 
 # --- disk state --------------------------------------------------------------------------------------------
 
-def test_abort_and_clean_keep_uncommitted_work_and_every_branch(repo: Path, tmp_path: Path) -> None:
+def test_abort_saves_what_agents_left_removes_every_worktree_and_keeps_every_branch(repo: Path,
+                                                                                     tmp_path: Path) -> None:
     path = write_script(tmp_path / "s.json", script(  # both coders run out of turns: the run fails
         [plan_turn([subtask("x", ["x.txt"]), subtask("y", ["y.txt"])])],
         {x: [call("write_file", path=f"{x}.txt", content="A\n")] for x in "xy"}))
     assert gitteam(repo, "run", "--yes", "--model", f"replay:{path}", "task").returncode == 1
-    run = journal(repo)[0]
-    root = repo / ".git" / "gitteam" / "worktrees" / run
-    (root / "x" / "x.txt").write_text("edited after the run\n")  # the agent's file: committed by abort
-    (root / "x" / "notes.txt").write_text("precious\n")  # not the agent's: the worktree must stay
+    run, found = journal(repo)
+    where = {e["agent"]: Path(e["worktree"]) for e in found if e["event"] == "agent_started"}
+    assert all(Path.home() / ".local/share/gitteam/worktrees" in p.parents for p in where.values())
+    (where["x"] / "x.txt").write_text("edited after the run\n")  # the agent's file: committed by abort
+    (where["x"] / "notes.txt").write_text("precious\n")  # not the agent's: saved on the run's leftovers ref
+    (where["x"] / "__pycache__").mkdir()
+    (where["x"] / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"build output")  # not work: goes
     aborted = gitteam(repo, "abort", run)
     assert aborted.returncode == 0, aborted.stderr
-    said = aborted.stderr.replace("\n", "")
-    assert "kept 1 worktree(s)" in said and str(root / "x") in said
-    assert (root / "x" / "notes.txt").read_text() == "precious\n"
-    assert not (root / "y").exists()
+    assert f"refs/gitteam/leftovers/{run}/x" in aborted.stderr.replace("\n", "")
+    assert not where["x"].exists() and not where["y"].exists()
+    leftovers = f"refs/gitteam/leftovers/{run}/x"
+    assert git(repo, "show", f"{leftovers}:notes.txt") == "precious"
+    assert git(repo, "rev-parse", f"{leftovers}^") == git(repo, "rev-parse", f"gitteam/{run}/x")
+    assert git(repo, "diff", "--name-only", f"{leftovers}^", leftovers) == "notes.txt"
     assert git(repo, "show", f"gitteam/{run}/x:x.txt") == "edited after the run"
     note = json.loads(git(repo, "notes", "--ref=gitteam", "show", f"gitteam/{run}/x"))
     assert (note["run"], note["agent"], note["model"], note["review"]) == (run, "x", f"replay:{path}", None)
-    saved = [e for e in map(json.loads, (repo / ".git/gitteam/runs" / run / "events.jsonl").read_text().splitlines())
-             if e["event"] == "agent_committed" and e["agent"] == "x"]
+    events = [json.loads(line) for line in (repo / ".git/gitteam/runs" / run / "events.jsonl").read_text().splitlines()]
+    saved = [e for e in events if e["event"] == "agent_committed" and e["agent"] == "x"]
     assert saved[-1]["head"] == git(repo, "rev-parse", f"gitteam/{run}/x")
+    [kept] = [e for e in events if e["event"] == "leftovers_saved"]
+    assert (kept["agent"], kept["ref"], kept["paths"]) == ("x", leftovers, ["notes.txt"])
+    assert "leftover" in gitteam(repo, "status", run).stdout
     cleaned = gitteam(repo, "clean")
-    assert cleaned.returncode == 1 and (root / "x" / "notes.txt").exists()
+    assert cleaned.returncode == 0 and "removed 0 worktree(s)" in cleaned.stdout
     assert {b.strip("+* ") for b in git(repo, "branch").splitlines()} == {
         "main", f"gitteam/{run}/x", f"gitteam/{run}/y", f"gitteam/{run}/integration"}
-    assert gitteam(repo, "clean", "--force").returncode == 0 and not root.exists()
-    assert len(git(repo, "branch").splitlines()) == 4
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert not any((Path.home() / ".local/share/gitteam/worktrees").glob("*/*"))  # no empty run directory

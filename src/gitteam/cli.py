@@ -245,16 +245,19 @@ def abort(
 @app.command()
 def clean(
     repo: RepoOpt = None,
-    force: Annotated[bool, typer.Option("--force", help="Also remove worktrees holding uncommitted files.")]
-    = False,
+    force: Annotated[bool, typer.Option("--force", help="Also remove worktrees whose leftover files could not be "
+                                        "saved.")] = False,
+    orphans: Annotated[bool, typer.Option("--orphans", help="Also remove orphaned worktrees: those of "
+                                          "repositories that were deleted.")] = False,
 ) -> int:
-    """Remove finished runs' worktrees (branches and notes stay)."""
+    """Remove finished runs' worktrees (branches, notes and saved leftovers stay); report the disk freed."""
     from gitteam import ui
     from gitteam.run import control
 
-    cleaned, kept = control.clean(open_repo(repo), force)
-    ui.print_clean(cleaned, kept)
-    return Exit.FAILED if kept else Exit.OK
+    git_repo = open_repo(repo)
+    cleaning = control.clean(git_repo, load(git_repo), force, orphans)
+    ui.print_clean(cleaning)
+    return Exit.FAILED if cleaning.kept else Exit.OK
 
 
 @app.command()

@@ -226,8 +226,21 @@ class TargetUpdated(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class LeftoversSaved(Event):
+    """What an agent left in its worktree, uncommitted, kept on a ref of the run before the worktree went."""
+
+    KIND = "leftovers_saved"
+    agent: str
+    ref: str  # refs/gitteam/leftovers/<run>/<agent>
+    commit: str  # its parent: the agent's branch head
+    paths: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
 class WorktreesRemoved(Event):
     KIND = "worktrees_removed"
+    removed: list[str] = field(default_factory=list)  # the worktrees' paths
+    freed: int = 0  # bytes of disk
 
 
 # -- agents' spending and guards (agent and role are filled in by the run) -------------------------------------
@@ -320,7 +333,8 @@ class Damaged(Event):
 KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
     RunStarted, Resumed, Planned, IntegrationCreated, RunFinished, AgentStarted, AgentCommitted, Reviewed,
     AgentFinished, Merged, BacklogRecorded, IntegrationReviewStarted, IntegrationReviewed, AwaitingApproval,
-    Approved, Rejected, TargetMoved, CatchUpChecked, TargetUpdated, WorktreesRemoved, UsageRecorded, ToolRefused,
+    Approved, Rejected, TargetMoved, CatchUpChecked, TargetUpdated, LeftoversSaved, WorktreesRemoved, UsageRecorded,
+    ToolRefused,
     Compacted, AgentCommand, AgentCommitsUnwrapped, Economy,
 )}
 

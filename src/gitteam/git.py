@@ -30,6 +30,8 @@ from typing import IO
 
 from gitteam.errors import GitteamError, UsageError
 from gitteam.gitgrep import GrepMatch, stream_grep
+from gitteam.gitlocks import ADMIN_LOCKS, GitLocks, LockFile, kill_point
+from gitteam.names import BRANCH_PREFIX
 
 # Location variables inherited from a hook or an outer git would redirect every call away from the repository
 # (and from each worktree's own index): every call sets GIT_DIR and GIT_WORK_TREE itself, and the caller's `env`
@@ -68,8 +70,10 @@ _PINNED_PARAMETERS = "".join(f" '{key}'='{value}'" for key, value in _PINNED_CON
 _SEEN_AS_STORED = {"GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": "/dev/null/no-grafts"}
 # Concurrent writers (agents, notes) contend for ref locks; wait for them instead of failing at once.
 _REF_LOCKS = ("-c", "core.filesRefLockTimeout=2000", "-c", "core.packedRefsTimeout=2000")
+# Refs only gitteam writes: their lock files are never another git user's (gitlocks: not a shared place).
+_OWN_REFS = (f"refs/heads/{BRANCH_PREFIX}/", "refs/gitteam/")
 _NOTE_ATTEMPTS = 100
-_WORKTREE_ADMIN = threading.Lock()  # `git worktree add/prune` of one process must not race each other
+_WORKTREE_ADMIN = threading.Lock()  # `git worktree` commands of one process's threads, one at a time
 _HEX = re.compile(r"[0-9a-f]+")
 _SHOWN = 5  # paths named in a refusal, then "and N more"
 # Attributes that change the bytes git stores for a file (convert.c): a committed file is converted only where
@@ -570,6 +574,33 @@ class Repository:
     def state_dir(self) -> Path:
         return self.common_dir / "gitteam"
 
+    @property
+    def locks(self) -> GitLocks:
+        """gitteam's guard around the git operations that can leave git's lock files (gitlocks.py)."""
+        return GitLocks(self.common_dir, self.state_dir)
+
+    @contextmanager
+    def _worktree_admin(self) -> Iterator[None]:
+        """`git worktree` commands one at a time: across this process's threads, and across processes."""
+        with _WORKTREE_ADMIN, self.locks.worktree_admin():
+            yield
+
+    def clear_stale_locks(self, wait: float = 10.0) -> list[Path]:
+        """Remove the git lock files that killed gitteam processes left in this repository; the paths removed."""
+        return self.locks.clear_stale(wait)
+
+    def _lock_file(self, path: Path, shared: bool) -> LockFile:
+        """`path`, a lock file in this repository's git dirs, as gitlocks records it (relative to the common dir)."""
+        return LockFile(os.path.relpath(path, self.common_dir), shared)
+
+    def _ref_lock(self, ref: str) -> LockFile:
+        return LockFile(f"{ref}.lock", shared=not ref.startswith(_OWN_REFS))
+
+    def _admin_locks(self, worktree: Path, shared: bool = False) -> list[LockFile]:
+        """The lock files git makes in `worktree`'s own git dir (its index, HEAD, ORIG_HEAD)."""
+        git_dir = self._dirs(worktree)[0]
+        return [self._lock_file(git_dir / name, shared) for name in ADMIN_LOCKS]
+
     # -- the runner ---------------------------------------------------------------------------------------
 
     def run_git(self, *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
@@ -752,14 +783,20 @@ class Repository:
         items = _split_z(self.git("diff", "--name-status", "-z", "--no-renames", base, head, "--"))
         return dict(zip(items[1::2], items[::2], strict=True))
 
-    def worktree_changes(self, worktree: Path) -> list[str]:
+    def worktree_changes(self, worktree: Path, exclude: Sequence[str] = ()) -> list[str]:
         """Paths with uncommitted changes in `worktree`, untracked ones included, ignored ones not; a submodule
-        counts as changed when its checked-out commit differs, not for changes inside it."""
+        counts as changed when its checked-out commit differs, not for changes inside it. `exclude`: more
+        ignore patterns (gitignore syntax) for the untracked files, on top of the repository's own."""
         # --no-optional-locks: status must not take the index lock an agent or the user may hold.
         # --ignore-submodules=dirty: otherwise git runs `git status` inside each submodule, through the
         # submodule's `.git`, which a command in an agent's worktree can plant (with a config that runs programs)
         out = self.git("--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=all",
                        "--ignore-submodules=dirty", cwd=worktree)
+        kept: set[str] | None = None
+        if exclude:  # git status takes no patterns of its own; ls-files adds them to the standard ones
+            listing = self.git("ls-files", "-z", "--others", "--exclude-standard",
+                               *(f"--exclude={pattern}" for pattern in exclude), cwd=worktree)
+            kept = set(_split_z(listing))
         items = out.split("\0")
         paths: list[str] = []
         i = 0
@@ -768,7 +805,8 @@ class Repository:
             i += 1
             if not entry:
                 continue
-            paths.append(entry[3:])
+            if kept is None or not entry.startswith("??") or entry[3:] in kept:
+                paths.append(entry[3:])
             if "R" in entry[:2] or "C" in entry[:2]:  # a rename carries its source in the next field
                 paths.append(items[i])
                 i += 1
@@ -792,8 +830,7 @@ class Repository:
         """Check out the existing branch `branch` in a new worktree at `path`, e.g. to resume its work."""
         if self._oid(f"refs/heads/{branch}") is None:
             raise GitteamError(f"branch {branch} does not exist: nothing to check out")
-        with _WORKTREE_ADMIN:
-            self.git("worktree", "prune")  # a worktree deleted by hand holds its branch until pruned
+        self.prune_worktrees()  # a worktree deleted by hand holds its branch until pruned
         self._add_worktree(path, str(path), branch)
 
     def add_detached_worktree(self, path: Path, commit: str) -> None:
@@ -806,20 +843,25 @@ class Repository:
         Concurrent `git worktree add` calls race on `.git/worktrees/` ("failed to read .../commondir"),
         while the checkout itself, the expensive part, is private to each worktree.
         """
-        with _WORKTREE_ADMIN:
+        branch = [self._ref_lock(f"refs/heads/{args[1]}")] if args[0] == "-b" else []
+        with self._worktree_admin(), self.locks.held(branch, adding=path.name):
             self.git("worktree", "add", "-q", "--no-checkout", *args)
-        self.git("reset", "-q", "--hard", cwd=path)
+        with self.locks.held(self._admin_locks(path)):
+            self.git("reset", "-q", "--hard", cwd=path)
 
     def finish_checkout(self, path: Path) -> bool:
         """Check out a worktree left registered but never checked out (a kill between the two steps of
-        `_add_worktree`): it has no index yet, so nothing in it can be anyone's work. True if it did."""
-        index = Path(self.git("rev-parse", "--git-path", "index", cwd=path).strip())
-        if not index.is_absolute():
-            index = path / index
-        if index.exists():
+        `_add_worktree`, or inside the checkout): it has no index yet, so nothing in it can be anyone's work.
+        True if it did."""
+        if self.has_index(path):
             return False
-        self.git("reset", "-q", "--hard", cwd=path)
+        with self.locks.held(self._admin_locks(path)):
+            self.git("reset", "-q", "--hard", cwd=path)
         return True
+
+    def has_index(self, worktree: Path) -> bool:
+        """Whether `worktree` was ever checked out: git writes its index at the end of the first checkout."""
+        return (self._dirs(worktree)[0] / "index").is_file()
 
     def remove_worktree(self, path: Path, force: bool = False) -> None:
         """Remove a linked worktree; without `force` one with uncommitted changes is refused (a GitError), as
@@ -839,14 +881,32 @@ class Repository:
                 raise GitError(["git", "worktree", "remove", str(path)], 128,
                                f"fatal: '{path}' contains modified or untracked files, use --force to delete it")
             _point_back(registered, admin)
-        self.git("worktree", "remove", "--force", str(registered))
+        locks = [self._lock_file(admin / name, shared=False) for name in ADMIN_LOCKS]
+        with self._worktree_admin(), self.locks.held(locks):
+            self.git("worktree", "remove", "--force", str(registered))
 
     def prune_worktrees(self) -> None:
-        with _WORKTREE_ADMIN:
+        with self._worktree_admin(), self.locks.held():
             self.git("worktree", "prune")
 
+    def reconnect_worktrees(self, candidates: Sequence[Path] = ()) -> list[Path]:
+        """Reconnect worktrees whose links to this repository broke when it or they were moved (`git worktree
+        repair`): every registered worktree whose `.git` file names another git dir, and each of `candidates`
+        (a worktree moved along with the repository: its `.git` and its admin dir name each other's old place).
+        Returns those repaired."""
+        broken = [path for path, (admin, _, _) in _scan_worktrees(self.common_dir).items()
+                  if path.is_dir() and _linked_to(path) != admin.resolve()]
+        broken += [path for path in candidates
+                   if (path / ".git").is_file() and self._worktrees.find(self.common_dir, path) is None]
+        if not broken:
+            return []
+        with self._worktree_admin(), self.locks.held():
+            self.run_git("worktree", "repair", *(str(path) for path in broken))
+        return [path for path in broken if self._worktrees.find(self.common_dir, path) is not None]
+
     def list_worktrees(self) -> list[Worktree]:
-        out = self.git("worktree", "list", "--porcelain", "-z")
+        with self._worktree_admin():
+            out = self.git("worktree", "list", "--porcelain", "-z")
         return [self._worktree(record) for record in _records(out)]
 
     @staticmethod
@@ -894,7 +954,29 @@ class Repository:
         (commit-tree runs none).
         """
         head = self._oid("HEAD", cwd=worktree)
-        entries, gitlinks = self._index_entries(worktree, paths, attributes_from or head, head)
+        tree = self._tree_with(worktree, paths, attributes_from or head, head)
+        if head is not None and tree == self._oid(f"{head}^{{tree}}"):
+            self._index_follows(worktree, head, paths)  # a kill after HEAD moved left the index behind
+            return None
+        new = self._commit_tree(tree, [head] if head else [], message, author)
+        if not self._transaction([("HEAD", new, head)], cwd=worktree):
+            raise GitteamError(f"HEAD of {worktree} moved while committing; nothing was committed, retry")
+        self._index_follows(worktree, new, paths)
+        return new
+
+    def snapshot(self, worktree: Path, paths: Sequence[str], message: str, author: tuple[str, str]) -> str | None:
+        """A commit of `paths` exactly as they are on disk in `worktree` (the bytes: no attributes apply), whose
+        parent is its HEAD; it moves no ref and touches neither the worktree nor its index. None when it would
+        change nothing. (What an agent left in its worktree, kept before the worktree goes.)"""
+        head = self._oid("HEAD", cwd=worktree)
+        tree = self._tree_with(worktree, paths, None, head)
+        if head is not None and tree == self._oid(f"{head}^{{tree}}"):
+            return None
+        return self._commit_tree(tree, [head] if head else [], message, author)
+
+    def _tree_with(self, worktree: Path, paths: Sequence[str], attributes_from: str | None, head: str | None) -> str:
+        """The tree of `head` with `paths` as they are on disk in `worktree`, built in a temporary index."""
+        entries, gitlinks = self._index_entries(worktree, paths, attributes_from, head)
         with tempfile.TemporaryDirectory(prefix="gitteam-index-") as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             self.git("read-tree", *([head] if head else ["--empty"]), cwd=worktree, env=env)
@@ -902,16 +984,13 @@ class Repository:
             if gitlinks:  # a submodule's checked-out commit: nothing to convert
                 self.git("update-index", "--add", "-z", "--stdin", cwd=worktree, env=env,
                          input="".join(f"{path}\0" for path in gitlinks))
-            tree = self.git("write-tree", cwd=worktree, env=env).strip()
-        if head is not None and tree == self._oid(f"{head}^{{tree}}"):
-            return None
-        new = self._commit_tree(tree, [head] if head else [], message, author)
-        if not self._transaction([("HEAD", new, head)], cwd=worktree):
-            raise GitteamError(f"HEAD of {worktree} moved while committing; nothing was committed, retry")
-        # the worktree's own index follows the commit for these paths, so `git status` shows them clean
-        self.git("--literal-pathspecs", "reset", "-q", "--pathspec-from-file=-", "--pathspec-file-nul", new,
-                 cwd=worktree, input="".join(f"{path}\0" for path in paths))
-        return new
+            return self.git("write-tree", cwd=worktree, env=env).strip()
+
+    def _index_follows(self, worktree: Path, rev: str, paths: Sequence[str]) -> None:
+        """The worktree's own index takes `paths` from `rev`, so `git status` shows them as committed."""
+        with self.locks.held(self._admin_locks(worktree)):
+            self.git("--literal-pathspecs", "reset", "-q", "--pathspec-from-file=-", "--pathspec-file-nul", rev,
+                     cwd=worktree, input="".join(f"{path}\0" for path in paths))
 
     def _index_entries(self, worktree: Path, paths: Sequence[str], attributes_from: str | None,
                        head: str | None) -> tuple[bytes, list[str]]:
@@ -1009,22 +1088,63 @@ class Repository:
 
     def _transaction(self, updates: Sequence[tuple[str, str | None, str | None]],
                      cwd: Path | None = None) -> bool:
-        lines = ["start"]
+        lines = []
         for ref, new, old in updates:
             if new is None:
                 lines.append(f"delete {_token(ref)} {_token(old)}" if old else f"verify {_token(ref)}")
             else:
                 lines.append(f"update {_token(ref)} {_token(new)} {_token(old)}" if old
                              else f"create {_token(ref)} {_token(new)}")
-        lines += ["prepare", "commit", ""]
         args = [*_REF_LOCKS, "update-ref", "--stdin"]
-        proc = self.run_git(*args, cwd=cwd, input="\n".join(lines))
-        if proc.returncode == 0:
+        with self.locks.held(self._transaction_locks(updates, cwd)):
+            returncode, stderr = self._two_phase(args, cwd, lines)
+        if returncode == 0:
             return True
         for ref, _, old in updates:  # lost the race, or a real error (bad name, unknown object)?
             if self._oid(ref, cwd=cwd) != (self._oid(old) if old else None):
                 return False
-        raise GitError(["git", *args], proc.returncode, proc.stderr.decode(errors="replace"))
+        raise GitError(["git", *args], returncode, stderr)
+
+    def _two_phase(self, args: Sequence[str], cwd: Path | None, lines: Sequence[str]) -> tuple[int, str]:
+        """`update-ref --stdin` as a prepared transaction: every ref locked and checked (`prepare: ok`), then
+        committed. Between the two, git holds the ref locks: the one place a test can kill it holding them."""
+        where, environ = self._setting(cwd, None)
+        script = "".join(f"{line}\n" for line in ("start", *lines, "prepare")).encode("utf-8", "surrogateescape")
+        with tempfile.TemporaryFile(prefix="gitteam-update-ref-") as errors:
+            proc = subprocess.Popen(["git", *args], cwd=where, env=environ, stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=errors)
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                proc.stdin.write(script)
+                proc.stdin.flush()
+                if _answered(proc.stdout, "prepare"):
+                    kill_point("transaction", proc)
+                    proc.stdin.write(b"commit\n")
+                proc.stdin.close()
+            except BrokenPipeError:  # git stopped reading: it failed, and says why on stderr
+                pass
+            proc.stdout.read()
+            returncode = proc.wait()
+            errors.seek(0)
+            return returncode, errors.read().decode(errors="replace")
+
+    def _transaction_locks(self, updates: Sequence[tuple[str, str | None, str | None]],
+                           cwd: Path | None) -> list[LockFile]:
+        """The lock files a transaction makes: each ref's (HEAD's in its worktree, and the branch it names),
+        and packed-refs' when it deletes."""
+        files = []
+        for ref, _, _ in updates:
+            if ref != "HEAD":
+                files.append(self._ref_lock(ref))
+                continue
+            git_dir = self._dirs(cwd)[0]
+            files.append(self._lock_file(git_dir / "HEAD.lock", shared=git_dir == self.common_dir))
+            head = _read(git_dir / "HEAD") or b""
+            if head.startswith(b"ref: "):
+                files.append(self._ref_lock(head[5:].decode("utf-8", "surrogateescape").strip()))
+        if any(new is None and old for _, new, old in updates):
+            files.append(LockFile("packed-refs.lock", shared=True))
+        return files
 
     def refs(self, prefix: str) -> dict[str, str]:
         """Refs whose full name starts with `prefix`, with the objects they point at."""
@@ -1090,9 +1210,9 @@ class Repository:
             if self.update_ref(ref, new_sha, old_sha):
                 return FastForward(True, None, f"{ref} moved to {new_sha[:12]}")
             return FastForward(False, None, f"{ref} is no longer at {old_sha[:12]}")
-        return self._fast_forward_checked_out(worktree, new_sha, old_sha)
+        return self._fast_forward_checked_out(worktree, new_sha, old_sha, ref)
 
-    def _fast_forward_checked_out(self, worktree: Path, new: str, old: str) -> FastForward:
+    def _fast_forward_checked_out(self, worktree: Path, new: str, old: str, ref: str) -> FastForward:
         if not worktree.is_dir():
             return FastForward(False, worktree, f"checked out in {worktree}, which is missing "
                                                 "(run `git worktree prune`, then retry)")
@@ -1102,22 +1222,65 @@ class Repository:
         if new == old:
             return FastForward(True, worktree, "already up to date")
         changes = self._changes(old, new)
-        overlap = sorted(set(changes) & set(self.worktree_changes(worktree)))
+        applied = self._half_applied(worktree, old, new, changes)
+        overlap = sorted(set(changes) & set(self.worktree_changes(worktree)) - set(applied))
         if overlap:
             return FastForward(False, worktree, f"uncommitted changes in {worktree} touch files the update "
                                                 f"changes: {_listed(overlap)} (commit or stash them, then retry)")
-        in_the_way = _in_the_way(worktree, changes)
+        in_the_way = [path for path in _in_the_way(worktree, changes) if path not in applied]
         if in_the_way:
             return FastForward(False, worktree, f"the update would overwrite untracked or ignored files in "
                                                 f"{worktree}: {_listed(in_the_way)} (move them away, then retry)")
-        proc = self.run_git("merge", "--ff-only", "--no-edit", "--no-autostash", "--no-stat",
-                            "-q", new, cwd=worktree)
+        locks = [*self._admin_locks(worktree, shared=True), self._ref_lock(ref)]
+        with self.locks.held([LockFile(lock.path, shared=True) for lock in locks]):
+            if applied:  # staged as the update has them, the merge keeps them (git's two-way merge: index = new)
+                self.git_bytes("update-index", "-z", "--index-info", cwd=worktree,
+                               input="".join(applied.values()).encode("utf-8", "surrogateescape"))
+            proc = self.run_git("merge", "--ff-only", "--no-edit", "--no-autostash", "--no-stat",
+                                "-q", new, cwd=worktree)
         if proc.returncode != 0:
             first = proc.stderr.decode(errors="replace").strip().split("\n", 1)[0]
             return FastForward(False, worktree, f"git merge --ff-only refused in {worktree}: {first}")
         if self._oid("HEAD", cwd=worktree) != new:
             return FastForward(False, worktree, f"HEAD of {worktree} moved during the update")
         return FastForward(True, worktree, f"{worktree} moved to {new[:12]}")
+
+    def _half_applied(self, worktree: Path, old: str, new: str, changes: Mapping[str, str]) -> dict[str, str]:
+        """What a fast-forward killed midway (`git merge --ff-only` writes the files, then the index, then the
+        ref) left done: each changed path whose index entry is still `old`'s while the file on disk is already
+        exactly `new`'s (or gone, where `new` deletes it), as `update-index --index-info` lines. Nothing of the
+        user's is among them: their content is the update's own."""
+        if not changes:
+            return {}
+        paths = sorted(changes)
+        before, after = self._tree_entries(old, paths), self._tree_entries(new, paths)
+        out = self.git("--literal-pathspecs", "ls-files", "-s", "-z", "--", *paths, cwd=worktree)
+        staged = {item.partition("\t")[2]: (item.split(" ")[0], item.split(" ")[1]) for item in _split_z(out)
+                  if item.split(" ")[2].startswith("0")}
+        candidates = [path for path in paths if staged.get(path) == before.get(path)]
+        files = [path for path in candidates if path in after and after[path][0] != "120000"
+                 and os.path.isfile(worktree / path) and not os.path.islink(worktree / path)]
+        hashed = self.git("hash-object", "--stdin-paths", cwd=worktree,
+                          input="".join(f"{path}\n" for path in files)).split() if files else []
+        on_disk = dict(zip(files, hashed, strict=True))
+        zero = "0" * len(old)
+        done = {}
+        for path in candidates:
+            if path not in after and not os.path.lexists(worktree / path):
+                done[path] = f"0 {zero}\t{path}\0"
+            elif path in after and on_disk.get(path) == after[path][1]:
+                done[path] = f"{after[path][0]} {after[path][1]}\t{path}\0"
+        return done
+
+    def _tree_entries(self, rev: str, paths: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(mode, object) of each of `paths` in the tree of `rev` that has it."""
+        out = self.git("--literal-pathspecs", "ls-tree", "-z", "--full-tree", rev, "--", *paths)
+        found = {}
+        for item in _split_z(out):
+            meta, _, path = item.partition("\t")
+            mode, _, oid = meta.split(" ")
+            found[path] = (mode, oid)
+        return found
 
     # -- notes written in one process, and notes refs shared with remotes (the team's memory) -------------
 
@@ -1185,7 +1348,8 @@ class Repository:
             stream += [data, b"\n"]
         stream.append(b"\nget-mark :1\ndone\n")
         args = [*_REF_LOCKS, "fast-import", "--quiet", "--done"]
-        proc = self.run_git(*args, input=b"".join(stream))
+        with self.locks.held([self._ref_lock(notes_ref)]):
+            proc = self.run_git(*args, input=b"".join(stream))
         if proc.returncode == 0:
             return proc.stdout.decode().strip().split("\n")[-1]
         if self._oid(notes_ref) != old:
@@ -1303,6 +1467,15 @@ def _listed(paths: Sequence[str]) -> str:
     return ", ".join(paths[:_SHOWN]) + more
 
 
+def _linked_to(worktree: Path) -> Path | None:
+    """The git dir a worktree's `.git` file names (resolved), None when it names none."""
+    text = _read(worktree / ".git")
+    if text is None or not text.startswith(b"gitdir: "):
+        return None
+    named = Path(os.fsdecode(text[len(b"gitdir: "):].strip()))
+    return (worktree / named).resolve() if not named.is_absolute() else named.resolve()
+
+
 def _point_back(worktree: Path, admin: Path) -> None:
     """Make the worktree's `.git` the file git wrote, pointing at its admin dir, whatever replaced it."""
     dot_git = worktree / ".git"
@@ -1321,6 +1494,16 @@ def _config_quoted(value: bytes) -> bytes:
     cannot end the value and start a key of its own)."""
     escaped = value.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\n", b"\\n")
     return b'"' + escaped.replace(b"\t", b"\\t").replace(b"\b", b"\\b") + b'"'
+
+
+def _answered(out: IO[bytes], command: str) -> bool:
+    """Read `update-ref --stdin`'s reports up to `<command>: ok`; False when it ended first (it failed)."""
+    while True:
+        line = out.readline()
+        if not line:
+            return False
+        if line.strip() == f"{command}: ok".encode():
+            return True
 
 
 def _records(out: str) -> Iterator[list[str]]:

@@ -29,6 +29,7 @@ from gitteam.events import (
     Event,
     IntegrationCreated,
     IntegrationReviewed,
+    LeftoversSaved,
     Merged,
     Planned,
     Resumed,
@@ -117,6 +118,7 @@ class AgentState:
     tokens: int = 0
     cost: float = 0.0
     models: set[str] = field(default_factory=set)
+    leftovers: str = ""  # the ref holding what it left uncommitted in its worktree, when there was something
 
 
 @dataclass
@@ -146,6 +148,7 @@ class RunState:
     turns: dict[str, dict[str, int]] = field(default_factory=dict)  # model calls by agent, role: set by inspect
     settings: dict[str, Any] = field(default_factory=dict)  # config.settings_of when it started: for replay
     damaged: list[Damaged] = field(default_factory=list)  # journal lines skipped: status reports them
+    disk: int = 0  # bytes its worktrees take on disk now: set by inspect
 
     def agent(self, agent_id: str) -> AgentState:
         return self.agents.setdefault(agent_id, AgentState(agent_id))
@@ -222,6 +225,8 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one case per even
             _apply_usage(state, e)
         case RunFinished():
             state.state, state.exit_code, state.message = e.state, e.exit_code, e.message
+        case LeftoversSaved():
+            state.agent(e.agent).leftovers = e.ref
         case WorktreesRemoved():
             state.worktrees_removed = True
         case Resumed():

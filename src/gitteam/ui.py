@@ -25,6 +25,7 @@ from gitteam.events import (
     Event,
     IntegrationReviewed,
     IntegrationReviewStarted,
+    LeftoversSaved,
     Merged,
     Planned,
     Reviewed,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from gitteam.memory.sync import SyncResult
     from gitteam.plan import Plan
     from gitteam.run.context import ApprovalRequest, RunOptions, RunResult
+    from gitteam.run.control import Cleaning
     from gitteam.run.inspect import AgentView
 
 STATE_STYLE = {"merged": "green", "pending": "yellow", "running": "cyan", "rejected": "magenta",
@@ -133,6 +135,10 @@ class ProgressPrinter:
             case TargetUpdated():
                 return (f"[green]fast-forwarded {markup_line(e.target)}[/green] "
                         f"{markup_line(e.old[:10])}..{markup_line(e.new[:10])}")
+            case LeftoversSaved():
+                return (f"  [yellow]![/yellow] {markup_line(e.agent)}: saved what it left uncommitted on "
+                        f"{markup_line(e.ref)}: {markup_line(', '.join(e.paths[:8]))}"
+                        + (f" and {len(e.paths) - 8} more" if len(e.paths) > 8 else ""))
         return None
 
 
@@ -208,8 +214,9 @@ def state_json(state: RunState) -> dict[str, Any]:
         "run": state.run, "state": state.state, "orphaned": state.orphaned,
         "task": state.task, "target": state.target, "base": state.base,
         "started": state.started, "integration": state.integration, "integration_head": state.integration_head,
-        "tokens": state.tokens, "cost": round(state.cost, 6), "message": state.message,
+        "tokens": state.tokens, "cost": round(state.cost, 6), "message": state.message, "disk": state.disk,
         "agents": [{"id": a.id, "status": a.status, "branch": a.branch, "worktree": a.worktree, "head": a.head,
+                    "leftovers": a.leftovers or None,
                     "files": a.files, "round": a.round, "tokens": a.tokens, "cost": round(a.cost, 6),
                     "verdict": (a.verdict or {}).get("decision"), "findings": (a.verdict or {}).get("findings", []),
                     "reason": a.reason, "models": sorted(a.models), "turns": state.turns.get(a.id, {})}
@@ -244,8 +251,9 @@ def print_status(states: Sequence[RunState], json_out: bool, detailed: bool) -> 
         label, style = state.state, STATE_STYLE.get(state.state, "white")
         if state.orphaned:  # its process was killed or crashed: only resume moves it on
             label, style = "stopped", "yellow"
+        disk = f"  {size_text(state.disk)} on disk" if state.disk else ""
         out.print(f"[bold]{markup_line(state.run)}[/bold] [{style}]{markup_line(label)}[/{style}] -> "
-                  f"{markup_line(state.target)}  {state.tokens:,} tokens  ${state.cost:.4f}  "
+                  f"{markup_line(state.target)}  {state.tokens:,} tokens  ${state.cost:.4f}{disk}  "
                   f"{markup_line(state.task[:60])}")
         if detailed or len(states) == 1:
             print_agents(out, state)
@@ -280,6 +288,9 @@ def print_agents(out: Console, state: RunState) -> None:
         if a.worktree:
             gone = "" if Path(a.worktree).is_dir() else " (removed)"
             out.print(f"      worktree {markup_line(a.worktree)}{gone}")
+        if a.leftovers:
+            out.print(f"      leftover {markup_line(a.leftovers)} (what it left uncommitted: git show "
+                      f"{markup_line(a.leftovers)})")
         out.print(f"      files    {markup_line(', '.join(a.files))}")
         if a.id in state.turns:
             out.print(f"      turns    {turns_text(state.turns[a.id])}")
@@ -326,12 +337,39 @@ def print_agent(view: AgentView, json_out: bool) -> None:
     out.print(markup(view.diff) if view.diff else "(no changes)")
 
 
-def print_clean(cleaned: Sequence[str], kept: Sequence[str]) -> None:
+def size_text(size: int) -> str:
+    """Bytes as people read them: 0 B, 812 KB, 3.4 MB, 1.2 GB."""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def print_clean(cleaning: Cleaning) -> None:
     out = stdout()
-    out.print(f"removed the worktrees of {len(cleaned)} finished run(s)")
-    for path in kept:
-        out.print(f"[yellow]kept {markup_line(path)}: it holds uncommitted files (gitteam clean --force removes it)"
+    removed = [path for removal in cleaning.runs.values() for path, _ in removal.removed]
+    runs = len([r for r in cleaning.runs.values() if r.removed])
+    out.print(f"removed {len(removed)} worktree(s) of {runs} finished run(s), freed {size_text(cleaning.freed)}")
+    for run, removal in cleaning.runs.items():
+        for path, size in removal.removed:
+            out.print(f"  {markup_line(run)}: {markup_line(str(path))} ({size_text(size)})")
+        for saved in removal.saved:
+            out.print(f"  {markup_line(run)}: what {markup_line(saved.agent)} left uncommitted is on "
+                      f"{markup_line(saved.ref)} ({len(saved.paths)} file(s))")
+    for path, why in cleaning.kept:
+        out.print(f"[yellow]kept {markup_line(str(path))}: {markup_line(why)} (gitteam clean --force removes it)"
                   "[/yellow]")
+    if cleaning.orphans:
+        total = size_text(sum(orphan.size for orphan in cleaning.orphans))
+        verb = "removed" if cleaning.orphans_removed else "found"
+        out.print(f"{verb} {len(cleaning.orphans)} orphaned worktree(s) ({total}) that no repository knows:")
+        for orphan in cleaning.orphans:
+            out.print(f"  {markup_line(str(orphan.path))} ({size_text(orphan.size)}): {markup_line(orphan.why)}")
+        if not cleaning.orphans_removed:
+            out.print("their repositories were deleted, or moved without them (gitteam resume or clean in a moved "
+                      "repository reconnects its own first); gitteam clean --orphans removes them")
 
 
 def print_memory(entries: Sequence[Entry], json_out: bool) -> None:

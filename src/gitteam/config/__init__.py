@@ -32,6 +32,7 @@ from gitteam.config.schema import (
     ReviewConfig,
     ReviewerDef,
     SandboxConfig,
+    WorktreesConfig,
     check_role_specs,
     settings_of,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "ReviewConfig",
     "ReviewerDef",
     "SandboxConfig",
+    "WorktreesConfig",
     "check_role_specs",
     "example_text",
     "ignored_warning",

@@ -261,6 +261,21 @@ class SandboxConfig:
     """Copy `home_files` back to your HOME after a `command:` coder ran (a refreshed login token)."""
 
 
+def _worktree_root(value: str) -> bool:
+    return value == "" or value.startswith("/") or value == "~" or value.startswith("~/")
+
+
+@dataclass(frozen=True)
+class WorktreesConfig:
+    """[worktrees]: where agents' worktrees live (user config only)."""
+
+    root: str = field(default="", metadata=_rule(
+        'an absolute path, one starting with "~/", or "" (the default)', _worktree_root,
+        "never inside the repository or its .git: the user's git status must not see them"))
+    """Directory of every repository's worktrees, as `<root>/<repository key>/<run>/<agent>` ("" =
+    `$XDG_DATA_HOME/gitteam/worktrees`, else `~/.local/share/gitteam/worktrees`); `~` is HOME."""
+
+
 PROTECTED_PATHS = (
     ".gitteam.toml", ".worktreeinclude", ".gitattributes", "**/.gitattributes", ".gitmodules", ".github/",
     ".gitlab-ci.yml", ".gitlab/", ".circleci/", ".buildkite/", "azure-pipelines.yml", ".travis.yml",
@@ -340,6 +355,7 @@ SECTIONS: dict[str, type] = {
     "planner": PlannerConfig,
     "review": ReviewConfig,
     "sandbox": SandboxConfig,
+    "worktrees": WorktreesConfig,
     "protect": ProtectConfig,
     "secrets": SecretsConfig,
 }
@@ -357,6 +373,7 @@ class Config:
     planner: PlannerConfig = PlannerConfig()
     review: ReviewConfig = ReviewConfig()
     sandbox: SandboxConfig = SandboxConfig()
+    worktrees: WorktreesConfig = WorktreesConfig()
     protect: ProtectConfig = ProtectConfig()
     secrets: SecretsConfig = SecretsConfig()
     sources: tuple[str, ...] = ()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from gitteam.config import Config
@@ -22,6 +21,7 @@ from gitteam.review.verdict import ReviewFormatError, Verdict
 from gitteam.roles.agent import Limits
 from gitteam.roles.review_agents import ReviewSession
 from gitteam.roles.tools import ToolResult
+from gitteam.run import worktrees
 from gitteam.sandbox.runner import CommandRunner, from_config
 from gitteam.transcripts import Transcript, Transcripts
 
@@ -104,12 +104,6 @@ def _verdict(data: dict[str, Any] | None) -> Verdict | None:
         return None
 
 
-
-def worktree_path(repo: Repository, run: str, agent: str) -> Path:
-    """Inside the common git dir: every worktree finds it, and the user's `git status` never sees it."""
-    return repo.state_dir / "worktrees" / run / agent
-
-
 @dataclass
 class RunContext:
     repo: Repository
@@ -165,8 +159,10 @@ class RunContext:
 
 
 def command_runner(repo: Repository, config: Config) -> CommandRunner:
-    """The run's contained commands: the git dir read-only, gitteam's state in it hidden."""
-    return from_config(config.sandbox, repo.common_dir, repo.contained_config, hidden=(repo.state_dir,))
+    """The run's contained commands: the git dir read-only, gitteam's state in it hidden, and so is every
+    worktree but the command's own (the one bound into the sandbox)."""
+    return from_config(config.sandbox, repo.common_dir, repo.contained_config,
+                       hidden=(repo.state_dir, worktrees.root(config)))
 
 
 def run_meter(config: Config, journal: Journal, spent: float = 0.0, tokens: int = 0) -> Meter:

@@ -1,11 +1,12 @@
 """What a person does to a run after the fact: approve or reject it, abort it, clean finished runs up.
 
-Nothing here deletes a branch, and no worktree holding work that is not committed on its branch is removed
-without --force.
+Nothing here deletes a branch, and no worktree goes before what its agent left uncommitted is saved on the
+run's leftovers refs (--force: even when that fails).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitteam.config import Config
@@ -15,9 +16,8 @@ from gitteam.journal import ABORTED, FINISHED_STATES, PENDING, Journal, exclusiv
 from gitteam.locks.protected import check_patterns
 from gitteam.locks.refs import release_files
 from gitteam.plan import Plan
-from gitteam.run import integration
+from gitteam.run import integration, worktrees
 from gitteam.run.context import Approver, Progress, RunOptions, RunResult
-from gitteam.run.integration import remove_worktrees
 from gitteam.run.notes import note_commit
 from gitteam.run.orchestrator import existing_context
 from gitteam.run.subtask import commit_work
@@ -61,34 +61,55 @@ def _abort(repo: Repository, config: Config, run: str, force: bool) -> RunResult
         raise UsageError(f"run {run} is still running ({where}); stop it first (Ctrl-C), then gitteam abort {run}")
     subtasks = Plan.from_json(state.plan).by_id() if state.plan else {}
     for agent in state.agents.values():
-        path = Path(agent.worktree) if agent.worktree else None
+        path = worktrees.find(repo, config, run, agent.id)
         if path and path.is_dir() and agent.id in subtasks:
             # the agent's own uncommitted work goes on its branch, journaled and noted like any commit of it
             saved = commit_work(ctx, subtasks[agent.id], path, 0, "work saved by gitteam abort", agent.base or None)
             if saved:
                 coder = str(state.options.get("models", {}).get("coder", ""))  # as the run recorded it
                 note_commit(ctx, agent.id, saved, coder, 0, None)
-    kept = remove_worktrees(repo, run, ctx.journal, force=force)
+    removal = worktrees.remove_run(repo, config, run, ctx.journal, force=force)
     release_files(repo, run)
-    left = (f"; kept {len(kept)} worktree(s) holding files that are not the agents' ({', '.join(kept)}): "
-            f"look at them, then gitteam clean --force removes them") if kept else ""
     return ctx.finish(ABORTED, Exit.OK, f"run {run} aborted; its branches gitteam/{run}/* are kept "
                       f"(delete them with: git branch -D $(git for-each-ref --format='%(refname:short)' "
-                      f"refs/heads/gitteam/{run}/)){left}")
+                      f"refs/heads/gitteam/{run}/)){integration.removal_note(removal, run)}")
 
 
-def clean(repo: Repository, force: bool = False) -> tuple[list[str], list[str]]:
-    """`gitteam clean`: remove finished runs' worktrees. Returns (runs cleaned, worktrees kept)."""
-    cleaned, kept = [], []
+@dataclass
+class Cleaning:
+    """What `gitteam clean` did: per finished run, its worktrees removed (leftovers saved) or kept; orphans."""
+
+    runs: dict[str, worktrees.Removal] = field(default_factory=dict)
+    orphans: list[worktrees.Orphan] = field(default_factory=list)
+    orphans_removed: bool = False
+
+    @property
+    def freed(self) -> int:
+        return sum(removal.freed for removal in self.runs.values()) + \
+            (sum(orphan.size for orphan in self.orphans) if self.orphans_removed else 0)
+
+    @property
+    def kept(self) -> list[tuple[Path, str]]:
+        return [kept for removal in self.runs.values() for kept in removal.kept]
+
+
+def clean(repo: Repository, config: Config, force: bool = False, orphans: bool = False) -> Cleaning:
+    """`gitteam clean`: remove finished runs' worktrees (each agent's leftovers saved first); list the orphaned
+    worktrees of repositories that are gone, and remove them with `orphans`."""
+    worktrees.recover(repo)  # a moved repository's worktrees are reconnected first: never taken for orphans
+    cleaning = Cleaning()
     for state in list_runs(repo.state_dir):
         if state.state not in FINISHED_STATES:
             continue  # a failed or pending run's worktrees serve resume and inspection
-        root = repo.state_dir / "worktrees" / state.run
-        if not root.exists() and state.worktrees_removed:
+        if state.worktrees_removed and not worktrees.of_run(repo, config, state.run) and not \
+                worktrees.legacy_run_dir(repo, state.run).exists():
             continue
-        left = remove_worktrees(repo, state.run, Journal(repo.state_dir, state.run), force)
-        kept.extend(left)
-        if not left:
-            cleaned.append(state.run)
+        removal = worktrees.remove_run(repo, config, state.run, Journal(repo.state_dir, state.run), force)
+        if removal.removed or removal.kept or removal.saved:
+            cleaning.runs[state.run] = removal
     repo.prune_worktrees()
-    return cleaned, kept
+    cleaning.orphans = worktrees.orphans(repo, config)
+    if orphans and cleaning.orphans:
+        worktrees.remove_orphans(config, cleaning.orphans)
+        cleaning.orphans_removed = True
+    return cleaning

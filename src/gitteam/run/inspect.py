@@ -15,6 +15,7 @@ from gitteam.journal import (
     load_run,
 )
 from gitteam.names import INTEGRATION, agent_branch
+from gitteam.run import worktrees
 from gitteam.run.notes import read_notes
 
 
@@ -28,18 +29,26 @@ class AgentView:
 
 
 def all_runs(repo: Repository) -> list[RunState]:
-    return [with_turns(repo, state) for state in list_runs(repo.state_dir)]
+    return with_disk(repo, [with_turns(repo, state) for state in list_runs(repo.state_dir)])
 
 
 def one_run(repo: Repository, run: str) -> RunState:
-    return with_turns(repo, load_run(repo.state_dir, run))
+    return with_disk(repo, [with_turns(repo, load_run(repo.state_dir, run))])[0]
+
+
+def with_disk(repo: Repository, states: list[RunState]) -> list[RunState]:
+    """What each run's worktrees take on disk now (status shows it; clean frees it)."""
+    recorded = {state.run: [agent.worktree for agent in state.agents.values()] for state in states}
+    disk = worktrees.disk_by_run(repo, recorded)
+    for state in states:
+        state.disk = disk.get(state.run, 0)
+    return states
 
 
 def with_turns(repo: Repository, state: RunState) -> RunState:
     """The model calls each agent made, counted in its transcripts (status and show print them)."""
     state.turns = transcripts.turns(Journal(repo.state_dir, state.run).dir)
     return state
-
 
 
 def show_agent(repo: Repository, run: str, agent: str | None) -> AgentView:

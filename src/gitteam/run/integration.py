@@ -9,8 +9,6 @@ says how to finish.
 from __future__ import annotations
 
 import shlex
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from gitteam.errors import Exit, GitteamError
@@ -23,16 +21,15 @@ from gitteam.events import (
     Rejected,
     TargetMoved,
     TargetUpdated,
-    WorktreesRemoved,
 )
-from gitteam.git import GitError, Repository
-from gitteam.journal import MERGED, PENDING, REFUSED, REJECTED, Journal
+from gitteam.journal import MERGED, PENDING, REFUSED, REJECTED
 from gitteam.locks.protected import Protection, protection_for
 from gitteam.locks.refs import release_files
 from gitteam.names import INTEGRATION, agent_branch, agent_ref
 from gitteam.review.diff import parse_diff
 from gitteam.review.verdict import gate_decision
 from gitteam.run import integration_review as integrated
+from gitteam.run import worktrees
 from gitteam.run.context import ApprovalRequest, Outcome, Progress, RunContext, RunOptions, RunResult
 
 AUTHOR = ("gitteam", "gitteam@gitteam.invalid")
@@ -232,48 +229,25 @@ def reject(ctx: RunContext) -> RunResult:
 
 
 def cleanup(ctx: RunContext, keep: bool) -> str:
-    """A finished run frees its files for other runs and, unless kept, its worktrees (work is committed).
+    """A finished run frees its files for other runs and, unless kept, its worktrees (work is committed, and
+    what agents left uncommitted is saved on the run's leftovers refs first).
 
-    Returns a note for the final message when a worktree was kept because it holds uncommitted files.
+    Returns a note for the final message: leftovers saved, worktrees kept.
     """
     release_files(ctx.repo, ctx.run)
     if keep or ctx.config.run.keep_worktrees:
         return ""
-    kept = remove_worktrees(ctx.repo, ctx.run, ctx.journal, force=False)
-    if not kept:
-        return ""
-    return f"; kept {len(kept)} worktree(s) holding uncommitted files (gitteam clean --force removes them)"
+    return removal_note(worktrees.remove_run(ctx.repo, ctx.config, ctx.run, ctx.journal, force=False), ctx.run)
 
 
-def remove_worktrees(repo: Repository, run: str, journal: Journal | None, force: bool) -> list[str]:
-    """Remove a run's worktrees, in parallel; one with uncommitted changes is kept (and named) unless force."""
-    root = repo.state_dir / "worktrees" / run
-    prefix = agent_ref(run, "")
-    paths = [wt.path for wt in repo.list_worktrees()
-             if (wt.branch or "").startswith(prefix) or _inside(wt.path, root)]
-
-    def remove(path: Path) -> str | None:
-        try:  # without force, git itself refuses a worktree with modified or untracked files
-            repo.remove_worktree(path, force=force)
-        except GitError:
-            return str(path)
-        return None
-
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="cleanup") as pool:
-        kept = [path for path in pool.map(remove, paths) if path]
-    repo.prune_worktrees()
-    if root.is_dir() and not any(root.iterdir()):
-        root.rmdir()
-    if journal is not None and not kept:
-        journal.append(WorktreesRemoved())
-    return kept
-
-
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root.resolve())
-        return True
-    except ValueError:
-        return False
-
-
+def removal_note(removal: worktrees.Removal, run: str) -> str:
+    """What the person should know after a run's worktrees went: files saved, and worktrees kept (and why)."""
+    note = ""
+    if removal.saved:
+        agents = ", ".join(saved.agent for saved in removal.saved)
+        note += (f"; files {agents} left uncommitted (not their own) are saved on "
+                 f"{worktrees.LEFTOVERS}{run}/<agent> (git show {removal.saved[0].ref})")
+    if removal.kept:
+        kept = "; ".join(f"{path}: {why}" for path, why in removal.kept)
+        note += f"; kept {len(removal.kept)} worktree(s) ({kept}): gitteam clean --force removes them"
+    return note

@@ -13,17 +13,17 @@ subtask's commit, already reviewed and tested as it is.
 
 from __future__ import annotations
 
-import shutil
+import os
 
 from gitteam.events import IntegrationReviewed, IntegrationReviewStarted
-from gitteam.git import GitError
 from gitteam.names import INTEGRATION
 from gitteam.review.checks import CheckContext, run_checks
 from gitteam.review.diff import FileChange, parse_diff
 from gitteam.review.policy import decide
 from gitteam.review.verdict import Finding, Verdict
 from gitteam.roles.review_agents import Subject, review_with_agents
-from gitteam.run.context import Progress, RunContext, worktree_path
+from gitteam.run import worktrees
+from gitteam.run.context import Progress, RunContext
 from gitteam.run.environment import integration_env, learn_secret_files, setup_problem
 from gitteam.run.notes import note_integration_review
 
@@ -55,13 +55,9 @@ def review_result(ctx: RunContext, progress: Progress, head: str) -> Verdict:
 
 def checked_in_worktree(ctx: RunContext, base: str, head: str, changes: list[FileChange]) -> list[Finding]:
     """The deterministic checks, the test command included, on a throwaway checkout of `head`."""
-    path = worktree_path(ctx.repo, ctx.run, INTEGRATION)
-    if path.exists():  # left by a crash: its files are a copy of committed work
-        try:
-            ctx.repo.remove_worktree(path, force=True)
-        except GitError:  # no longer registered: only a directory
-            shutil.rmtree(path)
-            ctx.repo.prune_worktrees()
+    path = worktrees.new_path(ctx.repo, ctx.config, ctx.run, INTEGRATION)
+    if os.path.lexists(path):  # left by a crash: its files are a copy of committed work
+        worktrees.discard(ctx.repo, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ctx.repo.add_detached_worktree(path, head)
     try:

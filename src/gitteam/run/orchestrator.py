@@ -34,7 +34,7 @@ from gitteam.roles.agent import Agent, Limits
 from gitteam.roles.review_agents import OnTool
 from gitteam.roles.review_agents import check_models as check_reviewer_models
 from gitteam.roles.tools import CommitView
-from gitteam.run import integration
+from gitteam.run import integration, worktrees
 from gitteam.run.context import Outcome, Progress, RunContext, RunOptions, RunResult, command_runner, run_meter
 from gitteam.run.subtask import Assignment, run_subtask
 from gitteam.sandbox.runner import describe as describe_sandbox
@@ -51,6 +51,7 @@ def new_run_id(task: str) -> str:
 def open_context(repo: Repository, config: Config, run: str, task: str, target: str, spent: float = 0.0,
                  listener: Callable[[Event], None] | None = None, tokens: int = 0,
                  registry: Registry | None = None) -> RunContext:
+    worktrees.recover(repo)  # git locks a killed gitteam left, worktrees a moved repository cut off
     journal = Journal(repo.state_dir, run)
     if listener is not None:
         journal.subscribe(listener)

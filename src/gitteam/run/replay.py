@@ -99,6 +99,7 @@ def replay_config(root: Path, state: RunState) -> Config:
     budget = state.options.get("budget") or {}
     overrides: dict[str, object] = dict(state.settings)
     overrides.update({key: budget.get(name) for name, key in BUDGET_KEYS.items()})
+    overrides["worktrees.root"] = str(root.parent / "worktrees")  # in the scratch directory: removed with it
     return load_config(root, overrides)
 
 

@@ -6,12 +6,14 @@ committed before anything that could lose it (review, a limit, the budget, an in
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from gitteam.errors import GitteamError
 from gitteam.events import AgentCommitted, AgentStarted, Reviewed
+from gitteam.git import GitError
 from gitteam.locks.ownership import Ownership
 from gitteam.memory.recall import CODER_TOKENS
 from gitteam.metering import BudgetExhausted, Interrupted
@@ -28,7 +30,8 @@ from gitteam.roles.agent import Agent
 from gitteam.roles.coder import AgentCoder, Coder
 from gitteam.roles.external_coder import CommandCoder, CommandSetup
 from gitteam.roles.review_agents import Subject, review_with_agents
-from gitteam.run.context import Outcome, RunContext, worktree_path
+from gitteam.run import worktrees
+from gitteam.run.context import Outcome, RunContext
 from gitteam.run.environment import agent_env, learn_secret_files, setup_problem
 from gitteam.run.notes import note_commit
 from gitteam.sandbox.home import prepare_home
@@ -82,24 +85,33 @@ def outcome_status(exc: GitteamError) -> str:
 
 
 def prepare_worktree(ctx: RunContext, job: Assignment, branch: str) -> Path:
-    path = worktree_path(ctx.repo, ctx.run, job.subtask.id)
-    if path.is_dir() and ctx.repo.worktree_of_branch(branch) == path.resolve():
-        ctx.repo.finish_checkout(path)  # killed before its checkout finished: complete it
-        learn_secret_files(ctx, ctx.repo.root, ctx.repo.included_files())  # copied by the process that made it
-        return path  # resume: the worktree survived, with whatever the agent left in it
+    """The subtask's worktree: the one an earlier attempt left (resume), wherever it was made, else a new one."""
+    repo, agent = ctx.repo, job.subtask.id
+    found = worktrees.find(repo, ctx.config, ctx.run, agent)
+    if found is not None and found.is_dir():
+        try:
+            repo.finish_checkout(found)  # killed before or inside its checkout: complete it
+        except GitError:
+            if repo.has_index(found):
+                raise
+            worktrees.discard(repo, found)  # a kill inside `git worktree add`: it never held anything
+        else:
+            learn_secret_files(ctx, repo.root, repo.included_files())  # copied by the process that made it
+            return found  # resume: the worktree survived, with whatever the agent left in it
+    elsewhere = repo.worktree_of_branch(branch)
+    if found is None and elsewhere is not None and elsewhere.is_dir():
+        raise GitteamError(f"branch {branch} is checked out in {elsewhere}, which is not one of gitteam's "
+                           f"worktrees: check out another branch there, then gitteam resume {ctx.run}")
+    path = worktrees.new_path(repo, ctx.config, ctx.run, agent)
+    if os.path.lexists(path):  # what a kill left before the worktree was registered: never checked out
+        worktrees.discard(repo, path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if ctx.repo.rev_parse(agent_ref(ctx.run, job.subtask.id)):
-        ctx.repo.add_worktree(path, branch)  # resume: the branch holds the earlier attempt's commits
+    if repo.rev_parse(agent_ref(ctx.run, agent)):
+        repo.add_worktree(path, branch)  # resume: the branch holds the earlier attempt's commits
     else:
-        ctx.repo.create_worktree(path, branch, job.start, mode="full")
-    learn_secret_files(ctx, path, ctx.repo.copy_included_files(path))
+        repo.create_worktree(path, branch, job.start, mode="full")
+    learn_secret_files(ctx, path, repo.copy_included_files(path))
     return path
-
-
-
-
-
-
 
 
 def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> Outcome:
@@ -184,8 +196,10 @@ def commit_work(ctx: RunContext, subtask: Subtask, worktree: Path, round_number:
     coder_role.mend_scratch(worktree)  # its .gitignore keeps it out of git, whatever a command did to it
     changed = [p for p in ctx.repo.worktree_changes(worktree) if not coder_role.in_scratch(p)]
     ownership = Ownership(subtask.files, ctx.config.protect)
-    stray = ownership.violations(changed)
     owned = [p for p in changed if ownership.owns(p)]
+    stray = ownership.violations(changed)
+    if stray:  # build output is no one's work: not reported (it goes with the worktree); the rest is kept then
+        stray = ownership.violations(ctx.repo.worktree_changes(worktree, exclude=worktrees.BUILD_OUTPUT))
     head = None
     if owned:
         message = redact(f"{subtask.title}\n\n{summary.strip()}\n\n") + \
@@ -221,8 +235,3 @@ def review_round(ctx: RunContext, job: Assignment, worktree: Path, head: str, ro
         verdict = decide(checks, lambda: review_with_agents(ctx.review_session(subtask.id, round_number), subject))
     ctx.journal.append(Reviewed(agent=subtask.id, round=round_number, head=head, verdict=verdict.to_json()))
     return verdict
-
-
-
-
-
