@@ -126,4 +126,4 @@ CLAUDE = Cli(
     printed_cost=r'"total_cost_usd":\s*([0-9.eE-]+)',  # its price table's, for the model it asked for
 )
 
-CLIS = (CODEX, AIDER, GEMINI)
+CLIS = (CODEX, AIDER, GEMINI, CLAUDE)
