@@ -126,7 +126,8 @@ def test_economy_mode_starts_exactly_at_its_threshold_and_is_announced_once(
 
 
 class PricedModel:
-    """Every answer calls the `noop` tool and costs `cost` dollars and `tokens` tokens; counts its calls."""
+    """Every answer calls the `noop` tool and costs `cost` dollars; each prompt is `tokens` tokens longer than the
+    one before (what the agent's token limit counts: the tokens that entered its conversation); counts its calls."""
 
     name = "priced"
 
@@ -136,8 +137,8 @@ class PricedModel:
     def complete(self, system: str, messages: list[Message], tools: list[ToolSpec], *, require_tool: bool,
                  context: CallContext) -> Reply:
         self.calls += 1
-        return Reply("", (ToolCall(f"call-{self.calls}", "noop", {}),), Usage(input_tokens=self.tokens), self.name,
-                     self.cost)
+        return Reply("", (ToolCall(f"call-{self.calls}", "noop", {}),), Usage(input_tokens=self.tokens * self.calls),
+                     self.name, self.cost)
 
 
 def run_agent(model: PricedModel, limits: Limits, meter: Meter | None = None) -> Exception:
@@ -157,7 +158,7 @@ def test_an_agent_that_spent_exactly_its_budget_makes_no_further_call() -> None:
     error = run_agent(model, agent_limits(budget=1.0))
     assert isinstance(error, BudgetExhausted)
     assert model.calls == 4  # $0.25 x 4 = $1.00: spent, so no fifth call
-    assert "the agent's budget of $1.00 is spent ($1.0000)" in str(error)
+    assert "the agent's budget of $1.00 is spent ($1.0000; [limits] agent_budget)" in str(error)
 
 
 def test_an_agent_that_used_exactly_its_tokens_makes_no_further_call() -> None:
@@ -165,7 +166,7 @@ def test_an_agent_that_used_exactly_its_tokens_makes_no_further_call() -> None:
     error = run_agent(model, agent_limits(max_tokens=300))
     assert isinstance(error, AgentFailed)
     assert model.calls == 3
-    assert "token limit reached (300 of 300)" in str(error)
+    assert "token limit reached (300 of 300 tokens entered the conversation in 3 calls" in str(error)
 
 
 def test_an_agents_budget_counts_only_its_own_spending() -> None:
