@@ -319,6 +319,8 @@ def test_why_a_cli_failed_is_its_own_error_message() -> None:
         {"type": "error", "message": "Reconnecting... 2/5"},
         {"type": "turn.failed", "error": {"message": "unexpected status 400: model not allowed"}}))
     assert failure(codex) == "unexpected status 400: model not allowed"
+    body = json.dumps({"error": {"code": 400, "message": "model not allowed", "status": "INVALID_ARGUMENT"}})
+    assert failure(json.dumps({"error": {"type": "Error", "message": body, "code": 400}})) == "model not allowed"
     claude = json.dumps({"type": "result", "is_error": True, "result": "API Error: 401 invalid x-api-key"})
     assert failure(claude) == "API Error: 401 invalid x-api-key"
     assert failure("Traceback ...\nValueError: bad\n\n") == "ValueError: bad"

@@ -270,6 +270,12 @@ def failure(output: str) -> str:
 
 
 def _one_line(text: str) -> str:
+    """The message in one line; a message that is the API's JSON error body (Codex and Gemini CLI pass it on
+    whole) gives the error's own message."""
+    inner = _json_object(text)
+    error = inner.get("error") if inner is not None else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        text = error["message"]
     return " ".join(text.split()) or "no message"
 
 
