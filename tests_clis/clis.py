@@ -10,7 +10,7 @@ from pathlib import Path
 
 from install import Package
 from scripted import Wire
-from wires import Aider, Claude, Codex, Gemini
+from wires import EDIT_FORMAT, Aider, Claude, Codex, Gemini
 
 API_KEY = "sk-gitteam-test-0123456789"
 
@@ -21,7 +21,7 @@ class Cli:
     version_line: str  # what `--version` prints
     command: str  # the CMDLINE of `command:CMDLINE`, exactly as docs/models.md gives it
     wire: Wire
-    tools: tuple[str, ...]  # tools of its own the server must see in its main requests
+    tools: tuple[str, ...]  # tools of its own the server must see in its main requests (aider: its edit format)
     agent_env: tuple[str, ...] = ()
     home_files: tuple[str, ...] = ()
     files: Mapping[str, str] = field(default_factory=dict)  # its config in HOME; {url} is the server's
@@ -86,7 +86,7 @@ AIDER = Cli(
              "--no-auto-commits --no-dirty-commits --no-gitignore --no-check-update --no-analytics "
              "--analytics-log /dev/stdout --no-pretty --no-stream {files}"),
     wire=Aider(),
-    tools=(),
+    tools=(EDIT_FORMAT,),
     agent_env=("OPENAI_API_KEY", "OPENAI_API_BASE"),
     home_files=(".gitconfig", ".aider.model.metadata.json"),  # aider insists on a git identity
     files={".aider.model.metadata.json": AIDER_METADATA},

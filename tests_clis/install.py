@@ -97,8 +97,8 @@ def _call(argv: list[str], env: dict[str, str], package: Package) -> None:
                             f"{done.returncode}: {' / '.join(tail)}")
 
 
-def version(path_dir: Path, command: str) -> str:
-    """What `COMMAND --version` prints (its first line), run with the test's own HOME."""
+def version(path_dir: Path, command: str, home: Path) -> str:
+    """What `COMMAND --version` prints (its first line), run with `home` as its HOME."""
     done = subprocess.run([str(path_dir / command), "--version"], capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, env={**os.environ, "HOME": str(home)})
     return (done.stdout.strip() or done.stderr.strip()).splitlines()[0] if done.stdout or done.stderr else ""

@@ -37,16 +37,18 @@ HANG_SECONDS = 30  # past the slowest start (aider's, contained: about 10 s)
 
 
 @pytest.fixture(scope="session", params=CLIS, ids=[cli.name for cli in CLIS])
-def installed(request: pytest.FixtureRequest) -> tuple[Cli, Path]:
-    """The CLI, installed (once per version, in the cache); its PATH dir. A CLI that cannot be installed fails
-    the test under CI=true and skips it elsewhere (no registry here)."""
+def installed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, Path]:
+    """The CLI, installed (once per version, in the cache), at the version docs/models.md names; its PATH dir. A
+    CLI that cannot be installed fails the test under CI=true and skips it elsewhere (no registry here)."""
     cli: Cli = request.param
     try:
-        return cli, install(cli.package)
+        path_dir = install(cli.package)
     except InstallFailed as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{cli.name} {cli.package.version} is needed under CI: {exc}")
         pytest.skip(f"{cli.name} {cli.package.version} could not be installed: {exc}")
+    assert version(path_dir, cli.name, tmp_path_factory.mktemp(f"{cli.name}-home")) == cli.version_line
+    return cli, path_dir
 
 
 @dataclass
@@ -93,6 +95,13 @@ def team(installed: tuple[Cli, Path], repo: Path, monkeypatch: pytest.MonkeyPatc
         yield Team(cli, ScriptedModel(api, cli.wire), repo, api.url)
 
 
+def assert_its_own_requests(team: Team) -> None:
+    """The server got the CLI's own requests: its tools (aider has none: its edit format stands for them)."""
+    assert team.model.main, "the CLI never reached the scripted model"
+    for conversation in team.model.main:
+        assert set(team.cli.tools) <= set(conversation.tools), (team.cli.tools, conversation.tools)
+
+
 def diagnosis(team: Team, proc: subprocess.CompletedProcess[str], summary: dict[str, Any]) -> str:
     """What a failing assertion shows: gitteam's progress, what the CLI printed, the tool results it sent."""
     outputs = [e.get("output", "") for e in events(team.repo, summary["run"], "agent_command")] if summary.get("run") \
@@ -115,11 +124,11 @@ def coder_rows(repo: Path, run: str) -> list[dict[str, Any]]:
 
 def test_its_edits_land_after_a_second_round_with_the_finding_and_its_spend_is_recorded(team: Team) -> None:
     cli = team.cli
-    assert version(Path(os.environ["PATH"].split(os.pathsep)[0]), cli.name) == cli.version_line
     base = rev(team.repo, "main")
     reviewer = [request_changes("round two please", [finding(OWNED, FINDING)]), approve()]
 
     proc, summary = team.run("edit", reviewer)
+    assert_its_own_requests(team)
 
     assert (proc.returncode, summary.get("state")) == (0, "merged"), diagnosis(team, proc, summary)
     assert blob(team.repo, "main", OWNED) == b"ANSWER = 2\n", diagnosis(team, proc, summary)
@@ -127,8 +136,6 @@ def test_its_edits_land_after_a_second_round_with_the_finding_and_its_spend_is_r
     first = [c for c in team.model.main if FINDING not in c.prompt]
     second = [c for c in team.model.main if FINDING in c.prompt]
     assert first and second, [c.prompt[-300:] for c in team.model.main]
-    for tool in cli.tools:
-        assert tool in first[0].tools, first[0].tools
     run = summary["run"]
     head = rev(team.repo, f"gitteam/{run}/{AGENT}") or ""
     provenance = note(team.repo, head)
@@ -154,6 +161,7 @@ def test_its_edits_land_after_a_second_round_with_the_finding_and_its_spend_is_r
 
 def test_a_file_it_does_not_own_is_reported_and_never_committed(team: Team) -> None:
     proc, summary = team.run("stray")
+    assert_its_own_requests(team)
 
     assert (proc.returncode, summary.get("state")) == (0, "merged"), diagnosis(team, proc, summary)
     assert blob(team.repo, "main", OWNED) == b"ANSWER = 1\n", diagnosis(team, proc, summary)
@@ -169,6 +177,7 @@ def test_an_api_error_fails_the_agent_with_the_clis_message(team: Team) -> None:
     reviewer = [request_changes("nothing was done", [finding(OWNED, "the file is empty")])] * 2
 
     proc, summary = team.run("fail", reviewer)
+    assert_its_own_requests(team)
 
     said = REFUSAL.split(":")[0]  # short: aider wraps its lines at 80 columns
     assert said in json.dumps(events(team.repo, summary["run"], "agent_command")), diagnosis(team, proc, summary)
@@ -184,8 +193,8 @@ def test_a_hang_is_killed_at_the_time_limit(team: Team) -> None:
     started = time.monotonic()
 
     proc, summary = team.run("hang", max_seconds=HANG_SECONDS)
+    assert_its_own_requests(team)
 
     assert (proc.returncode, summary.get("state")) == (1, "failed"), diagnosis(team, proc, summary)
     assert f"timed out after {HANG_SECONDS} s" in summary["message"], summary
     assert time.monotonic() - started < HANG_SECONDS + 60
-    assert team.model.main, "the CLI never reached the scripted model"

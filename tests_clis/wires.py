@@ -90,6 +90,9 @@ class Codex:
                                         "code": "model_not_allowed"}})
 
 
+EDIT_FORMAT = "SEARCH/REPLACE"
+
+
 class Aider:
     """aider: Chat Completions without tools; its edit format (`--edit-format diff`) is SEARCH/REPLACE blocks in
     the reply's text, every step at once (it has the subtask's files in the chat: nothing to read)."""
@@ -102,7 +105,10 @@ class Aider:
             return None
         messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
         prompt = "\n".join(text for m in messages if m.get("role") == "user" for text in _texts(m.get("content")))
-        return Conversation(prompt, (), (), "", str(body.get("model", "")))
+        system = "\n".join(text for m in messages if m.get("role") == "system" for text in _texts(m.get("content")))
+        # no tools: the edit format its system prompt teaches stands for them
+        formats = tuple(name for name in (EDIT_FORMAT,) if name in system)
+        return Conversation(prompt, (), formats, "", str(body.get("model", "")))
 
     def side(self, request: Recorded) -> Scripted:
         return openai_completion("ok", model="side", prompt_tokens=SIDE_USAGE[0], completion_tokens=SIDE_USAGE[1])
