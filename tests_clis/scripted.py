@@ -132,14 +132,6 @@ class ScriptedModel:
         """Every token the scripted model reported to the CLI."""
         return len(self.main) * sum(MAIN_USAGE) + self.charged * sum(SIDE_USAGE)
 
-    def prompts(self) -> list[str]:
-        """The distinct gitteam prompts the CLI sent, in order: one per round."""
-        seen: list[str] = []
-        for conversation in self.main:
-            if conversation.prompt not in seen:
-                seen.append(conversation.prompt)
-        return seen
-
 
 def charged(answer: Scripted) -> bool:
     """Whether an answer reports usage (in any of the wire formats)."""

@@ -128,14 +128,15 @@ def test_its_edits_land_after_a_second_round_with_the_finding_and_its_spend_is_r
     reviewer = [request_changes("round two please", [finding(OWNED, FINDING)]), approve()]
 
     proc, summary = team.run("edit", reviewer)
-    assert_its_own_requests(team)
 
     assert (proc.returncode, summary.get("state")) == (0, "merged"), diagnosis(team, proc, summary)
+    assert_its_own_requests(team)
     assert blob(team.repo, "main", OWNED) == b"ANSWER = 2\n", diagnosis(team, proc, summary)
     assert rev(team.repo, "main") != base
     first = [c for c in team.model.main if FINDING not in c.prompt]
     second = [c for c in team.model.main if FINDING in c.prompt]
     assert first and second, [c.prompt[-300:] for c in team.model.main]
+    assert "SCENARIO: edit" in second[0].prompt  # the brief again: a new process remembers nothing
     run = summary["run"]
     head = rev(team.repo, f"gitteam/{run}/{AGENT}") or ""
     provenance = note(team.repo, head)
@@ -161,9 +162,9 @@ def test_its_edits_land_after_a_second_round_with_the_finding_and_its_spend_is_r
 
 def test_a_file_it_does_not_own_is_reported_and_never_committed(team: Team) -> None:
     proc, summary = team.run("stray")
-    assert_its_own_requests(team)
 
     assert (proc.returncode, summary.get("state")) == (0, "merged"), diagnosis(team, proc, summary)
+    assert_its_own_requests(team)
     assert blob(team.repo, "main", OWNED) == b"ANSWER = 1\n", diagnosis(team, proc, summary)
     assert blob(team.repo, "main", STRAY) == b"# project\n"
     [committed] = events(team.repo, summary["run"], "agent_committed")
@@ -177,8 +178,8 @@ def test_an_api_error_fails_the_agent_with_the_clis_message(team: Team) -> None:
     reviewer = [request_changes("nothing was done", [finding(OWNED, "the file is empty")])] * 2
 
     proc, summary = team.run("fail", reviewer)
-    assert_its_own_requests(team)
 
+    assert_its_own_requests(team)
     said = REFUSAL.split(":")[0]  # short: aider wraps its lines at 80 columns
     assert said in json.dumps(events(team.repo, summary["run"], "agent_command")), diagnosis(team, proc, summary)
     assert rev(team.repo, "main") == base
@@ -193,8 +194,8 @@ def test_a_hang_is_killed_at_the_time_limit(team: Team) -> None:
     started = time.monotonic()
 
     proc, summary = team.run("hang", max_seconds=HANG_SECONDS)
-    assert_its_own_requests(team)
 
     assert (proc.returncode, summary.get("state")) == (1, "failed"), diagnosis(team, proc, summary)
+    assert_its_own_requests(team)
     assert f"timed out after {HANG_SECONDS} s" in summary["message"], summary
     assert time.monotonic() - started < HANG_SECONDS + 60
