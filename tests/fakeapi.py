@@ -111,14 +111,20 @@ def _handler(api: FakeAPI) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(raw)
             except ValueError:
                 body = None
+            self._answer(body)
+
+        def do_GET(self) -> None:  # agent CLIs list models, check quotas or try a websocket first
+            self._answer(None)
+
+        def _answer(self, body: Any) -> None:
             headers = {key.lower(): value for key, value in self.headers.items()}
-            answer = api._next(Recorded("POST", self.path, headers, body))
+            answer = api._next(Recorded(self.command, self.path, headers, body))
             if answer.stall and api._stop.wait(answer.stall):
                 return
             if answer.drop:
                 self.close_connection = True
                 return  # the handler closes the socket without a byte of response
-            if answer.status == 200 and isinstance(body, dict) and body.get("stream") and isinstance(answer.body, dict):
+            if answer.status == 200 and streamed(self.path, body) and isinstance(answer.body, dict):
                 self._stream(answer, sse_events(self.path, answer.body, usage=answer.usage))
                 return
             payload = answer.body if isinstance(answer.body, bytes) else json.dumps(answer.body).encode()
@@ -165,12 +171,20 @@ def _sse(event: Event) -> bytes:
     return (f"event: {name}\n" if name else "").encode() + f"data: {text}\n\n".encode()
 
 
+def streamed(path: str, body: Any) -> bool:
+    """Whether the request asked for a stream: `"stream": true`, or Gemini's streaming method in the path."""
+    return (isinstance(body, dict) and bool(body.get("stream"))) or ":streamGenerateContent" in path
+
+
 def sse_events(path: str, body: dict[str, Any], *, usage: bool = True) -> list[Event]:
-    """A whole reply as the events its API streams: Anthropic Messages, Chat Completions or Responses."""
+    """A whole reply as the events its API streams: Anthropic Messages, Chat Completions, Responses or Gemini."""
+    path = path.split("?", 1)[0]
     if path.endswith("/messages"):
         return anthropic_events(body, usage)
     if path.endswith("/responses"):
         return responses_events(body, usage)
+    if path.endswith(":streamGenerateContent"):
+        return gemini_events(body, usage)
     return chat_events(body, usage)
 
 
@@ -454,4 +468,45 @@ def responses_events(body: dict[str, Any], usage: bool = True) -> list[Event]:
         emit("response.output_item.done", output_index=index, item=item)
     final = body if usage else {**body, "usage": None}
     emit("response.completed", response=final)
+    return events
+
+
+# --- Gemini (generateContent) -------------------------------------------------------------------------
+
+
+def gemini_response(
+    text: str = "",
+    calls: Sequence[tuple[str, Any]] = (),
+    *,
+    model: str = "gemini-test",
+    input_tokens: int = 10,
+    output_tokens: int = 5,
+) -> Scripted:
+    """A generateContent reply: a text part, then one functionCall part per (name, args)."""
+    parts: list[dict[str, Any]] = [{"text": text}] if text else []
+    parts += [{"functionCall": {"name": name, "args": args}} for name, args in calls]
+    return Scripted(body={
+        "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": input_tokens, "candidatesTokenCount": output_tokens,
+                          "totalTokenCount": input_tokens + output_tokens},
+        "modelVersion": model,
+        "responseId": f"gemini-{next(_ids)}",
+    })
+
+
+def gemini_events(body: dict[str, Any], usage: bool = True) -> list[Event]:
+    """streamGenerateContent?alt=sse: one data-only event per part, the last with finishReason and usage."""
+    candidate = (body.get("candidates") or [{}])[0]
+    parts = (candidate.get("content") or {}).get("parts") or [{"text": ""}]
+    common = {k: v for k, v in body.items() if k not in ("candidates", "usageMetadata")}
+    events: list[Event] = []
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        chunk: dict[str, Any] = {"content": {"role": "model", "parts": [part]}, "index": 0}
+        if last:
+            chunk["finishReason"] = candidate.get("finishReason", "STOP")
+        data: dict[str, Any] = {**common, "candidates": [chunk]}
+        if last and usage and body.get("usageMetadata"):
+            data["usageMetadata"] = body["usageMetadata"]
+        events.append((None, data))
     return events

@@ -16,7 +16,7 @@ from gitteam.git import find_repository
 from gitteam.locks.ownership import Ownership
 from gitteam.review.checks import CheckContext, OwnershipCheck
 from gitteam.review.diff import parse_diff
-from gitteam.roles.external_coder import reported
+from gitteam.roles.external_coder import failure, reported
 from scripts import (
     approve,
     blob,
@@ -256,8 +256,36 @@ def test_reported_spend_from_common_agent_clis() -> None:
     usage, cost, summary = reported(codex)
     assert (usage.input_tokens, usage.cache_read_tokens, usage.output_tokens, cost, summary) == (110, 40, 10, None,
                                                                                                   "all set")
+    codex_cache = json.dumps({"type": "turn.completed", "usage": {
+        "input_tokens": 100, "cached_input_tokens": 40, "cache_write_input_tokens": 10, "output_tokens": 9}})
+    usage = reported(codex_cache)[0]
+    assert (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens) == (50, 40, 10)
+    aider_events = "\n".join((
+        "Creating empty file src/x.py", json.dumps({"event": "launched", "properties": {}}),
+        "Tokens: 1.2k sent, 100 received. Cost: $0.0045 message, $0.0045 session.",
+        json.dumps({"event": "message_send", "properties": {"prompt_tokens": 1234, "completion_tokens": 100,
+                                                             "cost": 0.0045, "total_cost": 0.0045}}),
+        "Fixed the bug in src/x.py.",
+        json.dumps({"event": "message_send", "properties": {"prompt_tokens": 2000, "completion_tokens": 50,
+                                                             "cost": 0.001, "total_cost": 0.0055}}),
+        json.dumps({"event": "exit", "properties": {"reason": "Completed --message-file"}})))
+    usage, cost, summary = reported(aider_events)
+    assert (usage.input_tokens, usage.output_tokens, cost) == (3234, 150, 0.0055)
+    assert "Fixed the bug" in summary and "{" not in summary
+    aider_text = ("Tokens: 2.5k sent, 1.0k cache write, 300 cache hit, 120 received. Cost: $0.01 message, $0.01 "
+                  "session.\nall done\nTokens: 900 sent, 20 received. Cost: $0.0031 message, $0.013 session.\n")
+    usage, cost, _ = reported(aider_text)
+    assert (usage.input_tokens, usage.cache_write_tokens, usage.cache_read_tokens, usage.output_tokens, cost) == (
+        2100, 1000, 300, 140, 0.013)
     gemini = json.dumps({"response": "edited", "stats": {}}, indent=2)
     assert reported(gemini)[2] == "edited"
+    tokens = {"input": 900, "prompt": 1000, "candidates": 80, "total": 1100, "cached": 100, "thoughts": 20, "tool": 5}
+    gemini = json.dumps({"session_id": "s", "response": "edited", "stats": {"models": {
+        "gemini-3.1-pro-preview": {"api": {"totalRequests": 2}, "tokens": tokens},
+        "gemini-3.5-flash-lite": {"api": {"totalRequests": 1}, "tokens": {"input": 10, "candidates": 1}}}}}, indent=2)
+    usage, cost, summary = reported("YOLO mode is enabled. All tool calls will be automatically approved.\n" + gemini)
+    assert (usage.input_tokens, usage.cache_read_tokens, usage.output_tokens, cost, summary) == (
+        915, 100, 101, None, "edited")
     assert reported("plain text\nlast line")[1:] == (None, "plain text\nlast line")
 
 
@@ -281,3 +309,19 @@ def test_a_command_coder_has_a_private_home_seeded_with_its_login(repo: Path, ag
     assert not (home / "state.txt").exists()
     [private] = (repo / ".git" / "gitteam").glob(f"runs/{result.run}/homes/cli-work")
     assert (private / "state.txt").read_text() == "the CLI's own state"
+
+
+def test_why_a_cli_failed_is_its_own_error_message() -> None:
+    gemini = json.dumps({"session_id": "s", "error": {"type": "Error", "message": "API key not valid.\nCheck it.",
+                                                       "code": 1}}, indent=2)
+    assert failure("YOLO mode is enabled.\n" + gemini) == "API key not valid. Check it."
+    codex = "\n".join(json.dumps(e) for e in (
+        {"type": "error", "message": "Reconnecting... 2/5"},
+        {"type": "turn.failed", "error": {"message": "unexpected status 400: model not allowed"}}))
+    assert failure(codex) == "unexpected status 400: model not allowed"
+    body = json.dumps({"error": {"code": 400, "message": "model not allowed", "status": "INVALID_ARGUMENT"}})
+    assert failure(json.dumps({"error": {"type": "Error", "message": body, "code": 400}})) == "model not allowed"
+    claude = json.dumps({"type": "result", "is_error": True, "result": "API Error: 401 invalid x-api-key"})
+    assert failure(claude) == "API Error: 401 invalid x-api-key"
+    assert failure("Traceback ...\nValueError: bad\n\n") == "ValueError: bad"
+    assert failure("") == "no output"

@@ -129,3 +129,39 @@ def test_parse_command() -> None:
 ])
 def test_command_allowed(command: str, allowed: list[str], ok: bool) -> None:
     assert (check_command(parse_command(command), allowed) is None) is ok
+
+
+def test_a_command_linked_from_path_brings_where_it_is_installed(tmp_path: Path) -> None:
+    """pipx / `uv tool` / npm link a command on PATH to its installation: the sandbox shows that installation
+    (a virtualenv, an npm prefix's node_modules), but follows no link a private tree holds or that is no program."""
+    from gitteam.sandbox.bwrap import toolchain_paths
+
+    bin_dir = tmp_path / "prefix" / "bin"
+    bin_dir.mkdir(parents=True)
+    package = tmp_path / "prefix" / "lib" / "node_modules" / "@acme" / "cli" / "bin"
+    package.mkdir(parents=True)
+    (package / "cli.js").write_text("#!/usr/bin/env node\n")
+    (package / "cli.js").chmod(0o755)
+    (bin_dir / "acme").symlink_to(package / "cli.js")
+    venv = tmp_path / "venvs" / "tool"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("version = 3.11.0\n")
+    (venv / "bin" / "tool").write_text("#!/bin/sh\n")
+    (venv / "bin" / "tool").chmod(0o755)
+    (bin_dir / "tool").symlink_to(venv / "bin" / "tool")
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "id_rsa").write_text("KEY")
+    (bin_dir / "key").symlink_to(secret / "id_rsa")
+    checkout = tmp_path / "checkout"
+    (checkout / "tools").mkdir(parents=True)
+    (checkout / "tools" / "run").symlink_to(package / "cli.js")
+    env = {"PATH": f"{checkout / 'tools'}:{bin_dir}"}
+
+    def shown(command: str) -> list[str]:
+        return toolchain_paths([command], env, tmp_path / "home", (checkout,))
+
+    assert str(tmp_path / "prefix" / "lib" / "node_modules") in shown("acme")
+    assert str(venv) in shown("tool")
+    assert str(secret) not in shown("key")
+    assert str(package) not in shown("run")  # found in the checkout first: not followed

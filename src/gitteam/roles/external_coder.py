@@ -119,8 +119,7 @@ class CommandCoder:
             raise AgentFailed(f"the agent command timed out after {self.setup.max_seconds:.0f} s "
                               "([limits] max_seconds)")
         if result.exit_code != 0:
-            last = output.strip().splitlines()[-1:] or ["no output"]
-            raise AgentFailed(f"the agent command exited {result.exit_code}: {last[0][:300]}")
+            raise AgentFailed(f"the agent command exited {result.exit_code}: {failure(output)[:300]}")
         return summary or f"{self.setup.spec} finished without a summary"
 
     def prompt(self, message: str) -> str:
@@ -188,22 +187,115 @@ def _no_done_tool(message: str) -> str:
 
 def reported(output: str) -> tuple[Usage, float | None, str]:
     """Tokens, cost (None = not reported) and summary from what an agent CLI printed: a JSON result
-    (Claude Code's `--output-format json`, Gemini CLI's), JSON lines (Codex CLI's `--json`), or text."""
+    (Claude Code's `--output-format json`, Gemini CLI's), JSON lines (Codex CLI's `--json`; aider's
+    `--analytics-log /dev/stdout` events), or text (aider's `Tokens: ... Cost: ...` lines)."""
     objects = list(_json_objects(output))
+    sent = [o["properties"] for o in objects if o.get("event") == "message_send" and isinstance(o.get("properties"),
+                                                                                                 dict)]
+    if sent:  # aider: one event per model call, its exact tokens and the session's cost so far
+        usage = sum((_usage({"input_tokens": p.get("prompt_tokens"), "output_tokens": p.get("completion_tokens")})
+                     for p in sent), Usage())
+        cost = _number(sent[-1].get("total_cost"))
+        return usage, cost, _summary(objects, output)
+    stats = [o["stats"]["models"] for o in objects if isinstance(o.get("stats"), dict)
+             and isinstance(o["stats"].get("models"), dict)]
+    if stats:  # Gemini CLI's `--output-format json`: tokens per model, no money
+        return _gemini_usage(stats[-1]), None, _summary(objects, output)
     results = [o for o in objects if o.get("type") == "result" and isinstance(o.get("usage"), dict)]
-    usage = sum((_usage(o["usage"]) for o in (results[-1:] or objects) if isinstance(o.get("usage"), dict)),
-                Usage())
-    costs = [o[k] for o in objects for k in ("total_cost_usd", "cost_usd")
-             if isinstance(o.get(k), int | float) and not isinstance(o.get(k), bool)]
-    return usage, float(costs[-1]) if costs else None, _summary(objects, output)
+    with_usage = [o for o in (results[-1:] or objects) if isinstance(o.get("usage"), dict)]
+    usage = sum((_usage(o["usage"]) for o in with_usage), Usage())
+    costs = [cost for o in objects for k in ("total_cost_usd", "cost_usd") if (cost := _number(o.get(k))) is not None]
+    if not with_usage and not costs:
+        usage, total = _aider_text(output)
+        return usage, total, _summary(objects, output)
+    return usage, costs[-1] if costs else None, _summary(objects, output)
+
+
+_AIDER_TOKENS = re.compile(r"^Tokens: (?P<sent>[\d.]+k?) sent(?:, (?P<write>[\d.]+k?) cache write)?"
+                           r"(?:, (?P<hit>[\d.]+k?) cache hit)?, (?P<received>[\d.]+k?) received\.", re.MULTILINE)
+_AIDER_COST = re.compile(r"Cost: \$[\d.]+ message, \$(?P<session>[\d.]+) session\.")
+
+
+def _aider_text(output: str) -> tuple[Usage, float | None]:
+    """aider's report after each model call, as printed: tokens past 1,000 rounded (`1.2k`), the session's cost."""
+    usage = Usage()
+    for found in _AIDER_TOKENS.finditer(output):
+        write, hit = _count(found["write"]), _count(found["hit"])
+        usage = usage + Usage(input_tokens=max(0, _count(found["sent"]) - write - hit),
+                              output_tokens=_count(found["received"]), cache_read_tokens=hit,
+                              cache_write_tokens=write)
+    costs = _AIDER_COST.findall(output)
+    return usage, float(costs[-1]) if costs else None
+
+
+def _gemini_usage(models: dict[str, Any]) -> Usage:
+    """Gemini CLI's stats: per model, `input` (the prompt less its cached part), `cached`, `tool` (tool-use prompt
+    tokens), and as output the `candidates` and the `thoughts`."""
+    usage = Usage()
+    for model in models.values():
+        tokens = model.get("tokens") if isinstance(model, dict) else None
+        if not isinstance(tokens, dict):
+            continue
+        count = {k: v for k, v in tokens.items() if isinstance(v, int) and not isinstance(v, bool)}
+        usage = usage + Usage(input_tokens=count.get("input", 0) + count.get("tool", 0),
+                              output_tokens=count.get("candidates", 0) + count.get("thoughts", 0),
+                              cache_read_tokens=count.get("cached", 0))
+    return usage
+
+
+def _count(text: str | None) -> int:
+    if not text:
+        return 0
+    return round(float(text[:-1]) * 1000) if text.endswith("k") else round(float(text))
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def failure(output: str) -> str:
+    """Why a CLI that exited non-zero failed, in one line: the error its JSON output holds (Gemini CLI's
+    `error`, Codex CLI's `turn.failed` or `error` event, Claude Code's result with `is_error`), else its last
+    line that says something (a pretty-printed JSON's last line is `}`)."""
+    for obj in reversed(_json_objects(output)):
+        error = obj.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return _one_line(error["message"])
+        if obj.get("type") == "error" and isinstance(obj.get("message"), str):
+            return _one_line(obj["message"])
+        if obj.get("is_error") is True and isinstance(obj.get("result"), str):
+            return _one_line(obj["result"])
+    lines = [line.strip() for line in output.splitlines() if re.search(r"\w", line)]
+    return lines[-1] if lines else "no output"
+
+
+def _one_line(text: str) -> str:
+    """The message in one line; a message that is the API's JSON error body (Codex and Gemini CLI pass it on
+    whole) gives the error's own message."""
+    inner = _json_object(text)
+    error = inner.get("error") if inner is not None else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        text = error["message"]
+    return " ".join(text.split()) or "no message"
 
 
 def _json_objects(output: str) -> Sequence[dict[str, Any]]:
-    """The whole output as one JSON object (pretty-printed or not), else every line that is one."""
-    whole = _json_object(output)
-    if whole is not None:
-        return [whole]
-    return [value for line in output.splitlines() if (value := _json_object(line)) is not None]
+    """Every JSON object in the output that begins a line: JSON lines, or one pretty-printed object among the
+    CLI's other lines (Gemini CLI prints its notices on stderr, which comes with stdout)."""
+    decoder = json.JSONDecoder()
+    found: list[dict[str, Any]] = []
+    end = 0
+    for start in (match.end() - 1 for match in re.finditer(r"^[ \t]*\{", output, re.MULTILINE)):
+        if start < end:
+            continue  # inside the object just read
+        try:
+            value, stop = decoder.raw_decode(output, start)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+            end = stop
+    return found
 
 
 def _json_object(text: str) -> dict[str, Any] | None:
@@ -221,10 +313,11 @@ def _usage(raw: dict[str, Any]) -> Usage:
     def count(*keys: str) -> int:
         return sum(int(raw[k]) for k in keys if isinstance(raw.get(k), int) and not isinstance(raw.get(k), bool))
 
-    cached = count("cached_input_tokens")  # OpenAI style: included in input_tokens
-    return Usage(input_tokens=max(0, count("input_tokens") - cached), output_tokens=count("output_tokens"),
+    cached = count("cached_input_tokens")  # Codex (OpenAI style): included in input_tokens, like its cache writes
+    written = count("cache_write_input_tokens")
+    return Usage(input_tokens=max(0, count("input_tokens") - cached - written), output_tokens=count("output_tokens"),
                  cache_read_tokens=cached + count("cache_read_input_tokens"),
-                 cache_write_tokens=count("cache_creation_input_tokens"))
+                 cache_write_tokens=written + count("cache_creation_input_tokens"))
 
 
 def _summary(objects: Sequence[dict[str, Any]], output: str) -> str:
@@ -235,5 +328,5 @@ def _summary(objects: Sequence[dict[str, Any]], output: str) -> str:
         item = obj.get("item")
         if isinstance(item, dict) and item.get("type") == "agent_message" and isinstance(item.get("text"), str):
             return str(item["text"]).strip()[-SUMMARY_CHARS:]
-    lines = [line for line in output.strip().splitlines() if line.strip()]
+    lines = [line for line in output.strip().splitlines() if line.strip() and _json_object(line) is None]
     return "\n".join(lines[-30:])[-SUMMARY_CHARS:]

@@ -155,7 +155,8 @@ def _depth(path: str) -> int:
 def toolchain_paths(argv: Sequence[str], env: Mapping[str, str], home: Path,
                     private: Sequence[Path] = ()) -> list[str]:
     """Directories outside the system ones that the command needs to start: its PATH's entries (a
-    virtualenv's whole directory for its bin/), the directory of an absolute argv[0], and VIRTUAL_ENV.
+    virtualenv's whole directory for its bin/), the directory of an absolute argv[0], VIRTUAL_ENV, and where a
+    command named by its bare name really lives when PATH holds a link to it (`installed_at`).
 
     Never HOME itself or one of its ancestors, nor the root: that would show everything under them. Never a
     directory that holds one of the `private` trees (the user's checkout, the git dir, the worktree) or lies in
@@ -169,6 +170,8 @@ def toolchain_paths(argv: Sequence[str], env: Mapping[str, str], home: Path,
         candidates.append(env["VIRTUAL_ENV"])
     user_home = real_home()
     trees = [os.path.realpath(tree) for tree in private]
+    if argv:
+        candidates += installed_at(argv[0], env.get("PATH", ""), trees)
     found: list[str] = []
     for entry in candidates:
         for path in _with_virtualenv(_toolchain_home(entry, user_home)):
@@ -178,6 +181,25 @@ def toolchain_paths(argv: Sequence[str], env: Mapping[str, str], home: Path,
             if path not in found:
                 found.append(path)
     return found
+
+
+def installed_at(command: str, path: str, trees: Sequence[str]) -> list[str]:
+    """Where a command found on PATH by its bare name really lives, when the PATH entry holds a link to it:
+    pipx, `uv tool` and Claude Code's installer link `~/.local/bin/NAME` to a virtualenv or a versioned binary,
+    npm links `PREFIX/bin/NAME` into `PREFIX/lib/node_modules`, whose packages need their siblings (their whole
+    `node_modules`). Only the user's own PATH is followed, from an entry outside the private trees, to an
+    executable file: a repository cannot name a link of its own here."""
+    if not command or "/" in command:
+        return []
+    found = shutil.which(command, path=path)
+    if found is None or not os.path.islink(found) or _exposes(os.path.dirname(found), trees):
+        return []
+    real = os.path.realpath(found)
+    if not (os.path.isfile(real) and os.access(real, os.X_OK)):
+        return []
+    parts = real.split(os.sep)
+    packages = [os.sep.join(parts[: parts.index("node_modules") + 1])] if "node_modules" in parts else []
+    return [os.path.dirname(real), *packages]
 
 
 def private_trees(spec: Containment) -> tuple[Path, ...]:
