@@ -226,14 +226,14 @@ def tables(rows: Sequence[Row]) -> str:
 
 def docs_tables(text: str) -> str:
     """The tables as docs/agents.md holds them (between the markers)."""
-    match = re.search(re.escape(TABLE_BEGIN) + r"\n(.*?)\n" + re.escape(TABLE_END), text, re.S)
+    match = re.search(re.escape(TABLE_BEGIN) + r"\n(.*?)" + re.escape(TABLE_END), text, re.S)
     if match is None:
         raise ValueError(f"{DOCS} has no team-suite table between {TABLE_BEGIN} and {TABLE_END}")
-    return match.group(1)
+    return match.group(1).removesuffix("\n")
 
 
 def with_tables(text: str, rendered: str) -> str:
     """docs/agents.md with the tables between the markers replaced by `rendered`."""
     docs_tables(text)  # the markers must be there
-    pattern = re.escape(TABLE_BEGIN) + r"\n.*?\n" + re.escape(TABLE_END)
+    pattern = re.escape(TABLE_BEGIN) + r"\n.*?" + re.escape(TABLE_END)
     return re.sub(pattern, lambda _: f"{TABLE_BEGIN}\n{rendered}\n{TABLE_END}", text, count=1, flags=re.S)
