@@ -25,7 +25,7 @@ SCENARIOS: dict[str, str] = {
     "wrong-signature-unfixed": "as wrong-signature, but the coder argues instead of fixing it",
     "nitpick": "the provider's reviewer requests changes twice with minor findings only",
     "outside-files": "the consumer first edits the provider's file (not its own)",
-    "parallel": "every subtask in one wave: the consumer is tested before the provider's code exists",
+    "parallel": "the planner leaves out depends_on: the consumer is planned beside the provider it imports",
 }
 MISTAKES = tuple(name for name in SCENARIOS if name != "correct")
 
