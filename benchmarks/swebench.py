@@ -82,16 +82,20 @@ def done_ids(output: Path) -> set[str]:
     if not output.exists():
         return set()
     ids = set()
-    for line in output.read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(output.read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
-            ids.add(json.loads(line)["instance_id"])
+            try:
+                ids.add(str(json.loads(line)["instance_id"]))
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise BenchError(f"{output} line {number} is not a prediction; move the file aside") from exc
     return ids
 
 
 def _git(cwd: Path, *args: str) -> str:
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise BenchError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip().splitlines()[-1:]}")
+        last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        raise BenchError(f"git {' '.join(args)} failed in {cwd}: {last}")
     return proc.stdout
 
 

@@ -89,8 +89,17 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
          "cannot read"),
         (["--instances", str(bad), "--output", "p.jsonl"], "no model"),  # no key in the hermetic environment
     ]
+    _, base = _upstream(tmp_path)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("not json\n")
+    cases += [
+        (["--instances", str(_instance(tmp_path, base)), "--output", str(broken), "--model", "replay:x.json"],
+         "line 1 is not a prediction"),
+        (["--instances", str(_instance(tmp_path, "0" * 40)), "--output", "p.jsonl", "--model", "replay:x.json"],
+         "git checkout"),  # a base commit the repository does not have
+    ]
     for args, needle in cases:
         proc = _bench(tmp_path, *args)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr, proc.stderr
-    assert not (tmp_path / "p.jsonl").exists()
+    assert not (tmp_path / "p.jsonl").exists() and broken.read_text() == "not json\n"
