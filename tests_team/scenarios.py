@@ -7,10 +7,12 @@ review rounds, merges), so the outcome measures the coordination, not a model.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 from gitteam.plan import PlanError, parse_plan
+from gitteam.review.verdict import Finding
 from tasks import TEST_COMMAND, Function, Task, cli_source, cli_test_source, module_source, readme_source, test_source
 
 Turn = dict[str, Any]
@@ -55,8 +57,16 @@ def _review(decision: str, summary: str, *findings: dict[str, Any]) -> Turn:
     return _turn("reviewer", ("submit_review", {"decision": decision, "summary": summary, "findings": list(findings)}))
 
 
-def _finding(file: str, severity: str, message: str, line: int = 4) -> dict[str, Any]:
-    return {"file": file, "line": line, "severity": severity, "message": message}
+def _finding(file: str, severity: str, message: str, evidence: str, line: int = 4) -> dict[str, Any]:
+    data = {"file": file, "line": line, "severity": severity, "message": message}
+    if evidence_supported():
+        data["evidence"] = evidence
+    return data
+
+
+def evidence_supported() -> bool:
+    """Whether this gitteam's findings quote their `evidence` (a major one without it does not cost a round)."""
+    return "evidence" in {f.name for f in dataclasses.fields(Finding)}
 
 
 def interfaces_supported() -> bool:
@@ -177,7 +187,8 @@ def _signature_finding(task: Task) -> dict[str, Any]:
     p = task.provider
     return _finding(task.path(p), "major", f"The plan's interface is `{p.signature}`, which the consumer imports; "
                                             f"this defines `get_{p.name}` instead, so `from {task.package}."
-                                            f"{p.module} import {p.name}` fails.")
+                                            f"{p.module} import {p.name}` fails.",
+                    evidence=f"def get_{p.name}({p.params}) -> {p.returns}:")
 
 
 def _wrong_signature(task: Task, coders: dict[str, list[Turn]], reviewers: dict[str, list[Turn]]) -> None:
@@ -199,9 +210,11 @@ def _nitpick(task: Task, coders: dict[str, list[Turn]], reviewers: dict[str, lis
     coders["provider"] = [*_module_turns(task, p), *_again(
         "AGENTS.md asks for small typed functions with tests, not docstrings or longer names; nothing to change.")]
     reviewers["provider"] = [
-        _review("REQUEST_CHANGES", "Please polish.", _finding(task.path(p), "minor", f"{p.name} has no docstring.")),
+        _review("REQUEST_CHANGES", "Please polish.",
+                _finding(task.path(p), "minor", f"{p.name} has no docstring.", evidence=p.signature)),
         _review("REQUEST_CHANGES", "Still a few nits.",
-                _finding(task.path(p), "minor", f"The parameter names of {p.name} could be more descriptive.")),
+                _finding(task.path(p), "minor", f"The parameter names of {p.name} could be more descriptive.",
+                         evidence=p.signature)),
     ]
 
 
