@@ -118,7 +118,8 @@ def run_instance(instance: Instance, args: argparse.Namespace, directory: Path) 
         command += ["--model", args.model]
     began = time.monotonic()
     try:
-        proc = subprocess.run([*command, instance.problem_statement], cwd=repo, stdin=subprocess.DEVNULL,
+        # after "--": a problem statement may begin with a dash
+        proc = subprocess.run([*command, "--", instance.problem_statement], cwd=repo, stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=args.timeout)
         code, log = proc.returncode, proc.stdout + proc.stderr
     except subprocess.TimeoutExpired as exc:

@@ -26,10 +26,10 @@ def _upstream(tmp_path: Path) -> tuple[Path, str]:
     return repo, base
 
 
-def _instance(tmp_path: Path, base: str, instance_id: str = "acme__stats-1") -> Path:
+def _instance(tmp_path: Path, base: str, statement: str = "mean([2, 4]) returns 6.0 instead of 3.0.") -> Path:
     path = tmp_path / "instances.jsonl"
-    item = {"instance_id": instance_id, "repo": "acme/stats", "base_commit": base, "version": "1.0",
-            "problem_statement": "mean([2, 4]) returns 6.0 instead of 3.0: it divides by len - 1."}
+    item = {"instance_id": "acme__stats-1", "repo": "acme/stats", "base_commit": base, "version": "1.0",
+            "problem_statement": statement}
     path.write_text(json.dumps(item) + "\n")
     return path
 
@@ -47,7 +47,8 @@ def test_a_landed_run_becomes_a_prediction_that_applies_to_the_base_commit(tmp_p
         {"fix": [coder_edits("stats/mean.py", "(len(values) - 1)", "len(values)"), done("divide by len")]},
         {"*": [approve()]}))
     output = tmp_path / "predictions.jsonl"
-    proc = _bench(tmp_path, "--instances", str(_instance(tmp_path, base)), "--output", str(output),
+    statement = "--help is what mean() needs: mean([2, 4]) returns 6.0, not 3.0"  # an issue's text, not an option
+    proc = _bench(tmp_path, "--instances", str(_instance(tmp_path, base, statement)), "--output", str(output),
                   "--model", f"replay:{model}", "--model-name", "gitteam-replay")
     assert proc.returncode == 0, proc.stderr
     [prediction] = [json.loads(line) for line in output.read_text().splitlines()]
