@@ -15,7 +15,7 @@ import pytest
 
 from conftest import commit_files, git
 from pausing import paused, reached, release
-from scripts import approve, coder_writes, done, finding, plan_turn, request_changes, script, subtask, turn
+from scripts import approve, call, coder_writes, done, finding, plan_turn, request_changes, script, subtask, turn
 from tmuxterm import Terminal, gitteam
 
 USAGE = {"input_tokens": 1000, "output_tokens": 200}
@@ -213,7 +213,7 @@ def test_the_prompt_shows_every_agents_work_then_approve_moves_the_target(repo: 
     assert re.search(r"minor a\.txt:3 long\n\s+info a\.txt consider splitting", screen), screen
     assert re.search(r"b\s+round 1\s+APPROVE good", screen)
     assert "integration" in screen and "the parts fit" in screen
-    assert "approve: run --yes, or gitteam approve" in screen  # each decision's flag for scripts
+    assert "for scripts: --yes approves, --no-merge keeps the run pending" in screen
     # the live view stopped before the prompt: its table is in the scrollback once, not redrawn over the menu
     assert len(re.findall(r"(?m)^agent\s+state\s+round", screen)) == 1, screen
     term.keys("Down")
@@ -283,3 +283,82 @@ def test_a_run_without_a_terminal_never_starts_the_live_view(repo: Path, tmp_pat
     assert "agent  " not in proc.stderr and "\x1b[" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line and not line.startswith(" " * 9)]
     assert all(re.match(r"\d\d:\d\d:\d\d ", line) for line in lines[:-1]), proc.stderr  # the result line is last
+
+
+# --- the transcript in docs/terminal.md ------------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "terminal.md"
+DOC_RUN = "add-a-greeting-5e0c1d"
+
+
+def doc_script(tmp_path: Path) -> dict[str, Any]:
+    """Three subtasks in two waves; the screen is read with a's coder and b's reviewer mid-call."""
+    return script(
+        [used(plan_turn([subtask("greet", ["greet.py"]), subtask("docs", ["README.md"]),
+                         subtask("cli", ["cli.py"], depends_on=["greet"])], summary="a greeting"))],
+        {"greet": [used(call("read_file", path="README.md")),
+                   used(coder_writes("greet.py", "def greet(name):\n    return f'hello {name}'\n")),
+                   paused(used(done("greet(name) returns the greeting")), tmp_path / "greet")],
+         "docs": [used(coder_writes("README.md", "# project\n\nSay hello with greet.\n")),
+                  used(done("documented greet"))],
+         "cli": [used(coder_writes("cli.py", "from greet import greet\nprint(greet('you'))\n")),
+                 used(done("a command line"))]},
+        reviewer={"docs": [paused(used(approve("clear")), tmp_path / "review")],
+                  "greet": [used(approve("right", [finding("greet.py", "no docstring", "minor", 1)]))],
+                  "cli": [used(approve("small"))], "*": [used(approve("the parts fit"))]},
+        prices=PRICES)
+
+
+def normal(text: str, run: str = "") -> list[str]:
+    """The screen's lines with what differs between two runs of the same script made the same: the run id,
+    commit ids, durations, the blanks a column's width adds, and the order of lines that parallel agents print
+    in either order."""
+    if run:
+        text = text.replace(run, DOC_RUN)
+    text = re.sub(r"\b[0-9a-f]{10}\b", "0123456789", text)
+    text = re.sub(r"\b(\d+h)?(\d+m)?\d+s\b", "1s", text)
+    return sorted(re.sub(r" +", " ", line).rstrip() for line in text.splitlines() if line.strip())
+
+
+def doc_block(name: str) -> str:
+    found = re.search(rf"<!-- transcript: {name} -->\n```text\n(.*?)```", DOC.read_text(), re.S)
+    assert found, f"docs/terminal.md has no transcript {name!r}"
+    return found.group(1)
+
+
+def screen_text(screen: str) -> str:
+    return "\n".join(line.rstrip() for line in screen.rstrip().splitlines()) + "\n"
+
+
+def test_the_transcript_in_the_docs_is_what_the_terminal_shows(repo: Path, tmp_path: Path,
+                                                               terminals: list[Terminal]) -> None:
+    """docs/terminal.md shows a live run as captured here; UPDATE_GOLDEN=1 writes the new capture into it."""
+    import os
+
+    script_file = repo.parent / "greeting.json"  # beside the repository: the models line reads the same anywhere
+    script_file.write_text(__import__("json").dumps(doc_script(tmp_path)))
+    term = Terminal(tmp_path, repo, gitteam("run", "add a greeting", "--model", "replay:../greeting.json"),
+                    width=100, height=50)  # the whole run fits: no line scrolled out
+    terminals.append(term)
+    wait_reached(term, tmp_path / "greet")
+    wait_reached(term, tmp_path / "review")
+    live = term.wait_for(lambda s: "(thinking)" in row(s, "greet") and "reviewing" in s, "both held")
+    release(tmp_path / "greet", tmp_path / "review")
+    term.wait_text(PROMPT)
+    asked = term.wait_for(lambda s: "keep it pending" in s, "the whole menu")
+    run = run_id(repo)
+    captured = {"live": screen_text(live), "prompt": screen_text(asked)}
+    term.keys("Enter")
+    assert term.exit_code() == 0
+    if os.environ.get("UPDATE_GOLDEN"):
+        text = DOC.read_text()
+        for name, screen in captured.items():
+            start = text.index(f"<!-- transcript: {name} -->\n```text\n")
+            begin = text.index("```text\n", start) + len("```text\n")
+            end = text.index("```", begin)
+            text = text[:begin] + screen.replace(run, DOC_RUN) + text[end:]
+        DOC.write_text(text)
+    for name, screen in captured.items():
+        assert normal(doc_block(name)) == normal(screen, run), (
+            f"docs/terminal.md's {name} transcript is out of date: UPDATE_GOLDEN=1 .venv/bin/pytest "
+            f"tests/test_terminal.py -k transcript, then review the diff")

@@ -37,17 +37,18 @@ SHOWN_FINDINGS = 6  # per agent in the summary; `gitteam show RUN AGENT` has the
 class Choice:
     value: str
     title: str
-    scripted: str  # how a script makes the same choice
 
 
 CHOICES = (
-    Choice("approve", "approve: fast-forward {target} to the result", "run --yes, or gitteam approve {run}"),
-    Choice("reject", "reject: leave {target} as it is (branches are kept)", "gitteam reject {run}"),
-    Choice("diff", "show the combined diff", "gitteam show {run}"),
-    Choice("agent", "show one agent's diff", "gitteam show {run} AGENT"),
-    Choice("later", "keep it pending: decide later", "run --no-merge"),
+    Choice("approve", "approve: fast-forward {target} to the result"),
+    Choice("reject", "reject: leave {target} as it is (branches are kept)"),
+    Choice("diff", "show the combined diff"),
+    Choice("agent", "show one agent's diff"),
+    Choice("later", "keep it pending: decide later"),
 )
 DECISIONS = frozenset({"approve", "reject", "later"})
+# How a script makes the same decisions (docs/terminal.md has the table, diffs included: gitteam show).
+SCRIPTED = "for scripts: --yes approves, --no-merge keeps the run pending; then gitteam approve or reject RUN"
 
 
 def ask(request: ApprovalRequest, console: Console) -> str:
@@ -85,9 +86,7 @@ def print_request(out: Console, request: ApprovalRequest) -> None:
     if request.protected:  # every one of them, however many files there are: these can run code on your next command
         out.print(f"[bold red]Protected files changed[/bold red] (they can make git, CI or gitteam run code; "
                   f"read them before approving): [bold]{markup_line(', '.join(request.protected))}[/bold]")
-    run = terminal.one_line(request.run)
-    scripted = "; ".join(f"{c.value}: {c.scripted.format(run=run)}" for c in CHOICES if c.value in DECISIONS)
-    out.print(f"[dim]{markup_line('scripts: ' + scripted)}[/dim]")
+    out.print(f"[dim]{SCRIPTED}[/dim]")
 
 
 def print_agent(out: Console, agent: AgentResult) -> None:
