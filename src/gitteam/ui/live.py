@@ -100,10 +100,10 @@ class RunDisplay:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.stop()
-        self._stopped.set()
 
     def stop(self) -> None:
-        """End the live table (a prompt wants the terminal); later events print as lines."""
+        """End the live table and the heartbeats (a prompt wants the terminal); later events print as lines."""
+        self._stopped.set()
         with self._lock:
             live, self._live = self._live, None
         if live is not None:
@@ -140,7 +140,7 @@ class RunDisplay:
         while not self._stopped.wait(self.heartbeat / 4):
             for row in self.board.silent(self.heartbeat):
                 with self._lock:
-                    if self._live is None and not self._stopped.is_set():
+                    if not self._stopped.is_set():
                         now = self.board.clock()
                         self.console.print(f"[dim]{datetime.now().strftime('%H:%M:%S')}[/dim] "
                                            + heartbeat_line(row, now))
