@@ -1,5 +1,8 @@
 """Terminal output: progress from journal events, the approval prompt, and status/show/cost rendering.
 
+The run's progress on a terminal is `live.py` (a live table folded from the events by `board.py`, or plain
+timestamped lines); the approval prompt is `approval.py`; this module renders the rest and is the UI's front.
+
 Progress and prompts go to stderr so `--json` leaves stdout with exactly one JSON document. Everything an agent,
 a model or the repository wrote is shown through `gitteam.terminal` (`markup` keeps newlines, `markup_line` keeps
 a field on one line), never as raw terminal control sequences; JSON output stays exact data.

@@ -119,10 +119,9 @@ class RunDisplay:
         line = self.printer.describe(event)
         with self._lock:
             live = self._live
-            if live is not None:
+            if live is not None:  # the table redraws itself four times a second; a milestone goes above it
                 if line:
                     live.console.print(line)
-                live.refresh()
                 return
             stamp = f"[dim]{timestamp(event)}[/dim] "
             if line:
