@@ -133,6 +133,21 @@ def test_an_agents_row_changes_in_place_while_its_model_call_is_held(repo: Path,
     assert "planned 1 subtask(s) in 1 wave(s)" in final  # milestones go above the table, into the scrollback
 
 
+@pytest.mark.parametrize(("flags", "env"), [(["--quiet"], {}), ([], {"NO_COLOR": "1"})], ids=["quiet", "NO_COLOR"])
+def test_quiet_or_no_color_on_a_terminal_prints_plain_lines_instead_of_the_table(
+        repo: Path, tmp_path: Path, terminals: list[Terminal], flags: list[str], env: dict[str, str]) -> None:
+    spec = write(tmp_path, held_script(tmp_path))
+    term = open_terminal(terminals, tmp_path, repo, "run", "do the task", "--model", spec, "--no-merge", *flags,
+                         env=env)
+    wait_reached(term, tmp_path / "m1")
+    shown = term.wait_text("a: coding")
+    assert re.search(r"(?m)^\d\d:\d\d:\d\d   planner: planning$", shown), shown
+    release(tmp_path / "m1", tmp_path / "m2")
+    assert term.exit_code() == 0
+    history = term.history()
+    assert not re.search(r"(?m)^agent\s+state", history), history  # no table, drawn or left behind
+
+
 def test_plain_lines_carry_the_time_a_planning_line_and_heartbeats_for_a_silent_agent(
         repo: Path, tmp_path: Path) -> None:
     spec = write(tmp_path, held_script(tmp_path))

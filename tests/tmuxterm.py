@@ -27,9 +27,8 @@ class Terminal:
         self.socket = Path(tempfile.mkdtemp(prefix="gitteam-tmux-")) / "sock"
         self.exit_file = tmp / "exit-code"
         self.exit_file.unlink(missing_ok=True)
-        environment = {**os.environ, "TERM": "xterm-256color", **(env or {})}
-        environment.pop("TMUX", None)
-        environment.pop("NO_COLOR", None)
+        environment = {k: v for k, v in os.environ.items() if k not in ("TMUX", "NO_COLOR")}
+        environment.update({"TERM": "xterm-256color", **(env or {})})
         command = f"{shlex.join(argv)}; echo $? > {shlex.quote(str(self.exit_file))}"
         subprocess.run(["tmux", "-S", str(self.socket), "-f", "/dev/null", "new-session", "-d", "-x", str(width),
                         "-y", str(height), "-c", str(cwd), "sh", "-c", command], env=environment, check=True)
