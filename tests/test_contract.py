@@ -505,7 +505,7 @@ def prompt_waiting(seen: bytes, master: int) -> bool:
     reading keys, so a key sent now is its answer (sent earlier, a line discipline in canonical mode would hold
     it back as part of a line)."""
     question = seen.rfind(b"Fast-forward main")
-    drawn = question >= 0 and b"show diff" in seen[question:]
+    drawn = question >= 0 and b"keep it pending" in seen[question:]  # the menu drawn to its last choice
     return drawn and not termios.tcgetattr(master)[3] & termios.ICANON
 
 

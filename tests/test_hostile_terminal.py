@@ -169,7 +169,8 @@ class Terminal:
     def __init__(self, root: Path, *args: str) -> None:
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 250, 0, 0))
-        env = {**os.environ, "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1", "COLUMNS": "250", "LINES": "50"}
+        env = {**os.environ, "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1", "COLUMNS": "250", "LINES": "50",
+               "GITTEAM_PAGER": "cat"}  # the diff as the terminal gets it, not as a pager redraws it
         self.proc = subprocess.Popen([sys.executable, "-m", "gitteam", *args], cwd=root, stdin=slave,
                                      stdout=slave, stderr=slave, env=env, start_new_session=True)
         os.close(slave)

@@ -37,6 +37,8 @@ app.add_typer(memory_app, name="memory")
 
 RepoOpt = Annotated[Path | None, typer.Option("--repo", help="Repository (default: the one around the cwd).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout; progress on stderr.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="Progress as plain timestamped lines, not the live "
+                                        "table (also when stderr is not a terminal, or NO_COLOR is set).")]
 SpecOpt = str | None
 AllowOpt = Annotated[list[str] | None, typer.Option(
     "--allow-protected", metavar="PATH", help="Let this run's agents change a protected path ([protect]: CI, "
@@ -83,6 +85,7 @@ def run(
     = None,
     allow_protected: AllowOpt = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> int:
     """Plan, code in parallel worktrees, review, integrate, ask, fast-forward."""
     from gitteam import ui
@@ -97,10 +100,11 @@ def run(
         task, items = memory_command.backlog_task(git_repo, from_backlog, task)
     config = load(git_repo, **model_overrides(model, planner, coder, reviewer), **{
         "run.max_agents": max_agents, "run.budget": budget, "run.target": target})
-    options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out,
-                             allow_protected=allow_protected or [])
     console = ui.progress_console()
-    result = start_run(git_repo, config, task or "", options, listener=ui.ProgressPrinter(console))
+    with ui.run_display(console, quiet) as display:
+        options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out,
+                                 allow_protected=allow_protected or [], display=display)
+        result = start_run(git_repo, config, task or "", options, listener=display)
     memory_command.close_resolved(git_repo, items, result.run, result.state)
     return ui.report(console, result, json_out)
 
@@ -213,18 +217,22 @@ def resume(
     keep: Annotated[bool, typer.Option("--keep")] = False,
     allow_protected: AllowOpt = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> int:
     """Continue a run that stopped, failed or crashed."""
     from gitteam import ui
+    from gitteam.journal import Journal
     from gitteam.run.orchestrator import resume_run
 
     git_repo = open_repo(repo)
     config = load(git_repo, **model_overrides(model, planner, coder, reviewer),
                   **{"run.budget": budget, "run.max_agents": max_agents})
-    options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out,
-                             allow_protected=allow_protected or [])
     console = ui.progress_console()
-    result = resume_run(git_repo, config, run_id, options, listener=ui.ProgressPrinter(console))
+    with ui.run_display(console, quiet) as display:
+        display.seed(Journal(git_repo.state_dir, run_id).events())  # the view starts where the run stopped
+        options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out,
+                                 allow_protected=allow_protected or [], display=display)
+        result = resume_run(git_repo, config, run_id, options, listener=display)
     return ui.report(console, result, json_out)
 
 

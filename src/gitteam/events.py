@@ -265,6 +265,24 @@ class UsageRecorded(AgentEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ModelCalled(AgentEvent):
+    """An agent sent a request to its model and waits for the reply (a `usage` event ends the wait)."""
+
+    KIND = "model_called"
+    model: str
+    step: int  # the agent's model calls so far, this one included
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolStarted(AgentEvent):
+    """An agent began a tool call: what the live view shows as the agent's current tool (`status` counts them)."""
+
+    KIND = "tool_started"
+    tool: str
+    detail: str = ""  # the path, pattern or command it acts on, cut short
+
+
+@dataclass(frozen=True, kw_only=True)
 class ToolRefused(AgentEvent):
     KIND = "tool_refused"
     tool: str
@@ -335,7 +353,7 @@ KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
     RunStarted, Resumed, Planned, IntegrationCreated, RunFinished, AgentStarted, AgentCommitted, Reviewed,
     AgentFinished, Merged, BacklogRecorded, IntegrationReviewStarted, IntegrationReviewed, AwaitingApproval,
     Approved, Rejected, TargetMoved, CatchUpChecked, TargetUpdated, LeftoversSaved, WorktreesRemoved, UsageRecorded,
-    ToolRefused,
+    ModelCalled, ToolStarted, ToolRefused,
     Compacted, AgentCommand, AgentCommitsUnwrapped, Economy,
 )}
 

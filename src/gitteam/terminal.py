@@ -96,10 +96,10 @@ def json_text(document: str) -> str:
     return _JSON_ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", document)
 
 
-def console(stderr: bool = False) -> Console:
+def console(stderr: bool = False, **options: Any) -> Console:
     """The rich console gitteam prints with: markup for its own styles, no highlighting of content, long lines
-    left whole, and every string shown by the rule above."""
-    return _console_class()(stderr=stderr, highlight=False, soft_wrap=True)
+    left whole, and every string shown by the rule above. `options` go to rich (a file, a forced terminal)."""
+    return _console_class()(stderr=stderr, highlight=False, soft_wrap=True, **options)
 
 
 @cache

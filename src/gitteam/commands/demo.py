@@ -101,8 +101,9 @@ def run_demo(directory: Path | None, max_agents: int, json_out: bool) -> int:
     if sandbox != config.sandbox.mode:
         config = load_config(repo.root, {**overrides, "sandbox.mode": sandbox})
     console.print(f"[dim]{escape(why)}[/dim]")
-    options = ui.run_options(yes=True, no_merge=False, keep=False, json_out=json_out)
-    result = start_run(repo, config, TASK, options, listener=ui.ProgressPrinter(console))
+    with ui.run_display(console) as display:
+        options = ui.run_options(yes=True, no_merge=False, keep=False, json_out=json_out, display=display)
+        result = start_run(repo, config, TASK, options, listener=display)
     code = ui.report(console, result, json_out)
     hints = [
         ("git log --graph --oneline --notes=gitteam", "agent commits with their provenance notes"),

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitteam.config import LimitsConfig
-from gitteam.events import Compacted
+from gitteam.events import Compacted, ModelCalled, ToolStarted
 from gitteam.metering import BudgetExhausted, Intake, Meter, agent_key
 from gitteam.models.base import CallContext, Message, Model, Reply, ToolCall, ToolSpec
 from gitteam.models.retry import ContextTooLong
@@ -154,6 +154,7 @@ class Agent:
         limits = CallLimits(deadline, self.limits.search_seconds)
         for call in reply.tool_calls:
             self._check_time()
+            self.meter.notify(self.context, ToolStarted(tool=call.name, detail=tool_detail(call)))
             began = time.monotonic()
             result = self.toolbox.execute(call, limits)
             if self.on_tool is not None:
@@ -177,6 +178,7 @@ class Agent:
             if limit is not None:
                 self._compact(limit, force=attempt > 0)
             self._record_request(specs)
+            self.meter.notify(self.context, ModelCalled(model=self.model.name, step=self.steps + 1))
             began = time.monotonic()
             try:
                 # tool_choice auto: a forced tool call suppresses the model's reasoning and rules out
@@ -235,6 +237,19 @@ class Agent:
         elapsed = time.monotonic() - (self.started or time.monotonic())
         if self.limits.max_seconds is not None and elapsed >= self.limits.max_seconds:
             raise AgentFailed(f"time limit reached ({elapsed:.0f} of {self.limits.max_seconds:.0f} s)")
+
+
+DETAIL_ARGUMENTS = ("path", "command", "pattern", "glob", "query")  # what a tool acts on, in the live view
+
+
+def tool_detail(call: ToolCall) -> str:
+    """The one argument that tells what a tool call acts on (a path, a command), on one line and short."""
+    for name in DETAIL_ARGUMENTS:
+        value = call.arguments.get(name) if isinstance(call.arguments, dict) else None
+        if isinstance(value, str) and value:
+            line = " ".join(value.split())
+            return line if len(line) <= 80 else line[:79] + "…"
+    return ""
 
 
 def _hashes(specs: Sequence[ToolSpec]) -> tuple[str, ...]:

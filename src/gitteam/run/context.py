@@ -27,6 +27,22 @@ from gitteam.transcripts import Transcript, Transcripts
 
 
 @dataclass(frozen=True)
+class AgentResult:
+    """One agent's part of the result, as the approval prompt shows it."""
+
+    agent: str
+    summary: str  # what its coder said it did
+    round: int
+    decision: str  # the last verdict on it: APPROVE, or the integration review's decision
+    verdict: str  # the reviewers' summary
+    findings: list[dict[str, Any]]  # Finding.to_json, every severity
+    files: list[str]  # what it changed
+    tokens: int
+    cost: float
+    diff: str
+
+
+@dataclass(frozen=True)
 class ApprovalRequest:
     """What the person decides on, prepared by the run: the UI renders it and touches no git."""
 
@@ -35,9 +51,15 @@ class ApprovalRequest:
     files: list[str]
     protected: list[str]  # changed paths that can make git, CI or gitteam run code
     diff: str
+    agents: list[AgentResult] = field(default_factory=list)  # the subtasks, then the integration review's verdict
+    cost: float = 0.0  # the run's spend so far
+    tokens: int = 0
+    budget: float | None = None
 
 
-Approver = Callable[[ApprovalRequest], str]  # "approve", "reject", or "later" (leave it pending)
+# The person's answer: "approve", "reject", "later" (leave it pending), or "interrupted" (Ctrl-C at the prompt:
+# pending too, and the command exits 130 as any interrupted command does).
+Approver = Callable[[ApprovalRequest], str]
 
 
 @dataclass(frozen=True)

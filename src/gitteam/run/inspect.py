@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gitteam import transcripts
@@ -26,6 +28,17 @@ class AgentView:
     diff: str
     notes: list[dict[str, Any]]
     commits: list[str]
+    uncommitted: Uncommitted | None = None  # what is in its worktree now and on no commit (a coder at work)
+
+
+@dataclass(frozen=True)
+class Uncommitted:
+    """Files an agent changed in its worktree since its last commit, and their diff (against that commit)."""
+
+    worktree: str
+    files: list[str]
+    deleted: list[str]
+    diff: str
 
 
 def all_runs(repo: Repository) -> list[RunState]:
@@ -59,11 +72,29 @@ def show_agent(repo: Repository, run: str, agent: str | None) -> AgentView:
         raise UsageError(f"run {run} has no agent {name!r} (agents: {known})")
     head = repo.rev_parse(f"refs/heads/{agent_branch(run, name)}")
     base = state.base if name == INTEGRATION else state.agents[name].base or state.base
+    worktree = state.agents[name].worktree if name in state.agents else ""
+    uncommitted = worktree_work(repo, Path(worktree)) if worktree else None
     if head is None:
-        return AgentView(state, name, "", [], [])
+        return AgentView(state, name, "", [], [], uncommitted)
     commits = repo.commits_between(base, head) if base else []
     notes = read_notes(repo, commits)
-    return AgentView(state, name, repo.diff(base, head) if base else "", notes, commits)
+    return AgentView(state, name, repo.diff(base, head) if base else "", notes, commits, uncommitted)
+
+
+def worktree_work(repo: Repository, worktree: Path) -> Uncommitted | None:
+    """What the agent has written and not committed: a snapshot commit of its files (it moves no ref and
+    touches neither the worktree nor its index) diffed against the worktree's HEAD. None when there is none."""
+    if not worktree.is_dir() or not repo.has_index(worktree):
+        return None
+    changed = sorted(repo.worktree_changes(worktree, exclude=worktrees.BUILD_OUTPUT))
+    present = [path for path in changed if os.path.lexists(worktree / path)]
+    deleted = [path for path in changed if path not in present]
+    if not changed:
+        return None
+    snapshot = repo.snapshot(worktree, present, "gitteam show: uncommitted work", worktrees.AUTHOR) if present \
+        else None
+    diff = repo.diff(f"{snapshot}^", snapshot) if snapshot else ""
+    return Uncommitted(str(worktree), present, deleted, diff)
 
 
 def show_transcripts(repo: Repository, run: str, agent: str | None) -> tuple[RunState, str, list[transcripts.Read]]:

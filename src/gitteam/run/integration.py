@@ -22,7 +22,7 @@ from gitteam.events import (
     TargetMoved,
     TargetUpdated,
 )
-from gitteam.journal import MERGED, PENDING, REFUSED, REJECTED
+from gitteam.journal import MERGED, PENDING, REFUSED, REJECTED, AgentState, load_run
 from gitteam.locks.protected import Protection, protection_for
 from gitteam.locks.refs import release_files
 from gitteam.names import INTEGRATION, agent_branch, agent_ref
@@ -30,7 +30,7 @@ from gitteam.review.diff import parse_diff
 from gitteam.review.verdict import gate_decision
 from gitteam.run import integration_review as integrated
 from gitteam.run import worktrees
-from gitteam.run.context import ApprovalRequest, Outcome, Progress, RunContext, RunOptions, RunResult
+from gitteam.run.context import AgentResult, ApprovalRequest, Outcome, Progress, RunContext, RunOptions, RunResult
 
 AUTHOR = ("gitteam", "gitteam@gitteam.invalid")
 CAS_ATTEMPTS = 5
@@ -90,9 +90,10 @@ def conclude(ctx: RunContext, options: RunOptions, progress: Progress) -> RunRes
                       f"gitteam approve {ctx.run} or gitteam reject {ctx.run}", **details)
     else:  # a person at a terminal: the prompt shows the protected files among the changes
         decision = options.approver(approval_request(ctx, progress.base, details))
-    if decision == "later":
+    if decision in ("later", "interrupted"):
         ctx.journal.append(AwaitingApproval(head=head(ctx)))
-        return ctx.finish(PENDING, Exit.OK, f"run {ctx.run} is waiting: gitteam approve {ctx.run} or "
+        code = Exit.INTERRUPTED if decision == "interrupted" else Exit.OK
+        return ctx.finish(PENDING, code, f"run {ctx.run} is waiting: gitteam approve {ctx.run} or "
                           f"gitteam reject {ctx.run} when you have decided", **details)
     if decision == "reject":
         return reject(ctx)
@@ -129,8 +130,25 @@ def summary_details(ctx: RunContext, base: str) -> dict[str, Any]:
 
 def approval_request(ctx: RunContext, base: str, details: dict[str, Any]) -> ApprovalRequest:
     """Everything the person sees before deciding, read from git here so the terminal UI never runs git."""
+    state = load_run(ctx.repo.state_dir, ctx.run)
+    agents = [agent_result(ctx, agent) for agent in state.agents.values() if agent.status == "merged" and agent.head]
+    if state.integration_review:
+        verdict = state.integration_review["verdict"]
+        agents.append(AgentResult(INTEGRATION, "", 1, str(verdict.get("decision", "")),
+                                  str(verdict.get("summary", "")), list(verdict.get("findings", [])), [],
+                                  state.integration_tokens, state.integration_cost, ""))
     return ApprovalRequest(run=ctx.run, target=ctx.target, files=details["files"], protected=details["protected"],
-                           diff=ctx.repo.diff(base, details["head"]))
+                           diff=ctx.repo.diff(base, details["head"]), agents=agents, cost=state.cost,
+                           tokens=state.tokens, budget=ctx.config.run.budget)
+
+
+def agent_result(ctx: RunContext, agent: AgentState) -> AgentResult:
+    verdict = agent.verdict or {}
+    base = agent.base or ctx.repo.merge_base(agent.head, head(ctx)) or agent.head
+    return AgentResult(agent.id, agent.summary, agent.round, str(verdict.get("decision", "")),
+                       str(verdict.get("summary", "")), list(verdict.get("findings", [])),
+                       ctx.repo.changed_paths(base, agent.head), agent.tokens, agent.cost,
+                       ctx.repo.diff(base, agent.head))
 
 
 def unconfirmed_protected(changed: list[str], flags: tuple[str, ...]) -> list[str]:

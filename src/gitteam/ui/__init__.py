@@ -1,5 +1,8 @@
 """Terminal output: progress from journal events, the approval prompt, and status/show/cost rendering.
 
+The run's progress on a terminal is `live.py` (a live table folded from the events by `board.py`, or plain
+timestamped lines); the approval prompt is `approval.py`; this module renders the rest and is the UI's front.
+
 Progress and prompts go to stderr so `--json` leaves stdout with exactly one JSON document. Everything an agent,
 a model or the repository wrote is shown through `gitteam.terminal` (`markup` keeps newlines, `markup_line` keeps
 a field on one line), never as raw terminal control sequences; JSON output stays exact data.
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
     from gitteam.run.context import ApprovalRequest, RunOptions, RunResult
     from gitteam.run.control import Cleaning
     from gitteam.run.inspect import AgentView
+    from gitteam.ui.live import RunDisplay
 
 STATE_STYLE = {"merged": "green", "pending": "yellow", "running": "cyan", "rejected": "magenta",
                "aborted": "dim", "failed": "red", "refused": "red", "budget": "red", "interrupted": "yellow"}
@@ -73,13 +77,26 @@ def is_interactive() -> bool:
 
 
 def run_options(yes: bool, no_merge: bool, keep: bool, json_out: bool,
-                allow_protected: Sequence[str] = ()) -> RunOptions:
-    """Ask the person only when there is a terminal to ask on (never wait for input without one)."""
+                allow_protected: Sequence[str] = (), display: RunDisplay | None = None) -> RunOptions:
+    """Ask the person only when there is a terminal to ask on (never wait for input without one). The live
+    display stops before the prompt starts: the two would fight over the same lines."""
     from gitteam.run.context import RunOptions
 
-    approver = ask_approval if (is_interactive() and not yes and not no_merge) else None
-    return RunOptions(yes=yes, no_merge=no_merge, keep=keep, approver=approver,
+    def approver(request: ApprovalRequest) -> str:
+        if display is not None:
+            display.stop()
+        return ask_approval(request)
+
+    asking = is_interactive() and not yes and not no_merge
+    return RunOptions(yes=yes, no_merge=no_merge, keep=keep, approver=approver if asking else None,
                       allow_protected=tuple(allow_protected))
+
+
+def run_display(console: Console, quiet: bool = False) -> RunDisplay:
+    """The run on the terminal while it works: the live table on a terminal, else plain timestamped lines."""
+    from gitteam.ui.live import RunDisplay, wants_live
+
+    return RunDisplay(console, ProgressPrinter(console), live=wants_live(console, quiet))
 
 
 class ProgressPrinter:
@@ -110,7 +127,7 @@ class ProgressPrinter:
                 count = len(e.plan.get("subtasks", []))
                 return f"planned {count} subtask(s) in {len(e.waves)} wave(s): {waves}{notes}"
             case AgentStarted():
-                return f"  [cyan]>[/cyan] {markup_line(e.agent)}: coding on {markup_line(e.branch)}"
+                return f"  [cyan]>[/cyan] {markup_line(e.agent)}: setting up on {markup_line(e.branch)}"
             case AgentCommitted() if e.stray:
                 stray = markup_line(", ".join(e.stray))
                 return (f"  [yellow]![/yellow] {markup_line(e.agent)}: left files it does not own (not committed): "
@@ -147,32 +164,11 @@ def verdict_line(verdict: dict[str, Any]) -> str:
 
 
 def ask_approval(request: ApprovalRequest) -> str:
-    """The person's decision on a run's result, at the terminal: "approve", "reject" or "later"."""
-    import questionary
-    from prompt_toolkit.output import create_output
+    """The person's decision on a run's result, at the terminal: "approve", "reject", "later" or "interrupted"
+    (ui/approval.py)."""
+    from gitteam.ui.approval import ask
 
-    console = progress_console()
-    prompt_output = create_output(stdout=sys.stderr)  # the prompt goes where progress goes: stdout is --json's
-    files = request.files
-    more = " ..." if len(files) > 12 else ""
-    console.print(f"\nThe team changed {len(files)} file(s): {markup_line(', '.join(files[:12]))}{more}")
-    if request.protected:  # every one of them, however many files there are: these can run code on your next command
-        console.print(f"[bold red]Protected files changed[/bold red] (they can make git, CI or gitteam run code; "
-                      f"read them before approving): [bold]{markup_line(', '.join(request.protected))}[/bold]")
-    while True:
-        try:
-            answer = questionary.select(
-                f"Fast-forward {terminal.one_line(request.target)} to the result?",
-                choices=["approve", "reject", "show diff"],
-                output=prompt_output,
-            ).unsafe_ask()  # ask() would print "Cancelled by user" on stdout
-        except KeyboardInterrupt:
-            answer = None
-        if answer is None:  # Ctrl-C or end of input at the prompt: the run waits for approve or reject
-            return "later"
-        if answer != "show diff":
-            return str(answer)
-        console.print(markup(request.diff))
+    return ask(request, progress_console())
 
 
 def report(console: Console, result: RunResult, json_out: bool) -> int:
@@ -317,8 +313,10 @@ def print_findings(out: Console, findings: Sequence[dict[str, Any]], prefix: str
 
 def print_agent(view: AgentView, json_out: bool) -> None:
     if json_out:
+        work = view.uncommitted
         print_json({"run": view.run.run, "agent": view.agent, "commits": view.commits, "notes": view.notes,
-                    "diff": view.diff})
+                    "diff": view.diff, "uncommitted": work and {"worktree": work.worktree, "files": work.files,
+                                                                "deleted": work.deleted, "diff": work.diff}})
         return
     out = stdout()
     out.print(f"[bold]{markup_line(view.run.run)} / {markup_line(view.agent)}[/bold]  {len(view.commits)} commit(s)")
@@ -334,7 +332,15 @@ def print_agent(view: AgentView, json_out: bool) -> None:
             out.print(f"  {markup_line(note['commit'][:10])} integration review: "
                       f"{markup_line(str(integrated['decision']))} {markup_line(str(integrated['summary']))}")
             print_findings(out, integrated.get("findings", []), "    ", limit=1000)
-    out.print(markup(view.diff) if view.diff else "(no changes)")
+    work = view.uncommitted
+    if view.diff or not work:
+        out.print(markup(view.diff) if view.diff else "(no changes)")
+    if work:  # a coder at work (or a kept worktree): what it has written since its last commit, not reviewed yet
+        files = ", ".join([*work.files, *(f"{path} (deleted)" for path in work.deleted)])
+        out.print(f"[bold]uncommitted[/bold] in {markup_line(work.worktree)} (not reviewed yet): "
+                  f"{markup_line(files)}")
+        if work.diff:
+            out.print(markup(work.diff))
 
 
 def size_text(size: int) -> str:
