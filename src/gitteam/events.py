@@ -154,6 +154,25 @@ class AgentFinished(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class LockWaiting(Event):
+    """A subtask waits for a file another live run holds (or an older waiter waits for) before it starts."""
+
+    KIND = "lock_waiting"
+    agent: str
+    path: str
+    holder_run: str
+    holder_subtask: str
+    queued: bool = False  # the holder is another waiter ahead in the queue, not the lock's owner
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockGranted(Event):
+    KIND = "lock_granted"
+    agent: str
+    waited: float  # seconds
+
+
+@dataclass(frozen=True, kw_only=True)
 class Merged(Event):
     KIND = "merged"
     agent: str
@@ -333,10 +352,9 @@ class Damaged(Event):
 
 KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
     RunStarted, Resumed, Planned, IntegrationCreated, RunFinished, AgentStarted, AgentCommitted, Reviewed,
-    AgentFinished, Merged, BacklogRecorded, IntegrationReviewStarted, IntegrationReviewed, AwaitingApproval,
-    Approved, Rejected, TargetMoved, CatchUpChecked, TargetUpdated, LeftoversSaved, WorktreesRemoved, UsageRecorded,
-    ToolRefused,
-    Compacted, AgentCommand, AgentCommitsUnwrapped, Economy,
+    AgentFinished, LockWaiting, LockGranted, Merged, BacklogRecorded, IntegrationReviewStarted, IntegrationReviewed,
+    AwaitingApproval, Approved, Rejected, TargetMoved, CatchUpChecked, TargetUpdated, LeftoversSaved, WorktreesRemoved,
+    UsageRecorded, ToolRefused, Compacted, AgentCommand, AgentCommitsUnwrapped, Economy,
 )}
 
 

@@ -30,6 +30,8 @@ from gitteam.events import (
     IntegrationCreated,
     IntegrationReviewed,
     LeftoversSaved,
+    LockGranted,
+    LockWaiting,
     Merged,
     Planned,
     Resumed,
@@ -119,6 +121,7 @@ class AgentState:
     cost: float = 0.0
     models: set[str] = field(default_factory=set)
     leftovers: str = ""  # the ref holding what it left uncommitted in its worktree, when there was something
+    waiting_for: str = ""  # while it waits for a file another run holds: what and whose
 
 
 @dataclass
@@ -149,6 +152,7 @@ class RunState:
     settings: dict[str, Any] = field(default_factory=dict)  # config.settings_of when it started: for replay
     damaged: list[Damaged] = field(default_factory=list)  # journal lines skipped: status reports them
     disk: int = 0  # bytes its worktrees take on disk now: set by inspect
+    locks: list[str] = field(default_factory=list)  # the files it holds now (other runs queue for them): by inspect
 
     def agent(self, agent_id: str) -> AgentState:
         return self.agents.setdefault(agent_id, AgentState(agent_id))
@@ -202,6 +206,11 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one case per even
                 state.agent(sub["id"]).files = list(sub["files"])
         case IntegrationCreated():
             state.integration, state.integration_head = e.branch, e.head
+        case LockWaiting():
+            whose = "queued behind" if e.queued else "held by"
+            state.agent(e.agent).waiting_for = f"{e.path} ({whose} run {e.holder_run}, subtask {e.holder_subtask})"
+        case LockGranted():
+            state.agent(e.agent).waiting_for = ""
         case AgentStarted():
             agent = state.agent(e.agent)
             agent.status, agent.branch, agent.worktree, agent.base = "running", e.branch, e.worktree, e.base

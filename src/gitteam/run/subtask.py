@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gitteam.errors import GitteamError
@@ -35,6 +35,7 @@ from gitteam.run import worktrees
 from gitteam.run.context import Outcome, RunContext
 from gitteam.run.environment import agent_env, learn_secret_files, setup_problem
 from gitteam.run.notes import note_commit
+from gitteam.run.waiting import fresh_start, wait_for_files
 from gitteam.sandbox.home import prepare_home
 from gitteam.secrets import redact
 
@@ -46,11 +47,18 @@ class Assignment:
     index: int  # position in the plan, for a distinct GITTEAM_PORT
     dependencies: tuple[tuple[str, str], ...]  # (id, summary) of what it builds on
     resume: bool = False
+    queued: bool = False  # its files were held by another run when the run claimed them: wait for them first
 
 
 def run_subtask(ctx: RunContext, job: Assignment) -> Outcome:
     subtask = job.subtask
     branch = agent_branch(ctx.run, subtask.id)
+    if job.queued:
+        try:
+            wait_for_files(ctx, subtask)
+        except GitteamError as exc:  # nothing was done, nothing to save; its siblings go on
+            return Outcome(subtask.id, outcome_status(exc), job.start, reason=str(exc))
+        job = replace(job, start=fresh_start(ctx, job.start))
     try:
         worktree = prepare_worktree(ctx, job, branch)
     except GitteamError as exc:  # this subtask fails; its siblings in the wave go on
