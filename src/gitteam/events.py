@@ -173,6 +173,19 @@ class LockGranted(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class FilesRequested(Event):
+    """A coder asked for files its plan did not give it (request_files); `granted` is what it got (empty:
+    refused, `answer` says why)."""
+
+    KIND = "files_requested"
+    agent: str
+    paths: list[str]
+    reason: str
+    granted: list[str] = field(default_factory=list)
+    answer: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Merged(Event):
     KIND = "merged"
     agent: str
@@ -352,9 +365,10 @@ class Damaged(Event):
 
 KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
     RunStarted, Resumed, Planned, IntegrationCreated, RunFinished, AgentStarted, AgentCommitted, Reviewed,
-    AgentFinished, LockWaiting, LockGranted, Merged, BacklogRecorded, IntegrationReviewStarted, IntegrationReviewed,
-    AwaitingApproval, Approved, Rejected, TargetMoved, CatchUpChecked, TargetUpdated, LeftoversSaved, WorktreesRemoved,
-    UsageRecorded, ToolRefused, Compacted, AgentCommand, AgentCommitsUnwrapped, Economy,
+    AgentFinished, LockWaiting, LockGranted, FilesRequested, Merged, BacklogRecorded, IntegrationReviewStarted,
+    IntegrationReviewed, AwaitingApproval, Approved, Rejected, TargetMoved, CatchUpChecked, TargetUpdated,
+    LeftoversSaved, WorktreesRemoved, UsageRecorded, ToolRefused, Compacted, AgentCommand, AgentCommitsUnwrapped,
+    Economy,
 )}
 
 

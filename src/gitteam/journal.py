@@ -27,6 +27,7 @@ from gitteam.events import (
     AgentStarted,
     Damaged,
     Event,
+    FilesRequested,
     IntegrationCreated,
     IntegrationReviewed,
     LeftoversSaved,
@@ -122,6 +123,8 @@ class AgentState:
     models: set[str] = field(default_factory=set)
     leftovers: str = ""  # the ref holding what it left uncommitted in its worktree, when there was something
     waiting_for: str = ""  # while it waits for a file another run holds: what and whose
+    granted: list[str] = field(default_factory=list)  # files request_files gave it beyond its plan
+    requests: list[dict[str, Any]] = field(default_factory=list)  # each request_files: paths, reason, answer
 
 
 @dataclass
@@ -211,6 +214,10 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one case per even
             state.agent(e.agent).waiting_for = f"{e.path} ({whose} run {e.holder_run}, subtask {e.holder_subtask})"
         case LockGranted():
             state.agent(e.agent).waiting_for = ""
+        case FilesRequested():
+            agent = state.agent(e.agent)
+            agent.granted += [path for path in e.granted if path not in agent.granted]
+            agent.requests.append({"paths": e.paths, "reason": e.reason, "granted": e.granted, "answer": e.answer})
         case AgentStarted():
             agent = state.agent(e.agent)
             agent.status, agent.branch, agent.worktree, agent.base = "running", e.branch, e.worktree, e.base

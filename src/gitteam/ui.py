@@ -229,7 +229,7 @@ def state_json(state: RunState) -> dict[str, Any]:
                     "files": a.files, "round": a.round, "tokens": a.tokens, "cost": round(a.cost, 6),
                     "verdict": (a.verdict or {}).get("decision"), "findings": (a.verdict or {}).get("findings", []),
                     "reason": a.reason, "models": sorted(a.models), "turns": state.turns.get(a.id, {}),
-                    "waiting_for": a.waiting_for or None}
+                    "waiting_for": a.waiting_for or None, "granted": a.granted, "requests": a.requests}
                    for a in state.agents.values()],
         "turns": state.turns,
         "integration_review": state.integration_review and {
@@ -299,6 +299,10 @@ def print_agents(out: Console, state: RunState) -> None:
             out.print(f"      reason   {markup_line(a.reason)}")
         if a.waiting_for:
             out.print(f"      waiting  for {markup_line(a.waiting_for)}")
+        for request in a.requests:  # request_files: what it asked beyond its plan, and the answer
+            got = "granted" if request["granted"] else "refused"
+            out.print(f"      asked    {markup_line(', '.join(request['paths']))} ({got}): "
+                      f"{markup_line(request['reason'])}")
         if a.branch:
             out.print(f"      branch   {markup_line(a.branch)} ({markup_line(a.head[:10])})")
         if a.worktree:

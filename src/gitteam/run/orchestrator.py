@@ -221,7 +221,8 @@ def execute(ctx: RunContext, progress: Progress, options: RunOptions, resumed: f
         start = integration.head(ctx)
         jobs = [Assignment(sub, start, index[sub.id],
                            tuple((d, progress.summaries.get(d, "")) for d in sub.depends_on),
-                           resume=sub.id in resumed, queued=sub.id in queued)
+                           resume=sub.id in resumed, queued=sub.id in queued,
+                           siblings=tuple(other for other in wave if other.id != sub.id))
                 for sub in todo if sub.id not in progress.approved]
         outcomes = run_wave(ctx, jobs, max_agents)
         for outcome in outcomes:
@@ -293,6 +294,7 @@ def _resume(repo: Repository, config: Config, run: str, options: RunOptions,
     ctx = open_context(repo, config, run, state.task, state.target, spent=state.cost, listener=listener,
                        tokens=state.tokens)
     check_ready(repo, config, ctx.registry)
+    ctx.remember_grants(state)
     specs = ctx.registry.specs()
     # The budget is the run's new total: what was spent before counts against it.
     ctx.journal.append(Resumed(owner=owner(), budget=config.run.budget, limits=budget_json(config),
