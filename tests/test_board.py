@@ -11,6 +11,8 @@ from gitteam.events import (
     AgentFinished,
     AgentStarted,
     Event,
+    LockGranted,
+    LockWaiting,
     Merged,
     ModelCalled,
     Planned,
@@ -126,3 +128,16 @@ def test_names_and_tool_details_from_agents_are_shown_not_obeyed_in_the_live_tab
     out = terminal.console(file=buffer, width=200, force_terminal=True)
     out.print(render(header, rows, now, 1, 2))
     assert "\x1b[2J" not in buffer.getvalue() and "x^[[2Jy" in buffer.getvalue()
+
+
+def test_a_subtask_waiting_for_another_runs_file_shows_what_and_whose_then_sets_up() -> None:
+    board = Board(Clock())
+    changes = fold(board, [
+        *started(),
+        LockWaiting(agent="a", path="src/api.py", holder_run="other-run", holder_subtask="x"),
+        LockGranted(agent="a", waited=12.0),
+        AgentStarted(agent="a", branch="gitteam/r/a", worktree="/w/a", base="b" * 40),
+    ])
+    assert [state for agent, state in changes if agent == "a"] == ["waiting for a lock", "queued", "setting up"]
+    board.apply(LockWaiting(agent="b", path="src/api.py", holder_run="other-run", holder_subtask="x"))
+    assert board.rows["b"].tool == "src/api.py (other-run)"

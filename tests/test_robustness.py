@@ -143,21 +143,6 @@ def test_two_runs_on_disjoint_files_both_merge_without_force(repo: Path, tmp_pat
     assert git(repo, "status", "--porcelain") == ""
 
 
-def test_a_run_on_files_another_run_holds_is_refused_and_nothing_is_lost(repo: Path, tmp_path: Path) -> None:
-    held = tmp_path / "first-write"
-    slow_one = write_script(tmp_path / "a.json", one_writer("a.txt", "A\n", held))
-    same_file = write_script(tmp_path / "b.json", one_writer("a.txt", "B\n"))
-    first = start(repo, "run", "--yes", "--model", f"replay:{slow_one}", "task a")
-    wait_reached(first, held)
-    second = gitteam(repo, "run", "--yes", "--model", f"replay:{same_file}", "task b")
-    assert second.returncode == 1
-    assert "cannot claim a.txt" in second.stderr and "Traceback" not in second.stderr
-    release(held)
-    _, err = first.communicate(timeout=60)
-    assert first.returncode == 0, err
-    assert git(repo, "show", "main:a.txt") == "A"
-
-
 def test_two_approvals_of_one_pending_run_merge_it_once(repo: Path, tmp_path: Path) -> None:
     two = script([plan_turn([subtask("a", ["a.txt"]), subtask("b", ["b.txt"])])],
                  {x: [call("write_file", path=f"{x}.txt", content=x), done(x)] for x in "ab"})

@@ -154,6 +154,38 @@ class AgentFinished(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class LockWaiting(Event):
+    """A subtask waits for a file another live run holds (or an older waiter waits for) before it starts."""
+
+    KIND = "lock_waiting"
+    agent: str
+    path: str
+    holder_run: str
+    holder_subtask: str
+    queued: bool = False  # the holder is another waiter ahead in the queue, not the lock's owner
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockGranted(Event):
+    KIND = "lock_granted"
+    agent: str
+    waited: float  # seconds
+
+
+@dataclass(frozen=True, kw_only=True)
+class FilesRequested(Event):
+    """A coder asked for files its plan did not give it (request_files); `granted` is what it got (empty:
+    refused, `answer` says why)."""
+
+    KIND = "files_requested"
+    agent: str
+    paths: list[str]
+    reason: str
+    granted: list[str] = field(default_factory=list)
+    answer: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Merged(Event):
     KIND = "merged"
     agent: str
@@ -351,10 +383,10 @@ class Damaged(Event):
 
 KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
     RunStarted, Resumed, Planned, IntegrationCreated, RunFinished, AgentStarted, AgentCommitted, Reviewed,
-    AgentFinished, Merged, BacklogRecorded, IntegrationReviewStarted, IntegrationReviewed, AwaitingApproval,
-    Approved, Rejected, TargetMoved, CatchUpChecked, TargetUpdated, LeftoversSaved, WorktreesRemoved, UsageRecorded,
-    ModelCalled, ToolStarted, ToolRefused,
-    Compacted, AgentCommand, AgentCommitsUnwrapped, Economy,
+    AgentFinished, LockWaiting, LockGranted, FilesRequested, Merged, BacklogRecorded, IntegrationReviewStarted,
+    IntegrationReviewed, AwaitingApproval, Approved, Rejected, TargetMoved, CatchUpChecked, TargetUpdated,
+    LeftoversSaved, WorktreesRemoved, UsageRecorded, ModelCalled, ToolStarted, ToolRefused, Compacted, AgentCommand,
+    AgentCommitsUnwrapped, Economy,
 )}
 
 

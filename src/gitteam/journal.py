@@ -27,9 +27,12 @@ from gitteam.events import (
     AgentStarted,
     Damaged,
     Event,
+    FilesRequested,
     IntegrationCreated,
     IntegrationReviewed,
     LeftoversSaved,
+    LockGranted,
+    LockWaiting,
     Merged,
     Planned,
     Resumed,
@@ -119,6 +122,9 @@ class AgentState:
     cost: float = 0.0
     models: set[str] = field(default_factory=set)
     leftovers: str = ""  # the ref holding what it left uncommitted in its worktree, when there was something
+    waiting_for: str = ""  # while it waits for a file another run holds: what and whose
+    granted: list[str] = field(default_factory=list)  # files request_files gave it beyond its plan
+    requests: list[dict[str, Any]] = field(default_factory=list)  # each request_files: paths, reason, answer
 
 
 @dataclass
@@ -149,6 +155,7 @@ class RunState:
     settings: dict[str, Any] = field(default_factory=dict)  # config.settings_of when it started: for replay
     damaged: list[Damaged] = field(default_factory=list)  # journal lines skipped: status reports them
     disk: int = 0  # bytes its worktrees take on disk now: set by inspect
+    locks: list[str] = field(default_factory=list)  # the files it holds now (other runs queue for them): by inspect
 
     def agent(self, agent_id: str) -> AgentState:
         return self.agents.setdefault(agent_id, AgentState(agent_id))
@@ -202,6 +209,15 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one case per even
                 state.agent(sub["id"]).files = list(sub["files"])
         case IntegrationCreated():
             state.integration, state.integration_head = e.branch, e.head
+        case LockWaiting():
+            whose = "queued behind" if e.queued else "held by"
+            state.agent(e.agent).waiting_for = f"{e.path} ({whose} run {e.holder_run}, subtask {e.holder_subtask})"
+        case LockGranted():
+            state.agent(e.agent).waiting_for = ""
+        case FilesRequested():
+            agent = state.agent(e.agent)
+            agent.granted += [path for path in e.granted if path not in agent.granted]
+            agent.requests.append({"paths": e.paths, "reason": e.reason, "granted": e.granted, "answer": e.answer})
         case AgentStarted():
             agent = state.agent(e.agent)
             agent.status, agent.branch, agent.worktree, agent.base = "running", e.branch, e.worktree, e.base

@@ -170,6 +170,9 @@ class RunConfig:
     """Tokens the whole run may use; None = no limit."""
     max_seconds: float | None = field(default=None, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
     """Wall time one run (or one resume of it) may take; None = no limit."""
+    lock_wait: float = field(default=1800.0, metadata=_rule("a number >= 0 (seconds)", lambda v: v >= 0))
+    """Seconds a subtask waits for files another live run holds before it fails; 0 = never wait (the run fails
+    before coding when another run holds a file it needs)."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,8 @@ class LimitsConfig:
     max_tokens: int = field(default=1_000_000, metadata=_rule("an integer >= 1", lambda v: v >= 1))
     """Tokens that may enter one agent's conversation, all rounds together: each call's new prompt tokens and
     its output, a prefix re-sent (cached or not) counted once (docs/agents.md#limits)."""
+    granted_files: int = field(default=5, metadata=_rule("an integer >= 0", lambda v: v >= 0))
+    """Files one subtask may be granted beyond its plan (the coder's request_files); 0 = none."""
     plan_attempts: int = field(default=3, metadata=_rule("an integer >= 1", lambda v: v >= 1))
     """Planner attempts before an invalid plan fails the run."""
     reminders: int = field(default=2, metadata=_rule("an integer >= 0", lambda v: v >= 0))

@@ -4,6 +4,11 @@ One ref per claimed path, `refs/gitteam/locks/<sha1 of the path>`, pointing at a
 `{"path": ..., "run": ..., "subtask": ...}`. A claim is one `update-ref --stdin` transaction: every missing
 lock is created (must be absent) or nothing is.
 
+A run claims its subtasks' files right after planning, each subtask's all or none: a subtask whose files
+another live run holds waits for them behind a *ticket*, `refs/gitteam/waits/<run>/<subtask>` (its paths, when
+it began waiting, and its process), while the run's other subtasks go on. Tickets make the queue fair: a claim
+never takes a path an older ticket of another run is waiting for, so the first to wait is the first served.
+
 Directory entries (`src/`) overlap paths whose lock refs have other names, so the absence checks alone
 cannot stop two runs claiming `src/` and `src/api.py` at the same moment. Every claim therefore also moves
 one epoch ref by compare-and-swap from the value it read *before* reading the locks: of two concurrent
@@ -17,14 +22,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
+import socket
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from gitteam.errors import GitteamError
+from gitteam.journal import process_alive
 from gitteam.locks.ownership import entries_overlap
 from gitteam.locks.paths import normalize_entry
 from gitteam.names import ref_component_problem
@@ -34,6 +42,7 @@ if TYPE_CHECKING:
 
 LOCK_PREFIX = "refs/gitteam/locks/"
 EPOCH_REF = "refs/gitteam/locks_epoch"  # "_" sorts after "/": after every lock ref
+WAIT_PREFIX = "refs/gitteam/waits/"
 CLAIM_ATTEMPTS = 20
 
 
@@ -51,7 +60,27 @@ class Lock:
 @dataclass(frozen=True, slots=True)
 class Conflict:
     wanted: str  # the path the claim asked for
-    lock: Lock  # the lock of another run that overlaps it
+    lock: Lock  # the lock of another run that overlaps it (or, `waiting`, the older ticket that waits for it)
+    waiting: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A subtask waiting for files: its place in the queue (`since`) and the process that waits."""
+
+    ref: str
+    oid: str
+    run: str
+    subtask: str
+    paths: tuple[str, ...]
+    since: float
+    host: str
+    pid: int
+
+    @property
+    def alive(self) -> bool:
+        """Its process still waits (one on another machine is taken to)."""
+        return self.host != socket.gethostname() or process_alive(self.pid)
 
 
 class LockConflict(GitteamError):
@@ -122,22 +151,44 @@ def claim_files(repo: Repository, run: str, owners: Mapping[str, str]) -> None:
     that overlaps a lock of another run (same file, or a directory entry containing the other) raises
     LockConflict and nothing is claimed. A transaction that lost a race is retried a bounded number of times.
     """
+    subtasks: dict[str, list[str]] = {}
+    for path, subtask in owners.items():
+        subtasks.setdefault(subtask, []).append(path)
+    blocked = claim_subtasks(repo, run, subtasks, every=True)
+    if blocked:
+        raise LockConflict(run, [conflict for conflicts in blocked.values() for conflict in conflicts])
+
+
+def claim_subtasks(repo: Repository, run: str, subtasks: Mapping[str, Sequence[str]], *,
+                   every: bool = False) -> dict[str, list[Conflict]]:
+    """Lock the files of each subtask of `subtasks` (id -> paths) that nothing blocks, in one transaction;
+    returns the others' conflicts (nothing claimed for them). With `every`, one blocked subtask claims nothing.
+
+    A path is blocked by another run's lock that overlaps it, and by another run's ticket that waits for an
+    overlapping path and is older than this run's own ticket for the subtask (first come, first served).
+    A path two subtasks of `run` own (serialized in its plan) is locked for the one listed last, as before.
+    """
     problem = ref_component_problem(run)
     if problem:
         raise GitteamError(f"invalid run id {run!r}: it {problem}")
-    wanted = {normalize_entry(path): subtask for path, subtask in owners.items()}
-    if not wanted:
-        return
+    wanted = {sub: sorted({normalize_entry(path) for path in paths}) for sub, paths in subtasks.items()}
+    if not any(wanted.values()):
+        return {}
     for attempt in range(CLAIM_ATTEMPTS):
         epoch = repo.rev_parse(EPOCH_REF)  # before the locks: see the module docstring
         locks = read_locks(repo)
-        _refuse_conflicts(run, wanted, locks)
-        updates = _claim_updates(repo, run, wanted, {lock.ref: lock for lock in locks})
+        tickets = read_tickets(repo)
+        blocked = {sub: found for sub, paths in wanted.items()
+                   if (found := conflicts_of(run, sub, paths, locks, tickets))}
+        if blocked and every:
+            return blocked
+        free = {path: sub for sub, paths in wanted.items() if sub not in blocked for path in paths}
+        updates = _claim_updates(repo, run, free, {lock.ref: lock for lock in locks})
         if not updates:
-            return
+            return blocked
         stamp = repo.write_blob(f"gitteam lock epoch: run {run}, {uuid.uuid4().hex}\n".encode())
         if repo.update_refs([*updates, (EPOCH_REF, stamp, epoch)]):
-            return
+            return blocked
         time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))  # let the winner finish, then re-read
     raise GitteamError(
         f"could not claim the files of run {run}: the locks kept changing under {CLAIM_ATTEMPTS} attempts "
@@ -145,9 +196,12 @@ def claim_files(repo: Repository, run: str, owners: Mapping[str, str]) -> None:
     )
 
 
-def _refuse_conflicts(run: str, wanted: Mapping[str, str], locks: Sequence[Lock]) -> None:
+def conflicts_of(run: str, subtask: str, paths: Sequence[str], locks: Sequence[Lock],
+                 tickets: Sequence[Ticket]) -> list[Conflict]:
+    """What keeps `subtask` of `run` from locking `paths`: other runs' overlapping locks, then the older
+    tickets of other runs' subtasks that wait for an overlapping path (a dead process's ticket waits no more)."""
     conflicts: list[Conflict] = []
-    for path in sorted(wanted):
+    for path in paths:
         ref = lock_ref(path)
         for lock in locks:
             if lock.run == run:
@@ -155,8 +209,17 @@ def _refuse_conflicts(run: str, wanted: Mapping[str, str], locks: Sequence[Lock]
             # The ref where our lock must go is taken (even by an unreadable blob), or a lock overlaps.
             if lock.ref == ref or (lock.path is not None and entries_overlap(path, lock.path) is not None):
                 conflicts.append(Conflict(path, lock))
-    if conflicts:
-        raise LockConflict(run, conflicts)
+    mine = next((t for t in tickets if t.run == run and t.subtask == subtask), None)
+    for ticket in tickets:
+        if ticket.run == run or not ticket.alive or (mine is not None and ticket.since >= mine.since):
+            continue
+        for path in paths:
+            other = next((p for p in ticket.paths if entries_overlap(path, p) is not None), None)
+            if other is not None:
+                conflicts.append(Conflict(path, Lock(ticket.ref, ticket.oid, other, ticket.run, ticket.subtask),
+                                          waiting=True))
+                break
+    return conflicts
 
 
 def _claim_updates(
@@ -174,7 +237,92 @@ def _claim_updates(
 
 
 def release_files(repo: Repository, run: str) -> int:
-    """Delete every lock `run` holds (compare-and-swap on each value); returns how many were deleted."""
+    """Delete every lock `run` holds and its tickets (compare-and-swap on each value); returns how many locks
+    were deleted."""
+    for ticket in read_tickets(repo):
+        if ticket.run == run:
+            repo.delete_ref(ticket.ref, ticket.oid)
     return sum(
         1 for lock in read_locks(repo) if lock.run == run and repo.delete_ref(lock.ref, lock.oid)
     )
+
+
+def ticket_ref(run: str, subtask: str) -> str:
+    return f"{WAIT_PREFIX}{run}/{subtask}"
+
+
+def post_ticket(repo: Repository, run: str, subtask: str, paths: Iterable[str]) -> Ticket:
+    """Queue `subtask` of `run` for `paths`; a ticket it already has keeps its place (a resumed run waits
+    where it waited), with this process as the one waiting."""
+    ref = ticket_ref(run, subtask)
+    old = next((t for t in read_tickets(repo) if t.ref == ref), None)
+    ticket = Ticket("", "", run, subtask, tuple(sorted({normalize_entry(p) for p in paths})),
+                    old.since if old is not None else time.time(), socket.gethostname(), os.getpid())
+    body = {"run": run, "subtask": subtask, "paths": list(ticket.paths), "since": ticket.since, "host": ticket.host,
+            "pid": ticket.pid}
+    oid = repo.write_blob((json.dumps(body) + "\n").encode())
+    if not repo.update_refs([(ref, oid, old.oid if old is not None else None)]):
+        raise GitteamError(f"the queue entry of subtask {subtask} of run {run} changed under it; "
+                           f"is another gitteam resuming {run}?")
+    return replace(ticket, ref=ref, oid=oid)
+
+
+def drop_ticket(repo: Repository, run: str, subtask: str) -> None:
+    for ticket in read_tickets(repo):
+        if ticket.run == run and ticket.subtask == subtask:
+            repo.delete_ref(ticket.ref, ticket.oid)
+
+
+def read_tickets(repo: Repository) -> list[Ticket]:
+    """Every readable ticket, oldest first (an unreadable one is skipped: it blocks nobody)."""
+    refs = repo.refs(WAIT_PREFIX)
+    contents = repo.read_objects(sorted(set(refs.values())))
+    found = []
+    for ref, oid in refs.items():
+        try:
+            value = json.loads(contents.get(oid) or b"")
+            ticket = Ticket(ref, oid, str(value["run"]), str(value["subtask"]),
+                            tuple(str(p) for p in value["paths"]), float(value["since"]), str(value["host"]),
+                            int(value["pid"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+        found.append(ticket)
+    return sorted(found, key=lambda t: (t.since, t.ref))
+
+
+def deadlocked(repo: Repository, run: str) -> list[str] | None:
+    """The runs of a waiting cycle through `run` (each waits for files the next holds), when `run` is the
+    youngest of them: the one to give up so the others can go on. None when there is no such cycle or
+    another run of it is younger (that one gives up)."""
+    locks, tickets = read_locks(repo), [t for t in read_tickets(repo) if t.alive]
+    waits: dict[str, set[str]] = {}
+    for ticket in tickets:
+        for conflict in conflicts_of(ticket.run, ticket.subtask, ticket.paths, locks, []):
+            if conflict.lock.run is not None:
+                waits.setdefault(ticket.run, set()).add(conflict.lock.run)
+    cycle = _cycle_through(run, waits)
+    if cycle is None:
+        return None
+    first_wait = {t.run: t.since for t in reversed(tickets)}  # each run's oldest ticket
+    youngest = max(cycle, key=lambda r: (first_wait.get(r, 0.0), r))
+    return cycle if youngest == run else None
+
+
+def _cycle_through(start: str, waits: Mapping[str, set[str]]) -> list[str] | None:
+    path, seen = [start], {start}
+
+    def visit(node: str) -> list[str] | None:
+        for nxt in sorted(waits.get(node, ())):
+            if nxt == start:
+                return list(path)
+            if nxt not in seen:
+                seen.add(nxt)
+                path.append(nxt)
+                found = visit(nxt)
+                if found:
+                    return found
+                path.pop()
+        return None
+
+    return visit(start)
+

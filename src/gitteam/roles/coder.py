@@ -7,7 +7,7 @@ an external agent CLI is the other kind (`roles.external_coder.CommandCoder`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,7 +36,8 @@ subtask of a larger plan, in your own git worktree, while other coders work on o
 Rules your tools enforce:
 - You may create, modify or delete ONLY the files listed as owned in your brief, and scratch files under
   .gitteam-scratch/ (reproduction scripts, notes: never committed, never reviewed). Anything else is refused.
-  If the work truly needs another file, say so in your `done` summary instead of working around it.
+  If the work truly needs another file, ask for it with `request_files` (when your tools offer it) and say
+  why; if it is not granted, say so in your `done` summary instead of working around it.
 - `read_file` shows numbered lines ("  12<tab>text"; the number and tab are not in the file), up to 2,000 lines
   a call; its first line says which lines of how many you got, and its last how to read on. Search a large
   file before reading all of it.
@@ -143,14 +144,28 @@ def _command_lines(commands: Sequence[str]) -> list[str | fences.Fence]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """The dispatcher's answer to `request_files`: the paths now the subtask's own (none: refused) and what to
+    tell the coder (who holds what, or what it may now change)."""
+
+    granted: tuple[str, ...]
+    answer: str
+
+
+FileRequest = Callable[[tuple[str, ...], str], Grant]  # (normalized paths, reason) -> Grant
+
+
 class Workspace:
     """The coder's write tools over its worktree; every path goes through resolve_path and ownership (scratch
-    files under SCRATCH aside), and every write through the syntax checker."""
+    files under SCRATCH aside), and every write through the syntax checker. With `request`, the coder may ask
+    for files its plan did not give it (`request_files`); a granted file is owned from then on."""
 
     def __init__(self, repo: Repository, worktree: Path, start: str, ownership: Ownership, commands: CommandPolicy,
-                 secret_files: SecretFiles | None = None):
+                 secret_files: SecretFiles | None = None, request: FileRequest | None = None):
         self.worktree = worktree
         self.ownership = ownership
+        self.request = request
         self.commands = commands
         self.view = WorktreeView(repo, worktree, start, secret_files)
         self.syntax = Checker(commands.syntax_check, self._execute)
@@ -167,13 +182,38 @@ class Workspace:
                               "your summary what it would need")
         elif not self.ownership.owns(rel):
             owned = ", ".join(sorted(self.ownership.files))
+            ask = ("ask for it with request_files" if self.request is not None else "say so in your done summary")
             raise ToolRefused(f"refused: {rel} is not one of this subtask's files ({owned}). Change only those; "
-                              f"put scratch files under {SCRATCH}/; if the work needs {rel} changed, say so in your "
-                              "done summary")
+                              f"put scratch files under {SCRATCH}/; if the work needs {rel} changed, {ask}")
         target = self.worktree / rel
         if target.is_dir() and not target.is_symlink():
             raise ToolRefused(f"refused: {rel} is a directory; give the path of a file in it")
         return rel, target
+
+    def request_files(self, args: dict[str, Any]) -> str:
+        """Ask the dispatcher for more files; what it grants is owned at once, checked like any other."""
+        paths, reason = args.get("paths"), str(args.get("reason") or "").strip()
+        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+            raise ToolRefused("request_files: `paths` is a list of the repository paths you need to change")
+        if not reason:
+            raise ToolRefused("request_files: say in `reason` why the subtask needs these files")
+        wanted: list[str] = []
+        for path in paths:
+            rel = resolve_path(self.worktree, path, for_write=True)
+            if in_scratch(rel):
+                raise ToolRefused(f"request_files: {rel} is a scratch file; those are yours without asking")
+            if self.ownership.protection.blocks(rel):
+                raise ToolRefused(f"request_files: {rel} is a protected file; only the person can allow it, so "
+                                  "say in your summary what it would need")
+            if not self.ownership.owns(rel) and rel not in wanted:
+                wanted.append(rel)
+        if not wanted:
+            return "these are already your files: change them"
+        assert self.request is not None  # the tool is offered only with a dispatcher to ask
+        grant = self.request(tuple(wanted), reason)
+        if grant.granted:
+            self.ownership = Ownership([*self.ownership.files, *grant.granted], self.ownership.protection)
+        return grant.answer
 
     def write_file(self, args: dict[str, Any]) -> str:
         rel, target = self._owned_target(args["path"])
@@ -286,6 +326,14 @@ def coder_tools(workspace: Workspace, board: Blackboard | None, agent: str) -> T
         Tool(tool("done", "Finish: summarize what you changed and what others must know.",
                   {"summary": string}, ["summary"]), done),
     ]
+    if workspace.request is not None:
+        tools.insert(3, Tool(tool(
+            "request_files", "Ask for files the plan did not give you, when the subtask cannot be done without "
+            "changing them. Granted at once when no other subtask owns or waits for them (then they are yours, "
+            "reviewed like the rest); otherwise the answer names who holds them, and you finish without them or "
+            "ask again later. Few, and only what the work needs.",
+            {"paths": {"type": "array", "items": string}, "reason": string}, ["paths", "reason"]),
+            workspace.request_files))
     return Toolbox([*read_tools(workspace.view, board, agent, "coder"), *tools])
 
 

@@ -16,7 +16,7 @@ from gitteam.memory import Blackboard
 from gitteam.metering import Meter, RunBudget
 from gitteam.models.base import CallContext, Model, Reply, ToolCall
 from gitteam.models.registry import Registry
-from gitteam.plan import Plan
+from gitteam.plan import Plan, Subtask
 from gitteam.review.verdict import ReviewFormatError, Verdict
 from gitteam.roles.agent import Limits
 from gitteam.roles.review_agents import ReviewSession
@@ -138,6 +138,21 @@ class RunContext:
     task: str
     target: str
     commands: CommandRunner  # every agent or repository command of the run goes through it, contained
+    granted: dict[str, list[str]] = field(default_factory=dict)  # agent -> files request_files gave it
+    grant_notes: dict[str, list[str]] = field(default_factory=dict)  # agent -> "paths (why it asked)", per grant
+
+    def remember_grants(self, state: RunState) -> None:
+        """A resumed run's grants, from its journal: they stay the subtasks' own."""
+        for agent in state.agents.values():
+            for request in agent.requests:
+                if request["granted"]:
+                    self.granted.setdefault(agent.id, []).extend(request["granted"])
+                    self.grant_notes.setdefault(agent.id, []).append(
+                        f"{', '.join(request['granted'])} ({request['reason']})")
+
+    def owned_files(self, subtask: Subtask) -> tuple[str, ...]:
+        """The subtask's files: its plan's, and what the dispatcher granted it since (run/grants.py)."""
+        return (*subtask.files, *self.granted.get(subtask.id, ()))
 
     def finish(self, state: str, code: int, message: str, **details: Any) -> RunResult:
         """The run's last event: its state, exit code and the one message the person reads."""

@@ -16,6 +16,7 @@ from gitteam.journal import (
     list_runs,
     load_run,
 )
+from gitteam.locks.refs import held_locks
 from gitteam.names import INTEGRATION, agent_branch
 from gitteam.run import worktrees
 from gitteam.run.notes import read_notes
@@ -42,11 +43,21 @@ class Uncommitted:
 
 
 def all_runs(repo: Repository) -> list[RunState]:
-    return with_disk(repo, [with_turns(repo, state) for state in list_runs(repo.state_dir)])
+    return with_locks(repo, with_disk(repo, [with_turns(repo, state) for state in list_runs(repo.state_dir)]))
 
 
 def one_run(repo: Repository, run: str) -> RunState:
-    return with_disk(repo, [with_turns(repo, load_run(repo.state_dir, run))])[0]
+    return with_locks(repo, with_disk(repo, [with_turns(repo, load_run(repo.state_dir, run))]))[0]
+
+
+def with_locks(repo: Repository, states: list[RunState]) -> list[RunState]:
+    """The files each run holds now: a pending or failed run keeps them until it is decided or aborted."""
+    held: dict[str, list[str]] = {}
+    for path, (run, _) in held_locks(repo).items():
+        held.setdefault(run, []).append(path)
+    for state in states:
+        state.locks = sorted(held.get(state.run, []))
+    return states
 
 
 def with_disk(repo: Repository, states: list[RunState]) -> list[RunState]:

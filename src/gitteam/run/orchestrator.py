@@ -20,7 +20,6 @@ from gitteam.events import AgentFinished, BacklogRecorded, Event, Planned, Resum
 from gitteam.git import Repository
 from gitteam.journal import BUDGET, FAILED, INTERRUPTED, REFUSED, Journal, RunState, exclusive, load_run, owner
 from gitteam.locks.protected import allowing, check_patterns, plan_refusals, planner_note, protection_for, refusal_error
-from gitteam.locks.refs import claim_files
 from gitteam.memory import Blackboard, backlog
 from gitteam.memory.recall import PLANNER_TOKENS, mentioned_paths
 from gitteam.metering import Meter
@@ -37,6 +36,7 @@ from gitteam.roles.tools import CommitView
 from gitteam.run import integration, worktrees
 from gitteam.run.context import Outcome, Progress, RunContext, RunOptions, RunResult, command_runner, run_meter
 from gitteam.run.subtask import Assignment, run_subtask
+from gitteam.run.waiting import claim_or_queue
 from gitteam.sandbox.runner import describe as describe_sandbox
 from gitteam.transcripts import Transcript
 
@@ -106,9 +106,9 @@ def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
 
     def go() -> RunResult:
         plan = make_plan(ctx, base)
-        claim_files(repo, run, {path: sub.id for sub in plan.subtasks for path in sub.files})
+        queued = claim_or_queue(ctx, plan)
         integration.create_branch(ctx, base)
-        return execute(ctx, Progress(base, plan), options, resumed=frozenset())
+        return execute(ctx, Progress(base, plan), options, resumed=frozenset(), queued=queued)
 
     return stopping_cleanly(ctx, go)
 
@@ -203,8 +203,10 @@ def record_backlog(ctx: RunContext, outcome: Outcome) -> None:
         ctx.journal.append(BacklogRecorded(agent=outcome.agent, entries=[e.id for e in entries]))
 
 
-def execute(ctx: RunContext, progress: Progress, options: RunOptions, resumed: frozenset[str]) -> RunResult:
-    """Run the waves not yet merged, then integrate and ask; all or nothing."""
+def execute(ctx: RunContext, progress: Progress, options: RunOptions, resumed: frozenset[str],
+            queued: frozenset[str] = frozenset()) -> RunResult:
+    """Run the waves not yet merged, then integrate and ask; all or nothing. The `queued` subtasks wait for
+    files another run holds before they start (run/waiting.py)."""
     failed: list[Outcome] = []
     max_agents = options.max_agents or ctx.config.run.max_agents
     plan = progress.plan
@@ -219,7 +221,9 @@ def execute(ctx: RunContext, progress: Progress, options: RunOptions, resumed: f
         start = integration.head(ctx)
         jobs = [Assignment(sub, start, index[sub.id],
                            tuple((d, progress.summaries.get(d, "")) for d in sub.depends_on),
-                           resume=sub.id in resumed) for sub in todo if sub.id not in progress.approved]
+                           resume=sub.id in resumed, queued=sub.id in queued,
+                           siblings=tuple(other for other in wave if other.id != sub.id))
+                for sub in todo if sub.id not in progress.approved]
         outcomes = run_wave(ctx, jobs, max_agents)
         for outcome in outcomes:
             ctx.journal.append(AgentFinished(agent=outcome.agent, status=outcome.status, reason=outcome.reason,
@@ -290,6 +294,7 @@ def _resume(repo: Repository, config: Config, run: str, options: RunOptions,
     ctx = open_context(repo, config, run, state.task, state.target, spent=state.cost, listener=listener,
                        tokens=state.tokens)
     check_ready(repo, config, ctx.registry)
+    ctx.remember_grants(state)
     specs = ctx.registry.specs()
     # The budget is the run's new total: what was spent before counts against it.
     ctx.journal.append(Resumed(owner=owner(), budget=config.run.budget, limits=budget_json(config),
@@ -300,14 +305,14 @@ def _resume(repo: Repository, config: Config, run: str, options: RunOptions,
     def go() -> RunResult:
         plan = make_plan(ctx, state.base) if state.plan is None else Plan.from_json(state.plan)
         refuse_protected(plan, ctx.config, run)  # a stored plan, too: the allowance may have changed since
-        claim_files(repo, run, {path: sub.id for sub in plan.subtasks for path in sub.files})  # idempotent
+        queued = claim_or_queue(ctx, plan)  # what it holds already stays its own
         if not state.integration:
             integration.create_branch(ctx, state.base)
         progress = Progress.from_state(state, plan)
         if state.state == "pending":
             return integration.conclude(ctx, options, progress)
         retried = frozenset(a.id for a in state.agents.values() if a.status not in ("merged", "waiting"))
-        return execute(ctx, progress, options, resumed=retried)
+        return execute(ctx, progress, options, resumed=retried, queued=queued)
 
     return stopping_cleanly(ctx, go)
 

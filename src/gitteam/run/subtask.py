@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gitteam.errors import GitteamError
@@ -34,7 +34,9 @@ from gitteam.roles.review_agents import Subject, review_with_agents
 from gitteam.run import worktrees
 from gitteam.run.context import Outcome, RunContext
 from gitteam.run.environment import agent_env, learn_secret_files, setup_problem
+from gitteam.run.grants import grant_files
 from gitteam.run.notes import note_commit
+from gitteam.run.waiting import fresh_start, wait_for_files
 from gitteam.sandbox.home import prepare_home
 from gitteam.secrets import redact
 
@@ -46,11 +48,19 @@ class Assignment:
     index: int  # position in the plan, for a distinct GITTEAM_PORT
     dependencies: tuple[tuple[str, str], ...]  # (id, summary) of what it builds on
     resume: bool = False
+    queued: bool = False  # its files were held by another run when the run claimed them: wait for them first
+    siblings: tuple[Subtask, ...] = ()  # the others of its wave, at work beside it (request_files asks past them)
 
 
 def run_subtask(ctx: RunContext, job: Assignment) -> Outcome:
     subtask = job.subtask
     branch = agent_branch(ctx.run, subtask.id)
+    if job.queued:
+        try:
+            wait_for_files(ctx, subtask)
+        except GitteamError as exc:  # nothing was done, nothing to save; its siblings go on
+            return Outcome(subtask.id, outcome_status(exc), job.start, reason=str(exc))
+        job = replace(job, start=fresh_start(ctx, job.start))
     try:
         worktree = prepare_worktree(ctx, job, branch)
     except GitteamError as exc:  # this subtask fails; its siblings in the wave go on
@@ -169,8 +179,13 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> C
         syntax_check=ctx.config.commands.syntax_check,
     )
     coder_role.prepare_scratch(worktree)
-    workspace = coder_role.Workspace(ctx.repo, worktree, head, Ownership(subtask.files, ctx.config.protect), commands,
-                                     ctx.config.secret_files())
+
+    def request(paths: tuple[str, ...], reason: str) -> coder_role.Grant:
+        return grant_files(ctx, subtask, job.siblings, paths, reason)
+
+    workspace = coder_role.Workspace(ctx.repo, worktree, head, Ownership(ctx.owned_files(subtask), ctx.config.protect),
+                                     commands, ctx.config.secret_files(),
+                                     request=request if ctx.config.limits.granted_files > 0 else None)
     return AgentCoder(Agent(
         ctx.model("coder"), coder_role.SYSTEM, coder_role.coder_tools(workspace, ctx.board, subtask.id),
         context, ctx.limits, ctx.meter, terminal="done", on_tool=ctx.on_tool, transcript=ctx.transcript(context),
@@ -197,7 +212,7 @@ def commit_work(ctx: RunContext, subtask: Subtask, worktree: Path, round_number:
         return None
     coder_role.mend_scratch(worktree)  # its .gitignore keeps it out of git, whatever a command did to it
     changed = [p for p in ctx.repo.worktree_changes(worktree) if not coder_role.in_scratch(p)]
-    ownership = Ownership(subtask.files, ctx.config.protect)
+    ownership = Ownership(ctx.owned_files(subtask), ctx.config.protect)
     owned = [p for p in changed if ownership.owns(p)]
     stray = ownership.violations(changed)
     if stray:  # build output is no one's work: not reported (it goes with the worktree); the rest is kept then
@@ -214,6 +229,12 @@ def commit_work(ctx: RunContext, subtask: Subtask, worktree: Path, round_number:
     return head
 
 
+def granted_note(ctx: RunContext, subtask: Subtask) -> dict[str, str]:
+    """For the reviewers: the files the coder was given beyond its plan, and why it asked."""
+    notes = ctx.grant_notes.get(subtask.id)
+    return {"files granted during the work": "; ".join(notes)} if notes else {}
+
+
 def review_round(ctx: RunContext, job: Assignment, worktree: Path, head: str, round_number: int,
                  summary: str) -> Verdict:
     """The merge gate: deterministic checks first (no model overrules them), then the reviewers."""
@@ -222,7 +243,7 @@ def review_round(ctx: RunContext, job: Assignment, worktree: Path, head: str, ro
     changes = parse_diff(diff_text)
     checks = run_checks(CheckContext(
         repo=ctx.repo, base=job.start, head=head, changes=changes,
-        ownership=Ownership(subtask.files, ctx.config.protect),
+        ownership=Ownership(ctx.owned_files(subtask), ctx.config.protect),
         worktree=worktree, test_command=ctx.config.commands.test, command_env=env(ctx, job, worktree),
         command_timeout=ctx.config.commands.timeout, max_file_bytes=ctx.config.review.max_file_bytes,
         commands=ctx.commands,
@@ -233,7 +254,7 @@ def review_round(ctx: RunContext, job: Assignment, worktree: Path, head: str, ro
     else:
         subject = Subject(job.start, head, diff_text, changes, ctx.task, checks=checks, about={
             "subtask": subtask.id, "title": subtask.title, "instructions": subtask.instructions,
-            "files": ", ".join(subtask.files)}, claim=summary)
+            "files": ", ".join(ctx.owned_files(subtask)), **granted_note(ctx, subtask)}, claim=summary)
         verdict = decide(checks, lambda: review_with_agents(ctx.review_session(subtask.id, round_number), subject))
     ctx.journal.append(Reviewed(agent=subtask.id, round=round_number, head=head, verdict=verdict.to_json()))
     return verdict

@@ -29,6 +29,8 @@ from gitteam.events import (
     IntegrationReviewed,
     IntegrationReviewStarted,
     LeftoversSaved,
+    LockGranted,
+    LockWaiting,
     Merged,
     Planned,
     Reviewed,
@@ -126,6 +128,12 @@ class ProgressPrinter:
                 notes = "".join(f"\n  [yellow]{markup_line(n)}[/yellow]" for n in e.serialized)
                 count = len(e.plan.get("subtasks", []))
                 return f"planned {count} subtask(s) in {len(e.waves)} wave(s): {waves}{notes}"
+            case LockWaiting():
+                whose = "queued behind" if e.queued else "held by"
+                return (f"  [yellow]…[/yellow] {markup_line(e.agent)}: waiting for {markup_line(e.path)}, {whose} "
+                        f"run {markup_line(e.holder_run)} (subtask {markup_line(e.holder_subtask)})")
+            case LockGranted():
+                return f"  [cyan]>[/cyan] {markup_line(e.agent)}: its files are free after {e.waited:.0f} s"
             case AgentStarted():
                 return f"  [cyan]>[/cyan] {markup_line(e.agent)}: setting up on {markup_line(e.branch)}"
             case AgentCommitted() if e.stray:
@@ -211,11 +219,13 @@ def state_json(state: RunState) -> dict[str, Any]:
         "task": state.task, "target": state.target, "base": state.base,
         "started": state.started, "integration": state.integration, "integration_head": state.integration_head,
         "tokens": state.tokens, "cost": round(state.cost, 6), "message": state.message, "disk": state.disk,
+        "locks": state.locks,
         "agents": [{"id": a.id, "status": a.status, "branch": a.branch, "worktree": a.worktree, "head": a.head,
                     "leftovers": a.leftovers or None,
                     "files": a.files, "round": a.round, "tokens": a.tokens, "cost": round(a.cost, 6),
                     "verdict": (a.verdict or {}).get("decision"), "findings": (a.verdict or {}).get("findings", []),
-                    "reason": a.reason, "models": sorted(a.models), "turns": state.turns.get(a.id, {})}
+                    "reason": a.reason, "models": sorted(a.models), "turns": state.turns.get(a.id, {}),
+                    "waiting_for": a.waiting_for or None, "granted": a.granted, "requests": a.requests}
                    for a in state.agents.values()],
         "turns": state.turns,
         "integration_review": state.integration_review and {
@@ -255,6 +265,10 @@ def print_status(states: Sequence[RunState], json_out: bool, detailed: bool) -> 
             print_agents(out, state)
             if state.message:
                 out.print(markup(state.message))
+            if state.locks and state.state != "running":  # kept for a decision or a resume: others queue on them
+                shown = ", ".join(state.locks[:8]) + (f" and {len(state.locks) - 8} more" if len(state.locks) > 8
+                                                      else "")
+                out.print(f"  holds {len(state.locks)} file(s) until it is decided or aborted: {markup_line(shown)}")
             if state.orphaned:
                 out.print(f"its process is gone (killed or crashed); carry on with: gitteam resume {state.run}")
         if state.damaged:  # even in the short list: what status shows of this run may be incomplete
@@ -279,6 +293,12 @@ def print_agents(out: Console, state: RunState) -> None:
                   f"{markup_line(', '.join(sorted(a.models)))}")
         if a.reason:
             out.print(f"      reason   {markup_line(a.reason)}")
+        if a.waiting_for:
+            out.print(f"      waiting  for {markup_line(a.waiting_for)}")
+        for request in a.requests:  # request_files: what it asked beyond its plan, and the answer
+            got = "granted" if request["granted"] else "refused"
+            out.print(f"      asked    {markup_line(', '.join(request['paths']))} ({got}): "
+                      f"{markup_line(request['reason'])}")
         if a.branch:
             out.print(f"      branch   {markup_line(a.branch)} ({markup_line(a.head[:10])})")
         if a.worktree:

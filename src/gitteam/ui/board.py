@@ -17,8 +17,11 @@ from gitteam.events import (
     AgentFinished,
     AgentStarted,
     Event,
+    FilesRequested,
     IntegrationReviewed,
     IntegrationReviewStarted,
+    LockGranted,
+    LockWaiting,
     Merged,
     ModelCalled,
     Planned,
@@ -36,6 +39,7 @@ INTEGRATION = "integration"
 # The states a row can be in, as the person reads them.
 QUEUED, SETTING_UP, CODING, TESTING, REVIEWING = "queued", "setting up", "coding", "testing", "reviewing"
 CHANGES_REQUESTED, APPROVED, MERGED = "changes requested", "approved", "merged"
+WAITING_FOR_LOCK = "waiting for a lock"
 PLANNING, PLANNED = "planning", "planned"
 THINKING = "(thinking)"  # the row's tool while its model call is in flight
 ACTIVE = frozenset({SETTING_UP, CODING, TESTING, REVIEWING, CHANGES_REQUESTED, PLANNING})
@@ -125,6 +129,14 @@ class Board:
                             self.rows[agent] = replace(self.rows[agent], wave=number)
                     if PLANNER in self.rows:
                         return self._set(PLANNER, now, state=PLANNED, tool="", ended=now)
+                case LockWaiting():  # its tool column says for what and whose
+                    return self._set(event.agent, now, state=WAITING_FOR_LOCK,
+                                     tool=f"{event.path} ({event.holder_run})")
+                case LockGranted():
+                    return self._set(event.agent, now, state=QUEUED, tool="")
+                case FilesRequested():
+                    got = "granted" if event.granted else "not granted"
+                    return self._set(event.agent, now, tool=f"request_files: {got}")
                 case AgentStarted():
                     return self._set(event.agent, now, state=SETTING_UP, started=now, ended=None, tool="",
                                      round=max(self._row(event.agent).round, 1))
