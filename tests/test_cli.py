@@ -479,7 +479,7 @@ def test_abort_a_pending_run(calc: Path) -> None:
 
     proc = gitteam(calc, "abort", run)
     assert proc.returncode == 0, proc.stderr
-    assert "aborted" in proc.stderr
+    assert "aborted" in proc.stdout
     assert worktrees(calc) == [str(calc)]
     assert not list((Path.home() / ".local/share/gitteam/worktrees").glob(f"*/{run}"))
     branches = git(calc, "for-each-ref", "--format=%(refname:short)", f"refs/heads/gitteam/{run}/").split()

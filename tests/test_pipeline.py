@@ -315,11 +315,11 @@ def test_cli_run_without_a_terminal_is_left_pending_then_rejected(repo: Path) ->
 
     assert ran.returncode == 0, ran.stderr
     run = only_run(repo)
-    assert "pending" in ran.stderr and f"gitteam approve {run}" in ran.stderr
+    assert "pending" in ran.stdout and f"gitteam approve {run}" in ran.stdout
     assert rev(repo, "main") == base
     rejected = cli(repo, "reject", run)
     assert rejected.returncode == 5, rejected.stderr
-    assert "rejected" in rejected.stderr
+    assert "rejected" in rejected.stdout
     assert rev(repo, "main") == base and status(repo) == ""
     assert branches(repo, run) == {"change", "integration"}
     assert run_state(repo, run).state == "rejected"
@@ -613,7 +613,7 @@ def test_a_file_held_by_a_pending_run_is_refused_until_that_run_is_rejected(repo
     refused_run = cli(repo, "run", "second run", "--model", spec(path), "--yes")
 
     assert refused_run.returncode == 1
-    assert f"run {first.run}" in refused_run.stderr and "src/app.py" in refused_run.stderr
+    assert f"run {first.run}" in refused_run.stdout and "src/app.py" in refused_run.stdout
     assert rev(repo, "main") == base
     assert cli(repo, "reject", first.run).returncode == 5
     again = cli(repo, "run", "second run", "--model", spec(path), "--yes")

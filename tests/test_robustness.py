@@ -151,7 +151,7 @@ def test_a_run_on_files_another_run_holds_is_refused_and_nothing_is_lost(repo: P
     wait_reached(first, held)
     second = gitteam(repo, "run", "--yes", "--model", f"replay:{same_file}", "task b")
     assert second.returncode == 1
-    assert "cannot claim a.txt" in second.stderr and "Traceback" not in second.stderr
+    assert "cannot claim a.txt" in second.stdout and "Traceback" not in second.stderr
     release(held)
     _, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
@@ -274,7 +274,7 @@ def test_abort_saves_what_agents_left_removes_every_worktree_and_keeps_every_bra
     (where["x"] / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"build output")  # not work: goes
     aborted = gitteam(repo, "abort", run)
     assert aborted.returncode == 0, aborted.stderr
-    assert f"refs/gitteam/leftovers/{run}/x" in aborted.stderr.replace("\n", "")
+    assert f"refs/gitteam/leftovers/{run}/x" in aborted.stdout.replace("\n", "")
     assert not where["x"].exists() and not where["y"].exists()
     leftovers = f"refs/gitteam/leftovers/{run}/x"
     assert git(repo, "show", f"{leftovers}:notes.txt") == "precious"

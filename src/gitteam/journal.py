@@ -289,6 +289,23 @@ def list_runs(state_dir: Path) -> list[RunState]:
     return sorted(states, key=lambda s: (s.started, s.run))
 
 
+def find_run(state_dir: Path, name: str) -> str:
+    """The run called `name`, or the one run whose id starts with it (ids are long; a prefix is enough)."""
+    root = runs_dir(state_dir)
+    if "/" in name or not name:
+        raise UsageError(f"no run named {name!r} (gitteam status lists the runs)")
+    if (root / name / "events.jsonl").is_file():
+        return name
+    found = sorted(p.name for p in root.iterdir() if p.name.startswith(name) and (p / "events.jsonl").is_file()) \
+        if root.is_dir() else []
+    if not found:
+        raise UsageError(f"no run named {name!r} (gitteam status lists the runs)")
+    if len(found) > 1:
+        raise UsageError(f"{name!r} starts the ids of {len(found)} runs ({', '.join(found[:5])}"
+                         f"{', ...' if len(found) > 5 else ''}): give more of the id")
+    return found[0]
+
+
 def load_run(state_dir: Path, run: str) -> RunState:
     path = runs_dir(state_dir) / run / "events.jsonl"
     if "/" in run or not path.is_file():

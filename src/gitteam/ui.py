@@ -179,12 +179,12 @@ def report(console: Console, result: RunResult, json_out: bool) -> int:
     if json_out:
         print_json({"run": result.run, "state": result.state, "exit_code": result.exit_code,
                     "message": result.message, **result.details})
-    else:
-        style = STATE_STYLE.get(result.state, "white")
-        console.print(f"[{style}]{result.state}[/{style}]: {markup(result.message)}")
+    else:  # the result on stdout, so `gitteam run ... | tee log` keeps it; the progress stayed on stderr
+        out, style = stdout(), STATE_STYLE.get(result.state, "white")
+        out.print(f"[{style}]{result.state}[/{style}]: {markup(result.message)}")
         protected = result.details.get("protected")
         if protected:
-            console.print(f"[bold red]protected files changed:[/bold red] {markup_line(', '.join(protected))}")
+            out.print(f"[bold red]protected files changed:[/bold red] {markup_line(', '.join(protected))}")
     return result.exit_code
 
 

@@ -1,0 +1,117 @@
+"""The terminal experience of issue 15, driven as a person drives it: `python -m gitteam` in a subprocess on real
+repositories, each run played by a replay script. Every test here failed on the main it was written against.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from conftest import git
+from scripts import assert_error, cli, coder_writes, done, plan_turn, script, sha, spec, subtask, write_script
+
+
+def one_subtask(path: str = "src/app.py", content: str = "def main():\n    return 2\n") -> dict[str, Any]:
+    return script(planner=[plan_turn([subtask("app", [path])])],
+                  coder={"app": [coder_writes(path, content), done("returns 2")]})
+
+
+def saved(tmp_path: Path, data: dict[str, Any], name: str = "script.json") -> str:
+    return spec(write_script(tmp_path / name, data))
+
+
+def pending_run(repo: Path, tmp_path: Path, task: str = "make main return 2", name: str = "script.json",
+                path: str = "src/app.py") -> str:
+    ran = cli(repo, "run", task, "--no-merge", "--json", "--model", saved(tmp_path, one_subtask(path), name))
+    assert ran.returncode == 0, ran.stderr
+    run: str = json.loads(ran.stdout)["run"]
+    return run
+
+
+# -- discoverability --------------------------------------------------------------------------------------
+
+
+def test_version_and_short_help(tmp_path: Path) -> None:
+    from gitteam import __version__
+
+    version = cli(tmp_path, "--version")
+    assert (version.returncode, version.stdout) == (0, f"gitteam {__version__}\n")
+    for args in (["-h"], ["run", "-h"], ["memory", "add", "-h"]):
+        proc = cli(tmp_path, *args)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith("Usage: gitteam"), proc.stdout
+
+
+def test_shell_completion_is_offered(tmp_path: Path) -> None:
+    top = cli(tmp_path, "--help")
+    assert "--install-completion" in top.stdout
+    shown = cli(tmp_path, "--show-completion", "bash")
+    assert shown.returncode == 0, shown.stderr
+    assert "_GITTEAM_COMPLETE" in shown.stdout
+
+
+def test_usage_lines_name_arguments_plainly(tmp_path: Path) -> None:
+    """No `{TASK}` (typer's mark of a required argument) and no `[[RUN]]` (a metavar bracketed twice)."""
+    expected = {"plan": "Usage: gitteam plan [OPTIONS] TASK", "status": "Usage: gitteam status [OPTIONS] [RUN]",
+                "show": "Usage: gitteam show [OPTIONS] RUN [AGENT]", "cost": "Usage: gitteam cost [OPTIONS] [RUN]",
+                "memory add": "Usage: gitteam memory add [OPTIONS] CONTENT"}
+    for command, usage in expected.items():
+        proc = cli(tmp_path, *command.split(), "--help")
+        assert proc.stdout.splitlines()[0] == usage, proc.stdout
+    missing = cli(tmp_path, "plan")
+    assert missing.returncode == 2
+    assert "Usage: gitteam plan [OPTIONS] TASK" in missing.stderr
+
+
+def test_every_option_of_resume_and_run_has_help(tmp_path: Path) -> None:
+    import typer.main
+
+    from gitteam.cli import app
+
+    group: Any = typer.main.get_command(app)
+    for name in ("run", "resume", "plan", "demo", "approve"):
+        for param in group.commands[name].params:
+            assert getattr(param, "help", None), (name, param.name)
+
+
+# -- run ids by prefix ------------------------------------------------------------------------------------
+
+
+def test_every_command_takes_a_unique_prefix_of_a_run_id(repo: Path, tmp_path: Path) -> None:
+    run = pending_run(repo, tmp_path)
+    prefix = run[:6]
+    status = cli(repo, "status", prefix, "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)[0]["run"] == run
+    shown = cli(repo, "show", prefix, "app")
+    assert shown.returncode == 0 and "return 2" in shown.stdout, shown.stderr
+    assert json.loads(cli(repo, "cost", prefix, "--json").stdout)[0]["run"] == run
+    base = sha(repo, "main")
+    approved = cli(repo, "approve", prefix, "--json")
+    assert approved.returncode == 0, approved.stderr
+    assert json.loads(approved.stdout)["state"] == "merged"
+    assert git(repo, "merge-base", "--is-ancestor", base, "main") == ""
+    assert sha(repo, "main") != base
+
+
+def test_a_prefix_two_runs_share_is_refused_naming_both(repo: Path, tmp_path: Path) -> None:
+    first = pending_run(repo, tmp_path, name="one.json")
+    second = pending_run(repo, tmp_path, name="two.json", path="README.md")  # another file: no lock waits
+    shared = "make-main"
+    assert first.startswith(shared) and second.startswith(shared)
+    before = sha(repo, "main")
+    assert_error(cli(repo, "approve", shared), 2, first, second, "give more of the id")
+    assert_error(cli(repo, "status", "nosuch"), 2, "no run named 'nosuch'")
+    assert sha(repo, "main") == before
+
+
+# -- output -----------------------------------------------------------------------------------------------
+
+
+def test_the_result_line_reaches_stdout_and_progress_stays_on_stderr(repo: Path, tmp_path: Path) -> None:
+    """`gitteam run ... | tee log` keeps what happened."""
+    ran = cli(repo, "run", "make main return 2", "--yes", "--model", saved(tmp_path, one_subtask()))
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.startswith("merged"), ran.stdout
+    assert "merged" not in ran.stderr.splitlines()[-1]
