@@ -441,20 +441,21 @@ def test_uncommitted_changes_elsewhere_survive_the_fast_forward(repo: Path) -> N
     assert status(repo) == before
 
 
-def test_uncommitted_changes_to_a_changed_file_stop_the_fast_forward(repo: Path) -> None:
+def test_uncommitted_changes_to_a_planned_file_stop_the_run_before_any_coder(repo: Path) -> None:
     base = sha(repo, "main")
     (repo / "src/app.py").write_text("def main():\n    return 'mine'\n")
     before = status(repo)
 
     result = start(repo, one_file_script())
 
-    assert (result.exit_code, result.state) == (1, "pending")
-    assert "src/app.py" in result.message and f"gitteam approve {result.run}" in result.message
+    assert (result.exit_code, result.state) == (2, "failed")
+    assert "src/app.py" in result.message and f"gitteam resume {result.run}" in result.message
+    assert events(repo, result.run, "agent_started") == []
     assert rev(repo, "main") == base
     assert (repo / "src/app.py").read_text() == "def main():\n    return 'mine'\n"
     assert status(repo) == before
     git(repo, "checkout", "--", "src/app.py")
-    approved = cli(repo, "approve", result.run)
+    approved = cli(repo, "resume", result.run)  # the run's --yes and models are kept
     assert approved.returncode == 0, approved.stderr
     assert rev(repo, "main") == rev(repo, f"gitteam/{result.run}/integration") != base
     assert (repo / "src/app.py").read_text() == "def main():\n    return 2\n"

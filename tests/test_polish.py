@@ -9,7 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from conftest import git
-from scripts import assert_error, cli, coder_writes, done, plan_turn, script, sha, spec, subtask, write_script
+from scripts import (
+    assert_error,
+    cli,
+    coder_writes,
+    done,
+    events,
+    plan_turn,
+    script,
+    sha,
+    spec,
+    subtask,
+    write_script,
+)
 
 
 def one_subtask(path: str = "src/app.py", content: str = "def main():\n    return 2\n") -> dict[str, Any]:
@@ -115,3 +127,109 @@ def test_the_result_line_reaches_stdout_and_progress_stays_on_stderr(repo: Path,
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.startswith("merged"), ran.stdout
     assert "merged" not in ran.stderr.splitlines()[-1]
+
+
+# -- fail before spending ---------------------------------------------------------------------------------
+
+
+def agents_started(repo: Path, run: str) -> list[dict[str, Any]]:
+    return events(repo, run, "agent_started")
+
+
+def test_an_uncommitted_edit_to_a_planned_file_fails_the_run_before_any_coder(repo: Path, tmp_path: Path) -> None:
+    (repo / "src" / "app.py").write_text("def main():\n    return 'mine'\n")
+    base = sha(repo, "main")
+    model = saved(tmp_path, one_subtask())
+    ran = cli(repo, "run", "make main return 2", "--yes", "--json", "--model", model)
+    result = json.loads(ran.stdout)
+    assert ran.returncode == 2, ran.stderr
+    assert "src/app.py" in result["message"] and "no coder was started" in result["message"]
+    assert agents_started(repo, result["run"]) == []
+    assert (repo / "src" / "app.py").read_text() == "def main():\n    return 'mine'\n"
+    assert sha(repo, "main") == base
+
+    git(repo, "stash")  # out of the way: resume carries on with the plan it has, and lands
+    resumed = cli(repo, "resume", result["run"], "--yes", "--json", "--model", model)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["state"] == "merged"
+    assert git(repo, "show", "main:src/app.py") == "def main():\n    return 2"
+
+
+def test_an_untracked_file_where_the_plan_adds_one_fails_the_run_before_any_coder(repo: Path,
+                                                                                   tmp_path: Path) -> None:
+    (repo / "NOTES.md").write_text("my notes, never committed\n")
+    ran = cli(repo, "run", "write notes", "--yes", "--json", "--model",
+              saved(tmp_path, one_subtask("NOTES.md", "the team's notes\n")))
+    result = json.loads(ran.stdout)
+    assert ran.returncode == 2 and "NOTES.md" in result["message"], ran.stdout
+    assert agents_started(repo, result["run"]) == []
+    assert (repo / "NOTES.md").read_text() == "my notes, never committed\n"
+
+
+def test_a_run_left_pending_at_the_prompt_exits_0_and_with_yes_1(repo: Path, tmp_path: Path) -> None:
+    """The person approves at the prompt while having edited a file the run changes: the target cannot move,
+    the run is pending, which exits 0. The same run approved with `gitteam approve` (unattended) exits 1."""
+    from gitteam.run.context import ApprovalRequest, RunOptions
+    from scripts import start
+
+    def edit_then_approve(request: ApprovalRequest) -> str:
+        (repo / "src" / "app.py").write_text("def main():\n    return 'edited meanwhile'\n")
+        return "approve"
+
+    base = sha(repo, "main")
+    result = start(repo, one_subtask(), RunOptions(approver=edit_then_approve))
+    assert (result.state, result.exit_code) == ("pending", 0), result.message
+    assert sha(repo, "main") == base
+    approved = cli(repo, "approve", result.run)
+    assert approved.returncode == 1, approved.stdout
+    assert "pending" in approved.stdout and sha(repo, "main") == base
+    assert (repo / "src" / "app.py").read_text() == "def main():\n    return 'edited meanwhile'\n"
+
+
+def test_a_target_that_does_not_exist_is_refused_before_the_planner_naming_the_branches(
+        repo: Path, tmp_path: Path) -> None:
+    ran = cli(repo, "run", "make main return 2", "--target", "nosuch", "--model", saved(tmp_path, one_subtask()))
+    assert_error(ran, 2, "no branch named 'nosuch'", "branches: main")
+    assert "pass --target" not in ran.stderr
+    assert not (repo / ".git" / "gitteam" / "runs").exists()  # no run was started, no planner was paid
+
+
+# -- resume keeps the run's models and options ------------------------------------------------------------
+
+
+def failed_before_coding(repo: Path, tmp_path: Path, *flags: str) -> tuple[str, str]:
+    """A run stopped after planning (an uncommitted edit to its file, then put away): resumable."""
+    (repo / "src" / "app.py").write_text("def main():\n    return 'mine'\n")
+    model = saved(tmp_path, one_subtask(), "run-model.json")
+    ran = cli(repo, "run", "make main return 2", "--json", "--model", model, *flags)
+    assert ran.returncode == 2, ran.stdout
+    git(repo, "checkout", "--", "src/app.py")
+    return json.loads(ran.stdout)["run"], model
+
+
+def test_resume_keeps_the_runs_models_and_yes_and_says_where_settings_differ(repo: Path, tmp_path: Path) -> None:
+    run, model = failed_before_coding(repo, tmp_path, "--yes")
+    other = saved(tmp_path, one_subtask(content="def main():\n    return 3\n"), "other.json")
+    (repo / ".gitteam.toml").write_text(f'[roles]\nplanner = "{other}"\ncoder = "{other}"\nreviewer = "{other}"\n')
+
+    resumed = cli(repo, "resume", run[:8], "--json")  # no --yes, no --model: the run's own
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["state"] == "merged"
+    assert git(repo, "show", "main:src/app.py") == "def main():\n    return 2"
+    assert f"the coder stays the run's {model} (your settings now say {other}" in resumed.stderr
+    resumed_events = events(repo, run, "resumed")
+    assert resumed_events[-1]["models"] == {"planner": model, "coder": model, "reviewer": model}
+
+
+def test_resume_with_a_model_flag_uses_it_and_says_it_replaces_the_runs(repo: Path, tmp_path: Path) -> None:
+    run, model = failed_before_coding(repo, tmp_path)
+    other = saved(tmp_path, one_subtask(content="def main():\n    return 3\n"), "other.json")
+
+    resumed = cli(repo, "resume", run, "--coder", other, "--json")
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["state"] == "pending"  # no --yes then, none now, no terminal: it waits
+    assert f"the coder is now {other} (the run had {model})" in resumed.stderr
+    assert git(repo, "show", f"gitteam/{run}/app:src/app.py") == "def main():\n    return 3"
+    assert events(repo, run, "resumed")[-1]["models"]["planner"] == model

@@ -256,15 +256,23 @@ def resume(
 ) -> int:
     """Continue a run that stopped, failed or crashed."""
     from gitteam import ui
-    from gitteam.run.orchestrator import resume_run
+    from gitteam.config import load_config
+    from gitteam.journal import load_run
+    from gitteam.run.orchestrator import kept_settings, resume_run
 
     git_repo = open_repo(repo)
-    config = load(git_repo, **model_overrides(model, planner, coder, reviewer),
-                  **{"run.budget": budget, "run.max_agents": max_agents})
-    options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out,
-                             allow_protected=allow_protected or [])
+    run_id = run_named(git_repo, run_id)
+    flags = {**model_overrides(model, planner, coder, reviewer), "run.budget": budget, "run.max_agents": max_agents}
+    kept = kept_settings(git_repo, load(git_repo, **flags), load_run(git_repo.state_dir, run_id),
+                         {"planner": planner or model, "coder": coder or model, "reviewer": reviewer or model},
+                         budget_given=budget is not None, max_agents_given=max_agents is not None)
+    config = load_config(git_repo.root, {**kept.overrides, **{k: v for k, v in flags.items() if v is not None}})
+    for note in kept.notes:
+        print(f"gitteam: {one_line(note)}", file=sys.stderr)
+    options = ui.run_options(yes=yes or kept.yes, no_merge=no_merge or kept.no_merge, keep=keep or kept.keep,
+                             json_out=json_out, allow_protected=allow_protected or [])
     console = ui.progress_console()
-    result = resume_run(git_repo, config, run_named(git_repo, run_id), options, listener=ui.ProgressPrinter(console))
+    result = resume_run(git_repo, config, run_id, options, listener=ui.ProgressPrinter(console))
     return ui.report(console, result, json_out)
 
 

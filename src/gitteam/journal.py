@@ -232,6 +232,10 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one case per even
         case Resumed():
             state.state, state.owner = RUNNING, e.owner
             state.allow_protected += [str(path) for path in e.allow_protected]
+            # what the run goes on with: the next resume keeps these (options holds the latest)
+            state.options = {**state.options, **e.options, **({"models": e.models} if e.models else {}),
+                             **({"economy": e.economy} if e.economy else {}),
+                             **({"budget": e.limits} if e.limits else {})}
         case Damaged():
             state.damaged.append(e)
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gitteam.config import Config, settings_of
@@ -70,8 +72,11 @@ def resolve_target(repo: Repository, config: Config) -> tuple[str, str]:
     base = repo.rev_parse(f"refs/heads/{target}")
     if base is None and target == repo.head_branch() and repo.rev_parse("HEAD") is None:
         raise UsageError(f"{target} has no commits yet: commit something first (the team works from a commit)")
-    if base is None:
-        raise UsageError(f"no branch named {target!r} (pass --target BRANCH)")
+    if base is None:  # given by --target or [run] target: say what exists rather than to pass it again
+        names = [name for name in repo.git("for-each-ref", "--format=%(refname:short)", "refs/heads/").split()
+                 if not name.startswith("gitteam/")]  # the run's own branches are no target
+        raise UsageError(f"no branch named {target!r} to fast-forward (branches: {', '.join(names[:8])}"
+                         f"{', ...' if len(names) > 8 else ''})")
     return target, base
 
 
@@ -100,17 +105,54 @@ def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
     run = run or new_run_id(task)
     ctx = open_context(repo, config, run, task, target, listener=listener, registry=registry)
     ctx.journal.append(RunStarted(run=run, task=task, target=target, base=base, owner=owner(), options={
-        "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep, **registry.specs(),
+        "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep,
+        "max_agents": options.max_agents or config.run.max_agents, **registry.specs(),
         "budget": budget_json(config), "allow_protected": list(flags),
     }, sandbox=describe_sandbox(config.sandbox), ignored_settings=list(config.ignored), settings=settings_of(config)))
 
     def go() -> RunResult:
         plan = make_plan(ctx, base)
+        check_checkout(ctx, plan, base)
         claim_files(repo, run, {path: sub.id for sub in plan.subtasks for path in sub.files})
         integration.create_branch(ctx, base)
         return execute(ctx, Progress(base, plan), options, resumed=frozenset())
 
     return stopping_cleanly(ctx, go)
+
+
+def check_checkout(ctx: RunContext, plan: Plan, base: str) -> None:
+    """Refuse, before any coder is paid, a run whose fast-forward the user's checkout of the target would stop:
+    uncommitted changes to a file the plan changes, or an untracked or ignored file where it adds one. Found
+    only at the end, every agent and review would have run for a result that cannot land."""
+    checkout = ctx.repo.worktree_of_branch(ctx.target)
+    planned = sorted({path for sub in plan.subtasks for path in sub.files})
+    if checkout is None or not checkout.is_dir() or not planned:
+        return
+    if ctx.repo.rev_parse(f"refs/heads/{ctx.target}") != base:
+        return  # the target moved: the run merges its new commits at the end, and the check happens then
+    tracked = set(ctx.repo.git("--literal-pathspecs", "ls-tree", "-r", "-z", "--name-only", base, "--",
+                               *planned).split("\0")) - {""}
+    changed = set(ctx.repo.worktree_changes(checkout))
+    in_the_way = [path for path in planned if path in changed or (path not in tracked and on_disk(checkout, path))]
+    if in_the_way:
+        listed = ", ".join(in_the_way[:5]) + (f" and {len(in_the_way) - 5} more" if len(in_the_way) > 5 else "")
+        raise UsageError(f"{ctx.target} is checked out in {checkout} with uncommitted or untracked files the plan "
+                         f"changes: {listed}; the run could not land on them, so no coder was started. Commit "
+                         f"or stash them, then gitteam resume {ctx.run}")
+
+
+def on_disk(root: Path, path: str) -> bool:
+    """Whether something stands at `path` under `root`, reached through real directories only (a symlinked
+    directory on the way leads elsewhere: no file of this checkout is there)."""
+    parts = path.split("/")
+    for depth in range(1, len(parts) + 1):
+        try:
+            mode = os.lstat(root.joinpath(*parts[:depth])).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        if depth < len(parts) and not stat.S_ISDIR(mode):
+            return False
+    return True
 
 
 def stopping_cleanly(ctx: RunContext, body: Callable[[], RunResult]) -> RunResult:
@@ -295,11 +337,16 @@ def _resume(repo: Repository, config: Config, run: str, options: RunOptions,
     ctx.journal.append(Resumed(owner=owner(), budget=config.run.budget, limits=budget_json(config),
                                spent=state.cost, tokens=state.tokens, allow_protected=list(flags),
                                models=specs["models"], economy=specs["economy"],
-                               sandbox=describe_sandbox(config.sandbox)))
+                               sandbox=describe_sandbox(config.sandbox), options={
+                                   "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep,
+                                   "max_agents": options.max_agents or config.run.max_agents}))
 
     def go() -> RunResult:
         plan = make_plan(ctx, state.base) if state.plan is None else Plan.from_json(state.plan)
         refuse_protected(plan, ctx.config, run)  # a stored plan, too: the allowance may have changed since
+        merged = {a.id for a in state.agents.values() if a.status == "merged"}
+        if state.state != "pending" and any(sub.id not in merged for sub in plan.subtasks):
+            check_checkout(ctx, plan, state.base)  # coders are still to be paid (a half-done fast-forward is not)
         claim_files(repo, run, {path: sub.id for sub in plan.subtasks for path in sub.files})  # idempotent
         if not state.integration:
             integration.create_branch(ctx, state.base)
@@ -310,6 +357,48 @@ def _resume(repo: Repository, config: Config, run: str, options: RunOptions,
         return execute(ctx, progress, options, resumed=retried)
 
     return stopping_cleanly(ctx, go)
+
+
+@dataclass(frozen=True)
+class KeptSettings:
+    """What `gitteam resume` goes on with: the run's own models, budget and options where no flag overrides
+    them (today's config or environment may name others: the run started with these, and is billed on them)."""
+
+    overrides: dict[str, object]  # config overrides: the run's models, budget, max_agents
+    yes: bool
+    no_merge: bool
+    keep: bool
+    notes: list[str]  # where a flag or today's settings differ from the run's, said to the person
+
+
+def kept_settings(repo: Repository, config: Config, state: RunState, flags: dict[str, str | None],
+                  budget_given: bool, max_agents_given: bool) -> KeptSettings:
+    """`config` is today's, flags applied; `flags` maps each role to the spec a flag gave it (or None)."""
+    recorded: dict[str, str] = state.options.get("models", {})
+    economy: dict[str, str] = state.options.get("economy", {})
+    today = Registry(config, repo.root).specs()["models"]
+    overrides: dict[str, object] = {}
+    notes: list[str] = []
+    for role in ("planner", "coder", "reviewer"):
+        was = recorded.get(role)
+        if flags.get(role):
+            if was and flags[role] != was:
+                notes.append(f"the {role} is now {flags[role]} (the run had {was})")
+        elif was:
+            overrides[f"roles.{role}"] = was
+            if economy.get(role):
+                overrides[f"roles.economy_{role}"] = economy[role]
+            if today.get(role) != was:
+                notes.append(f"the {role} stays the run's {was} (your settings now say {today.get(role) or 'none'}; "
+                             f"--{role} changes it)")
+    limits: dict[str, Any] = state.options.get("budget", {})
+    if not budget_given and limits:
+        overrides.update({"run.budget": limits.get("money"), "run.max_tokens": limits.get("tokens"),
+                          "run.max_seconds": limits.get("seconds")})
+    if not max_agents_given and state.options.get("max_agents"):
+        overrides["run.max_agents"] = state.options["max_agents"]
+    return KeptSettings(overrides, bool(state.options.get("yes")), bool(state.options.get("no_merge")),
+                        bool(state.options.get("keep")), notes)
 
 
 def has_budget(config: Config) -> bool:
