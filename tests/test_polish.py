@@ -233,3 +233,79 @@ def test_resume_with_a_model_flag_uses_it_and_says_it_replaces_the_runs(repo: Pa
     assert f"the coder is now {other} (the run had {model})" in resumed.stderr
     assert git(repo, "show", f"gitteam/{run}/app:src/app.py") == "def main():\n    return 3"
     assert events(repo, run, "resumed")[-1]["models"]["planner"] == model
+
+
+# -- plan, then run --plan --------------------------------------------------------------------------------
+
+
+def plan_json(repo: Path, model: str, *flags: str, task: str = "make main return 2") -> dict[str, Any]:
+    planned = cli(repo, "plan", task, "--model", model, "--json", *flags)
+    assert planned.returncode == 0, planned.stderr
+    data: dict[str, Any] = json.loads(planned.stdout)
+    return data
+
+
+def test_plan_saves_its_plan_and_run_plan_carries_it_out_without_planning_again(repo: Path,
+                                                                                 tmp_path: Path) -> None:
+    model = saved(tmp_path, one_subtask())  # the planner's script has one turn: a second plan would fail
+    base = sha(repo, "main")
+    plan = plan_json(repo, model)
+    run = plan["run"]
+    assert plan["waves"] == [["app"]]
+    assert sha(repo, "main") == base and git(repo, "status", "--porcelain") == ""
+    [planner] = json.loads(cli(repo, "cost", run, "--json").stdout)  # the planner's spend is on record
+    assert planner["role"] == "planner" and planner["input_tokens"] > 0
+    assert json.loads(cli(repo, "status", run, "--json").stdout)[0]["state"] == "planned"
+
+    ran = cli(repo, "run", "--plan", run[:10], "--yes", "--json", "--model", model)
+
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["state"] == "merged"
+    assert git(repo, "show", "main:src/app.py") == "def main():\n    return 2"
+    assert len(events(repo, run, "plan")) == 1
+    roles = [row["role"] for row in json.loads(cli(repo, "cost", run, "--json").stdout)]
+    assert roles.count("planner") == 1 and "coder" in roles
+
+
+def test_plan_on_another_target_is_run_there(repo: Path, tmp_path: Path) -> None:
+    git(repo, "branch", "release")
+    model = saved(tmp_path, one_subtask())
+    main_before = sha(repo, "main")
+    run = plan_json(repo, model, "--target", "release")["run"]
+    refused = cli(repo, "run", "--plan", run, "--target", "main", "--model", model)
+    assert_error(refused, 2, "made on release, not main")
+    ran = cli(repo, "run", "--plan", run, "--yes", "--json", "--model", model)
+    assert ran.returncode == 0, ran.stderr
+    assert git(repo, "show", "release:src/app.py") == "def main():\n    return 2"
+    assert sha(repo, "main") == main_before
+
+
+def test_plan_from_the_backlog_and_the_run_closes_the_item(repo: Path, tmp_path: Path) -> None:
+    added = cli(repo, "memory", "add", "main should return 2", "--tag", "backlog")
+    item = added.stdout.strip()
+    model = saved(tmp_path, one_subtask())
+    run = plan_json(repo, model, "--from-backlog", item[:10], task="")["run"]
+    assert "main should return 2" in events(repo, run, "run_started")[0]["task"]
+    ran = cli(repo, "run", "--plan", run, "--yes", "--model", model)
+    assert ran.returncode == 0, ran.stderr
+    assert item[:10] not in cli(repo, "backlog").stdout
+
+
+def test_run_plan_refuses_what_is_no_saved_plan(repo: Path, tmp_path: Path) -> None:
+    model = saved(tmp_path, one_subtask())
+    run = plan_json(repo, model)["run"]
+    assert_error(cli(repo, "run", "another task", "--plan", run), 2, "give no TASK")
+    merged = cli(repo, "run", "--plan", run, "--yes", "--model", model)
+    assert merged.returncode == 0, merged.stderr
+    assert_error(cli(repo, "run", "--plan", run, "--yes", "--model", model), 2, "is merged, not a saved plan")
+
+
+def test_work_inside_a_directory_the_plan_owns_fails_the_run_before_any_coder(repo: Path, tmp_path: Path) -> None:
+    (repo / "src" / "draft.py").write_text("half written\n")
+    data = script(planner=[plan_turn([subtask("app", ["src/"])])],
+                  coder={"app": [coder_writes("src/app.py", "def main():\n    return 2\n"), done()]})
+    ran = cli(repo, "run", "rework src", "--yes", "--json", "--model", saved(tmp_path, data))
+    result = json.loads(ran.stdout)
+    assert ran.returncode == 2 and "src/" in result["message"], ran.stdout
+    assert agents_started(repo, result["run"]) == []
+    assert (repo / "src" / "draft.py").read_text() == "half written\n"

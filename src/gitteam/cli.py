@@ -120,15 +120,22 @@ def run(
                                                            "backlog items (repeatable; see gitteam backlog).")]
     = None,
     allow_protected: AllowOpt = None,
+    saved_plan: Annotated[str | None, typer.Option("--plan", metavar="RUN", help="Carry out the plan gitteam plan "
+                                                   "saved (its run id, or the start of it): no new planning.")]
+    = None,
     json_out: JsonOpt = False,
 ) -> int:
     """Plan, code in parallel worktrees, review, integrate, ask, fast-forward."""
     from gitteam import ui
     from gitteam.commands import memory as memory_command
-    from gitteam.run.orchestrator import start_run
+    from gitteam.journal import load_run
+    from gitteam.run.orchestrator import run_planned, start_run
 
-    if task is None and not from_backlog:
-        raise UsageError("Missing argument 'TASK': say what the team should do (or pass --from-backlog ID)")
+    if saved_plan is not None and (task is not None or from_backlog):
+        raise UsageError("--plan carries out the saved plan's own task: give no TASK or --from-backlog with it")
+    if task is None and not from_backlog and saved_plan is None:
+        raise UsageError("Missing argument 'TASK': say what the team should do (or pass --from-backlog ID, or "
+                         "--plan RUN)")
     git_repo = open_repo(repo)
     items: list[Entry] = []
     if from_backlog:
@@ -138,28 +145,48 @@ def run(
     options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out,
                              allow_protected=allow_protected or [])
     console = ui.progress_console()
-    result = start_run(git_repo, config, task or "", options, listener=ui.ProgressPrinter(console))
+    if saved_plan is not None:
+        run_id = run_named(git_repo, saved_plan)
+        items = memory_command.backlog_items(git_repo, load_run(git_repo.state_dir, run_id).options)
+        result = run_planned(git_repo, config, run_id, options, target, listener=ui.ProgressPrinter(console))
+    else:
+        result = start_run(git_repo, config, task or "", options, listener=ui.ProgressPrinter(console))
     memory_command.close_resolved(git_repo, items, result.run, result.state)
     return ui.report(console, result, json_out)
 
 
 @app.command()
 def plan(
-    task: Annotated[str, typer.Argument(metavar="TASK", help="What the team should do.")],
+    task: Annotated[str | None, typer.Argument(metavar="TASK", help="What the team should do.")] = None,
     repo: RepoOpt = None,
-    model: Annotated[SpecOpt, typer.Option("--model", help="Model spec for the planner.")] = None,
+    model: Annotated[SpecOpt, typer.Option("--model", help="Model spec for every role (the planner now; the "
+                                           "rest as run --plan's default is its own flags).")] = None,
     planner: Annotated[SpecOpt, typer.Option("--planner", help="Model spec for the planner.")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Branch to plan on and later fast-forward "
+                                               "(default: the current branch).")] = None,
+    from_backlog: Annotated[list[str] | None, typer.Option("--from-backlog", metavar="ID", help="Plan fixing these "
+                                                           "backlog items (repeatable; see gitteam backlog).")]
+    = None,
     allow_protected: AllowOpt = None,
     json_out: JsonOpt = False,
 ) -> int:
-    """Print the file-disjoint plan (subtasks, files, waves); change nothing."""
+    """Plan the task (subtasks, files, waves) and save the plan: gitteam run --plan RUN carries it out. Changes
+    nothing in git."""
     from gitteam import ui
-    from gitteam.run.orchestrator import plan_only
+    from gitteam.commands import memory as memory_command
+    from gitteam.run.orchestrator import save_plan
 
+    if task is None and not from_backlog:
+        raise UsageError("Missing argument 'TASK': say what the team should do (or pass --from-backlog ID)")
     git_repo = open_repo(repo)
-    config = load(git_repo, **model_overrides(model, planner, None, None))
-    planned = plan_only(git_repo, config, task, tuple(allow_protected or []))
-    ui.print_plan(planned.plan, planned.serialized, planned.summary, json_out)
+    if from_backlog:
+        task, _ = memory_command.backlog_task(git_repo, from_backlog, task)
+    config = load(git_repo, **model_overrides(model, planner, None, None), **{"run.target": target})
+    result, planned = save_plan(git_repo, config, task or "", tuple(allow_protected or []),
+                                tuple(from_backlog or []))
+    if planned is None:  # refused or failed: the journal keeps what the planner cost; one line says why
+        raise GitteamError(result.message, result.exit_code)
+    ui.print_plan(planned.plan, planned.serialized, planned.summary, json_out, run=result.run)
     return Exit.OK
 
 

@@ -48,6 +48,7 @@ Listener = Callable[[Event], None]
 RUNNING, PENDING, MERGED, FAILED, REFUSED, BUDGET, REJECTED, ABORTED, INTERRUPTED = (
     "running", "pending", "merged", "failed", "refused", "budget", "rejected", "aborted", "interrupted",
 )
+PLANNED = "planned"  # `gitteam plan` saved the plan; `gitteam run --plan RUN` carries it out
 FINISHED_STATES = {MERGED, REJECTED, ABORTED}
 
 

@@ -188,12 +188,12 @@ def report(console: Console, result: RunResult, json_out: bool) -> int:
     return result.exit_code
 
 
-def print_plan(plan: Plan, notes: Sequence[str], summary: str, json_out: bool) -> None:
+def print_plan(plan: Plan, notes: Sequence[str], summary: str, json_out: bool, run: str = "") -> None:
     from gitteam.plan import waves
 
     layers = waves(plan)
     if json_out:
-        print_json({"plan": plan.to_json(), "serialized": list(notes),
+        print_json({"run": run, "plan": plan.to_json(), "serialized": list(notes),
                     "waves": [[s.id for s in w] for w in layers], "summary": summary})
         return
     out = stdout()
@@ -207,6 +207,8 @@ def print_plan(plan: Plan, notes: Sequence[str], summary: str, json_out: bool) -
             out.print(f"    files: {markup_line(', '.join(sub.files))}")
     for note in notes:
         out.print(f"[yellow]{markup_line(note)}[/yellow]")
+    if run:
+        out.print(f"plan saved as run {run}: gitteam run --plan {run} carries it out")
 
 
 def state_json(state: RunState) -> dict[str, Any]:

@@ -5,8 +5,9 @@ Queries and changes live in `gitteam.memory`; rendering in `ui.py`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 from gitteam import ui
 from gitteam.errors import Exit, UsageError
@@ -84,6 +85,12 @@ def backlog_task(repo: Repository, ids: Sequence[str], task: str | None) -> tupl
         raise UsageError("--from-backlog needs backlog ids (gitteam backlog lists them)")
     items = backlog.resolve(board, wanted)
     return backlog.task_text(items, rest), items
+
+
+def backlog_items(repo: Repository, options: Mapping[str, Any]) -> list[Entry]:
+    """The backlog items a saved plan was made to fix (`plan --from-backlog`), for `run --plan` to close."""
+    ids = [str(i) for i in options.get("from_backlog", [])]
+    return backlog.resolve(Blackboard(repo), ids) if ids else []
 
 
 def close_resolved(repo: Repository, items: Sequence[Entry], run: str, state: str) -> None:

@@ -20,7 +20,19 @@ from gitteam.config import Config, settings_of
 from gitteam.errors import Exit, GitteamError, UsageError
 from gitteam.events import AgentFinished, BacklogRecorded, Event, Planned, Resumed, RunStarted
 from gitteam.git import Repository
-from gitteam.journal import BUDGET, FAILED, INTERRUPTED, REFUSED, Journal, RunState, exclusive, load_run, owner
+from gitteam.journal import (
+    BUDGET,
+    FAILED,
+    FINISHED_STATES,
+    INTERRUPTED,
+    PLANNED,
+    REFUSED,
+    Journal,
+    RunState,
+    exclusive,
+    load_run,
+    owner,
+)
 from gitteam.locks.protected import allowing, check_patterns, plan_refusals, planner_note, protection_for, refusal_error
 from gitteam.locks.refs import claim_files
 from gitteam.memory import Blackboard, backlog
@@ -95,29 +107,70 @@ def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
               registry: Registry | None = None) -> RunResult:
     """A new run. `run` and `registry` are given by `gitteam replay`: the recorded run's id, and models that
     answer from its transcripts."""
+    ctx, base = begin(repo, config, task, options, listener, run, registry)
+
+    def go() -> RunResult:
+        plan = make_plan(ctx, base).plan
+        check_checkout(ctx, plan, base)
+        claim_files(repo, ctx.run, {path: sub.id for sub in plan.subtasks for path in sub.files})
+        integration.create_branch(ctx, base)
+        return execute(ctx, Progress(base, plan), options, resumed=frozenset())
+
+    return stopping_cleanly(ctx, go)
+
+
+def begin(repo: Repository, config: Config, task: str, options: RunOptions,
+          listener: Callable[[Event], None] | None = None, run: str | None = None, registry: Registry | None = None,
+          planning_only: bool = False, backlog_ids: tuple[str, ...] = ()) -> tuple[RunContext, str]:
+    """A new run's journal, once everything that can fail before a model is paid has been checked: the task,
+    the target, the models and keys (only the planner's for `gitteam plan`), the sandbox."""
     if not task.strip():
         raise UsageError("the task is empty: say what the team should do")
     flags = check_patterns(options.allow_protected, "--allow-protected")
     config = allowing(config, flags)  # the run's allowance; journaled below, so resume and approve see it
     target, base = resolve_target(repo, config)
     registry = registry or Registry(config, repo.root)
-    check_ready(repo, config, registry)
+    if planning_only:
+        registry.for_role("planner")  # a missing key or unknown model: exit 2 now, nothing paid
+    else:
+        check_ready(repo, config, registry)
     run = run or new_run_id(task)
     ctx = open_context(repo, config, run, task, target, listener=listener, registry=registry)
     ctx.journal.append(RunStarted(run=run, task=task, target=target, base=base, owner=owner(), options={
         "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep,
         "max_agents": options.max_agents or config.run.max_agents, **registry.specs(),
-        "budget": budget_json(config), "allow_protected": list(flags),
+        "budget": budget_json(config), "allow_protected": list(flags), "from_backlog": list(backlog_ids),
     }, sandbox=describe_sandbox(config.sandbox), ignored_settings=list(config.ignored), settings=settings_of(config)))
+    return ctx, base
+
+
+def save_plan(repo: Repository, config: Config, task: str, allow_protected: tuple[str, ...] = (),
+              backlog_ids: tuple[str, ...] = (),
+              listener: Callable[[Event], None] | None = None) -> tuple[RunResult, PlanResult | None]:
+    """`gitteam plan`: the planner's plan, journaled as a run in state "planned" (its spend in `gitteam cost`),
+    for `gitteam run --plan RUN` to carry out without planning again. Nothing changes in git."""
+    ctx, base = begin(repo, config, task, RunOptions(allow_protected=allow_protected), listener,
+                      planning_only=True, backlog_ids=backlog_ids)
+    planned: list[PlanResult] = []
 
     def go() -> RunResult:
-        plan = make_plan(ctx, base)
-        check_checkout(ctx, plan, base)
-        claim_files(repo, run, {path: sub.id for sub in plan.subtasks for path in sub.files})
-        integration.create_branch(ctx, base)
-        return execute(ctx, Progress(base, plan), options, resumed=frozenset())
+        planned.append(make_plan(ctx, base))
+        return ctx.finish(PLANNED, Exit.OK, f"plan saved as run {ctx.run}: gitteam run --plan {ctx.run} carries it "
+                          f"out (gitteam abort {ctx.run} drops it)")
 
-    return stopping_cleanly(ctx, go)
+    return stopping_cleanly(ctx, go), (planned[0] if planned else None)
+
+
+def run_planned(repo: Repository, config: Config, run: str, options: RunOptions, target: str | None = None,
+                listener: Callable[[Event], None] | None = None) -> RunResult:
+    """`gitteam run --plan RUN`: carry out a plan `gitteam plan` saved, with this command's models and options."""
+    state = load_run(repo.state_dir, run)
+    if state.state != PLANNED:
+        more = "" if state.state in FINISHED_STATES else f"; gitteam resume {run} continues it"
+        raise UsageError(f"run {run} is {state.state}, not a saved plan (gitteam plan TASK saves one){more}")
+    if target and target != state.target:
+        raise UsageError(f"the plan {run} was made on {state.target}, not {target}: plan again with --target {target}")
+    return resume_run(repo, config, run, options, listener)
 
 
 def check_checkout(ctx: RunContext, plan: Plan, base: str) -> None:
@@ -133,12 +186,20 @@ def check_checkout(ctx: RunContext, plan: Plan, base: str) -> None:
     tracked = set(ctx.repo.git("--literal-pathspecs", "ls-tree", "-r", "-z", "--name-only", base, "--",
                                *planned).split("\0")) - {""}
     changed = set(ctx.repo.worktree_changes(checkout))
-    in_the_way = [path for path in planned if path in changed or (path not in tracked and on_disk(checkout, path))]
+    in_the_way = [path for path in planned if in_the_way_of(path, changed, tracked, checkout)]
     if in_the_way:
         listed = ", ".join(in_the_way[:5]) + (f" and {len(in_the_way) - 5} more" if len(in_the_way) > 5 else "")
         raise UsageError(f"{ctx.target} is checked out in {checkout} with uncommitted or untracked files the plan "
                          f"changes: {listed}; the run could not land on them, so no coder was started. Commit "
                          f"or stash them, then gitteam resume {ctx.run}")
+
+
+def in_the_way_of(path: str, changed: set[str], tracked: set[str], checkout: Path) -> bool:
+    """Whether the user's checkout holds work at a planned path: a file (changed, or untracked or ignored where
+    the run may add it), or a directory the plan owns (`src/`) with changed or untracked files in it."""
+    if path.endswith("/"):
+        return any(name.startswith(path) for name in changed)
+    return path in changed or (path not in tracked and on_disk(checkout, path))
 
 
 def on_disk(root: Path, path: str) -> bool:
@@ -199,7 +260,7 @@ class PlanResult:
     summary: str
 
 
-def make_plan(ctx: RunContext, base: str) -> Plan:
+def make_plan(ctx: RunContext, base: str) -> PlanResult:
     context = ctx.call_context("planner", "planner")
     planning = Planning(ctx.model("planner"), context, ctx.limits, ctx.meter, ctx.board, ctx.on_tool,
                         ctx.transcript(context))
@@ -208,20 +269,6 @@ def make_plan(ctx: RunContext, base: str) -> Plan:
                                waves=[[s.id for s in wave] for wave in waves(result.plan)]))
     # Journaled first: `gitteam resume RUN --allow-protected PATH` carries on with this plan, no new planner call.
     refuse_protected(result.plan, ctx.config, ctx.run)
-    return result.plan
-
-
-def plan_only(repo: Repository, config: Config, task: str, allow_protected: tuple[str, ...] = ()) -> PlanResult:
-    """`gitteam plan`: the planner's plan, validated and serialized; changes nothing in git or in run state."""
-    if not task.strip():
-        raise UsageError("the task is empty: say what the team should do")
-    config = allowing(config, check_patterns(allow_protected, "--allow-protected"))
-    _, base = resolve_target(repo, config)
-    registry = Registry(config, repo.root)
-    planning = Planning(registry.for_role("planner"), CallContext(run="plan", role="planner", agent="planner"),
-                        Limits.of(config.limits), Meter(config.run.budget), board=None)
-    result = plan_task(repo, config, task, base, planning)
-    refuse_protected(result.plan, config, None)
     return result
 
 
@@ -342,7 +389,7 @@ def _resume(repo: Repository, config: Config, run: str, options: RunOptions,
                                    "max_agents": options.max_agents or config.run.max_agents}))
 
     def go() -> RunResult:
-        plan = make_plan(ctx, state.base) if state.plan is None else Plan.from_json(state.plan)
+        plan = make_plan(ctx, state.base).plan if state.plan is None else Plan.from_json(state.plan)
         refuse_protected(plan, ctx.config, run)  # a stored plan, too: the allowance may have changed since
         merged = {a.id for a in state.agents.values() if a.status == "merged"}
         if state.state != "pending" and any(sub.id not in merged for sub in plan.subtasks):
