@@ -309,3 +309,50 @@ def test_work_inside_a_directory_the_plan_owns_fails_the_run_before_any_coder(re
     assert ran.returncode == 2 and "src/" in result["message"], ran.stdout
     assert agents_started(repo, result["run"]) == []
     assert (repo / "src" / "draft.py").read_text() == "half written\n"
+
+
+# -- init -------------------------------------------------------------------------------------------------
+
+
+def test_init_without_a_remote_explains_the_memory_refs_and_changes_no_git_config(repo: Path) -> None:
+    config_before = (repo / ".git" / "config").read_text()
+    proc = cli(repo, "init")
+    assert proc.returncode == 0, proc.stderr
+    assert "no git remote yet" in proc.stdout and "refs/notes/gitteam-memory/" in proc.stdout
+    assert (repo / ".git" / "config").read_text() == config_before
+    first = (repo / ".gitteam.toml").read_text().splitlines()[0]
+    assert "Copy this file" not in first and first.startswith("# gitteam settings for this repository")
+
+
+def test_init_says_what_a_plain_git_push_now_sends(repo: Path, tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q", "--bare", "remote.git")
+    git(repo, "remote", "add", "origin", str(tmp_path / "remote.git"))
+    proc = cli(repo, "init")
+    assert proc.returncode == 0, proc.stderr
+    assert "git config remote.origin.push = HEAD" in proc.stdout
+    assert "a push refspec replaces push.default, so HEAD was added" in proc.stdout
+    assert "git config --unset-all remote.origin.push" in proc.stdout
+    assert "git fetch origin now also brings" in proc.stdout
+
+
+def test_init_force_keeps_the_settings_the_user_made(repo: Path) -> None:
+    from gitteam.config import load_config
+
+    assert cli(repo, "init").returncode == 0
+    path = repo / ".gitteam.toml"
+    text = path.read_text().replace("# max_agents = 4\n", "max_agents = 2\n")
+    path.write_text(text + '\n[models.fast]\nprovider = "openai"\nmodel = "gpt-x"\n')
+    proc = cli(repo, "init", "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert "kept your settings: run.max_agents, models.fast" in proc.stdout
+    config = load_config(repo, {})
+    assert config.run.max_agents == 2
+    assert "fast" in config.models
+    assert "# Every setting below" in path.read_text()  # the documentation is there again
+
+
+def test_init_force_on_a_broken_file_changes_nothing(repo: Path) -> None:
+    path = repo / ".gitteam.toml"
+    path.write_text("[run\nmax_agents = 2\n")
+    assert_error(cli(repo, "init", "--force"), 2, "not valid TOML", "move it away")
+    assert path.read_text() == "[run\nmax_agents = 2\n"

@@ -561,18 +561,21 @@ def demo(
 
 
 @app.command()
-def init(repo: RepoOpt = None, force: Annotated[bool, typer.Option("--force", help="Overwrite.")] = False) -> int:
-    """Write a commented .gitteam.toml, and make git push/fetch carry the team's memory."""
+def init(repo: RepoOpt = None,
+         force: Annotated[bool, typer.Option("--force", help="Rewrite an existing .gitteam.toml with the current "
+                                             "documentation, keeping the settings it makes.")] = False) -> int:
+    """Write a commented .gitteam.toml, and set up git fetch/push to carry the team's memory (each change said)."""
+    from gitteam.commands.memory import init_remotes
     from gitteam.config import REPO_CONFIG, write_example
 
     git_repo = open_repo(repo)
     path = git_repo.root / REPO_CONFIG
-    write_example(path, force=force)
+    kept = write_example(path, force=force)
     print(f"wrote {path}; every setting is documented in it")
-    from gitteam.commands.memory import configure_remotes
-
-    for line in configure_remotes(git_repo):  # git push / git fetch now carry the team's memory
-        print(f"git config {line}")
+    if kept:
+        print(f"kept your settings: {', '.join(kept)}")
+    for line in init_remotes(git_repo):
+        print(line)
     return Exit.OK
 
 

@@ -14,6 +14,7 @@ from gitteam.errors import Exit, UsageError
 from gitteam.git import Repository
 from gitteam.memory import Blackboard, Entry, backlog, sync
 from gitteam.memory.entries import normalize_tags
+from gitteam.memory.store import PREFIX as MEMORY_REFS
 
 
 def _filtered(entries: Sequence[Entry], tags: Sequence[str], run: str | None) -> list[Entry]:
@@ -61,9 +62,30 @@ def pull(repo: Repository, remote: str | None, json_out: bool) -> int:
     return Exit.OK
 
 
-def configure_remotes(repo: Repository) -> list[str]:
-    """`gitteam init`: every remote's fetch and push carry the memory refs from now on."""
-    return [line for remote in repo.remote_names() for line in sync.configure_remote(repo, remote)]
+def init_remotes(repo: Repository) -> list[str]:
+    """`gitteam init`: every remote's fetch and push carry the memory refs from now on; what changed in what a
+    plain `git fetch` and `git push` do is said, with the way back (nothing of it is silent)."""
+    remotes = repo.remote_names()
+    if not remotes:
+        return ["no git remote yet, so git fetch and git push are unchanged. The team's memory lives in "
+                f"{MEMORY_REFS}* (git notes refs); once you add a remote, gitteam init again or gitteam memory "
+                "push REMOTE sets it up to carry them"]
+    lines = []
+    for remote in remotes:
+        added = sync.configure_remote(repo, remote)
+        if not added:
+            continue
+        lines += [f"git config {line}" for line in added]
+        if any(".fetch = " in line for line in added):
+            lines.append(f"  git fetch {remote} now also brings the other clones' memory ({MEMORY_REFS}*)")
+        if any(line.endswith(".push = HEAD") for line in added):
+            lines.append(f"  git push {remote} now also sends this clone's memory; a push refspec replaces "
+                         f"push.default, so HEAD was added: a plain git push pushes the current branch to the same "
+                         f"name (undo: git config --unset-all remote.{remote}.push)")
+        elif any(".push = " in line for line in added):
+            lines.append(f"  git push {remote} now also sends this clone's memory, besides the push refspecs it "
+                         "had")
+    return lines
 
 
 def list_backlog(repo: Repository, run: str | None, close: Sequence[str], json_out: bool) -> int:
