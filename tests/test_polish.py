@@ -356,3 +356,133 @@ def test_init_force_on_a_broken_file_changes_nothing(repo: Path) -> None:
     path.write_text("[run\nmax_agents = 2\n")
     assert_error(cli(repo, "init", "--force"), 2, "not valid TOML", "move it away")
     assert path.read_text() == "[run\nmax_agents = 2\n"
+
+
+# -- cost at 80 columns -----------------------------------------------------------------------------------
+
+
+def test_cost_piped_shows_whole_model_names_within_80_columns(repo: Path, monkeypatch: Any) -> None:
+    """Through the real anthropic SDK against a loopback server: opus plans and reviews, sonnet codes."""
+    import os
+
+    from loopback import call, model_table, plan, provider_env, roles, run, team, turn, write_user_config
+    from loopback import subtask as loop_subtask
+
+    provider_env(monkeypatch)
+    with team("anthropic") as crew:
+        write_user_config(Path(os.environ["HOME"]),
+                          model_table("opus", "anthropic", crew.api.url, "claude-opus-4-8")
+                          + model_table("sonnet", "anthropic", crew.api.url, "claude-sonnet-4-6")
+                          + roles("opus", coder="sonnet"))
+        crew.planner(plan(loop_subtask("a-rather-long-subtask-id", ["src/app.py"])))
+        crew.coder("a-rather-long-subtask-id",
+                   turn(call("write_file", path="src/app.py", content="def main():\n    return 2\n"),
+                        call("done", summary="returns 2")))
+        result = run(repo)
+    assert result.state == "merged", result.message
+
+    shown = cli(repo, "cost")  # piped: rich lays it out for 80 columns
+
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, shown.stdout
+    assert "…" not in shown.stdout
+    models = {row["model"] for row in json.loads(cli(repo, "cost", "--json").stdout)}
+    assert len(models) == 2
+    for model in models:
+        assert any(model in line for line in lines), (model, shown.stdout)
+
+
+# -- wording ----------------------------------------------------------------------------------------------
+
+
+def test_result_lines_say_the_state_once(repo: Path, tmp_path: Path) -> None:
+    merged = cli(repo, "run", "make main return 2", "--yes", "--model", saved(tmp_path, one_subtask()))
+    assert merged.returncode == 0, merged.stderr
+    assert merged.stdout.startswith("merged: main ") and " fast-forwarded " in merged.stdout, merged.stdout
+    run = pending_run(repo, tmp_path, task="write the readme", name="readme.json", path="README.md")
+    rejected = cli(repo, "reject", run)
+    assert rejected.returncode == 5, rejected.stderr
+    assert rejected.stdout.startswith("rejected: main is unchanged"), rejected.stdout
+    status = cli(repo, "status", run)  # its subtask reached the run's integration branch, never main
+    assert " integrated " in status.stdout and " merged " not in status.stdout, status.stdout
+
+
+def test_a_reviewers_summary_ending_in_a_full_stop_gets_no_second_one(repo: Path, tmp_path: Path) -> None:
+    from scripts import block
+
+    data = script(planner=[plan_turn([subtask("app", ["src/app.py"])])],
+                  coder={"app": [coder_writes("src/app.py", "import os\n"), done()]},
+                  reviewer={"*": [block("This deletes the program.")]})
+    ran = cli(repo, "run", "break it", "--yes", "--model", saved(tmp_path, data))
+    assert ran.returncode == 3, ran.stdout
+    assert "This deletes the program." in ran.stdout and ".." not in ran.stdout
+
+
+def test_show_gives_each_rounds_own_tokens(repo: Path, tmp_path: Path) -> None:
+    from scripts import approve, request_changes, turn
+
+    def writes(content: str) -> dict[str, Any]:
+        return turn(coder_writes("src/app.py", content), done(), usage={"input_tokens": 1000, "output_tokens": 10})
+
+    data = script(planner=[plan_turn([subtask("app", ["src/app.py"])])],
+                  coder={"app": [writes("def main():\n    return 2\n"), writes("def main():\n    return 2  # two\n")]},
+                  reviewer={"*": [request_changes("say why"), approve()]})
+    ran = cli(repo, "run", "make main return 2", "--yes", "--json", "--model", saved(tmp_path, data))
+    assert ran.returncode == 0, ran.stderr
+    shown = cli(repo, "show", json.loads(ran.stdout)["run"], "app")
+    rounds = [line for line in shown.stdout.splitlines() if " round " in line]
+    assert len(rounds) == 2, shown.stdout
+    assert all("tokens 1,010:" in line for line in rounds), shown.stdout  # not 1,010 then 2,020
+
+
+def test_no_color_means_no_bold_either(repo: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    pending_run(repo, tmp_path)
+
+    def status(**env: str) -> str:
+        return subprocess.run([sys.executable, "-m", "gitteam", "status"], cwd=repo, capture_output=True, text=True,
+                              env={**os.environ, "FORCE_COLOR": "1", **env}, check=True).stdout
+
+    assert "\x1b[" in status()  # a terminal would get styles...
+    assert "\x1b[" not in status(NO_COLOR="1")  # ...but NO_COLOR asks for none at all
+
+
+def test_the_demos_hints_name_the_gitteam_that_ran_it(tmp_path: Path) -> None:
+    """`.venv/bin/gitteam demo` as the README says, without an activated virtualenv: `gitteam` is not on PATH."""
+    import os
+    import subprocess
+    import sys
+
+    script_path = Path(sys.executable).parent / "gitteam"
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([str(script_path), "demo", "--dir", str(tmp_path / "demo")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{script_path} status " in proc.stderr
+    assert "\n  gitteam status" not in proc.stderr
+
+
+def test_a_connection_error_names_the_server_and_review_suggests_no_resume(repo: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    git(repo, "commit", "-q", "--allow-empty", "-m", "nothing")
+    (repo / "src" / "app.py").write_text("def main():\n    return 3\n")
+    git(repo, "commit", "-q", "-am", "three")
+    env = {**os.environ, "ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}",
+           "GITTEAM_RETRY_BASE_SECONDS": "0.001", "NO_PROXY": "127.0.0.1"}
+    proc = subprocess.run([sys.executable, "-m", "gitteam", "review", "--base", "HEAD~1", "--model",
+                           "anthropic:claude-sonnet-4-6"], cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert f"at http://127.0.0.1:{port}" in proc.stderr
+    assert "gitteam resume" not in proc.stderr

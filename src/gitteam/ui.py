@@ -280,7 +280,9 @@ def print_agents(out: Console, state: RunState) -> None:
         style = "green" if a.status in ("merged", "approved") else "red" if a.status in (
             "failed", "refused", "budget") else "white"
         rounds = f" round {a.round}" if a.round else ""
-        out.print(f"  [bold]{markup_line(a.id)}[/bold] [{style}]{markup_line(a.status)}[/{style}] "
+        # merged into the run's integration branch; only a merged run's reached the target
+        shown = "integrated" if a.status == "merged" and state.state != "merged" else a.status
+        out.print(f"  [bold]{markup_line(a.id)}[/bold] [{style}]{markup_line(shown)}[/{style}] "
                   f"{markup_line(verdict)}{rounds}  {a.tokens:,} tokens  ${a.cost:.4f}  "
                   f"{markup_line(', '.join(sorted(a.models)))}")
         if a.reason:
@@ -324,11 +326,14 @@ def print_agent(view: AgentView, json_out: bool) -> None:
         return
     out = stdout()
     out.print(f"[bold]{markup_line(view.run.run)} / {markup_line(view.agent)}[/bold]  {len(view.commits)} commit(s)")
+    so_far = 0  # a note holds the coder's tokens up to its commit: each round shows its own
     for note in view.notes:
         review = note.get("review") or {}
         if "round" in note or review:
+            total = note.get("tokens", 0) if isinstance(note.get("tokens"), int) else 0
+            this_round, so_far = (total - so_far if total >= so_far else total), total
             out.print(f"  {markup_line(note['commit'][:10])} round {markup_line(str(note.get('round', '?')))} "
-                      f"model {markup_line(str(note.get('model', '?')))} tokens {note.get('tokens', 0):,}: "
+                      f"model {markup_line(str(note.get('model', '?')))} tokens {this_round:,}: "
                       f"{markup_line(str(review.get('decision', '')))} {markup_line(str(review.get('summary', '')))}")
             print_findings(out, review.get("findings", []), "    ", limit=1000)
         integrated = note.get("integration_review")

@@ -178,7 +178,8 @@ def approve(ctx: RunContext, keep: bool, unattended: bool) -> RunResult:
             ctx.journal.append(TargetUpdated(target=ctx.target, old=current, new=new, detail=result.detail))
             kept = cleanup(ctx, keep)
             where = f" (checked out at {result.checked_out})" if result.checked_out else ""
-            return ctx.finish(MERGED, Exit.OK, f"merged into {ctx.target}{where}: {current[:10]}..{new[:10]}{kept}",
+            # the result line reads "merged: main fast-forwarded ...": the state is not said twice
+            return ctx.finish(MERGED, Exit.OK, f"{ctx.target}{where} fast-forwarded {current[:10]}..{new[:10]}{kept}",
                               **summary_details(ctx, current))
         if ctx.repo.rev_parse(f"refs/heads/{ctx.target}") == current:
             # Not a lost race: the user's uncommitted, untracked or ignored files are in the way. Touch
@@ -228,7 +229,7 @@ def check_catch_up(ctx: RunContext, target_head: str, before: str, merged: str) 
 def reject(ctx: RunContext) -> RunResult:
     ctx.journal.append(Rejected())
     kept = cleanup(ctx, keep=False)
-    message = f"rejected; {ctx.target} is unchanged. Branches gitteam/{ctx.run}/* are kept for inspection"
+    message = f"{ctx.target} is unchanged; branches gitteam/{ctx.run}/* are kept for inspection"
     return ctx.finish(REJECTED, Exit.REJECTED, message + kept)
 
 

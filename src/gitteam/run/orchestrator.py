@@ -223,7 +223,10 @@ def stopping_cleanly(ctx: RunContext, body: Callable[[], RunResult]) -> RunResul
     except KeyboardInterrupt:
         return ctx.finish(INTERRUPTED, Exit.INTERRUPTED, "interrupted; carry on with: gitteam resume " + ctx.run)
     except GitteamError as exc:
-        return ctx.finish(FAILED if exc.exit_code != Exit.BUDGET else BUDGET, exc.exit_code, str(exc))
+        message = str(exc)
+        if exc.exit_code == Exit.FAILED and "gitteam resume" not in message:  # a model gone, git failing: retry
+            message += f"; carry on with: gitteam resume {ctx.run}"
+        return ctx.finish(FAILED if exc.exit_code != Exit.BUDGET else BUDGET, exc.exit_code, message)
 
 
 @dataclass(frozen=True)
@@ -354,7 +357,7 @@ def finish_failed(ctx: RunContext, failed: list[Outcome]) -> RunResult:
     else:
         state, code = REFUSED, Exit.REFUSED
     first = failed[0]
-    lines = [f"{o.agent}: {o.status}: {o.reason}" for o in failed]
+    lines = [f"{o.agent}: {o.status}: {o.reason.rstrip('. ')}" for o in failed]  # a model's summary ends in "."
     message = (f"nothing merged into {ctx.target}: " + "; ".join(lines) +
                f". Branches are kept (gitteam show {ctx.run} {first.agent}); retry with gitteam resume {ctx.run}")
     return ctx.finish(state, code, message)
