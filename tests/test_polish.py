@@ -76,15 +76,21 @@ def test_usage_lines_name_arguments_plainly(tmp_path: Path) -> None:
     assert "Usage: gitteam plan [OPTIONS] TASK" in missing.stderr
 
 
-def test_every_option_of_resume_and_run_has_help(tmp_path: Path) -> None:
+def test_every_option_and_argument_of_every_command_has_help() -> None:
     import typer.main
 
     from gitteam.cli import app
 
-    group: Any = typer.main.get_command(app)
-    for name in ("run", "resume", "plan", "demo", "approve"):
-        for param in group.commands[name].params:
-            assert getattr(param, "help", None), (name, param.name)
+    missing: list[str] = []
+
+    def walk(command: Any, name: str) -> None:
+        for sub, child in (getattr(command, "commands", None) or {}).items():
+            walk(child, f"{name} {sub}")
+        if not getattr(command, "commands", None):
+            missing.extend(f"{name} {param.name}" for param in command.params if not getattr(param, "help", None))
+
+    walk(typer.main.get_command(app), "gitteam")
+    assert missing == []
 
 
 # -- run ids by prefix ------------------------------------------------------------------------------------
