@@ -65,15 +65,15 @@ def test_shell_completion_is_offered(tmp_path: Path) -> None:
 
 def test_usage_lines_name_arguments_plainly(tmp_path: Path) -> None:
     """No `{TASK}` (typer's mark of a required argument) and no `[[RUN]]` (a metavar bracketed twice)."""
-    expected = {"plan": "Usage: gitteam plan [OPTIONS] TASK", "status": "Usage: gitteam status [OPTIONS] [RUN]",
+    expected = {"resume": "Usage: gitteam resume [OPTIONS] RUN", "status": "Usage: gitteam status [OPTIONS] [RUN]",
                 "show": "Usage: gitteam show [OPTIONS] RUN [AGENT]", "cost": "Usage: gitteam cost [OPTIONS] [RUN]",
                 "memory add": "Usage: gitteam memory add [OPTIONS] CONTENT"}
     for command, usage in expected.items():
         proc = cli(tmp_path, *command.split(), "--help")
         assert proc.stdout.splitlines()[0] == usage, proc.stdout
-    missing = cli(tmp_path, "plan")
+    missing = cli(tmp_path, "resume")
     assert missing.returncode == 2
-    assert "Usage: gitteam plan [OPTIONS] TASK" in missing.stderr
+    assert "Usage: gitteam resume [OPTIONS] RUN" in missing.stderr
 
 
 def test_every_option_and_argument_of_every_command_has_help() -> None:

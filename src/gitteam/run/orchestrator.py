@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from gitteam.config import Config, settings_of
@@ -175,45 +173,23 @@ def run_planned(repo: Repository, config: Config, run: str, options: RunOptions,
 
 def check_checkout(ctx: RunContext, plan: Plan, base: str) -> None:
     """Refuse, before any coder is paid, a run whose fast-forward the user's checkout of the target would stop:
-    uncommitted changes to a file the plan changes, or an untracked or ignored file where it adds one. Found
-    only at the end, every agent and review would have run for a result that cannot land."""
+    uncommitted changes (untracked files included) at a path the plan changes. Found only at the end, every
+    agent and review would have run for a result that cannot land. An ignored file where the run adds one is
+    left to the fast-forward's own check: only a plan that also un-ignores it can reach it."""
     checkout = ctx.repo.worktree_of_branch(ctx.target)
     planned = sorted({path for sub in plan.subtasks for path in sub.files})
     if checkout is None or not checkout.is_dir() or not planned:
         return
     if ctx.repo.rev_parse(f"refs/heads/{ctx.target}") != base:
         return  # the target moved: the run merges its new commits at the end, and the check happens then
-    tracked = set(ctx.repo.git("--literal-pathspecs", "ls-tree", "-r", "-z", "--name-only", base, "--",
-                               *planned).split("\0")) - {""}
-    changed = set(ctx.repo.worktree_changes(checkout))
-    in_the_way = [path for path in planned if in_the_way_of(path, changed, tracked, checkout)]
+    changed = ctx.repo.worktree_changes(checkout)
+    in_the_way = [path for path in planned
+                  if any(name == path or (path.endswith("/") and name.startswith(path)) for name in changed)]
     if in_the_way:
         listed = ", ".join(in_the_way[:5]) + (f" and {len(in_the_way) - 5} more" if len(in_the_way) > 5 else "")
         raise UsageError(f"{ctx.target} is checked out in {checkout} with uncommitted or untracked files the plan "
                          f"changes: {listed}; the run could not land on them, so no coder was started. Commit "
                          f"or stash them, then gitteam resume {ctx.run}")
-
-
-def in_the_way_of(path: str, changed: set[str], tracked: set[str], checkout: Path) -> bool:
-    """Whether the user's checkout holds work at a planned path: a file (changed, or untracked or ignored where
-    the run may add it), or a directory the plan owns (`src/`) with changed or untracked files in it."""
-    if path.endswith("/"):
-        return any(name.startswith(path) for name in changed)
-    return path in changed or (path not in tracked and on_disk(checkout, path))
-
-
-def on_disk(root: Path, path: str) -> bool:
-    """Whether something stands at `path` under `root`, reached through real directories only (a symlinked
-    directory on the way leads elsewhere: no file of this checkout is there)."""
-    parts = path.split("/")
-    for depth in range(1, len(parts) + 1):
-        try:
-            mode = os.lstat(root.joinpath(*parts[:depth])).st_mode
-        except (FileNotFoundError, NotADirectoryError):
-            return False
-        if depth < len(parts) and not stat.S_ISDIR(mode):
-            return False
-    return True
 
 
 def stopping_cleanly(ctx: RunContext, body: Callable[[], RunResult]) -> RunResult:
