@@ -308,12 +308,15 @@ def test_plan_prints_waves_and_files_and_changes_nothing(repo: Path, tmp_path: P
     assert not (repo / "tests").exists()
 
 
-def test_plan_leaves_no_run_state(repo: Path, tmp_path: Path) -> None:
+def test_plan_leaves_only_a_saved_plan(repo: Path, tmp_path: Path) -> None:
+    """The plan is saved as a run in state "planned" (for run --plan, and cost); nothing else is made."""
     script = write_script(tmp_path, PLAN_SCRIPT)
     proc = gitteam(repo, "plan", "Make main return 2", "--planner", f"replay:{script}")
     assert proc.returncode == 0, proc.stderr
-    assert state_entries(repo) == []
-    assert "no runs yet" in gitteam(repo, "status").stdout
+    [run] = {entry.split("/")[1] for entry in state_entries(repo) if entry.startswith("runs/")}
+    assert f"gitteam run --plan {run}" in proc.stdout
+    assert " planned " in gitteam(repo, "status").stdout
+    assert not any(entry.startswith("worktrees") for entry in state_entries(repo))
 
 
 def test_plan_json(repo: Path, tmp_path: Path) -> None:
@@ -479,7 +482,7 @@ def test_abort_a_pending_run(calc: Path) -> None:
 
     proc = gitteam(calc, "abort", run)
     assert proc.returncode == 0, proc.stderr
-    assert "aborted" in proc.stderr
+    assert "aborted" in proc.stdout
     assert worktrees(calc) == [str(calc)]
     assert not list((Path.home() / ".local/share/gitteam/worktrees").glob(f"*/{run}"))
     branches = git(calc, "for-each-ref", "--format=%(refname:short)", f"refs/heads/gitteam/{run}/").split()

@@ -23,6 +23,7 @@ from gitteam.config import (
     user_config_path,
     write_example,
 )
+from gitteam.config.example import repo_config_text
 from gitteam.errors import ConfigError, Exit, GitteamError
 from gitteam.modelspec import ROLES, is_command, parse_spec
 
@@ -414,7 +415,8 @@ def test_the_config_imports_nothing_above_it(tmp_path: Path) -> None:
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert set(loaded) <= {"gitteam", "gitteam.config", "gitteam.config.loader", "gitteam.config.schema",
-                           "gitteam.commandline", "gitteam.modelspec", "gitteam.errors", "gitteam.secrets"}
+                           "gitteam.config.example", "gitteam.commandline", "gitteam.modelspec", "gitteam.errors",
+                           "gitteam.secrets"}
 
 
 # --- methods ----------------------------------------------------------------------------------------------
@@ -538,11 +540,11 @@ def test_example_models_are_valid_when_uncommented(root: Path) -> None:
 def test_write_example_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     path = tmp_path / ".gitteam.toml"
     write_example(path)
-    assert path.read_text(encoding="utf-8") == example_text()
+    assert path.read_text(encoding="utf-8") == repo_config_text()
     path.write_text("[run]\nmax_agents = 2\n")
     with pytest.raises(GitteamError, match="already exists.*--force"):
         write_example(path)
     assert path.read_text() == "[run]\nmax_agents = 2\n"
-    write_example(path, force=True)
-    assert path.read_text(encoding="utf-8") == example_text()
+    assert write_example(path, force=True) == ["run.max_agents"]  # the documentation anew, the value kept
+    assert path.read_text(encoding="utf-8") == repo_config_text().replace("# max_agents = 4\n", "max_agents = 2\n")
     assert [p.name for p in tmp_path.iterdir()] == [".gitteam.toml"]

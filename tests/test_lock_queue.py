@@ -133,7 +133,7 @@ def test_with_no_wait_allowed_the_second_run_fails_before_coding(repo: Path, tmp
                              f"replay:{write_script(tmp_path / 'b.json', writer(None, ('a.txt', 'B')))}",
                              "second task"], cwd=repo, capture_output=True, text=True, timeout=60)
     assert second.returncode == 1
-    assert "cannot claim a.txt" in second.stderr and "Traceback" not in second.stderr
+    assert "cannot claim a.txt" in second.stdout + second.stderr and "Traceback" not in second.stderr
     assert not kinds(events(repo)["second task"], "agent_started")
     release(held)
     _, err = first.communicate(timeout=60)
@@ -171,7 +171,8 @@ def test_a_holder_that_was_killed_is_not_waited_for(repo: Path, tmp_path: Path) 
                              f"replay:{write_script(tmp_path / 'b.json', writer(None, ('a.txt', 'B')))}",
                              "second task"], cwd=repo, capture_output=True, text=True, timeout=60)
     assert second.returncode == 1
-    assert "cannot claim a.txt" in second.stderr and "gitteam abort" in second.stderr
+    said = second.stdout + second.stderr
+    assert "cannot claim a.txt" in said and "gitteam abort" in said
     assert not kinds(events(repo)["second task"], "agent_started")
 
 
@@ -235,7 +236,7 @@ def test_a_pending_run_keeps_its_files_and_status_says_which(repo: Path, tmp_pat
     second = subprocess.run([sys.executable, "-m", "gitteam", "run", "--yes", "--model",
                              f"replay:{write_script(tmp_path / 'b.json', writer(None, ('a.txt', 'B')))}",
                              "second task"], cwd=repo, capture_output=True, text=True, timeout=60)
-    assert second.returncode == 1 and f"gitteam approve {run}" in second.stderr
+    assert second.returncode == 1 and f"gitteam approve {run}" in second.stdout + second.stderr
     assert subprocess.run([sys.executable, "-m", "gitteam", "abort", run], cwd=repo, capture_output=True,
                           timeout=60).returncode == 0
     assert json.loads(subprocess.run([sys.executable, "-m", "gitteam", "status", "--json"], cwd=repo,

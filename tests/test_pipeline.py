@@ -315,11 +315,11 @@ def test_cli_run_without_a_terminal_is_left_pending_then_rejected(repo: Path) ->
 
     assert ran.returncode == 0, ran.stderr
     run = only_run(repo)
-    assert "pending" in ran.stderr and f"gitteam approve {run}" in ran.stderr
+    assert "pending" in ran.stdout and f"gitteam approve {run}" in ran.stdout
     assert rev(repo, "main") == base
     rejected = cli(repo, "reject", run)
     assert rejected.returncode == 5, rejected.stderr
-    assert "rejected" in rejected.stderr
+    assert "rejected" in rejected.stdout
     assert rev(repo, "main") == base and status(repo) == ""
     assert branches(repo, run) == {"change", "integration"}
     assert run_state(repo, run).state == "rejected"
@@ -441,20 +441,21 @@ def test_uncommitted_changes_elsewhere_survive_the_fast_forward(repo: Path) -> N
     assert status(repo) == before
 
 
-def test_uncommitted_changes_to_a_changed_file_stop_the_fast_forward(repo: Path) -> None:
+def test_uncommitted_changes_to_a_planned_file_stop_the_run_before_any_coder(repo: Path) -> None:
     base = sha(repo, "main")
     (repo / "src/app.py").write_text("def main():\n    return 'mine'\n")
     before = status(repo)
 
     result = start(repo, one_file_script())
 
-    assert (result.exit_code, result.state) == (1, "pending")
-    assert "src/app.py" in result.message and f"gitteam approve {result.run}" in result.message
+    assert (result.exit_code, result.state) == (2, "failed")
+    assert "src/app.py" in result.message and f"gitteam resume {result.run}" in result.message
+    assert events(repo, result.run, "agent_started") == []
     assert rev(repo, "main") == base
     assert (repo / "src/app.py").read_text() == "def main():\n    return 'mine'\n"
     assert status(repo) == before
     git(repo, "checkout", "--", "src/app.py")
-    approved = cli(repo, "approve", result.run)
+    approved = cli(repo, "resume", result.run)  # the run's --yes and models are kept
     assert approved.returncode == 0, approved.stderr
     assert rev(repo, "main") == rev(repo, f"gitteam/{result.run}/integration") != base
     assert (repo / "src/app.py").read_text() == "def main():\n    return 2\n"
@@ -613,7 +614,7 @@ def test_a_file_held_by_a_pending_run_is_refused_until_that_run_is_rejected(repo
     refused_run = cli(repo, "run", "second run", "--model", spec(path), "--yes")
 
     assert refused_run.returncode == 1
-    assert f"run {first.run}" in refused_run.stderr and "src/app.py" in refused_run.stderr
+    assert f"run {first.run}" in refused_run.stdout and "src/app.py" in refused_run.stdout
     assert rev(repo, "main") == base
     assert cli(repo, "reject", first.run).returncode == 5
     again = cli(repo, "run", "second run", "--model", spec(path), "--yes")

@@ -212,7 +212,7 @@ def test_a_plan_handing_out_a_protected_file_is_refused_before_any_coder_starts(
 
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert 'subtask "cfg": .gitteam.toml' in proc.stderr and "--allow-protected .gitteam.toml" in proc.stderr
+    assert 'subtask "cfg": .gitteam.toml' in proc.stdout and "--allow-protected .gitteam.toml" in proc.stdout
     run = only_run(repo)
     assert events(repo, run, "agent_started") == []
     assert [e["role"] for e in events(repo, run, "usage")] == ["planner"]  # the coder's turns were never read
@@ -260,7 +260,7 @@ def test_allowed_only_in_the_user_config_yes_leaves_the_run_pending(repo: Path) 
     # `approve` without a terminal is unattended too: the file must be named
     plain = cli(repo, "approve", run)
     assert plain.returncode == 3, plain.stderr
-    assert "protected files changed: .gitteam.toml" in plain.stderr
+    assert "protected files changed: .gitteam.toml" in plain.stdout
     assert sha(repo, "main") == base
     named = cli(repo, "approve", run, "--allow-protected", ".gitteam.toml")
     assert named.returncode == 0, named.stderr

@@ -259,7 +259,7 @@ def test_abort_saves_what_agents_left_removes_every_worktree_and_keeps_every_bra
     (where["x"] / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"build output")  # not work: goes
     aborted = gitteam(repo, "abort", run)
     assert aborted.returncode == 0, aborted.stderr
-    assert f"refs/gitteam/leftovers/{run}/x" in aborted.stderr.replace("\n", "")
+    assert f"refs/gitteam/leftovers/{run}/x" in aborted.stdout.replace("\n", "")
     assert not where["x"].exists() and not where["y"].exists()
     leftovers = f"refs/gitteam/leftovers/{run}/x"
     assert git(repo, "show", f"{leftovers}:notes.txt") == "precious"

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from gitteam.errors import Exit, GitteamError, UsageError
 from gitteam.terminal import one_line, show_warnings
@@ -21,17 +22,20 @@ if TYPE_CHECKING:
     from gitteam.git import Repository
     from gitteam.memory import Entry
 
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
     name="gitteam",
     help="Run a team of coding agents on a git repository: plan, code in parallel worktrees, review, "
     "fast-forward.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings=HELP_OPTIONS,
 )
-hook_app = typer.Typer(help="Install the review gate as a git hook.", no_args_is_help=True)
-memory_app = typer.Typer(help="The team's shared memory, kept in git notes.", no_args_is_help=True)
+hook_app = typer.Typer(help="Install the review gate as a git hook.", no_args_is_help=True,
+                       context_settings=HELP_OPTIONS)
+memory_app = typer.Typer(help="The team's shared memory, kept in git notes.", no_args_is_help=True,
+                         context_settings=HELP_OPTIONS)
 app.add_typer(hook_app, name="hook")
 app.add_typer(memory_app, name="memory")
 
@@ -40,15 +44,49 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdo
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="Progress as plain timestamped lines, not the live "
                                         "table (also when stderr is not a terminal, or NO_COLOR is set).")]
 SpecOpt = str | None
+RunArg = Annotated[str, typer.Argument(metavar="RUN", help="A run's id, or the start of it that no other run's "
+                                       "id shares.")]
+AnyRunArg = Annotated[str | None, typer.Argument(metavar="RUN", help="A run's id or the start of it (default: "
+                                                 "all runs).")]
 AllowOpt = Annotated[list[str] | None, typer.Option(
     "--allow-protected", metavar="PATH", help="Let this run's agents change a protected path ([protect]: CI, "
     "hooks, .gitteam.toml, ...), and with --yes approve its change (repeatable).")]
+
+
+class PlainUsage(TyperCommand):
+    """Usage lines as POSIX writes them, `gitteam plan [OPTIONS] TASK`: typer writes a required argument
+    `{TASK}`, which reads like shell brace expansion."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+                for piece in super().collect_usage_pieces(ctx)]
+
+
+def print_version(value: bool) -> None:
+    if value:
+        from gitteam import __version__
+
+        print(f"gitteam {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def top_level(version: Annotated[bool, typer.Option("--version", callback=print_version, is_eager=True,
+                                                    help="Print gitteam's version and exit.")] = False) -> None:
+    """Run a team of coding agents on a git repository: plan, code in parallel worktrees, review, fast-forward."""
 
 
 def open_repo(path: Path | None) -> Repository:
     from gitteam.git import find_repository
 
     return find_repository(path)
+
+
+def run_named(repo: Repository, run_id: str) -> str:
+    """The run a command names: its id, or a prefix of it that only this run's id starts with."""
+    from gitteam.journal import find_run
+
+    return find_run(repo.state_dir, run_id)
 
 
 def load(repo: Repository, **overrides: object) -> Config:
@@ -84,16 +122,23 @@ def run(
                                                            "backlog items (repeatable; see gitteam backlog).")]
     = None,
     allow_protected: AllowOpt = None,
+    saved_plan: Annotated[str | None, typer.Option("--plan", metavar="RUN", help="Carry out the plan gitteam plan "
+                                                   "saved (its run id, or the start of it): no new planning.")]
+    = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> int:
     """Plan, code in parallel worktrees, review, integrate, ask, fast-forward."""
     from gitteam import ui
     from gitteam.commands import memory as memory_command
-    from gitteam.run.orchestrator import start_run
+    from gitteam.journal import Journal, load_run
+    from gitteam.run.orchestrator import run_planned, start_run
 
-    if task is None and not from_backlog:
-        raise UsageError("Missing argument 'TASK': say what the team should do (or pass --from-backlog ID)")
+    if saved_plan is not None and (task is not None or from_backlog):
+        raise UsageError("--plan carries out the saved plan's own task: give no TASK or --from-backlog with it")
+    if task is None and not from_backlog and saved_plan is None:
+        raise UsageError("Missing argument 'TASK': say what the team should do (or pass --from-backlog ID, or "
+                         "--plan RUN)")
     git_repo = open_repo(repo)
     items: list[Entry] = []
     if from_backlog:
@@ -104,34 +149,55 @@ def run(
     with ui.run_display(console, quiet) as display:
         options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out,
                                  allow_protected=allow_protected or [], display=display)
-        result = start_run(git_repo, config, task or "", options, listener=display)
+        if saved_plan is not None:
+            run_id = run_named(git_repo, saved_plan)
+            items = memory_command.backlog_items(git_repo, load_run(git_repo.state_dir, run_id).options)
+            display.seed(Journal(git_repo.state_dir, run_id).events())  # the planner's row, as it planned
+            result = run_planned(git_repo, config, run_id, options, target, listener=display)
+        else:
+            result = start_run(git_repo, config, task or "", options, listener=display)
     memory_command.close_resolved(git_repo, items, result.run, result.state)
     return ui.report(console, result, json_out)
 
 
 @app.command()
 def plan(
-    task: Annotated[str, typer.Argument(metavar="TASK", help="What the team should do.")],
+    task: Annotated[str | None, typer.Argument(metavar="TASK", help="What the team should do.")] = None,
     repo: RepoOpt = None,
-    model: Annotated[SpecOpt, typer.Option("--model", help="Model spec for the planner.")] = None,
+    model: Annotated[SpecOpt, typer.Option("--model", help="Model spec for every role (the planner now; the "
+                                           "rest as run --plan's default is its own flags).")] = None,
     planner: Annotated[SpecOpt, typer.Option("--planner", help="Model spec for the planner.")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Branch to plan on and later fast-forward "
+                                               "(default: the current branch).")] = None,
+    from_backlog: Annotated[list[str] | None, typer.Option("--from-backlog", metavar="ID", help="Plan fixing these "
+                                                           "backlog items (repeatable; see gitteam backlog).")]
+    = None,
     allow_protected: AllowOpt = None,
     json_out: JsonOpt = False,
 ) -> int:
-    """Print the file-disjoint plan (subtasks, files, waves); change nothing."""
+    """Plan the task (subtasks, files, waves) and save the plan: gitteam run --plan RUN carries it out. Changes
+    nothing in git."""
     from gitteam import ui
-    from gitteam.run.orchestrator import plan_only
+    from gitteam.commands import memory as memory_command
+    from gitteam.run.orchestrator import save_plan
 
+    if task is None and not from_backlog:
+        raise UsageError("Missing argument 'TASK': say what the team should do (or pass --from-backlog ID)")
     git_repo = open_repo(repo)
-    config = load(git_repo, **model_overrides(model, planner, None, None))
-    planned = plan_only(git_repo, config, task, tuple(allow_protected or []))
-    ui.print_plan(planned.plan, planned.serialized, planned.summary, json_out)
+    if from_backlog:
+        task, _ = memory_command.backlog_task(git_repo, from_backlog, task)
+    config = load(git_repo, **model_overrides(model, planner, None, None), **{"run.target": target})
+    result, planned = save_plan(git_repo, config, task or "", tuple(allow_protected or []),
+                                tuple(from_backlog or []))
+    if planned is None:  # refused or failed: the journal keeps what the planner cost; one line says why
+        raise GitteamError(result.message, result.exit_code)
+    ui.print_plan(planned.plan, planned.serialized, planned.summary, json_out, run=result.run)
     return Exit.OK
 
 
 @app.command()
 def status(
-    run_id: Annotated[str | None, typer.Argument(metavar="[RUN]", help="A run (default: all runs).")] = None,
+    run_id: AnyRunArg = None,
     repo: RepoOpt = None,
     json_out: JsonOpt = False,
 ) -> int:
@@ -140,15 +206,15 @@ def status(
     from gitteam.run import inspect as runs
 
     git_repo = open_repo(repo)
-    states = [runs.one_run(git_repo, run_id)] if run_id else runs.all_runs(git_repo)
+    states = [runs.one_run(git_repo, run_named(git_repo, run_id))] if run_id else runs.all_runs(git_repo)
     ui.print_status(states, json_out, detailed=bool(run_id))
     return Exit.OK
 
 
 @app.command()
 def show(
-    run_id: Annotated[str, typer.Argument(metavar="RUN")],
-    agent: Annotated[str | None, typer.Argument(metavar="[AGENT]", help="Subtask id (default: integration).")]
+    run_id: RunArg,
+    agent: Annotated[str | None, typer.Argument(metavar="AGENT", help="Subtask id (default: integration).")]
     = None,
     repo: RepoOpt = None,
     transcript: Annotated[bool, typer.Option("--transcript", help="The agent's conversation: what it was told, "
@@ -160,18 +226,20 @@ def show(
     from gitteam import ui
     from gitteam.run import inspect as runs
 
+    git_repo = open_repo(repo)
+    run_id = run_named(git_repo, run_id)
     if transcript:
-        state, name, reads = runs.show_transcripts(open_repo(repo), run_id, agent)
+        state, name, reads = runs.show_transcripts(git_repo, run_id, agent)
         ui.print_transcripts(state.run, name, reads, json_out, full)
         return Exit.OK
-    view = runs.show_agent(open_repo(repo), run_id, agent)
+    view = runs.show_agent(git_repo, run_id, agent)
     ui.print_agent(view, json_out)
     return Exit.OK
 
 
 @app.command()
 def approve(
-    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    run_id: RunArg,
     repo: RepoOpt = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the worktrees.")] = False,
     allow_protected: Annotated[list[str] | None, typer.Option(
@@ -185,60 +253,67 @@ def approve(
 
     git_repo = open_repo(repo)
     approver = ui.ask_approval if ui.is_interactive() else None  # asked only about protected paths
-    result = control.decide(git_repo, load(git_repo), run_id, "approve", keep=keep,
+    result = control.decide(git_repo, load(git_repo), run_named(git_repo, run_id), "approve", keep=keep,
                          allow_protected=tuple(allow_protected or []), approver=approver)
     return ui.report(ui.progress_console(), result, json_out)
 
 
 @app.command()
-def reject(run_id: Annotated[str, typer.Argument(metavar="RUN")], repo: RepoOpt = None,
+def reject(run_id: RunArg, repo: RepoOpt = None,
            json_out: JsonOpt = False) -> int:
     """Reject a pending run: the target stays as it is; branches are kept."""
     from gitteam import ui
     from gitteam.run import control
 
     git_repo = open_repo(repo)
-    result = control.decide(git_repo, load(git_repo), run_id, "reject")
+    result = control.decide(git_repo, load(git_repo), run_named(git_repo, run_id), "reject")
     return ui.report(ui.progress_console(), result, json_out)
 
 
 @app.command()
 def resume(
-    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    run_id: RunArg,
     repo: RepoOpt = None,
     model: Annotated[SpecOpt, typer.Option("--model", help="Model spec for every role.")] = None,
-    planner: Annotated[SpecOpt, typer.Option("--planner")] = None,
-    coder: Annotated[SpecOpt, typer.Option("--coder")] = None,
-    reviewer: Annotated[SpecOpt, typer.Option("--reviewer")] = None,
+    planner: Annotated[SpecOpt, typer.Option("--planner", help="Model spec for the planner.")] = None,
+    coder: Annotated[SpecOpt, typer.Option("--coder", help="Model spec for the coders.")] = None,
+    reviewer: Annotated[SpecOpt, typer.Option("--reviewer", help="Model spec for the reviewers.")] = None,
     budget: Annotated[float | None, typer.Option("--budget", help="New total budget, USD.")] = None,
-    max_agents: Annotated[int | None, typer.Option("--max-agents", min=1)] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y")] = False,
-    no_merge: Annotated[bool, typer.Option("--no-merge")] = False,
-    keep: Annotated[bool, typer.Option("--keep")] = False,
+    max_agents: Annotated[int | None, typer.Option("--max-agents", min=1, help="Coders at once.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Approve without asking.")] = False,
+    no_merge: Annotated[bool, typer.Option("--no-merge", help="Stop before the fast-forward.")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the worktrees after the run.")] = False,
     allow_protected: AllowOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> int:
     """Continue a run that stopped, failed or crashed."""
     from gitteam import ui
-    from gitteam.journal import Journal
-    from gitteam.run.orchestrator import resume_run
+    from gitteam.config import load_config
+    from gitteam.journal import Journal, load_run
+    from gitteam.run.orchestrator import kept_settings, resume_run
 
     git_repo = open_repo(repo)
-    config = load(git_repo, **model_overrides(model, planner, coder, reviewer),
-                  **{"run.budget": budget, "run.max_agents": max_agents})
+    run_id = run_named(git_repo, run_id)
+    flags = {**model_overrides(model, planner, coder, reviewer), "run.budget": budget, "run.max_agents": max_agents}
+    kept = kept_settings(git_repo, load(git_repo, **flags), load_run(git_repo.state_dir, run_id),
+                         {"planner": planner or model, "coder": coder or model, "reviewer": reviewer or model},
+                         budget_given=budget is not None, max_agents_given=max_agents is not None)
+    config = load_config(git_repo.root, {**kept.overrides, **{k: v for k, v in flags.items() if v is not None}})
+    for note in kept.notes:
+        print(f"gitteam: {one_line(note)}", file=sys.stderr)
     console = ui.progress_console()
     with ui.run_display(console, quiet) as display:
         display.seed(Journal(git_repo.state_dir, run_id).events())  # the view starts where the run stopped
-        options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out,
-                                 allow_protected=allow_protected or [], display=display)
+        options = ui.run_options(yes=yes or kept.yes, no_merge=no_merge or kept.no_merge, keep=keep or kept.keep,
+                                 json_out=json_out, allow_protected=allow_protected or [], display=display)
         result = resume_run(git_repo, config, run_id, options, listener=display)
     return ui.report(console, result, json_out)
 
 
 @app.command()
 def abort(
-    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    run_id: RunArg,
     repo: RepoOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Also remove worktrees with stray files.")] = False,
 ) -> int:
@@ -247,7 +322,8 @@ def abort(
     from gitteam.run import control
 
     git_repo = open_repo(repo)
-    return ui.report(ui.progress_console(), control.abort(git_repo, load(git_repo), run_id, force), False)
+    result = control.abort(git_repo, load(git_repo), run_named(git_repo, run_id), force)
+    return ui.report(ui.progress_console(), result, False)
 
 
 @app.command()
@@ -270,7 +346,7 @@ def clean(
 
 @app.command()
 def replay(
-    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    run_id: RunArg,
     repo: RepoOpt = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the scratch clone and print where it is.")] = False,
 ) -> int:
@@ -280,7 +356,8 @@ def replay(
     from gitteam.run.replay import replay as replay_run
 
     console = ui.progress_console()
-    report = replay_run(open_repo(repo), run_id, keep=keep, listener=ui.ProgressPrinter(console))
+    git_repo = open_repo(repo)
+    report = replay_run(git_repo, run_named(git_repo, run_id), keep=keep, listener=ui.ProgressPrinter(console))
     from gitteam.terminal import visible
 
     for line in report.lines():
@@ -292,7 +369,7 @@ def replay(
 
 @app.command("export")
 def export_command(
-    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    run_id: RunArg,
     repo: RepoOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", metavar="PATH",
                                                 help="The archive (default: gitteam-RUN.tar.gz here).")] = None,
@@ -300,7 +377,8 @@ def export_command(
     """One .tar.gz of a run for a bug report: journal, transcripts, notes, plan, version; secrets redacted."""
     from gitteam.commands.export import export
 
-    exported = export(open_repo(repo), run_id, output)
+    git_repo = open_repo(repo)
+    exported = export(git_repo, run_named(git_repo, run_id), output)
     for name, size in exported.parts:
         print(f"{size:>10}  {name}")
     print(f"{exported.size:>10}  {exported.path} (compressed)")
@@ -308,14 +386,14 @@ def export_command(
 
 
 @app.command()
-def cost(run_id: Annotated[str | None, typer.Argument(metavar="[RUN]")] = None, repo: RepoOpt = None,
+def cost(run_id: AnyRunArg = None, repo: RepoOpt = None,
          json_out: JsonOpt = False) -> int:
     """Tokens and money per run, role, agent and model."""
     from gitteam import ui
     from gitteam.run import inspect as runs
 
     git_repo = open_repo(repo)
-    states = [runs.one_run(git_repo, run_id)] if run_id else runs.all_runs(git_repo)
+    states = [runs.one_run(git_repo, run_named(git_repo, run_id))] if run_id else runs.all_runs(git_repo)
     ui.print_cost(states, json_out)
     return Exit.OK
 
@@ -385,7 +463,7 @@ def hook_uninstall(repo: RepoOpt = None,
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="Only entries with this tag (repeatable).")]
 RunFilterOpt = Annotated[str | None, typer.Option("--run", help="Only entries of this run.")]
 FileOpt = Annotated[list[str] | None, typer.Option("--file", help="A file the entry is about (repeatable).")]
-RemoteArg = Annotated[str | None, typer.Argument(metavar="[REMOTE]", help="Remote name, URL or path (default: "
+RemoteArg = Annotated[str | None, typer.Argument(metavar="REMOTE", help="Remote name, URL or path (default: "
                                                  "the current branch's remote, else origin).")]
 
 
@@ -409,7 +487,8 @@ def memory_show(entry_id: Annotated[str, typer.Argument(metavar="ID", help="An e
 
 
 @memory_app.command("add")
-def memory_add(content: str, repo: RepoOpt = None, tag: TagOpt = None, file: FileOpt = None,
+def memory_add(content: Annotated[str, typer.Argument(metavar="CONTENT", help="What to remember.")],
+               repo: RepoOpt = None, tag: TagOpt = None, file: FileOpt = None,
                run_id: Annotated[str | None, typer.Option("--run", help="The run it belongs to.")] = None) -> int:
     """Add an entry (secrets are redacted); prints its id."""
     from gitteam.commands import memory as memory_command
@@ -418,7 +497,8 @@ def memory_add(content: str, repo: RepoOpt = None, tag: TagOpt = None, file: Fil
 
 
 @memory_app.command("search")
-def memory_search(query: str, repo: RepoOpt = None, tag: TagOpt = None, file: FileOpt = None,
+def memory_search(query: Annotated[str, typer.Argument(metavar="QUERY", help="Words to look for.")],
+                  repo: RepoOpt = None, tag: TagOpt = None, file: FileOpt = None,
                   run_id: RunFilterOpt = None,
                   limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 20,
                   json_out: JsonOpt = False) -> int:
@@ -479,7 +559,7 @@ def backlog_command(
 def demo(
     directory: Annotated[Path | None, typer.Option("--dir", "--repo", help="Where to make the demo repository "
                                                       "(default: a new temporary directory).")] = None,
-    max_agents: Annotated[int, typer.Option("--max-agents", min=1)] = 4,
+    max_agents: Annotated[int, typer.Option("--max-agents", min=1, help="Coders at once.")] = 4,
     json_out: JsonOpt = False,
 ) -> int:
     """The whole pipeline, offline, in a throwaway repository, on a bundled replay script."""
@@ -489,19 +569,27 @@ def demo(
 
 
 @app.command()
-def init(repo: RepoOpt = None, force: Annotated[bool, typer.Option("--force", help="Overwrite.")] = False) -> int:
-    """Write a commented .gitteam.toml, and make git push/fetch carry the team's memory."""
+def init(repo: RepoOpt = None,
+         force: Annotated[bool, typer.Option("--force", help="Rewrite an existing .gitteam.toml with the current "
+                                             "documentation, keeping the settings it makes.")] = False) -> int:
+    """Write a commented .gitteam.toml, and set up git fetch/push to carry the team's memory (each change said)."""
+    from gitteam.commands.memory import init_remotes
     from gitteam.config import REPO_CONFIG, write_example
 
     git_repo = open_repo(repo)
     path = git_repo.root / REPO_CONFIG
-    write_example(path, force=force)
+    kept = write_example(path, force=force)
     print(f"wrote {path}; every setting is documented in it")
-    from gitteam.commands.memory import configure_remotes
-
-    for line in configure_remotes(git_repo):  # git push / git fetch now carry the team's memory
-        print(f"git config {line}")
+    if kept:
+        print(f"kept your settings: {', '.join(kept)}")
+    for line in init_remotes(git_repo):
+        print(line)
     return Exit.OK
+
+
+for _commands in (app, hook_app, memory_app):
+    for _info in _commands.registered_commands:
+        _info.cls = PlainUsage  # no command sets a class of its own
 
 
 def _usage_exceptions() -> tuple[type[Exception], ...]:
@@ -540,7 +628,7 @@ def main() -> None:
     """Entry point: one line for a GitteamError, a traceback only with GITTEAM_DEBUG=1."""
     show_warnings()
     try:
-        code = app(standalone_mode=False)
+        code = app(prog_name="gitteam", standalone_mode=False)  # the same name under `python -m gitteam`
     except _usage_exceptions() as exc:
         show = getattr(exc, "show", None)
         if callable(show):

@@ -120,6 +120,21 @@ def cost_rows(states: Sequence[RunState]) -> dict[tuple[str, str, str, str], Cos
     return rows
 
 
+def cost_table(rows: dict[tuple[str, str, str], Any]) -> Table:
+    """Role, agent, model, tokens, cost; readable at 80 columns: a model's name is never cut (opus and sonnet
+    must not both read `anthropic:clau…`), the agent's folds onto a second line when space is short."""
+    table = Table(box=None, pad_edge=False)
+    table.add_column("role", no_wrap=True)
+    table.add_column("agent", overflow="fold")
+    table.add_column("model", no_wrap=True, min_width=max((len(m) for _, _, m in rows), default=5))
+    for column in ("input", "output", "cost"):  # --json has the cache split
+        table.add_column(column, justify="right", no_wrap=True)
+    for (role, a, m), v in rows.items():
+        table.add_row(markup_line(role), markup_line(a), markup_line(m),
+                      v.shown_tokens(v.input + v.cache_read + v.cache_write), v.shown_tokens(v.output), v.shown_cost())
+    return table
+
+
 def print_cost(states: Sequence[RunState], json_out: bool) -> None:
     """Tokens and money per run, role, agent and model; a cost no price or CLI told is "unknown", not $0."""
     rows = cost_rows(states)
@@ -132,16 +147,12 @@ def print_cost(states: Sequence[RunState], json_out: bool) -> None:
              "usage_known": not v.unknown_usage}
             for (r, role, a, m), v in rows.items()], indent=1))
         return
-    table = Table(box=None, pad_edge=False)
-    for column in ("run", "role", "agent", "model", "input", "output", "cost"):  # --json has the cache split
-        table.add_column(column)
-    for (r, role, a, m), v in rows.items():
-        table.add_row(markup_line(r), markup_line(role), markup_line(a), markup_line(m),
-                      v.shown_tokens(v.input + v.cache_read + v.cache_write), v.shown_tokens(v.output), v.shown_cost())
+    out = terminal.console()
+    for run in dict.fromkeys(r for r, _, _, _ in rows):  # one table a run: its long id is a heading, not a column
+        out.print(f"[bold]{markup_line(run)}[/bold]")
+        out.print(cost_table({key[1:]: value for key, value in rows.items() if key[0] == run}))
     total = sum(v.cost for v in rows.values())
     unknown = sum(v.unknown for v in rows.values())
-    out = terminal.console()
-    out.print(table)
     known = f"${total:.4f}" + (" + unknown" if unknown else "")
     if unknown and not any(v.unknown < v.calls for v in rows.values()):
         known = "unknown"

@@ -50,7 +50,8 @@ class RunStarted(Event):
     target: str
     base: str
     owner: JSON = field(default_factory=dict)  # {"pid", "host"}: tells a live run from a killed one
-    options: JSON = field(default_factory=dict)  # yes, no_merge, keep, models, economy, budget, allow_protected
+    options: JSON = field(default_factory=dict)  # yes, no_merge, keep, max_agents, models, economy, budget,
+    # allow_protected
     sandbox: JSON | None = None
     ignored_settings: list[str] = field(default_factory=list)
     settings: JSON = field(default_factory=dict)  # config.settings_of: what replay runs with
@@ -68,6 +69,7 @@ class Resumed(Event):
     models: dict[str, str] = field(default_factory=dict)
     economy: dict[str, str] = field(default_factory=dict)
     sandbox: JSON | None = None
+    options: JSON = field(default_factory=dict)  # yes, no_merge, keep, max_agents as this resume had them
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -51,6 +51,7 @@ Listener = Callable[[Event], None]
 RUNNING, PENDING, MERGED, FAILED, REFUSED, BUDGET, REJECTED, ABORTED, INTERRUPTED = (
     "running", "pending", "merged", "failed", "refused", "budget", "rejected", "aborted", "interrupted",
 )
+PLANNED = "planned"  # `gitteam plan` saved the plan; `gitteam run --plan RUN` carries it out
 FINISHED_STATES = {MERGED, REJECTED, ABORTED}
 
 
@@ -248,6 +249,10 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one case per even
         case Resumed():
             state.state, state.owner = RUNNING, e.owner
             state.allow_protected += [str(path) for path in e.allow_protected]
+            # what the run goes on with: the next resume keeps these (options holds the latest)
+            state.options = {**state.options, **e.options, **({"models": e.models} if e.models else {}),
+                             **({"economy": e.economy} if e.economy else {}),
+                             **({"budget": e.limits} if e.limits else {})}
         case Damaged():
             state.damaged.append(e)
 
@@ -303,6 +308,23 @@ def list_runs(state_dir: Path) -> list[RunState]:
         return []
     states = [load_run(state_dir, p.name) for p in root.iterdir() if (p / "events.jsonl").is_file()]
     return sorted(states, key=lambda s: (s.started, s.run))
+
+
+def find_run(state_dir: Path, name: str) -> str:
+    """The run called `name`, or the one run whose id starts with it (ids are long; a prefix is enough)."""
+    root = runs_dir(state_dir)
+    if "/" in name or not name:
+        raise UsageError(f"no run named {name!r} (gitteam status lists the runs)")
+    if (root / name / "events.jsonl").is_file():
+        return name
+    found = sorted(p.name for p in root.iterdir() if p.name.startswith(name) and (p / "events.jsonl").is_file()) \
+        if root.is_dir() else []
+    if not found:
+        raise UsageError(f"no run named {name!r} (gitteam status lists the runs)")
+    if len(found) > 1:
+        raise UsageError(f"{name!r} starts the ids of {len(found)} runs ({', '.join(found[:5])}"
+                         f"{', ...' if len(found) > 5 else ''}): give more of the id")
+    return found[0]
 
 
 def load_run(state_dir: Path, run: str) -> RunState:

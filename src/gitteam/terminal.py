@@ -17,6 +17,7 @@ The same characters are refused in file names (`locks/paths.py`), through `contr
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from functools import cache
@@ -99,6 +100,8 @@ def json_text(document: str) -> str:
 def console(stderr: bool = False, **options: Any) -> Console:
     """The rich console gitteam prints with: markup for its own styles, no highlighting of content, long lines
     left whole, and every string shown by the rule above. `options` go to rich (a file, a forced terminal)."""
+    if os.environ.get("NO_COLOR"):  # no-color.org: no styles at all, bold included
+        options.setdefault("color_system", None)
     return _console_class()(stderr=stderr, highlight=False, soft_wrap=True, **options)
 
 

@@ -7,6 +7,8 @@ fast-forward all run for real, and the result is left on disk to inspect.
 
 from __future__ import annotations
 
+import shlex
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -88,6 +90,18 @@ def demo_sandbox(mode: str) -> tuple[str, str]:
     return mode, "its commands run contained in bubblewrap, as every run's do"
 
 
+def invocation() -> str:
+    """How to call this gitteam again in the hints: `gitteam` when that is on PATH and is this one, else the
+    path it was started by (`.venv/bin/gitteam demo` without an activated virtualenv)."""
+    on_path = shutil.which("gitteam")
+    started = Path(sys.argv[0])
+    if started.name in ("gitteam", "git-team") and started.is_file():
+        if on_path and Path(on_path).resolve() == started.resolve():
+            return "gitteam"
+        return shlex.quote(str(started.absolute()))
+    return "gitteam" if on_path else f"{shlex.quote(sys.executable)} -m gitteam"
+
+
 def run_demo(directory: Path | None, max_agents: int, json_out: bool) -> int:
     root = make_repository(directory or Path(tempfile.mkdtemp(prefix="gitteam-demo-")))
     from gitteam.git import find_repository
@@ -105,12 +119,13 @@ def run_demo(directory: Path | None, max_agents: int, json_out: bool) -> int:
         options = ui.run_options(yes=True, no_merge=False, keep=False, json_out=json_out, display=display)
         result = start_run(repo, config, TASK, options, listener=display)
     code = ui.report(console, result, json_out)
+    me = invocation()
     hints = [
         ("git log --graph --oneline --notes=gitteam", "agent commits with their provenance notes"),
-        (f"gitteam status {result.run}", "agents, branches, tokens, verdicts"),
-        (f"gitteam show {result.run} docs", "a diff with its review rounds"),
-        (f"gitteam cost {result.run}", "tokens and money per agent"),
-        ("gitteam memory list", "what the agents remembered"),
+        (f"{me} status {result.run}", "agents, branches, tokens, verdicts"),
+        (f"{me} show {result.run} docs", "a diff with its review rounds"),
+        (f"{me} cost {result.run}", "tokens and money per agent"),
+        (f"{me} memory list", "what the agents remembered"),
     ]
     width = max(len(command) for command, _ in hints)
     lines = "\n".join(f"  {command.ljust(width)}  # {why}" for command, why in hints)

@@ -5,14 +5,16 @@ Queries and changes live in `gitteam.memory`; rendering in `ui.py`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 from gitteam import ui
 from gitteam.errors import Exit, UsageError
 from gitteam.git import Repository
 from gitteam.memory import Blackboard, Entry, backlog, sync
 from gitteam.memory.entries import normalize_tags
+from gitteam.memory.store import PREFIX as MEMORY_REFS
 
 
 def _filtered(entries: Sequence[Entry], tags: Sequence[str], run: str | None) -> list[Entry]:
@@ -60,9 +62,30 @@ def pull(repo: Repository, remote: str | None, json_out: bool) -> int:
     return Exit.OK
 
 
-def configure_remotes(repo: Repository) -> list[str]:
-    """`gitteam init`: every remote's fetch and push carry the memory refs from now on."""
-    return [line for remote in repo.remote_names() for line in sync.configure_remote(repo, remote)]
+def init_remotes(repo: Repository) -> list[str]:
+    """`gitteam init`: every remote's fetch and push carry the memory refs from now on; what changed in what a
+    plain `git fetch` and `git push` do is said, with the way back (nothing of it is silent)."""
+    remotes = repo.remote_names()
+    if not remotes:
+        return ["no git remote yet, so git fetch and git push are unchanged. The team's memory lives in "
+                f"{MEMORY_REFS}* (git notes refs); once you add a remote, gitteam init again or gitteam memory "
+                "push REMOTE sets it up to carry them"]
+    lines = []
+    for remote in remotes:
+        added = sync.configure_remote(repo, remote)
+        if not added:
+            continue
+        lines += [f"git config {line}" for line in added]
+        if any(".fetch = " in line for line in added):
+            lines.append(f"  git fetch {remote} now also brings the other clones' memory ({MEMORY_REFS}*)")
+        if any(line.endswith(".push = HEAD") for line in added):
+            lines.append(f"  git push {remote} now also sends this clone's memory; a push refspec replaces "
+                         f"push.default, so HEAD was added: a plain git push pushes the current branch to the same "
+                         f"name (undo: git config --unset-all remote.{remote}.push)")
+        elif any(".push = " in line for line in added):
+            lines.append(f"  git push {remote} now also sends this clone's memory, besides the push refspecs it "
+                         "had")
+    return lines
 
 
 def list_backlog(repo: Repository, run: str | None, close: Sequence[str], json_out: bool) -> int:
@@ -84,6 +107,12 @@ def backlog_task(repo: Repository, ids: Sequence[str], task: str | None) -> tupl
         raise UsageError("--from-backlog needs backlog ids (gitteam backlog lists them)")
     items = backlog.resolve(board, wanted)
     return backlog.task_text(items, rest), items
+
+
+def backlog_items(repo: Repository, options: Mapping[str, Any]) -> list[Entry]:
+    """The backlog items a saved plan was made to fix (`plan --from-backlog`), for `run --plan` to close."""
+    ids = [str(i) for i in options.get("from_backlog", [])]
+    return backlog.resolve(Blackboard(repo), ids) if ids else []
 
 
 def close_resolved(repo: Repository, items: Sequence[Entry], run: str, state: str) -> None:

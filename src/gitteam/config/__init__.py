@@ -7,10 +7,12 @@ The repository's file may not set what RESTRICTED lists: such settings are left 
 
 `schema`: the sections as dataclasses, their defaults and rules, the validation of values.
 `loader`: the files, the layers, RESTRICTED, the environment and the flags; the example file.
+`example`: the .gitteam.toml `gitteam init` writes, keeping the settings of one it replaces.
 The model-spec grammar is `gitteam.modelspec`'s, the allow-list entry syntax `gitteam.commandline`'s:
 this package imports nothing of gitteam above those, `errors` and `secrets`.
 """
 
+from gitteam.config.example import write_example
 from gitteam.config.loader import (
     REPO_CONFIG,
     RESTRICTED,
@@ -19,7 +21,6 @@ from gitteam.config.loader import (
     is_restricted,
     load_config,
     user_config_path,
-    write_example,
 )
 from gitteam.config.schema import (
     PROTECTED_PATHS,

@@ -34,7 +34,7 @@ from gitteam.config.schema import (
     show,
     suggest,
 )
-from gitteam.errors import ConfigError, UsageError
+from gitteam.errors import ConfigError
 from gitteam.modelspec import ROLES, is_command
 
 REPO_CONFIG = ".gitteam.toml"
@@ -323,21 +323,3 @@ def example_text() -> str:
     from importlib import resources  # only `gitteam init` and the demo need it
 
     return resources.files("gitteam").joinpath(EXAMPLE_RESOURCE).read_text(encoding="utf-8")
-
-
-def write_example(path: Path, force: bool = False) -> None:
-    """Write the example configuration to path; an existing file is replaced only with force."""
-    text = example_text().encode("utf-8")
-    if not force:
-        try:
-            with path.open("xb") as out:
-                out.write(text)
-        except FileExistsError:
-            raise UsageError(f"{path} already exists; edit it, or pass --force to replace it") from None
-        return
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temp.write_bytes(text)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)

@@ -300,9 +300,12 @@ def call_with_retries(
 
 def _unavailable(endpoint: Endpoint, failure: Failure, attempts: int, overloaded: bool) -> ModelUnavailable:
     plural = "s" if attempts > 1 else ""
+    # No status: the server was never reached, or dropped the connection: which server is what to check.
+    # No command to rerun is named here: a run's ending says `gitteam resume RUN`, review's is run again.
+    where = f" at {endpoint.base_url}" if failure.status is None and endpoint.base_url else ""
     return ModelUnavailable(
-        f"{endpoint.spec}: gave up after {attempts} attempt{plural} ({failure.describe()}): try again later "
-        "(gitteam resume), or name fallbacks in [models.NAME].fallbacks",
+        f"{endpoint.spec}{where}: gave up after {attempts} attempt{plural} ({failure.describe()}): try again "
+        "later, or name fallbacks in [models.NAME].fallbacks",
         model=endpoint.spec,
         overloaded=overloaded,
     )

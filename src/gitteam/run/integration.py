@@ -97,7 +97,7 @@ def conclude(ctx: RunContext, options: RunOptions, progress: Progress) -> RunRes
                           f"gitteam reject {ctx.run} when you have decided", **details)
     if decision == "reject":
         return reject(ctx)
-    return approve(ctx, options.keep)
+    return approve(ctx, options.keep, unattended=options.yes)
 
 
 def review_result(ctx: RunContext, progress: Progress, details: dict[str, Any]) -> RunResult | None:
@@ -169,12 +169,16 @@ def protected_message(ctx: RunContext, paths: list[str]) -> str:
             "to approve interactively")
 
 
-def approve(ctx: RunContext, keep: bool) -> RunResult:
+def approve(ctx: RunContext, keep: bool, unattended: bool) -> RunResult:
+    """The fast-forward. When it cannot happen the run stays pending: exit 0 as the contract has it for a
+    pending run, except `unattended` (--yes, gitteam approve), where a target left unmoved must fail the
+    script (`run --yes && deploy` must not deploy nothing)."""
+    not_moved = Exit.FAILED if unattended else Exit.OK
     ctx.journal.append(Approved())
     for _ in range(CAS_ATTEMPTS):
         current = ctx.repo.rev_parse(f"refs/heads/{ctx.target}")
         if current is None:
-            return ctx.finish(PENDING, Exit.FAILED, f"target branch {ctx.target} no longer exists; "
+            return ctx.finish(PENDING, not_moved, f"target branch {ctx.target} no longer exists; "
                           f"the result is on {agent_branch(ctx.run, INTEGRATION)}")
         before = head(ctx)
         new = catch_up(ctx, current)
@@ -183,7 +187,7 @@ def approve(ctx: RunContext, keep: bool) -> RunResult:
             if refused is not None:
                 return refused
         if new is None:
-            return ctx.finish(PENDING, Exit.FAILED,
+            return ctx.finish(PENDING, not_moved,
                           f"{ctx.target} moved during the run and its new commits conflict with the run's changes; "
                           f"the result is on {agent_branch(ctx.run, INTEGRATION)}: merge it by hand, or rebase and "
                           f"gitteam approve {ctx.run}")
@@ -192,16 +196,17 @@ def approve(ctx: RunContext, keep: bool) -> RunResult:
             ctx.journal.append(TargetUpdated(target=ctx.target, old=current, new=new, detail=result.detail))
             kept = cleanup(ctx, keep)
             where = f" (checked out at {result.checked_out})" if result.checked_out else ""
-            return ctx.finish(MERGED, Exit.OK, f"merged into {ctx.target}{where}: {current[:10]}..{new[:10]}{kept}",
+            # the result line reads "merged: main fast-forwarded ...": the state is not said twice
+            return ctx.finish(MERGED, Exit.OK, f"{ctx.target}{where} fast-forwarded {current[:10]}..{new[:10]}{kept}",
                               **summary_details(ctx, current))
         if ctx.repo.rev_parse(f"refs/heads/{ctx.target}") == current:
             # Not a lost race: the user's uncommitted, untracked or ignored files are in the way. Touch
             # nothing of theirs; the detail names the files and what to do with them.
-            return ctx.finish(PENDING, Exit.FAILED,
+            return ctx.finish(PENDING, not_moved,
                           f"{ctx.target} was not moved: {result.detail}. The result is on branch "
                           f"{agent_branch(ctx.run, INTEGRATION)}; once those files are out of the way: "
                           f"gitteam approve {ctx.run}")
-    return ctx.finish(PENDING, Exit.FAILED, f"{ctx.target} keeps moving; try gitteam approve {ctx.run} again")
+    return ctx.finish(PENDING, not_moved, f"{ctx.target} keeps moving; try gitteam approve {ctx.run} again")
 
 
 def catch_up(ctx: RunContext, current: str) -> str | None:
@@ -242,7 +247,7 @@ def check_catch_up(ctx: RunContext, target_head: str, before: str, merged: str) 
 def reject(ctx: RunContext) -> RunResult:
     ctx.journal.append(Rejected())
     kept = cleanup(ctx, keep=False)
-    message = f"rejected; {ctx.target} is unchanged. Branches gitteam/{ctx.run}/* are kept for inspection"
+    message = f"{ctx.target} is unchanged; branches gitteam/{ctx.run}/* are kept for inspection"
     return ctx.finish(REJECTED, Exit.REJECTED, message + kept)
 
 

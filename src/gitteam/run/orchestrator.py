@@ -18,7 +18,19 @@ from gitteam.config import Config, settings_of
 from gitteam.errors import Exit, GitteamError, UsageError
 from gitteam.events import AgentFinished, BacklogRecorded, Event, Planned, Resumed, RunStarted
 from gitteam.git import Repository
-from gitteam.journal import BUDGET, FAILED, INTERRUPTED, REFUSED, Journal, RunState, exclusive, load_run, owner
+from gitteam.journal import (
+    BUDGET,
+    FAILED,
+    FINISHED_STATES,
+    INTERRUPTED,
+    PLANNED,
+    REFUSED,
+    Journal,
+    RunState,
+    exclusive,
+    load_run,
+    owner,
+)
 from gitteam.locks.protected import allowing, check_patterns, plan_refusals, planner_note, protection_for, refusal_error
 from gitteam.memory import Blackboard, backlog
 from gitteam.memory.recall import PLANNER_TOKENS, mentioned_paths
@@ -70,8 +82,11 @@ def resolve_target(repo: Repository, config: Config) -> tuple[str, str]:
     base = repo.rev_parse(f"refs/heads/{target}")
     if base is None and target == repo.head_branch() and repo.rev_parse("HEAD") is None:
         raise UsageError(f"{target} has no commits yet: commit something first (the team works from a commit)")
-    if base is None:
-        raise UsageError(f"no branch named {target!r} (pass --target BRANCH)")
+    if base is None:  # given by --target or [run] target: say what exists rather than to pass it again
+        names = [name for name in repo.git("for-each-ref", "--format=%(refname:short)", "refs/heads/").split()
+                 if not name.startswith("gitteam/")]  # the run's own branches are no target
+        raise UsageError(f"no branch named {target!r} to fast-forward (branches: {', '.join(names[:8])}"
+                         f"{', ...' if len(names) > 8 else ''})")
     return target, base
 
 
@@ -90,27 +105,91 @@ def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
               registry: Registry | None = None) -> RunResult:
     """A new run. `run` and `registry` are given by `gitteam replay`: the recorded run's id, and models that
     answer from its transcripts."""
+    ctx, base = begin(repo, config, task, options, listener, run, registry)
+
+    def go() -> RunResult:
+        plan = make_plan(ctx, base).plan
+        check_checkout(ctx, plan, base)
+        queued = claim_or_queue(ctx, plan)
+        integration.create_branch(ctx, base)
+        return execute(ctx, Progress(base, plan), options, resumed=frozenset(), queued=queued)
+
+    return stopping_cleanly(ctx, go)
+
+
+def begin(repo: Repository, config: Config, task: str, options: RunOptions,
+          listener: Callable[[Event], None] | None = None, run: str | None = None, registry: Registry | None = None,
+          planning_only: bool = False, backlog_ids: tuple[str, ...] = ()) -> tuple[RunContext, str]:
+    """A new run's journal, once everything that can fail before a model is paid has been checked: the task,
+    the target, the models and keys (only the planner's for `gitteam plan`), the sandbox."""
     if not task.strip():
         raise UsageError("the task is empty: say what the team should do")
     flags = check_patterns(options.allow_protected, "--allow-protected")
     config = allowing(config, flags)  # the run's allowance; journaled below, so resume and approve see it
     target, base = resolve_target(repo, config)
     registry = registry or Registry(config, repo.root)
-    check_ready(repo, config, registry)
+    if planning_only:
+        registry.for_role("planner")  # a missing key or unknown model: exit 2 now, nothing paid
+    else:
+        check_ready(repo, config, registry)
     run = run or new_run_id(task)
     ctx = open_context(repo, config, run, task, target, listener=listener, registry=registry)
     ctx.journal.append(RunStarted(run=run, task=task, target=target, base=base, owner=owner(), options={
-        "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep, **registry.specs(),
-        "budget": budget_json(config), "allow_protected": list(flags),
+        "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep,
+        "max_agents": options.max_agents or config.run.max_agents, **registry.specs(),
+        "budget": budget_json(config), "allow_protected": list(flags), "from_backlog": list(backlog_ids),
     }, sandbox=describe_sandbox(config.sandbox), ignored_settings=list(config.ignored), settings=settings_of(config)))
+    return ctx, base
+
+
+def save_plan(repo: Repository, config: Config, task: str, allow_protected: tuple[str, ...] = (),
+              backlog_ids: tuple[str, ...] = (),
+              listener: Callable[[Event], None] | None = None) -> tuple[RunResult, PlanResult | None]:
+    """`gitteam plan`: the planner's plan, journaled as a run in state "planned" (its spend in `gitteam cost`),
+    for `gitteam run --plan RUN` to carry out without planning again. Nothing changes in git."""
+    ctx, base = begin(repo, config, task, RunOptions(allow_protected=allow_protected), listener,
+                      planning_only=True, backlog_ids=backlog_ids)
+    planned: list[PlanResult] = []
 
     def go() -> RunResult:
-        plan = make_plan(ctx, base)
-        queued = claim_or_queue(ctx, plan)
-        integration.create_branch(ctx, base)
-        return execute(ctx, Progress(base, plan), options, resumed=frozenset(), queued=queued)
+        planned.append(make_plan(ctx, base))
+        return ctx.finish(PLANNED, Exit.OK, f"plan saved as run {ctx.run}: gitteam run --plan {ctx.run} carries it "
+                          f"out (gitteam abort {ctx.run} drops it)")
 
-    return stopping_cleanly(ctx, go)
+    return stopping_cleanly(ctx, go), (planned[0] if planned else None)
+
+
+def run_planned(repo: Repository, config: Config, run: str, options: RunOptions, target: str | None = None,
+                listener: Callable[[Event], None] | None = None) -> RunResult:
+    """`gitteam run --plan RUN`: carry out a plan `gitteam plan` saved, with this command's models and options."""
+    state = load_run(repo.state_dir, run)
+    if state.state != PLANNED:
+        more = "" if state.state in FINISHED_STATES else f"; gitteam resume {run} continues it"
+        raise UsageError(f"run {run} is {state.state}, not a saved plan (gitteam plan TASK saves one){more}")
+    if target and target != state.target:
+        raise UsageError(f"the plan {run} was made on {state.target}, not {target}: plan again with --target {target}")
+    return resume_run(repo, config, run, options, listener)
+
+
+def check_checkout(ctx: RunContext, plan: Plan, base: str) -> None:
+    """Refuse, before any coder is paid, a run whose fast-forward the user's checkout of the target would stop:
+    uncommitted changes (untracked files included) at a path the plan changes. Found only at the end, every
+    agent and review would have run for a result that cannot land. An ignored file where the run adds one is
+    left to the fast-forward's own check: only a plan that also un-ignores it can reach it."""
+    checkout = ctx.repo.worktree_of_branch(ctx.target)
+    planned = sorted({path for sub in plan.subtasks for path in sub.files})
+    if checkout is None or not checkout.is_dir() or not planned:
+        return
+    if ctx.repo.rev_parse(f"refs/heads/{ctx.target}") != base:
+        return  # the target moved: the run merges its new commits at the end, and the check happens then
+    changed = ctx.repo.worktree_changes(checkout)
+    in_the_way = [path for path in planned
+                  if any(name == path or (path.endswith("/") and name.startswith(path)) for name in changed)]
+    if in_the_way:
+        listed = ", ".join(in_the_way[:5]) + (f" and {len(in_the_way) - 5} more" if len(in_the_way) > 5 else "")
+        raise UsageError(f"{ctx.target} is checked out in {checkout} with uncommitted or untracked files the plan "
+                         f"changes: {listed}; the run could not land on them, so no coder was started. Commit "
+                         f"or stash them, then gitteam resume {ctx.run}")
 
 
 def stopping_cleanly(ctx: RunContext, body: Callable[[], RunResult]) -> RunResult:
@@ -120,7 +199,10 @@ def stopping_cleanly(ctx: RunContext, body: Callable[[], RunResult]) -> RunResul
     except KeyboardInterrupt:
         return ctx.finish(INTERRUPTED, Exit.INTERRUPTED, "interrupted; carry on with: gitteam resume " + ctx.run)
     except GitteamError as exc:
-        return ctx.finish(FAILED if exc.exit_code != Exit.BUDGET else BUDGET, exc.exit_code, str(exc))
+        message = str(exc)
+        if exc.exit_code == Exit.FAILED and "gitteam resume" not in message:  # a model gone, git failing: retry
+            message += f"; carry on with: gitteam resume {ctx.run}"
+        return ctx.finish(FAILED if exc.exit_code != Exit.BUDGET else BUDGET, exc.exit_code, message)
 
 
 @dataclass(frozen=True)
@@ -157,7 +239,7 @@ class PlanResult:
     summary: str
 
 
-def make_plan(ctx: RunContext, base: str) -> Plan:
+def make_plan(ctx: RunContext, base: str) -> PlanResult:
     context = ctx.call_context("planner", "planner")
     planning = Planning(ctx.model("planner"), context, ctx.limits, ctx.meter, ctx.board, ctx.on_tool,
                         ctx.transcript(context))
@@ -166,20 +248,6 @@ def make_plan(ctx: RunContext, base: str) -> Plan:
                                waves=[[s.id for s in wave] for wave in waves(result.plan)]))
     # Journaled first: `gitteam resume RUN --allow-protected PATH` carries on with this plan, no new planner call.
     refuse_protected(result.plan, ctx.config, ctx.run)
-    return result.plan
-
-
-def plan_only(repo: Repository, config: Config, task: str, allow_protected: tuple[str, ...] = ()) -> PlanResult:
-    """`gitteam plan`: the planner's plan, validated and serialized; changes nothing in git or in run state."""
-    if not task.strip():
-        raise UsageError("the task is empty: say what the team should do")
-    config = allowing(config, check_patterns(allow_protected, "--allow-protected"))
-    _, base = resolve_target(repo, config)
-    registry = Registry(config, repo.root)
-    planning = Planning(registry.for_role("planner"), CallContext(run="plan", role="planner", agent="planner"),
-                        Limits.of(config.limits), Meter(config.run.budget), board=None)
-    result = plan_task(repo, config, task, base, planning)
-    refuse_protected(result.plan, config, None)
     return result
 
 
@@ -269,7 +337,7 @@ def finish_failed(ctx: RunContext, failed: list[Outcome]) -> RunResult:
     else:
         state, code = REFUSED, Exit.REFUSED
     first = failed[0]
-    lines = [f"{o.agent}: {o.status}: {o.reason}" for o in failed]
+    lines = [f"{o.agent}: {o.status}: {o.reason.rstrip('. ')}" for o in failed]  # a model's summary ends in "."
     message = (f"nothing merged into {ctx.target}: " + "; ".join(lines) +
                f". Branches are kept (gitteam show {ctx.run} {first.agent}); retry with gitteam resume {ctx.run}")
     return ctx.finish(state, code, message)
@@ -300,11 +368,16 @@ def _resume(repo: Repository, config: Config, run: str, options: RunOptions,
     ctx.journal.append(Resumed(owner=owner(), budget=config.run.budget, limits=budget_json(config),
                                spent=state.cost, tokens=state.tokens, allow_protected=list(flags),
                                models=specs["models"], economy=specs["economy"],
-                               sandbox=describe_sandbox(config.sandbox)))
+                               sandbox=describe_sandbox(config.sandbox), options={
+                                   "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep,
+                                   "max_agents": options.max_agents or config.run.max_agents}))
 
     def go() -> RunResult:
-        plan = make_plan(ctx, state.base) if state.plan is None else Plan.from_json(state.plan)
+        plan = make_plan(ctx, state.base).plan if state.plan is None else Plan.from_json(state.plan)
         refuse_protected(plan, ctx.config, run)  # a stored plan, too: the allowance may have changed since
+        merged = {a.id for a in state.agents.values() if a.status == "merged"}
+        if state.state != "pending" and any(sub.id not in merged for sub in plan.subtasks):
+            check_checkout(ctx, plan, state.base)  # coders are still to be paid (a half-done fast-forward is not)
         queued = claim_or_queue(ctx, plan)  # what it holds already stays its own
         if not state.integration:
             integration.create_branch(ctx, state.base)
@@ -315,6 +388,48 @@ def _resume(repo: Repository, config: Config, run: str, options: RunOptions,
         return execute(ctx, progress, options, resumed=retried, queued=queued)
 
     return stopping_cleanly(ctx, go)
+
+
+@dataclass(frozen=True)
+class KeptSettings:
+    """What `gitteam resume` goes on with: the run's own models, budget and options where no flag overrides
+    them (today's config or environment may name others: the run started with these, and is billed on them)."""
+
+    overrides: dict[str, object]  # config overrides: the run's models, budget, max_agents
+    yes: bool
+    no_merge: bool
+    keep: bool
+    notes: list[str]  # where a flag or today's settings differ from the run's, said to the person
+
+
+def kept_settings(repo: Repository, config: Config, state: RunState, flags: dict[str, str | None],
+                  budget_given: bool, max_agents_given: bool) -> KeptSettings:
+    """`config` is today's, flags applied; `flags` maps each role to the spec a flag gave it (or None)."""
+    recorded: dict[str, str] = state.options.get("models", {})
+    economy: dict[str, str] = state.options.get("economy", {})
+    today = Registry(config, repo.root).specs()["models"]
+    overrides: dict[str, object] = {}
+    notes: list[str] = []
+    for role in ("planner", "coder", "reviewer"):
+        was = recorded.get(role)
+        if flags.get(role):
+            if was and flags[role] != was:
+                notes.append(f"the {role} is now {flags[role]} (the run had {was})")
+        elif was:
+            overrides[f"roles.{role}"] = was
+            if economy.get(role):
+                overrides[f"roles.economy_{role}"] = economy[role]
+            if today.get(role) != was:
+                notes.append(f"the {role} stays the run's {was} (your settings now say {today.get(role) or 'none'}; "
+                             f"--{role} changes it)")
+    limits: dict[str, Any] = state.options.get("budget", {})
+    if not budget_given and limits:
+        overrides.update({"run.budget": limits.get("money"), "run.max_tokens": limits.get("tokens"),
+                          "run.max_seconds": limits.get("seconds")})
+    if not max_agents_given and state.options.get("max_agents"):
+        overrides["run.max_agents"] = state.options["max_agents"]
+    return KeptSettings(overrides, bool(state.options.get("yes")), bool(state.options.get("no_merge")),
+                        bool(state.options.get("keep")), notes)
 
 
 def has_budget(config: Config) -> bool:

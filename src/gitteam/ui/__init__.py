@@ -183,21 +183,21 @@ def report(console: Console, result: RunResult, json_out: bool) -> int:
     if json_out:
         print_json({"run": result.run, "state": result.state, "exit_code": result.exit_code,
                     "message": result.message, **result.details})
-    else:
-        style = STATE_STYLE.get(result.state, "white")
-        console.print(f"[{style}]{result.state}[/{style}]: {markup(result.message)}")
+    else:  # the result on stdout, so `gitteam run ... | tee log` keeps it; the progress stayed on stderr
+        out, style = stdout(), STATE_STYLE.get(result.state, "white")
+        out.print(f"[{style}]{result.state}[/{style}]: {markup(result.message)}")
         protected = result.details.get("protected")
         if protected:
-            console.print(f"[bold red]protected files changed:[/bold red] {markup_line(', '.join(protected))}")
+            out.print(f"[bold red]protected files changed:[/bold red] {markup_line(', '.join(protected))}")
     return result.exit_code
 
 
-def print_plan(plan: Plan, notes: Sequence[str], summary: str, json_out: bool) -> None:
+def print_plan(plan: Plan, notes: Sequence[str], summary: str, json_out: bool, run: str = "") -> None:
     from gitteam.plan import waves
 
     layers = waves(plan)
     if json_out:
-        print_json({"plan": plan.to_json(), "serialized": list(notes),
+        print_json({"run": run, "plan": plan.to_json(), "serialized": list(notes),
                     "waves": [[s.id for s in w] for w in layers], "summary": summary})
         return
     out = stdout()
@@ -211,6 +211,8 @@ def print_plan(plan: Plan, notes: Sequence[str], summary: str, json_out: bool) -
             out.print(f"    files: {markup_line(', '.join(sub.files))}")
     for note in notes:
         out.print(f"[yellow]{markup_line(note)}[/yellow]")
+    if run:
+        out.print(f"plan saved as run {run}: gitteam run --plan {run} carries it out")
 
 
 def state_json(state: RunState) -> dict[str, Any]:
@@ -288,7 +290,9 @@ def print_agents(out: Console, state: RunState) -> None:
         style = "green" if a.status in ("merged", "approved") else "red" if a.status in (
             "failed", "refused", "budget") else "white"
         rounds = f" round {a.round}" if a.round else ""
-        out.print(f"  [bold]{markup_line(a.id)}[/bold] [{style}]{markup_line(a.status)}[/{style}] "
+        # merged into the run's integration branch; only a merged run's reached the target
+        shown = "integrated" if a.status == "merged" and state.state != "merged" else a.status
+        out.print(f"  [bold]{markup_line(a.id)}[/bold] [{style}]{markup_line(shown)}[/{style}] "
                   f"{markup_line(verdict)}{rounds}  {a.tokens:,} tokens  ${a.cost:.4f}  "
                   f"{markup_line(', '.join(sorted(a.models)))}")
         if a.reason:
@@ -340,11 +344,14 @@ def print_agent(view: AgentView, json_out: bool) -> None:
         return
     out = stdout()
     out.print(f"[bold]{markup_line(view.run.run)} / {markup_line(view.agent)}[/bold]  {len(view.commits)} commit(s)")
+    so_far = 0  # a note holds the coder's tokens up to its commit: each round shows its own
     for note in view.notes:
         review = note.get("review") or {}
         if "round" in note or review:
+            total = note.get("tokens", 0) if isinstance(note.get("tokens"), int) else 0
+            this_round, so_far = (total - so_far if total >= so_far else total), total
             out.print(f"  {markup_line(note['commit'][:10])} round {markup_line(str(note.get('round', '?')))} "
-                      f"model {markup_line(str(note.get('model', '?')))} tokens {note.get('tokens', 0):,}: "
+                      f"model {markup_line(str(note.get('model', '?')))} tokens {this_round:,}: "
                       f"{markup_line(str(review.get('decision', '')))} {markup_line(str(review.get('summary', '')))}")
             print_findings(out, review.get("findings", []), "    ", limit=1000)
         integrated = note.get("integration_review")
