@@ -184,6 +184,16 @@ class IntegrationReviewed(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReworkRequested(Event):
+    """Merged subtasks sent back for another round (run/rework.py): by the integration review's findings
+    ("integration") or by the person at approval ("person")."""
+
+    KIND = "rework"
+    origin: str
+    feedback: dict[str, str]  # subtask id -> what to change
+
+
+@dataclass(frozen=True, kw_only=True)
 class AwaitingApproval(Event):
     KIND = "awaiting_approval"
     head: str

@@ -34,6 +34,7 @@ from gitteam.events import (
     Planned,
     Resumed,
     Reviewed,
+    ReworkRequested,
     RunFinished,
     RunStarted,
     UsageRecorded,
@@ -141,6 +142,7 @@ class RunState:
     worktrees_removed: bool = False
     usage: list[UsageRecorded] = field(default_factory=list)
     integration_review: dict[str, Any] | None = None  # {"head", "verdict"} of the last review of the result
+    repairs: int = 0  # rounds the integration review's findings went back to the subtasks (run/rework.py)
     integration_tokens: int = 0  # what the reviews of the integrated result used ("integration" is no agent)
     integration_cost: float = 0.0
     owner: dict[str, Any] = field(default_factory=dict)  # {"pid", "host"} of the process running it last
@@ -218,6 +220,8 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one case per even
             agent.status, agent.reason = e.status, e.reason
         case IntegrationReviewed():
             state.integration_review = {"head": e.head, "verdict": e.verdict}
+        case ReworkRequested():
+            state.repairs += e.origin == "integration"
         case Merged():
             state.agent(e.agent).status = "merged"
             state.integration_head = e.head

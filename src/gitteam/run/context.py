@@ -16,12 +16,13 @@ from gitteam.memory import Blackboard
 from gitteam.metering import Meter, RunBudget
 from gitteam.models.base import CallContext, Model, Reply, ToolCall
 from gitteam.models.registry import Registry
-from gitteam.plan import Plan
+from gitteam.plan import Handoff, Plan
 from gitteam.review.verdict import ReviewFormatError, Verdict
 from gitteam.roles.agent import Limits
 from gitteam.roles.review_agents import ReviewSession
 from gitteam.roles.tools import ToolResult
 from gitteam.run import worktrees
+from gitteam.run.handoff import handoff
 from gitteam.sandbox.runner import CommandRunner, from_config
 from gitteam.transcripts import Transcript, Transcripts
 
@@ -35,9 +36,19 @@ class ApprovalRequest:
     files: list[str]
     protected: list[str]  # changed paths that can make git, CI or gitteam run code
     diff: str
+    agents: list[tuple[str, str]] = field(default_factory=list)  # merged subtasks (id, title): changes go to them
+    note: str = ""  # what happened since the person was last asked (a rework that was refused)
 
 
-Approver = Callable[[ApprovalRequest], str]  # "approve", "reject", or "later" (leave it pending)
+@dataclass(frozen=True)
+class ChangesRequested:
+    """The person's "request changes": per merged subtask, what its coder should change (run/rework.py)."""
+
+    feedback: dict[str, str]
+
+
+# "approve", "reject", "later" (leave it pending), or changes requested from some of the subtasks
+Approver = Callable[[ApprovalRequest], "str | ChangesRequested"]
 
 
 @dataclass(frozen=True)
@@ -83,14 +94,31 @@ class Progress:
     summaries: dict[str, str] = field(default_factory=dict)  # merged subtasks: what each coder said it did
     approved: dict[str, Outcome] = field(default_factory=dict)  # approved, not merged yet (a crash, a sibling)
     integration_review: tuple[str, str] | None = None  # (head, decision) of the last review of the result
+    handoffs: dict[str, Handoff] = field(default_factory=dict)  # merged subtasks: what their dependents get
+    starts: dict[str, str] = field(default_factory=dict)  # merged subtasks: the commit their worktree started from
+    repairs: int = 0  # rounds the integration review's findings went back to the subtasks
+
+    def merged_agent(self, repo: Repository, outcome: Outcome, start: str) -> None:
+        """`outcome`'s subtask merged (its worktree started at `start`): its summary and handoff are kept."""
+        self.summaries[outcome.agent] = outcome.summary
+        self.starts[outcome.agent] = start
+        subtask = self.plan.by_id().get(outcome.agent)
+        if subtask is not None:
+            self.handoffs[outcome.agent] = handoff(repo, subtask, start, outcome.head, outcome.summary)
 
     @classmethod
-    def from_state(cls, state: RunState, plan: Plan) -> Progress:
+    def from_state(cls, state: RunState, plan: Plan, repo: Repository | None = None) -> Progress:
         agents = state.agents.values()
         review = state.integration_review
+        subtasks = plan.by_id()
+        merged = [a for a in agents if a.status == "merged"]
         return cls(
             base=state.base, plan=plan,
-            summaries={a.id: a.summary for a in agents if a.status == "merged"},
+            summaries={a.id: a.summary for a in merged},
+            handoffs={a.id: handoff(repo, subtasks[a.id], a.base, a.head, a.summary) for a in merged
+                      if repo is not None and a.id in subtasks},
+            starts={a.id: a.base for a in merged},
+            repairs=state.repairs,
             approved={a.id: Outcome(a.id, "approved", a.head, summary=a.summary, verdict=_verdict(a.verdict))
                       for a in agents if a.status == "approved" and a.head},
             integration_review=(review["head"], str(review["verdict"].get("decision"))) if review else None,

@@ -217,9 +217,9 @@ def execute(ctx: RunContext, progress: Progress, options: RunOptions, resumed: f
                                                  reason="not started: an earlier subtask failed"))
             continue
         start = integration.head(ctx)
-        jobs = [Assignment(sub, start, index[sub.id],
-                           tuple((d, progress.summaries.get(d, "")) for d in sub.depends_on),
-                           resume=sub.id in resumed) for sub in todo if sub.id not in progress.approved]
+        jobs = [Assignment(sub, start, index[sub.id], tuple(progress.handoffs[d] for d in sub.depends_on
+                                                            if d in progress.handoffs),
+                           resume=sub.id in resumed, plan=plan) for sub in todo if sub.id not in progress.approved]
         outcomes = run_wave(ctx, jobs, max_agents)
         for outcome in outcomes:
             ctx.journal.append(AgentFinished(agent=outcome.agent, status=outcome.status, reason=outcome.reason,
@@ -233,7 +233,7 @@ def execute(ctx: RunContext, progress: Progress, options: RunOptions, resumed: f
                 outcome = progress.approved.pop(sub.id)
                 integration.merge_agent(ctx, outcome)
                 record_backlog(ctx, outcome)
-                progress.summaries[outcome.agent] = outcome.summary
+                progress.merged_agent(ctx.repo, outcome, start)
     if failed:
         return finish_failed(ctx, failed)
     return integration.conclude(ctx, options, progress)
@@ -303,7 +303,7 @@ def _resume(repo: Repository, config: Config, run: str, options: RunOptions,
         claim_files(repo, run, {path: sub.id for sub in plan.subtasks for path in sub.files})  # idempotent
         if not state.integration:
             integration.create_branch(ctx, state.base)
-        progress = Progress.from_state(state, plan)
+        progress = Progress.from_state(state, plan, repo)
         if state.state == "pending":
             return integration.conclude(ctx, options, progress)
         retried = frozenset(a.id for a in state.agents.values() if a.status not in ("merged", "waiting"))
