@@ -85,6 +85,17 @@ def test_subtasks_consuming_each_others_provides_are_a_cycle() -> None:
     assert any("dependency cycle" in p and "consuming a sibling's provides" in p for p in found)
 
 
+def test_gitteam_plan_shows_the_interfaces_and_the_wave_they_make(tmp_path: Path) -> None:
+    root = make_repository(tmp_path / "calc")
+    path = write_script(tmp_path / "plan.json", script([demo_script()["planner"][0]], {}))
+    shown = cli(root, "plan", "Add power and a command line", "--planner", f"replay:{path}")
+
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert out.index("wave 1") < out.index("power: Subtask power") < out.index(f"provides: {POWER}") < \
+        out.index("wave 2") < out.index("cli: Subtask cli (after power)") < out.index(f"consumes: {POWER}")
+
+
 # --- the demo repository, power and cli planned in parallel ----------------------------------------------
 
 OPS_TAIL = "def subtract(a: float, b: float) -> float:\n    return a - b\n"

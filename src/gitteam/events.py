@@ -343,9 +343,9 @@ class Damaged(Event):
 
 KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
     RunStarted, Resumed, Planned, IntegrationCreated, RunFinished, AgentStarted, AgentCommitted, Reviewed,
-    AgentFinished, Merged, BacklogRecorded, IntegrationReviewStarted, IntegrationReviewed, AwaitingApproval,
-    Approved, Rejected, TargetMoved, CatchUpChecked, TargetUpdated, LeftoversSaved, WorktreesRemoved, UsageRecorded,
-    ToolRefused,
+    AgentFinished, Merged, BacklogRecorded, IntegrationReviewStarted, IntegrationReviewed, ReworkRequested,
+    AwaitingApproval, Approved, Rejected, TargetMoved, CatchUpChecked, TargetUpdated, LeftoversSaved, WorktreesRemoved,
+    UsageRecorded, ToolRefused,
     Compacted, AgentCommand, AgentCommitsUnwrapped, Economy,
 )}
 

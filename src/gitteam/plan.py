@@ -363,18 +363,6 @@ def _link_interfaces(drafts: list[_Draft], problems: list[str]) -> None:
         draft.depends_on = tuple(dict.fromkeys([*draft.depends_on, *waits]))
 
 
-def consumed_from(plan: Plan, subtask: Subtask) -> dict[str, tuple[str, ...]]:
-    """The siblings whose provides `subtask` consumes: sibling id -> those interfaces, as the sibling wrote them."""
-    wanted = {interface_key(text) for text in subtask.consumes}
-    found: dict[str, tuple[str, ...]] = {}
-    for sibling in plan.subtasks:
-        if sibling.id != subtask.id:
-            matched = tuple(text for text in sibling.provides if interface_key(text) in wanted)
-            if matched:
-                found[sibling.id] = matched
-    return found
-
-
 def _check_ids(drafts: list[_Draft], problems: list[str]) -> None:
     first_of: dict[str, int] = {}
     for draft in drafts:

@@ -29,6 +29,7 @@ from gitteam.events import (
     Merged,
     Planned,
     Reviewed,
+    ReworkRequested,
     RunStarted,
     TargetMoved,
     TargetUpdated,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from gitteam.memory import Compaction, Entry, Found
     from gitteam.memory.sync import SyncResult
     from gitteam.plan import Plan
-    from gitteam.run.context import ApprovalRequest, RunOptions, RunResult
+    from gitteam.run.context import ApprovalRequest, ChangesRequested, RunOptions, RunResult
     from gitteam.run.control import Cleaning
     from gitteam.run.inspect import AgentView
 
@@ -121,6 +122,9 @@ class ProgressPrinter:
                 return "  [blue]?[/blue] integration: checks, tests and review of the combined result"
             case IntegrationReviewed():
                 return f"  [blue]?[/blue] integration: {verdict_line(e.verdict)}"
+            case ReworkRequested():
+                who = "the integration review's findings" if e.origin == "integration" else "your feedback"
+                return f"  [yellow]<[/yellow] another round for {markup_line(', '.join(e.feedback))}, with {who}"
             case AgentFinished():
                 style = "green" if e.status == "approved" else "red"
                 reason = f": {markup_line(e.reason)}" if e.reason else ""
@@ -146,8 +150,9 @@ def verdict_line(verdict: dict[str, Any]) -> str:
     return f"{markup_line(str(verdict.get('decision', '')))} {markup_line(str(verdict.get('summary', '')))}"
 
 
-def ask_approval(request: ApprovalRequest) -> str:
-    """The person's decision on a run's result, at the terminal: "approve", "reject" or "later"."""
+def ask_approval(request: ApprovalRequest) -> str | ChangesRequested:
+    """The person's decision on a run's result, at the terminal: "approve", "reject", "later", or changes
+    requested from some of the subtasks."""
     import questionary
     from prompt_toolkit.output import create_output
 
@@ -159,13 +164,21 @@ def ask_approval(request: ApprovalRequest) -> str:
     if request.protected:  # every one of them, however many files there are: these can run code on your next command
         console.print(f"[bold red]Protected files changed[/bold red] (they can make git, CI or gitteam run code; "
                       f"read them before approving): [bold]{markup_line(', '.join(request.protected))}[/bold]")
+    if request.note:
+        console.print(f"[yellow]{markup_line(request.note)}[/yellow]")
+    choices = ["approve", "reject", "show diff", *(["request changes"] if request.agents else [])]
     while True:
         try:
             answer = questionary.select(
                 f"Fast-forward {terminal.one_line(request.target)} to the result?",
-                choices=["approve", "reject", "show diff"],
+                choices=choices,
                 output=prompt_output,
             ).unsafe_ask()  # ask() would print "Cancelled by user" on stdout
+            if answer == "request changes":
+                changes = ask_changes(request, prompt_output)
+                if changes is not None:
+                    return changes
+                continue
         except KeyboardInterrupt:
             answer = None
         if answer is None:  # Ctrl-C or end of input at the prompt: the run waits for approve or reject
@@ -173,6 +186,26 @@ def ask_approval(request: ApprovalRequest) -> str:
         if answer != "show diff":
             return str(answer)
         console.print(markup(request.diff))
+
+
+def ask_changes(request: ApprovalRequest, output: Any) -> ChangesRequested | None:
+    """Which merged subtasks to send back, and what each should change; None when nothing was said."""
+    import questionary
+
+    from gitteam.run.context import ChangesRequested
+
+    chosen = questionary.checkbox(
+        "Send which subtasks back for another round?",
+        choices=[questionary.Choice(f"{terminal.one_line(agent)}: {terminal.one_line(title)}", value=agent)
+                 for agent, title in request.agents],
+        output=output,
+    ).unsafe_ask()
+    feedback: dict[str, str] = {}
+    for agent in chosen or []:
+        text = questionary.text(f"What should {terminal.one_line(agent)} change?", output=output).unsafe_ask()
+        if text and text.strip():
+            feedback[agent] = text
+    return ChangesRequested(feedback) if feedback else None
 
 
 def report(console: Console, result: RunResult, json_out: bool) -> int:
@@ -205,6 +238,9 @@ def print_plan(plan: Plan, notes: Sequence[str], summary: str, json_out: bool) -
             after = f" (after {markup_line(', '.join(sub.depends_on))})" if sub.depends_on else ""
             out.print(f"  [cyan]{markup_line(sub.id)}[/cyan]: {markup_line(sub.title)}{after}")
             out.print(f"    files: {markup_line(', '.join(sub.files))}")
+            for label, interfaces in (("provides", sub.provides), ("consumes", sub.consumes)):
+                for interface in interfaces:
+                    out.print(f"    {label}: {markup_line(interface)}")
     for note in notes:
         out.print(f"[yellow]{markup_line(note)}[/yellow]")
 

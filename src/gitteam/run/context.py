@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitteam.config import Config
+from gitteam.errors import Exit
 from gitteam.events import AgentEvent, Economy, RunFinished, ToolRefused, UsageRecorded
 from gitteam.git import Repository
-from gitteam.journal import Journal, RunState
+from gitteam.journal import BUDGET, FAILED, INTERRUPTED, REFUSED, Journal, RunState
 from gitteam.memory import Blackboard
 from gitteam.metering import Meter, RunBudget
 from gitteam.models.base import CallContext, Model, Reply, ToolCall
@@ -80,6 +81,19 @@ class Outcome:
     reason: str = ""
     summary: str = ""
     verdict: Verdict | None = None  # the gate's last verdict (its minor findings go to the backlog when merged)
+
+
+def failure_state(outcomes: list[Outcome]) -> tuple[str, int]:
+    """The run's state and exit code when these subtasks did not pass: an interrupt, then the budget, then an
+    error outweigh a refusal by the gate."""
+    statuses = {o.status for o in outcomes}
+    if "interrupted" in statuses:
+        return INTERRUPTED, Exit.INTERRUPTED
+    if "budget" in statuses:
+        return BUDGET, Exit.BUDGET
+    if "failed" in statuses:
+        return FAILED, Exit.FAILED
+    return REFUSED, Exit.REFUSED
 
 
 @dataclass

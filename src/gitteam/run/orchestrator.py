@@ -18,7 +18,7 @@ from gitteam.config import Config, settings_of
 from gitteam.errors import Exit, GitteamError, UsageError
 from gitteam.events import AgentFinished, BacklogRecorded, Event, Planned, Resumed, RunStarted
 from gitteam.git import Repository
-from gitteam.journal import BUDGET, FAILED, INTERRUPTED, REFUSED, Journal, RunState, exclusive, load_run, owner
+from gitteam.journal import BUDGET, FAILED, INTERRUPTED, Journal, RunState, exclusive, load_run, owner
 from gitteam.locks.protected import allowing, check_patterns, plan_refusals, planner_note, protection_for, refusal_error
 from gitteam.locks.refs import claim_files
 from gitteam.memory import Blackboard, backlog
@@ -35,7 +35,16 @@ from gitteam.roles.review_agents import OnTool
 from gitteam.roles.review_agents import check_models as check_reviewer_models
 from gitteam.roles.tools import CommitView
 from gitteam.run import integration, worktrees
-from gitteam.run.context import Outcome, Progress, RunContext, RunOptions, RunResult, command_runner, run_meter
+from gitteam.run.context import (
+    Outcome,
+    Progress,
+    RunContext,
+    RunOptions,
+    RunResult,
+    command_runner,
+    failure_state,
+    run_meter,
+)
 from gitteam.run.subtask import Assignment, run_subtask
 from gitteam.sandbox.runner import describe as describe_sandbox
 from gitteam.transcripts import Transcript
@@ -255,15 +264,7 @@ def run_wave(ctx: RunContext, jobs: list[Assignment], max_agents: int) -> list[O
 
 
 def finish_failed(ctx: RunContext, failed: list[Outcome]) -> RunResult:
-    statuses = {o.status for o in failed}
-    if "interrupted" in statuses:
-        state, code = INTERRUPTED, Exit.INTERRUPTED
-    elif "budget" in statuses:
-        state, code = BUDGET, Exit.BUDGET
-    elif "failed" in statuses:
-        state, code = FAILED, Exit.FAILED
-    else:
-        state, code = REFUSED, Exit.REFUSED
+    state, code = failure_state(failed)
     first = failed[0]
     lines = [f"{o.agent}: {o.status}: {o.reason}" for o in failed]
     message = (f"nothing merged into {ctx.target}: " + "; ".join(lines) +
