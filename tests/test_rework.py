@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 from conftest import commit_files
 from gitteam.run.context import ApprovalRequest, ChangesRequested, RunOptions
+from pausing import paused, wait_reached
 from scripts import (
     approve,
     assert_error,
@@ -25,6 +27,7 @@ from scripts import (
     done,
     events,
     finding,
+    only_run,
     plan_turn,
     request_changes,
     rev,
@@ -225,3 +228,41 @@ def test_a_repair_round_stopped_by_an_error_fails_the_run_resumably(repo: Path) 
     assert (result.exit_code, result.state) == (1, "failed"), result.message
     assert "the repair round of the integrated result stopped (use: failed" in result.message
     assert rev(repo, "main") == base
+
+
+def test_a_run_killed_in_its_repair_round_resumes_it_with_the_feedback(repo: Path, tmp_path: Path) -> None:
+    base = commit_files(repo, {"src/lib.py": LIB})
+    marker = tmp_path / "repair"
+    data = two_subtasks(
+        [turn(coder_writes("src/use.py", BROKEN_USE), done("calls total")),
+         paused(turn(coder_writes("src/use.py", FIXED_USE), done("calls sum_of now")), marker)],
+        [request_changes("use.py calls a function lib renamed", [CROSS_FILE])])
+    path = write_script(script_path(repo), data)
+    proc = subprocess.Popen([sys.executable, "-m", "gitteam", "run", "rename total", "--yes"], cwd=repo,
+                            env={**os.environ, "GITTEAM_MODEL": f"replay:{path}"}, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_reached(proc, marker)  # the repair round's coder is at its model call
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    run = only_run(repo)
+    assert run_state(repo, run).rework == {"use": json_feedback(repo, run)}
+
+    # a new process, a new script: the round again, then reviewers that approve it
+    again = write_script(script_path(repo), script(
+        planner=[], coder={"use": [turn(coder_writes("src/use.py", FIXED_USE), done("calls sum_of now"))]},
+        reviewer={"*": [approve()]}))
+    resumed = gitteam(repo, "resume", run, "--yes", model=again)
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert rev(repo, "main") != base and blob(repo, "main", "src/use.py") == FIXED_USE.encode()
+    assert "total no longer exists: lib renamed it sum_of" in user_messages(repo, run, "coder-use")[-1]
+    assert len(events(repo, run, "rework")) == 1 and run_state(repo, run).rework == {}
+
+
+def json_feedback(repo: Path, run: str) -> str:
+    [rework] = events(repo, run, "rework")
+    return str(rework["feedback"]["use"])

@@ -109,8 +109,9 @@ class Progress:
     approved: dict[str, Outcome] = field(default_factory=dict)  # approved, not merged yet (a crash, a sibling)
     integration_review: tuple[str, str] | None = None  # (head, decision) of the last review of the result
     handoffs: dict[str, Handoff] = field(default_factory=dict)  # merged subtasks: what their dependents get
-    starts: dict[str, str] = field(default_factory=dict)  # merged subtasks: the commit their worktree started from
+    starts: dict[str, str] = field(default_factory=dict)  # subtasks started: the commit their branch began at
     repairs: int = 0  # rounds the integration review's findings went back to the subtasks
+    feedback: dict[str, str] = field(default_factory=dict)  # rework rounds a crash cut short: their feedback
 
     def merged_agent(self, repo: Repository, outcome: Outcome, start: str) -> None:
         """`outcome`'s subtask merged (its worktree started at `start`): its summary and handoff are kept."""
@@ -131,8 +132,9 @@ class Progress:
             summaries={a.id: a.summary for a in merged},
             handoffs={a.id: handoff(repo, subtasks[a.id], a.base, a.head, a.summary) for a in merged
                       if repo is not None and a.id in subtasks},
-            starts={a.id: a.base for a in merged},
+            starts={a.id: a.base for a in agents if a.base},  # where each one's branch began
             repairs=state.repairs,
+            feedback=dict(state.rework),
             approved={a.id: Outcome(a.id, "approved", a.head, summary=a.summary, verdict=_verdict(a.verdict))
                       for a in agents if a.status == "approved" and a.head},
             integration_review=(review["head"], str(review["verdict"].get("decision"))) if review else None,

@@ -226,9 +226,13 @@ def execute(ctx: RunContext, progress: Progress, options: RunOptions, resumed: f
                                                  reason="not started: an earlier subtask failed"))
             continue
         start = integration.head(ctx)
-        jobs = [Assignment(sub, start, index[sub.id], tuple(progress.handoffs[d] for d in sub.depends_on
+        # a rework a crash cut short carries on from where its branch began: later merges are not its work
+        jobs = [Assignment(sub, progress.starts.get(sub.id, start) if sub.id in progress.feedback else start,
+                           index[sub.id], tuple(progress.handoffs[d] for d in sub.depends_on
                                                             if d in progress.handoffs),
-                           resume=sub.id in resumed, plan=plan) for sub in todo if sub.id not in progress.approved]
+                           resume=sub.id in resumed, plan=plan, feedback=progress.feedback.get(sub.id, ""))
+                for sub in todo if sub.id not in progress.approved]
+        began = {job.subtask.id: job.start for job in jobs}
         outcomes = run_wave(ctx, jobs, max_agents)
         for outcome in outcomes:
             ctx.journal.append(AgentFinished(agent=outcome.agent, status=outcome.status, reason=outcome.reason,
@@ -242,7 +246,8 @@ def execute(ctx: RunContext, progress: Progress, options: RunOptions, resumed: f
                 outcome = progress.approved.pop(sub.id)
                 integration.merge_agent(ctx, outcome)
                 record_backlog(ctx, outcome)
-                progress.merged_agent(ctx.repo, outcome, start)
+                progress.merged_agent(ctx.repo, outcome, began.get(sub.id, start))
+                progress.feedback.pop(sub.id, None)
     if failed:
         return finish_failed(ctx, failed)
     return integration.conclude(ctx, options, progress)

@@ -6,7 +6,9 @@ the approval prompt or `gitteam approve RUN --request-changes AGENT=TEXT`. Each 
 starts again in its worktree, on its branch (its approved work committed there), with its brief and the
 feedback; its whole change since its start goes through the merge gate again, and an approved head is merged
 into the integration branch on top of what is there. A refused rework changes nothing of the integration
-branch: the subtask's earlier, merged work stands, and its new commits stay on its branch.
+branch: the subtask's earlier, merged work stands, and its new commits stay on its branch. A round stopped by
+an error, the budget or an interrupt (or a kill: the journal holds the feedback until the subtask merges again)
+is run again by `gitteam resume`, with its feedback.
 """
 
 from __future__ import annotations
@@ -41,10 +43,12 @@ def rework(ctx: RunContext, progress: Progress, feedback: Mapping[str, str], ori
             ctx.journal.append(AgentFinished(agent=outcome.agent, status="approved", head=outcome.head))
             merge(outcome)
             progress.merged_agent(ctx.repo, outcome, start)
-        else:  # its earlier work is what the integration branch holds: the subtask is merged, as before
+        elif outcome.status == "refused":  # the integration branch holds its earlier work: merged, as before
             ctx.journal.append(AgentFinished(agent=outcome.agent, status="merged", head=outcome.head,
-                                             reason=f"rework {outcome.status}: {outcome.reason}; its merged work "
-                                                    "stands"))
+                                             reason=f"rework refused: {outcome.reason}; its merged work stands"))
+        else:  # stopped (an error, the budget, an interrupt): `resume` runs the round again, feedback and all
+            ctx.journal.append(AgentFinished(agent=outcome.agent, status=outcome.status, head=outcome.head,
+                                             reason=f"rework {outcome.status}: {outcome.reason}"))
         outcomes.append(outcome)
     return outcomes
 
