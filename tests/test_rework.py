@@ -266,3 +266,32 @@ def test_a_run_killed_in_its_repair_round_resumes_it_with_the_feedback(repo: Pat
 def json_feedback(repo: Path, run: str) -> str:
     [rework] = events(repo, run, "rework")
     return str(rework["feedback"]["use"])
+
+
+# --- the approval prompt's choice ------------------------------------------------------------------------
+
+DOWN, ENTER, SPACE = "\x1b[B", "\r", " "
+
+
+def answer_prompt(request: ApprovalRequest, keys: str) -> object:
+    """ui.ask_approval as a person at a terminal answers it, keys typed into prompt_toolkit's input."""
+    from prompt_toolkit.application import create_app_session
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from gitteam import ui
+
+    with create_pipe_input() as pipe:
+        pipe.send_text(keys)
+        with create_app_session(input=pipe, output=DummyOutput()):
+            return ui.ask_approval(request)
+
+
+def test_the_prompt_asks_which_subtasks_and_what_each_should_change() -> None:
+    request = ApprovalRequest(run="r", target="main", files=["src/use.py"], protected=[], diff="+x",
+                              agents=[("lib", "Rename total"), ("use", "Call it")])
+    # approve, reject, show diff, request changes: the fourth; then the second subtask, then its text
+    chosen = answer_prompt(request, DOWN * 3 + ENTER + DOWN + SPACE + ENTER + "call sum_of" + ENTER)
+    assert chosen == ChangesRequested({"use": "call sum_of"})
+    # nothing chosen: back at the first question, where reject is the second choice
+    assert answer_prompt(request, DOWN * 3 + ENTER + ENTER + DOWN + ENTER) == "reject"
