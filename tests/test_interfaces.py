@@ -182,3 +182,22 @@ def fenced(text: str, tag: str) -> Any:
     found = re.search(rf'<{tag}[^>]*nonce="(\w+)">\n(.*?)</{tag} nonce="\1">', text, re.DOTALL)
     assert found is not None, f"no <{tag}> in the message"
     return json.loads(html.unescape(found.group(2)))
+
+
+def test_a_handoff_shows_the_signature_as_merged_when_it_drifted_from_the_plan(tmp_path: Path) -> None:
+    from conftest import commit_files
+    from gitteam.git import find_repository
+    from gitteam.plan import Subtask
+    from gitteam.run.handoff import handoff
+
+    root = make_repository(tmp_path / "calc")
+    repo = find_repository(root)
+    base = repo.rev_parse("HEAD")
+    assert base is not None
+    head = commit_files(root, {"calc/ops.py": POWER_CODE.replace("def power(base: float, exp: int)",
+                                                                 "def power(x: float, n: float)")})
+    power = Subtask("power", "Power", "Add power.", ("calc/ops.py",), provides=(POWER, "calc/ops.py: def root(x)"))
+    handed = handoff(repo, power, base, head, "added power")
+
+    assert handed.interfaces == ("calc/ops.py: def power(x: float, n: float) -> float",)  # root was never written
+    assert handed.files_changed == ("calc/ops.py",) and handed.to_json()["provides"] == list(power.provides)
