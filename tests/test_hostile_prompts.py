@@ -28,7 +28,7 @@ from gitteam.git import find_repository
 from gitteam.memory import Blackboard
 from gitteam.models.base import Message, ToolCall
 from gitteam.models.window import compact
-from gitteam.plan import Subtask
+from gitteam.plan import Handoff, Plan, Subtask
 from gitteam.review.verdict import Finding
 from gitteam.roles import coder, planner, reviewer
 from gitteam.roles.tools import memory_tools
@@ -45,11 +45,16 @@ def built_prompts(root: Path) -> list[str]:
     repo = root / "names"
     git(root, "init", "-q", str(repo))
     commit_files(repo, {"src/a.py": "A = 1\n"})
-    subtask = Subtask("s1", "a title", "some instructions", ("src/a.py",))
+    subtask = Subtask("s1", "a title", "some instructions", ("src/a.py",), ("s0",), provides=("src/a.py: A",),
+                      consumes=("src/b.py: def b()",))
+    plan = Plan((Subtask("s0", "b title", "b instructions", ("src/b.py",), provides=("src/b.py: def b()",)),
+                 subtask))
+    handoffs = [Handoff("s0", "b title", ("src/b.py: def b()",), ("src/b.py: def b() -> int",), ("src/b.py",),
+                        "done")]
     board = Blackboard(find_repository(repo))
     board.remember("a note about src/a.py", files=["src/a.py"])
     recall = next(t for t in memory_tools(board, "coder", "coder") if t.spec.name == "recall")
-    conversation = [Message("user", coder.brief(subtask, [("s0", "done")], "a note", "a task"))]
+    conversation = [Message("user", coder.brief(subtask, handoffs, "a note", "a task", plan=plan))]
     for n in range(30):
         step = ToolCall(f"c{n}", "read_file", {"path": f"f{n}.py"})
         conversation += [Message("assistant", f"step {n}", (step,)), Message("tool", "y" * 2000, tool_call_id=f"c{n}")]
@@ -59,8 +64,9 @@ def built_prompts(root: Path) -> list[str]:
     assert folded is not None
     return [
         planner.brief("a task", "an overview", "a note", "Protected paths: none."),
-        coder.brief(subtask, [("s0", "done")], "a note", "a task", commands=["pytest -q ..."], map="a map"),
+        coder.brief(subtask, handoffs, "a note", "a task", commands=["pytest -q ..."], map="a map", plan=plan),
         coder.changes_requested_message("- [minor] a finding", 2),
+        coder.rework_message("a person's feedback"),
         reviewer.brief("a task", {"subtask": "s1"}, "a diff", [Finding("a.py", 1, "major", "m")], "conventions",
                        2, (1, 2), preface="a commit message", memory="a note", claim="a summary"),
         str(recall.handler({"query": "note"})),
@@ -145,7 +151,7 @@ def test_hostile_text_cannot_change_the_structure_of_any_prompt(repo: Path, tmp_
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     names = tag_names(tmp_path)
     texts = {kind: hostile(kind, names) for kind in KINDS} | {"path": PATH}
-    assert len(texts["memory"]) < 1150  # a memory note is shown up to 1,200 characters: the whole of it
+    assert len(texts["memory"]) < 1200  # a memory note is shown up to 1,200 characters: the whole of it
     twin_repo = tmp_path / "twin"
     git(tmp_path, "clone", "-q", str(repo), str(twin_repo))
     attacked = scenario(repo, monkeypatch, texts.__getitem__)

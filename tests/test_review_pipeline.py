@@ -94,7 +94,8 @@ def test_tests_that_pass_alone_but_fail_together_refuse_the_run(repo: Path) -> N
         coder={"a": [turn(coder_writes("a.txt", "a\n"), done())], "b": [turn(coder_writes("b.txt", "b\n"), done())]},
         reviewer={"a": [approve()], "b": [approve()]},  # no integration turn: the tests refuse before it
     )
-    result = start(repo, data, config={"commands.test": f"{sys.executable} check.py"})
+    # no repair round (tests/test_rework.py has those): the failing tests refuse the run at once
+    result = start(repo, data, config={"commands.test": f"{sys.executable} check.py", "review.integration_repairs": 0})
 
     assert (result.exit_code, result.state) == (3, "refused"), result.message
     assert rev(repo, "main") == base

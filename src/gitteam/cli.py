@@ -245,16 +245,22 @@ def approve(
     allow_protected: Annotated[list[str] | None, typer.Option(
         "--allow-protected", metavar="PATH", help="Approve the run's change to this protected path "
         "(repeatable); without it, a run changing protected paths is approved only at a terminal.")] = None,
+    request_changes: Annotated[list[str] | None, typer.Option(
+        "--request-changes", metavar="AGENT=TEXT", help="Instead of approving: send this merged subtask back to "
+        "its coder with TEXT for another round (repeatable); reviewed and merged again, the run stays pending.")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> int:
-    """Approve a pending run: fast-forward its target."""
+    """Approve a pending run: fast-forward its target (or, with --request-changes, send subtasks back)."""
     from gitteam import ui
     from gitteam.run import control
+    from gitteam.run.rework import parse_requests
 
+    changes = parse_requests(request_changes or [])
     git_repo = open_repo(repo)
     approver = ui.ask_approval if ui.is_interactive() else None  # asked only about protected paths
     result = control.decide(git_repo, load(git_repo), run_named(git_repo, run_id), "approve", keep=keep,
-                         allow_protected=tuple(allow_protected or []), approver=approver)
+                         allow_protected=tuple(allow_protected or []), approver=approver, changes=changes)
     return ui.report(ui.progress_console(), result, json_out)
 
 

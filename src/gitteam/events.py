@@ -218,6 +218,16 @@ class IntegrationReviewed(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReworkRequested(Event):
+    """Merged subtasks sent back for another round (run/rework.py): by the integration review's findings
+    ("integration") or by the person at approval ("person")."""
+
+    KIND = "rework"
+    origin: str
+    feedback: dict[str, str]  # subtask id -> what to change
+
+
+@dataclass(frozen=True, kw_only=True)
 class AwaitingApproval(Event):
     KIND = "awaiting_approval"
     head: str
@@ -386,9 +396,9 @@ class Damaged(Event):
 KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
     RunStarted, Resumed, Planned, IntegrationCreated, RunFinished, AgentStarted, AgentCommitted, Reviewed,
     AgentFinished, LockWaiting, LockGranted, FilesRequested, Merged, BacklogRecorded, IntegrationReviewStarted,
-    IntegrationReviewed, AwaitingApproval, Approved, Rejected, TargetMoved, CatchUpChecked, TargetUpdated,
-    LeftoversSaved, WorktreesRemoved, UsageRecorded, ModelCalled, ToolStarted, ToolRefused, Compacted, AgentCommand,
-    AgentCommitsUnwrapped, Economy,
+    IntegrationReviewed, ReworkRequested, AwaitingApproval, Approved, Rejected, TargetMoved, CatchUpChecked,
+    TargetUpdated, LeftoversSaved, WorktreesRemoved, UsageRecorded, ModelCalled, ToolStarted, ToolRefused, Compacted,
+    AgentCommand, AgentCommitsUnwrapped, Economy,
 )}
 
 

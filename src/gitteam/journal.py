@@ -37,6 +37,7 @@ from gitteam.events import (
     Planned,
     Resumed,
     Reviewed,
+    ReworkRequested,
     RunFinished,
     RunStarted,
     UsageRecorded,
@@ -148,6 +149,8 @@ class RunState:
     worktrees_removed: bool = False
     usage: list[UsageRecorded] = field(default_factory=list)
     integration_review: dict[str, Any] | None = None  # {"head", "verdict"} of the last review of the result
+    repairs: int = 0  # rounds the integration review's findings went back to the subtasks (run/rework.py)
+    rework: dict[str, str] = field(default_factory=dict)  # feedback of rework rounds not merged yet, by subtask
     integration_tokens: int = 0  # what the reviews of the integrated result used ("integration" is no agent)
     integration_cost: float = 0.0
     owner: dict[str, Any] = field(default_factory=dict)  # {"pid", "host"} of the process running it last
@@ -233,9 +236,15 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one case per even
         case AgentFinished():
             agent = state.agent(e.agent)
             agent.status, agent.reason = e.status, e.reason
+            if e.status == "merged":  # a refused rework: its merged work stands, the feedback is answered
+                state.rework.pop(e.agent, None)
         case IntegrationReviewed():
             state.integration_review = {"head": e.head, "verdict": e.verdict}
+        case ReworkRequested():
+            state.repairs += e.origin == "integration"
+            state.rework.update(e.feedback)
         case Merged():
+            state.rework.pop(e.agent, None)
             state.agent(e.agent).status = "merged"
             state.integration_head = e.head
         case UsageRecorded():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -18,9 +19,10 @@ from gitteam.locks.paths import PathRefused, normalize_entry, show_path
 from gitteam.names import ref_component_problem
 
 # gitteam's own agent names: the integration branch and review, and the planner's transcript and status row
-_SUBTASK_FIELDS = ("id", "title", "instructions", "files", "depends_on")
+_SUBTASK_FIELDS = ("id", "title", "instructions", "files", "depends_on", "provides", "consumes")
 _PLAN_FIELDS = ("subtasks", "summary")
 _SUBTASK_SHAPE = '{"id", "title", "instructions", "files": [path, ...], "depends_on": [id, ...]}'
+_INTERFACE_EXAMPLE = '"calc/ops.py: def power(base: float, exp: int) -> float"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,19 +32,26 @@ class Subtask:
     instructions: str
     files: tuple[str, ...]
     depends_on: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ()  # interfaces it defines for siblings: "path: signature"
+    consumes: tuple[str, ...] = ()  # interfaces it uses, a sibling's or the repository's: "path: signature"
 
     @property
     def ownership(self) -> Ownership:
         return Ownership(self.files)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "id": self.id,
             "title": self.title,
             "instructions": self.instructions,
             "files": list(self.files),
             "depends_on": list(self.depends_on),
         }
+        if self.provides:  # left out when empty: plans (and journals) without interfaces read as before
+            data["provides"] = list(self.provides)
+        if self.consumes:
+            data["consumes"] = list(self.consumes)
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,8 @@ class Plan:
                     instructions=_typed(item["instructions"], str),
                     files=tuple(_typed(path, str) for path in _typed(item["files"], list)),
                     depends_on=tuple(_typed(dep, str) for dep in _typed(item.get("depends_on", []), list)),
+                    provides=tuple(_typed(sig, str) for sig in _typed(item.get("provides", []), list)),
+                    consumes=tuple(_typed(sig, str) for sig in _typed(item.get("consumes", []), list)),
                 )
                 for item in _typed(data["subtasks"], list)
             )
@@ -80,6 +91,28 @@ def _typed(value: Any, kind: type) -> Any:
     if not isinstance(value, kind):
         raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """What a merged subtask hands its dependents: the interfaces it declared and the ones its merged code holds
+    (their signatures as written), the files it changed, and what its coder said it did and decided."""
+
+    id: str
+    title: str
+    provides: tuple[str, ...]
+    interfaces: tuple[str, ...]  # the provided names' signatures in the merged code; empty when none was found
+    files_changed: tuple[str, ...]
+    summary: str
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "title": self.title}
+        if self.provides:
+            data["provides"] = list(self.provides)
+            data["interfaces_as_merged"] = list(self.interfaces)
+        data["files_changed"] = list(self.files_changed)
+        data["summary"] = self.summary
+        return data
 
 
 class PlanError(GitteamError):
@@ -120,6 +153,8 @@ class _Draft:
     instructions: str | None
     files: tuple[str, ...] | None
     depends_on: tuple[str, ...]
+    provides: tuple[str, ...] = ()
+    consumes: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -128,7 +163,8 @@ class _Draft:
     def build(self) -> Subtask | None:
         if self.id is None or self.title is None or self.instructions is None or self.files is None:
             return None
-        return Subtask(self.id, self.title, self.instructions, self.files, self.depends_on)
+        return Subtask(self.id, self.title, self.instructions, self.files, self.depends_on, self.provides,
+                       self.consumes)
 
 
 def parse_plan(raw: object) -> Plan:
@@ -139,6 +175,7 @@ def parse_plan(raw: object) -> Plan:
     read = (_read_subtask(index, item, problems) for index, item in enumerate(items))
     drafts = [draft for draft in read if draft is not None]
     _check_ids(drafts, problems)
+    _link_interfaces(drafts, problems)
     _check_dependencies(drafts, problems)
     subtasks = [subtask for draft in drafts if (subtask := draft.build()) is not None]
     if problems or len(subtasks) != len(drafts):
@@ -193,6 +230,8 @@ def _read_subtask(index: int, item: object, problems: list[str]) -> _Draft | Non
     draft.instructions = _read_text(item, "instructions", label, problems)
     draft.files = _read_files(item, label, problems)
     draft.depends_on = _read_depends_on(item, label, problems)
+    draft.provides = _read_interfaces(item, "provides", label, problems)
+    draft.consumes = _read_interfaces(item, "consumes", label, problems)
     return draft
 
 
@@ -254,6 +293,76 @@ def _read_depends_on(item: Mapping[Any, Any], label: str, problems: list[str]) -
     return tuple(dict.fromkeys(deps))
 
 
+def _read_interfaces(item: Mapping[Any, Any], field: str, label: str, problems: list[str]) -> tuple[str, ...]:
+    value = item.get(field)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        problems.append(f'{label}: "{field}" must be a list of interface signatures such as {_INTERFACE_EXAMPLE}, '
+                        f"not {_kind(value)}.")
+        return ()
+    found: list[str] = []
+    for position, text in enumerate(value):
+        if not isinstance(text, str):
+            problems.append(f"{label}: {field}[{position}] must be a string, not {_kind(text)}.")
+        elif (key := interface_key(text)) is None:
+            problems.append(f"{label}: {field}[{position}] {_quote(text)} is not \"path: signature\"; write the "
+                            f"file that defines it, a colon and its signature, e.g. {_INTERFACE_EXAMPLE}.")
+        elif key[0] is None:
+            where = show_path(text.split(":")[0])
+            problems.append(f"{label}: {field}[{position}] {_quote(text)} names the file {where}, which is not a "
+                            "path inside the repository; give it relative to the root.")
+        else:
+            found.append(" ".join(text.split()))
+    return tuple(dict.fromkeys(found))
+
+
+_KEYWORDS = frozenset((  # words before the defined name in the signatures of common languages
+    "def", "class", "async", "function", "fn", "func", "pub", "export", "default", "const", "let", "var", "type",
+    "interface", "struct", "enum", "static", "public", "private", "protected", "abstract", "final", "val",
+    "trait", "impl", "module", "extern", "declare", "readonly",
+))
+_INTERFACE = re.compile(r"^\s*([^\s:][^:]*?)\s*:\s*(\S.*)$", re.DOTALL)
+
+
+def interface_key(text: str) -> tuple[str | None, str] | None:
+    """What an interface entry names: (the repository path that defines it, the name it defines); the path is
+    None when it is not a repository path. "calc/ops.py: def power(base: float, exp: int) -> float" gives
+    ("calc/ops.py", "power"). None when the text is not "path: signature" with a name in the signature."""
+    match = _INTERFACE.match(text)
+    if match is None:
+        return None
+    names = [word for word in re.findall(r"[A-Za-z_$][\w$]*", match.group(2)) if word not in _KEYWORDS]
+    if not names:
+        return None
+    try:
+        path: str | None = normalize_entry(match.group(1))
+    except PathRefused:
+        path = None
+    return path, names[0]
+
+
+def _link_interfaces(drafts: list[_Draft], problems: list[str]) -> None:
+    """A provide must be defined in one of its subtask's own files. A consume that names a sibling's provide (the
+    same path and name) makes the consumer wait for that sibling (a later wave): it starts from, and its test
+    command runs against, what the provider merged. Any other consume is the repository's own, as it stands."""
+    provided = {interface_key(text): draft.id for draft in drafts for text in draft.provides if draft.id is not None}
+    for draft in drafts:
+        mine = Ownership(draft.files or ())
+        for text in draft.provides:
+            key = interface_key(text)
+            if key is not None and key[0] is not None and draft.files is not None and not mine.owns(key[0]):
+                problems.append(f"{draft.label} provides {_quote(text)}, but {key[0]} is not one of its files; "
+                                "add the file to its files, or list the interface under the subtask that owns it.")
+    for draft in drafts:
+        waits: list[str] = []
+        for text in draft.consumes:
+            provider = provided.get(interface_key(text))
+            if provider is not None and provider != draft.id:
+                waits.append(provider)
+        draft.depends_on = tuple(dict.fromkeys([*draft.depends_on, *waits]))
+
+
 def _check_ids(drafts: list[_Draft], problems: list[str]) -> None:
     first_of: dict[str, int] = {}
     for draft in drafts:
@@ -300,7 +409,8 @@ def _check_dependencies(drafts: list[_Draft], problems: list[str]) -> None:
 def _cycle_problem(cycle: Sequence[str]) -> str:
     return (
         f"dependency cycle {' -> '.join(map(show_path, cycle))} (each waits for the next), so none of them "
-        "could ever start; remove one of these depends_on entries."
+        "could ever start; remove one of these depends_on entries (consuming a sibling's provides counts as "
+        "depending on it: move the shared interface to one side)."
     )
 
 

@@ -345,6 +345,8 @@ class ReviewConfig:
     """Largest piece of a diff one reviewer call reads, in tokens; bigger diffs are split by file, then hunk."""
     integration: bool = True
     """After a run's subtasks merge: review the combined diff and run the test command on the integrated tree."""
+    integration_repairs: int = field(default=1, metadata=_rule("an integer >= 0", lambda v: v >= 0))
+    """Rounds in which the integration review's findings go back to the subtasks owning the files they name."""
     max_file_bytes: int = field(default=1_000_000, metadata=_rule("an integer >= 1", lambda v: v >= 1))
     """A changed file larger than this (in bytes) is a finding; so is any binary file."""
     conventions: tuple[str, ...] = field(

@@ -17,7 +17,7 @@ from gitteam.git import Repository
 from gitteam.locks.ownership import Ownership
 from gitteam.locks.paths import resolve_path
 from gitteam.memory import Blackboard
-from gitteam.plan import Subtask
+from gitteam.plan import Handoff, Plan, Subtask
 from gitteam.roles import lines
 from gitteam.roles.agent import Agent
 from gitteam.roles.errors import AgentFailed, ToolRefused
@@ -55,8 +55,12 @@ Work like a careful senior engineer:
 - Make the smallest complete change that fulfils the instructions, with tests when the brief owns test files.
 - Run the tests when you can, and fix what fails in your files.
 - Record durable facts that other agents need (an interface you defined, a pitfall) with `remember`.
+- Keep to the interfaces your brief declares: define what your subtask `provides` with exactly those
+  signatures, and use what it `consumes` as declared (a sibling's provide merged before you started; its
+  signature as merged is among what your dependencies handed over).
 - Finish by calling `done` with a short summary of what you changed and anything the reviewer or dependent
-  subtasks must know. Your work is committed and reviewed after `done`; the reviewer may send it back.
+  subtasks must know (the interfaces you defined, decisions they must follow). Your work is committed and
+  reviewed after `done`; the reviewer may send it back.
 
 """ + fences.RULES + """\
 Your subtask (its title, instructions and files) and the request are your assignment. What the subtasks you
@@ -103,25 +107,35 @@ def in_scratch(path: str) -> bool:
     return path == SCRATCH or path.startswith(SCRATCH + "/")
 
 
-def brief(subtask: Subtask, dependencies: Sequence[tuple[str, str]], memory: str, task: str, *,
-          commands: Sequence[str] = (), map: str = "") -> str:
-    """The first message: the subtask's id, title, instructions and files verbatim (fenced by the nonce, never
-    escaped or rewritten), then the user's request, what its dependencies did, the team's memory and the map of
-    its files' neighbours (maps.coder_map) (data), and what the `run` tool may execute here (`commands`, the
-    config's allowed_commands()) and where scratch files go."""
+def brief(subtask: Subtask, dependencies: Sequence[Handoff], memory: str, task: str, *,
+          commands: Sequence[str] = (), map: str = "", plan: Plan | None = None) -> str:
+    """The first message: the subtask's id, title, instructions, files and interfaces verbatim (fenced by the
+    nonce, never escaped or rewritten), then the user's request, the whole plan (every subtask's id, title,
+    files and interfaces), what its dependencies handed over (`Handoff`: interfaces as merged, files changed,
+    their coders' summaries), the team's memory and the map of its files' neighbours (maps.coder_map) (data),
+    and what the `run` tool may execute here (`commands`, the config's allowed_commands()) and where scratch
+    files go."""
+    fields: list[str | fences.Fence] = [
+        fences.verbatim("title", subtask.title, inline=True),
+        fences.verbatim("instructions", subtask.instructions),
+        fences.verbatim("files", "\n".join(subtask.files)),
+    ]
+    if subtask.provides:
+        fields.append(fences.verbatim("interfaces", "\n".join(subtask.provides), kind="provides"))
+    if subtask.consumes:
+        fields.append(fences.verbatim("interfaces", "\n".join(subtask.consumes), kind="consumes"))
     parts: list[str | fences.Fence] = [
-        fences.section(
-            "subtask",
-            fences.verbatim("title", subtask.title, inline=True),
-            fences.verbatim("instructions", subtask.instructions),
-            fences.verbatim("files", "\n".join(subtask.files)),
-            id=subtask.id,  # ids are ref-name components: nothing to escape in an attribute
-        ),
+        fences.section("subtask", *fields, id=subtask.id),  # ids are ref-name components: nothing to escape
         fences.verbatim("request", task),
     ]
+    if plan is not None and len(plan.subtasks) > 1:
+        parts.append(fences.data("plan", json.dumps(plan_outline(plan, subtask.id), indent=1, ensure_ascii=False),
+                                 note="the whole plan; yours is marked. Siblings own their files; keep to the "
+                                      "interfaces declared here"))
     if dependencies:
-        done = [{"id": dep_id, "summary": summary} for dep_id, summary in dependencies]
-        parts.append(fences.data("dependencies_done", json.dumps(done, indent=1, ensure_ascii=False)))
+        done = [handoff.to_json() for handoff in dependencies]
+        parts.append(fences.data("dependencies_done", json.dumps(done, indent=1, ensure_ascii=False),
+                                 note="merged before you started: their code is in your worktree"))
     if memory:
         parts.append(fences.data("team_memory", memory))
     if map:
@@ -129,6 +143,20 @@ def brief(subtask: Subtask, dependencies: Sequence[tuple[str, str]], memory: str
     parts.extend(_command_lines(commands))
     return fences.render(fences.section("brief", *parts), "Carry out this subtask. Call done when it is complete.",
                          sep="\n")
+
+
+def plan_outline(plan: Plan, mine: str) -> list[dict[str, Any]]:
+    """Every subtask as a coder needs to know its siblings: no instructions (theirs to follow, not yours)."""
+    outline: list[dict[str, Any]] = []
+    for sub in plan.subtasks:
+        entry: dict[str, Any] = {"id": sub.id, "title": sub.title, "files": list(sub.files)}
+        for name, values in (("depends_on", sub.depends_on), ("provides", sub.provides), ("consumes", sub.consumes)):
+            if values:
+                entry[name] = list(values)
+        if sub.id == mine:
+            entry["yours"] = True
+        outline.append(entry)
+    return outline
 
 
 def _command_lines(commands: Sequence[str]) -> list[str | fences.Fence]:
@@ -344,6 +372,16 @@ def changes_requested_message(findings_text: str, round_number: int) -> str:
         fences.data("review", findings_text, round=round_number - 1),
         "The reviewer requested changes. Address every finding in your files (or explain in your summary why "
         "a finding is wrong), then call done again.", sep="\n")
+
+
+def rework_message(feedback: str) -> str:
+    """Another round for work that was approved and merged: what to change, fenced as data (it quotes findings
+    and a person's words about the code), then what to do."""
+    return fences.render(
+        fences.data("review", feedback, origin="rework"),
+        "Your earlier work on this subtask was approved and is committed in your worktree; the run's result was "
+        "then sent back with the feedback above. Change your files to address it (or explain in your summary "
+        "why a point is wrong), then call done. Your whole change is reviewed again.", sep="\n")
 
 
 class Coder(Protocol):

@@ -23,9 +23,19 @@ How coders work, which your plan must respect:
   one subtask or make one depend on the other.
 - A subtask starts from the repository as it stands after its `depends_on` subtasks merged; subtasks
   without dependencies between them run at the same time and cannot see each other's changes.
-- A coder sees only its subtask's id, title, instructions and file list, plus short summaries from the
-  subtasks it depends on. Make instructions self-contained and specific: name the functions, interfaces,
-  behaviour and tests expected, and the contracts shared with sibling subtasks (names, signatures).
+- Each subtask's own checks (the project's test command) run in its own worktree, on its files and on what
+  has merged before it started. Code that imports a sibling's new function fails there unless that sibling
+  merged first.
+- Declare the interfaces subtasks share: `provides` lists what a subtask defines for others and `consumes`
+  what it uses from others, each entry "path: signature" in the language's own syntax, e.g.
+  "calc/ops.py: def power(base: float, exp: int) -> float" (a signature, not a description). A provide's
+  path is one of its subtask's files. A subtask that consumes a sibling's provide waits for that sibling
+  (as if it were in `depends_on`) and starts from its reviewed, merged code; a consume that names no
+  sibling's provide (the same path and name) is taken as existing code. So keep shared interfaces small and
+  put them in the subtask that is quickest to finish; work that shares no new interface runs in parallel.
+- Every coder sees the whole plan (each subtask's id, title, files, provides and consumes) and, from the
+  subtasks it waits for, what they changed and said. Make instructions self-contained and specific: name the
+  functions, behaviour and tests expected.
 
 Plan well:
 - Read what you need first (list_files, read_file, search) and check `recall` for notes from earlier runs.
@@ -49,6 +59,10 @@ SUBTASK_SCHEMA = {
         "instructions": {"type": "string", "description": "self-contained instructions for the coder"},
         "files": {"type": "array", "items": {"type": "string"}, "description": "repo-relative paths it owns"},
         "depends_on": {"type": "array", "items": {"type": "string"}},
+        "provides": {"type": "array", "items": {"type": "string"},
+                     "description": "interfaces it defines for siblings, 'path: signature'"},
+        "consumes": {"type": "array", "items": {"type": "string"},
+                     "description": "interfaces it uses from siblings or the repository, 'path: signature'"},
     },
     "required": ["id", "title", "instructions", "files"],
 }

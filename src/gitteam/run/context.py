@@ -9,19 +9,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitteam.config import Config
+from gitteam.errors import Exit
 from gitteam.events import AgentEvent, Economy, RunFinished, ToolRefused, UsageRecorded
 from gitteam.git import Repository
-from gitteam.journal import Journal, RunState
+from gitteam.journal import BUDGET, FAILED, INTERRUPTED, REFUSED, Journal, RunState
 from gitteam.memory import Blackboard
 from gitteam.metering import Meter, RunBudget
 from gitteam.models.base import CallContext, Model, Reply, ToolCall
 from gitteam.models.registry import Registry
-from gitteam.plan import Plan, Subtask
+from gitteam.plan import Handoff, Plan, Subtask
 from gitteam.review.verdict import ReviewFormatError, Verdict
 from gitteam.roles.agent import Limits
 from gitteam.roles.review_agents import ReviewSession
 from gitteam.roles.tools import ToolResult
 from gitteam.run import worktrees
+from gitteam.run.handoff import handoff
 from gitteam.sandbox.runner import CommandRunner, from_config
 from gitteam.transcripts import Transcript, Transcripts
 
@@ -55,11 +57,21 @@ class ApprovalRequest:
     cost: float = 0.0  # the run's spend so far
     tokens: int = 0
     budget: float | None = None
+    reworkable: list[tuple[str, str]] = field(default_factory=list)  # merged subtasks (id, title): changes go to them
+    note: str = ""  # what happened since the person was last asked (a rework that was refused)
 
 
-# The person's answer: "approve", "reject", "later" (leave it pending), or "interrupted" (Ctrl-C at the prompt:
-# pending too, and the command exits 130 as any interrupted command does).
-Approver = Callable[[ApprovalRequest], str]
+@dataclass(frozen=True)
+class ChangesRequested:
+    """The person's "request changes": per merged subtask, what its coder should change (run/rework.py)."""
+
+    feedback: dict[str, str]
+
+
+# The person's answer: "approve", "reject", "later" (leave it pending), "interrupted" (Ctrl-C at the prompt:
+# pending too, and the command exits 130 as any interrupted command does), or changes requested from some of the
+# merged subtasks.
+Approver = Callable[[ApprovalRequest], "str | ChangesRequested"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,20 @@ class Outcome:
     reason: str = ""
     summary: str = ""
     verdict: Verdict | None = None  # the gate's last verdict (its minor findings go to the backlog when merged)
+    start: str = ""  # where its worktree began, when not where the wave began (it waited for another run's files)
+
+
+def failure_state(outcomes: list[Outcome]) -> tuple[str, int]:
+    """The run's state and exit code when these subtasks did not pass: an interrupt, then the budget, then an
+    error outweigh a refusal by the gate."""
+    statuses = {o.status for o in outcomes}
+    if "interrupted" in statuses:
+        return INTERRUPTED, Exit.INTERRUPTED
+    if "budget" in statuses:
+        return BUDGET, Exit.BUDGET
+    if "failed" in statuses:
+        return FAILED, Exit.FAILED
+    return REFUSED, Exit.REFUSED
 
 
 @dataclass
@@ -105,14 +131,33 @@ class Progress:
     summaries: dict[str, str] = field(default_factory=dict)  # merged subtasks: what each coder said it did
     approved: dict[str, Outcome] = field(default_factory=dict)  # approved, not merged yet (a crash, a sibling)
     integration_review: tuple[str, str] | None = None  # (head, decision) of the last review of the result
+    handoffs: dict[str, Handoff] = field(default_factory=dict)  # merged subtasks: what their dependents get
+    starts: dict[str, str] = field(default_factory=dict)  # subtasks started: the commit their branch began at
+    repairs: int = 0  # rounds the integration review's findings went back to the subtasks
+    feedback: dict[str, str] = field(default_factory=dict)  # rework rounds a crash cut short: their feedback
+
+    def merged_agent(self, repo: Repository, outcome: Outcome, start: str) -> None:
+        """`outcome`'s subtask merged (its worktree started at `start`): its summary and handoff are kept."""
+        self.summaries[outcome.agent] = outcome.summary
+        self.starts[outcome.agent] = start
+        subtask = self.plan.by_id().get(outcome.agent)
+        if subtask is not None:
+            self.handoffs[outcome.agent] = handoff(repo, subtask, start, outcome.head, outcome.summary)
 
     @classmethod
-    def from_state(cls, state: RunState, plan: Plan) -> Progress:
+    def from_state(cls, state: RunState, plan: Plan, repo: Repository | None = None) -> Progress:
         agents = state.agents.values()
         review = state.integration_review
+        subtasks = plan.by_id()
+        merged = [a for a in agents if a.status == "merged"]
         return cls(
             base=state.base, plan=plan,
-            summaries={a.id: a.summary for a in agents if a.status == "merged"},
+            summaries={a.id: a.summary for a in merged},
+            handoffs={a.id: handoff(repo, subtasks[a.id], a.base, a.head, a.summary) for a in merged
+                      if repo is not None and a.id in subtasks},
+            starts={a.id: a.base for a in agents if a.base},  # where each one's branch began
+            repairs=state.repairs,
+            feedback=dict(state.rework),
             approved={a.id: Outcome(a.id, "approved", a.head, summary=a.summary, verdict=_verdict(a.verdict))
                       for a in agents if a.status == "approved" and a.head},
             integration_review=(review["head"], str(review["verdict"].get("decision"))) if review else None,

@@ -11,24 +11,29 @@ from pathlib import Path
 
 from gitteam.config import Config
 from gitteam.errors import Exit, UsageError
+from gitteam.events import Resumed
 from gitteam.git import Repository
-from gitteam.journal import ABORTED, FINISHED_STATES, PENDING, Journal, exclusive, list_runs
+from gitteam.journal import ABORTED, FINISHED_STATES, PENDING, Journal, exclusive, list_runs, owner
 from gitteam.locks.protected import check_patterns
 from gitteam.locks.refs import release_files
 from gitteam.plan import Plan
 from gitteam.run import integration, worktrees
 from gitteam.run.context import Approver, Progress, RunOptions, RunResult
 from gitteam.run.notes import note_commit
-from gitteam.run.orchestrator import existing_context
+from gitteam.run.orchestrator import check_ready, existing_context
+from gitteam.run.rework import check_feedback
 from gitteam.run.subtask import commit_work
 
 
 def decide(repo: Repository, config: Config, run: str, decision: str, keep: bool = False,
-           allow_protected: tuple[str, ...] = (), approver: Approver | None = None) -> RunResult:
+           allow_protected: tuple[str, ...] = (), approver: Approver | None = None,
+           changes: dict[str, str] | None = None) -> RunResult:
     """`gitteam approve RUN` / `gitteam reject RUN` for a run left pending.
 
     Approving is like `--yes`, except for changed protected paths: those need `allow_protected` naming
-    them, or the `approver` (a person at a terminal) saying yes.
+    them, or the `approver` (a person at a terminal) saying yes. `changes` (`approve --request-changes`):
+    instead of approving, those merged subtasks get another round with that feedback (run/rework.py), and
+    the run, reviewed again, is left pending for the next decision.
     """
     allow_protected = check_patterns(allow_protected, "--allow-protected")
     with exclusive(repo.state_dir, run):  # two approvals at once: the second is refused, not run twice
@@ -39,8 +44,18 @@ def decide(repo: Repository, config: Config, run: str, decision: str, keep: bool
         if decision == "reject":
             return integration.reject(ctx)
         plan = Plan.from_json(state.plan) if state.plan else Plan(())
+        progress = Progress.from_state(state, plan, repo)
+        if changes:
+            check_feedback(plan, progress.summaries, changes)  # before anything is journaled
+            check_ready(repo, ctx.config, ctx.registry)  # the coders' and reviewers' models, the sandbox
+            ctx.journal.append(Resumed(owner=owner(), budget=ctx.config.run.budget, spent=state.cost,
+                                       tokens=state.tokens))  # the agents' spend counts, and this process owns it
+            note = integration.rework_person(ctx, progress, changes)
+            if isinstance(note, RunResult):
+                return note
+            return integration.conclude(ctx, RunOptions(no_merge=True, keep=keep), progress, note)
         return integration.conclude(ctx, RunOptions(yes=True, keep=keep, allow_protected=allow_protected,
-                                                    approver=approver), Progress.from_state(state, plan))
+                                                    approver=approver), progress)
 
 
 def abort(repo: Repository, config: Config, run: str, force: bool = False) -> RunResult:

@@ -29,8 +29,18 @@ from gitteam.names import INTEGRATION, agent_branch, agent_ref
 from gitteam.review.diff import parse_diff
 from gitteam.review.verdict import gate_decision
 from gitteam.run import integration_review as integrated
-from gitteam.run import worktrees
-from gitteam.run.context import AgentResult, ApprovalRequest, Outcome, Progress, RunContext, RunOptions, RunResult
+from gitteam.run import rework, worktrees
+from gitteam.run.context import (
+    AgentResult,
+    ApprovalRequest,
+    ChangesRequested,
+    Outcome,
+    Progress,
+    RunContext,
+    RunOptions,
+    RunResult,
+    failure_state,
+)
 
 AUTHOR = ("gitteam", "gitteam@gitteam.invalid")
 CAS_ATTEMPTS = 5
@@ -67,13 +77,15 @@ def merge_agent(ctx: RunContext, outcome: Outcome) -> str:
     raise GitteamError(f"the integration branch of run {ctx.run} keeps moving; is another gitteam resuming it?")
 
 
-def conclude(ctx: RunContext, options: RunOptions, progress: Progress) -> RunResult:
-    """Everything merged into integration: ask the person (or not), then fast-forward the target."""
-    details = summary_details(ctx, progress.base)
-    refused = review_result(ctx, progress, details)
+def conclude(ctx: RunContext, options: RunOptions, progress: Progress, note: str = "") -> RunResult:
+    """Everything merged into integration: ask the person (or not), then fast-forward the target. `note`: what
+    the person should read first (a rework they asked for that was refused)."""
+    refused = review_result(ctx, progress)
     if refused is not None:
         return refused
+    details = summary_details(ctx, progress.base)
     unconfirmed = unconfirmed_protected(details["protected"], options.allow_protected)
+    decision: str | ChangesRequested
     if options.yes and not unconfirmed:
         decision = "approve"
     elif options.yes and options.approver is None:
@@ -85,11 +97,15 @@ def conclude(ctx: RunContext, options: RunOptions, progress: Progress) -> RunRes
     elif options.no_merge or options.approver is None:
         ctx.journal.append(AwaitingApproval(head=head(ctx)))
         why = "--no-merge" if options.no_merge else "no terminal to ask"
-        return ctx.finish(PENDING, Exit.OK,
-                      f"run {ctx.run} is ready and waiting ({why}): review it with gitteam show {ctx.run}, then "
-                      f"gitteam approve {ctx.run} or gitteam reject {ctx.run}", **details)
+        # a refused rework is a refusal by the gate (exit 3), though the run, unchanged, still waits
+        return ctx.finish(PENDING, Exit.REFUSED if note else Exit.OK, (f"{note}. " if note else "") +
+                          f"run {ctx.run} is ready and waiting ({why}): review it with gitteam show {ctx.run}, then "
+                          f"gitteam approve {ctx.run} or gitteam reject {ctx.run}", **details)
     else:  # a person at a terminal: the prompt shows the protected files among the changes
-        decision = options.approver(approval_request(ctx, progress.base, details))
+        decision = options.approver(approval_request(ctx, progress, details, note))
+    if isinstance(decision, ChangesRequested):  # another round for those subtasks, then the prompt returns
+        outcome = rework_person(ctx, progress, decision.feedback)
+        return outcome if isinstance(outcome, RunResult) else conclude(ctx, options, progress, outcome)
     if decision in ("later", "interrupted"):
         ctx.journal.append(AwaitingApproval(head=head(ctx)))
         code = Exit.INTERRUPTED if decision == "interrupted" else Exit.OK
@@ -100,19 +116,54 @@ def conclude(ctx: RunContext, options: RunOptions, progress: Progress) -> RunRes
     return approve(ctx, options.keep, unattended=options.yes)
 
 
-def review_result(ctx: RunContext, progress: Progress, details: dict[str, Any]) -> RunResult | None:
-    """The gate on the integrated result (integration_review.py); a refusal ends the run, nothing merged."""
-    integrated_head = head(ctx)
-    if not integrated.needed(ctx, progress, integrated_head):
-        return None
-    verdict = integrated.review_result(ctx, progress, integrated_head)
-    if verdict.decision == "APPROVE":
-        return None
-    why = verdict.summary.strip().splitlines()[0] if verdict.summary.strip() else "no summary"
-    return ctx.finish(REFUSED, Exit.REFUSED,
-                      f"the integrated result was refused by the review gate ({verdict.decision}: {why}); nothing "
-                      f"merged into {ctx.target}. Branches are kept (gitteam show {ctx.run}); after a fix, "
-                      f"gitteam resume {ctx.run} reviews it again", **details)
+def review_result(ctx: RunContext, progress: Progress) -> RunResult | None:
+    """The gate on the integrated result (integration_review.py). Requested changes go back to the subtasks
+    owning the files the findings name, for `[review] integration_repairs` rounds (run/rework.py), and the new
+    result is reviewed again; a refusal then ends the run, nothing merged."""
+    while True:
+        integrated_head = head(ctx)
+        if not integrated.needed(ctx, progress, integrated_head):
+            return None
+        verdict = integrated.review_result(ctx, progress, integrated_head)
+        if verdict.decision == "APPROVE":
+            return None
+        why = verdict.summary.strip().splitlines()[0] if verdict.summary.strip() else "no summary"
+        if verdict.decision == "REQUEST_CHANGES" and progress.repairs < ctx.config.review.integration_repairs:
+            progress.repairs += 1
+            feedback = rework.repair_feedback(progress.plan, progress.summaries, verdict)
+            outcomes = rework.rework(ctx, progress, feedback, "integration", lambda o: merge_agent(ctx, o))
+            failed = [o for o in outcomes if o.status != "approved"]
+            if not failed:
+                continue
+            lines = "; ".join(f"{o.agent}: {o.status}: {o.reason}" for o in failed)
+            why = f"{why}; the repair round did not pass the gate ({lines})"
+            state, code = failure_state(failed)
+            if state != REFUSED:  # stopped, not refused: resume carries on from the journal
+                return ctx.finish(state, code, f"the repair round of the integrated result stopped ({lines}); "
+                                  f"nothing merged into {ctx.target}; carry on with gitteam resume {ctx.run}",
+                                  **summary_details(ctx, progress.base))
+        return ctx.finish(REFUSED, Exit.REFUSED,
+                          f"the integrated result was refused by the review gate ({verdict.decision}: {why}); "
+                          f"nothing merged into {ctx.target}. Branches are kept (gitteam show {ctx.run}); after a "
+                          f"fix, gitteam resume {ctx.run} reviews it again", **summary_details(ctx, progress.base))
+
+
+def rework_person(ctx: RunContext, progress: Progress, feedback: dict[str, str]) -> RunResult | str:
+    """The person's requested changes, one more round each. Returns what to tell them of rounds the gate
+    refused (the result keeps those subtasks' merged work), or the run's end when a round was stopped (the
+    budget, an error): the run is then resumable like any other."""
+    rework.check_feedback(progress.plan, progress.summaries, feedback)
+    outcomes = rework.rework(ctx, progress, feedback, "person", lambda o: merge_agent(ctx, o))
+    failed = [o for o in outcomes if o.status != "approved"]
+    if not failed:
+        return ""
+    lines = "; ".join(f"{o.agent}: {o.status}: {o.reason}" for o in failed)
+    state, code = failure_state(failed)
+    if state != REFUSED:
+        return ctx.finish(state, code, f"the requested changes stopped ({lines}); nothing merged into "
+                          f"{ctx.target}; carry on with gitteam resume {ctx.run}",
+                          **summary_details(ctx, progress.base))
+    return f"the requested changes did not pass the gate, so the result holds those subtasks' earlier work ({lines})"
 
 
 def summary_details(ctx: RunContext, base: str) -> dict[str, Any]:
@@ -128,7 +179,7 @@ def summary_details(ctx: RunContext, base: str) -> dict[str, Any]:
     }
 
 
-def approval_request(ctx: RunContext, base: str, details: dict[str, Any]) -> ApprovalRequest:
+def approval_request(ctx: RunContext, progress: Progress, details: dict[str, Any], note: str = "") -> ApprovalRequest:
     """Everything the person sees before deciding, read from git here so the terminal UI never runs git."""
     state = load_run(ctx.repo.state_dir, ctx.run)
     agents = [agent_result(ctx, agent) for agent in state.agents.values() if agent.status == "merged" and agent.head]
@@ -137,9 +188,10 @@ def approval_request(ctx: RunContext, base: str, details: dict[str, Any]) -> App
         agents.append(AgentResult(INTEGRATION, "", 1, str(verdict.get("decision", "")),
                                   str(verdict.get("summary", "")), list(verdict.get("findings", [])), [],
                                   state.integration_tokens, state.integration_cost, ""))
+    reworkable = [(s.id, s.title) for s in progress.plan.subtasks if s.id in progress.summaries]
     return ApprovalRequest(run=ctx.run, target=ctx.target, files=details["files"], protected=details["protected"],
-                           diff=ctx.repo.diff(base, details["head"]), agents=agents, cost=state.cost,
-                           tokens=state.tokens, budget=ctx.config.run.budget)
+                           diff=ctx.repo.diff(progress.base, details["head"]), agents=agents, cost=state.cost,
+                           tokens=state.tokens, budget=ctx.config.run.budget, reworkable=reworkable, note=note)
 
 
 def agent_result(ctx: RunContext, agent: AgentState) -> AgentResult:

@@ -24,7 +24,6 @@ from gitteam.journal import (
     FINISHED_STATES,
     INTERRUPTED,
     PLANNED,
-    REFUSED,
     Journal,
     RunState,
     exclusive,
@@ -46,7 +45,16 @@ from gitteam.roles.review_agents import OnTool
 from gitteam.roles.review_agents import check_models as check_reviewer_models
 from gitteam.roles.tools import CommitView
 from gitteam.run import integration, worktrees
-from gitteam.run.context import Outcome, Progress, RunContext, RunOptions, RunResult, command_runner, run_meter
+from gitteam.run.context import (
+    Outcome,
+    Progress,
+    RunContext,
+    RunOptions,
+    RunResult,
+    command_runner,
+    failure_state,
+    run_meter,
+)
 from gitteam.run.subtask import Assignment, run_subtask
 from gitteam.run.waiting import claim_or_queue
 from gitteam.sandbox.runner import describe as describe_sandbox
@@ -287,11 +295,14 @@ def execute(ctx: RunContext, progress: Progress, options: RunOptions, resumed: f
                                                  reason="not started: an earlier subtask failed"))
             continue
         start = integration.head(ctx)
-        jobs = [Assignment(sub, start, index[sub.id],
-                           tuple((d, progress.summaries.get(d, "")) for d in sub.depends_on),
-                           resume=sub.id in resumed, queued=sub.id in queued,
-                           siblings=tuple(other for other in wave if other.id != sub.id))
+        # a rework a crash cut short carries on from where its branch began: later merges are not its work
+        jobs = [Assignment(sub, progress.starts.get(sub.id, start) if sub.id in progress.feedback else start,
+                           index[sub.id], tuple(progress.handoffs[d] for d in sub.depends_on
+                                                            if d in progress.handoffs),
+                           resume=sub.id in resumed, plan=plan, feedback=progress.feedback.get(sub.id, ""),
+                           queued=sub.id in queued, siblings=tuple(other for other in wave if other.id != sub.id))
                 for sub in todo if sub.id not in progress.approved]
+        began = {job.subtask.id: job.start for job in jobs}
         outcomes = run_wave(ctx, jobs, max_agents)
         for outcome in outcomes:
             ctx.journal.append(AgentFinished(agent=outcome.agent, status=outcome.status, reason=outcome.reason,
@@ -305,7 +316,8 @@ def execute(ctx: RunContext, progress: Progress, options: RunOptions, resumed: f
                 outcome = progress.approved.pop(sub.id)
                 integration.merge_agent(ctx, outcome)
                 record_backlog(ctx, outcome)
-                progress.summaries[outcome.agent] = outcome.summary
+                progress.merged_agent(ctx.repo, outcome, outcome.start or began.get(sub.id, start))
+                progress.feedback.pop(sub.id, None)
     if failed:
         return finish_failed(ctx, failed)
     return integration.conclude(ctx, options, progress)
@@ -327,15 +339,7 @@ def run_wave(ctx: RunContext, jobs: list[Assignment], max_agents: int) -> list[O
 
 
 def finish_failed(ctx: RunContext, failed: list[Outcome]) -> RunResult:
-    statuses = {o.status for o in failed}
-    if "interrupted" in statuses:
-        state, code = INTERRUPTED, Exit.INTERRUPTED
-    elif "budget" in statuses:
-        state, code = BUDGET, Exit.BUDGET
-    elif "failed" in statuses:
-        state, code = FAILED, Exit.FAILED
-    else:
-        state, code = REFUSED, Exit.REFUSED
+    state, code = failure_state(failed)
     first = failed[0]
     lines = [f"{o.agent}: {o.status}: {o.reason.rstrip('. ')}" for o in failed]  # a model's summary ends in "."
     message = (f"nothing merged into {ctx.target}: " + "; ".join(lines) +
@@ -381,7 +385,7 @@ def _resume(repo: Repository, config: Config, run: str, options: RunOptions,
         queued = claim_or_queue(ctx, plan)  # what it holds already stays its own
         if not state.integration:
             integration.create_branch(ctx, state.base)
-        progress = Progress.from_state(state, plan)
+        progress = Progress.from_state(state, plan, repo)
         if state.state == "pending":
             return integration.conclude(ctx, options, progress)
         retried = frozenset(a.id for a in state.agents.values() if a.status not in ("merged", "waiting"))

@@ -21,7 +21,7 @@ from gitteam.metering import BudgetExhausted, Interrupted
 from gitteam.models.registry import check_command
 from gitteam.modelspec import COMMAND
 from gitteam.names import agent_branch, agent_ref
-from gitteam.plan import Subtask
+from gitteam.plan import Handoff, Plan, Subtask
 from gitteam.review.checks import CheckContext, run_checks
 from gitteam.review.diff import parse_diff
 from gitteam.review.policy import decide
@@ -46,21 +46,30 @@ class Assignment:
     subtask: Subtask
     start: str  # the commit its worktree starts from (integration after its dependencies merged)
     index: int  # position in the plan, for a distinct GITTEAM_PORT
-    dependencies: tuple[tuple[str, str], ...]  # (id, summary) of what it builds on
+    dependencies: tuple[Handoff, ...]  # what the subtasks it waits for handed over
     resume: bool = False
+    plan: Plan | None = None  # the whole plan, for the coder's brief
+    feedback: str = ""  # a rework round: what the person or the integration review asks (run/rework.py)
     queued: bool = False  # its files were held by another run when the run claimed them: wait for them first
     siblings: tuple[Subtask, ...] = ()  # the others of its wave, at work beside it (request_files asks past them)
 
 
 def run_subtask(ctx: RunContext, job: Assignment) -> Outcome:
     subtask = job.subtask
-    branch = agent_branch(ctx.run, subtask.id)
     if job.queued:
         try:
             wait_for_files(ctx, subtask)
         except GitteamError as exc:  # nothing was done, nothing to save; its siblings go on
             return Outcome(subtask.id, outcome_status(exc), job.start, reason=str(exc))
         job = replace(job, start=fresh_start(ctx, job.start))
+        return replace(worked(ctx, job), start=job.start)
+    return worked(ctx, job)
+
+
+def worked(ctx: RunContext, job: Assignment) -> Outcome:
+    """The subtask from its worktree to its verdict, its files being its own."""
+    subtask = job.subtask
+    branch = agent_branch(ctx.run, subtask.id)
     try:
         worktree = prepare_worktree(ctx, job, branch)
     except GitteamError as exc:  # this subtask fails; its siblings in the wave go on
@@ -133,8 +142,11 @@ def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str)
     # what gitteam's own coder may run; a command: coder runs its own tools
     commands = ctx.config.allowed_commands() if isinstance(coder, AgentCoder) else ()
     neighbours = coder_map(ctx.repo, job.start, subtask.files, hidden=ctx.config.secret_files().hides)
-    message = coder_role.brief(subtask, job.dependencies, memory, ctx.task, commands=commands, map=neighbours)
-    if job.resume and head != job.start:
+    message = coder_role.brief(subtask, job.dependencies, memory, ctx.task, commands=commands, map=neighbours,
+                               plan=job.plan)
+    if job.feedback:
+        message += "\n" + coder_role.rework_message(job.feedback)
+    elif job.resume and head != job.start:
         message += "\nAn earlier attempt's work on this subtask is already committed in your worktree; build on it."
     max_rounds = ctx.config.run.max_rounds
     for round_number in range(1, max_rounds + 1):

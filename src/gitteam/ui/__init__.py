@@ -34,6 +34,7 @@ from gitteam.events import (
     Merged,
     Planned,
     Reviewed,
+    ReworkRequested,
     RunStarted,
     TargetMoved,
     TargetUpdated,
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from gitteam.memory import Compaction, Entry, Found
     from gitteam.memory.sync import SyncResult
     from gitteam.plan import Plan
-    from gitteam.run.context import ApprovalRequest, RunOptions, RunResult
+    from gitteam.run.context import ApprovalRequest, ChangesRequested, RunOptions, RunResult
     from gitteam.run.control import Cleaning
     from gitteam.run.inspect import AgentView
     from gitteam.ui.live import RunDisplay
@@ -84,7 +85,7 @@ def run_options(yes: bool, no_merge: bool, keep: bool, json_out: bool,
     display stops before the prompt starts: the two would fight over the same lines."""
     from gitteam.run.context import RunOptions
 
-    def approver(request: ApprovalRequest) -> str:
+    def approver(request: ApprovalRequest) -> str | ChangesRequested:
         if display is not None:
             display.stop()
         return ask_approval(request)
@@ -146,6 +147,9 @@ class ProgressPrinter:
                 return "  [blue]?[/blue] integration: checks, tests and review of the combined result"
             case IntegrationReviewed():
                 return f"  [blue]?[/blue] integration: {verdict_line(e.verdict)}"
+            case ReworkRequested():
+                who = "the integration review's findings" if e.origin == "integration" else "your feedback"
+                return f"  [yellow]<[/yellow] another round for {markup_line(', '.join(e.feedback))}, with {who}"
             case AgentFinished():
                 style = "green" if e.status == "approved" else "red"
                 reason = f": {markup_line(e.reason)}" if e.reason else ""
@@ -171,9 +175,9 @@ def verdict_line(verdict: dict[str, Any]) -> str:
     return f"{markup_line(str(verdict.get('decision', '')))} {markup_line(str(verdict.get('summary', '')))}"
 
 
-def ask_approval(request: ApprovalRequest) -> str:
-    """The person's decision on a run's result, at the terminal: "approve", "reject", "later" or "interrupted"
-    (ui/approval.py)."""
+def ask_approval(request: ApprovalRequest) -> str | ChangesRequested:
+    """The person's decision on a run's result, at the terminal: "approve", "reject", "later", "interrupted", or
+    changes requested from some of the subtasks (ui/approval.py)."""
     from gitteam.ui.approval import ask
 
     return ask(request, progress_console())
@@ -209,6 +213,9 @@ def print_plan(plan: Plan, notes: Sequence[str], summary: str, json_out: bool, r
             after = f" (after {markup_line(', '.join(sub.depends_on))})" if sub.depends_on else ""
             out.print(f"  [cyan]{markup_line(sub.id)}[/cyan]: {markup_line(sub.title)}{after}")
             out.print(f"    files: {markup_line(', '.join(sub.files))}")
+            for label, interfaces in (("provides", sub.provides), ("consumes", sub.consumes)):
+                for interface in interfaces:
+                    out.print(f"    {label}: {markup_line(interface)}")
     for note in notes:
         out.print(f"[yellow]{markup_line(note)}[/yellow]")
     if run:

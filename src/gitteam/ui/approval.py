@@ -26,7 +26,7 @@ from gitteam.terminal import markup, markup_line
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from gitteam.run.context import AgentResult, ApprovalRequest
+    from gitteam.run.context import AgentResult, ApprovalRequest, ChangesRequested
 
 SEVERITIES = ("critical", "major", "minor", "info")
 SEVERITY_STYLE = {"critical": "bold red", "major": "red", "minor": "yellow", "info": "dim"}
@@ -44,22 +44,26 @@ CHOICES = (
     Choice("reject", "reject: leave {target} as it is (branches are kept)"),
     Choice("diff", "show the combined diff"),
     Choice("agent", "show one agent's diff"),
+    Choice("changes", "request changes: send subtasks back with your feedback for another round"),
     Choice("later", "keep it pending: decide later"),
 )
 DECISIONS = frozenset({"approve", "reject", "later"})
 # How a script makes the same decisions (docs/terminal.md has the table, diffs included: gitteam show).
-SCRIPTED = "for scripts: --yes approves, --no-merge keeps the run pending; then gitteam approve or reject RUN"
+SCRIPTED = ("for scripts: --yes approves, --no-merge keeps the run pending; then gitteam approve or reject RUN, "
+            "or gitteam approve RUN --request-changes AGENT=TEXT")
 
 
-def ask(request: ApprovalRequest, console: Console) -> str:
-    """The person's decision: "approve", "reject", "later", or "interrupted" (Ctrl-C)."""
+def ask(request: ApprovalRequest, console: Console) -> str | ChangesRequested:
+    """The person's decision: "approve", "reject", "later", "interrupted" (Ctrl-C), or changes requested from
+    some of the merged subtasks (their coders run another round, then the prompt returns)."""
     import questionary
     from prompt_toolkit.output import create_output
 
     output = create_output(stdout=sys.stderr)  # the prompt goes where progress goes: stdout is --json's
     print_request(console, request)
     choices = [questionary.Choice(c.title.format(target=terminal.one_line(request.target)), value=c.value)
-               for c in CHOICES if c.value != "agent" or request.agents]
+               for c in CHOICES if (c.value != "agent" or request.agents) and (c.value != "changes" or
+                                                                               request.reworkable)]
     while True:
         try:
             answer = questionary.select(f"Fast-forward {terminal.one_line(request.target)} to the result?",
@@ -71,9 +75,34 @@ def ask(request: ApprovalRequest, console: Console) -> str:
         if answer in DECISIONS:
             return str(answer)
         try:
+            if answer == "changes":
+                changes = ask_changes(request, output)
+                if changes is not None:
+                    return changes
+                continue
             VIEWS[answer](request, console, output)
         except KeyboardInterrupt:  # in the pager or the agent's list: the same as at the prompt
             return "interrupted"
+
+
+def ask_changes(request: ApprovalRequest, output: Any) -> ChangesRequested | None:
+    """Which merged subtasks to send back, and what each should change; None when nothing was said."""
+    import questionary
+
+    from gitteam.run.context import ChangesRequested
+
+    chosen = questionary.checkbox(
+        "Send which subtasks back for another round?",
+        choices=[questionary.Choice(f"{terminal.one_line(agent)}: {terminal.one_line(title)}", value=agent)
+                 for agent, title in request.reworkable],
+        output=output,
+    ).unsafe_ask()
+    feedback: dict[str, str] = {}
+    for agent in chosen or []:
+        text = questionary.text(f"What should {terminal.one_line(agent)} change?", output=output).unsafe_ask()
+        if text and text.strip():
+            feedback[agent] = text
+    return ChangesRequested(feedback) if feedback else None
 
 
 def print_request(out: Console, request: ApprovalRequest) -> None:
@@ -86,6 +115,8 @@ def print_request(out: Console, request: ApprovalRequest) -> None:
     if request.protected:  # every one of them, however many files there are: these can run code on your next command
         out.print(f"[bold red]Protected files changed[/bold red] (they can make git, CI or gitteam run code; "
                   f"read them before approving): [bold]{markup_line(', '.join(request.protected))}[/bold]")
+    if request.note:  # what happened since the person was last asked (a requested rework the gate refused)
+        out.print(f"[yellow]{markup_line(request.note)}[/yellow]")
     out.print(f"[dim]{SCRIPTED}[/dim]")
 
 
