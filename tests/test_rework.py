@@ -143,7 +143,7 @@ def test_the_approval_prompts_request_changes_runs_another_round_then_asks_again
     result = start(repo, data, RunOptions(approver=person))
 
     assert (result.exit_code, result.state) == (0, "merged"), result.message
-    assert len(asked) == 2 and asked[0].agents == [("lib", "Subtask lib"), ("use", "Subtask use")]
+    assert len(asked) == 2 and asked[0].reworkable == [("lib", "Subtask lib"), ("use", "Subtask use")]
     assert "print('ok')" not in asked[0].diff and "+print('ok')" in asked[1].diff and asked[1].note == ""
     assert blob(repo, "main", "src/use.py") == (FIXED_USE + "print('ok')\n").encode()
     [rework] = events(repo, result.run, "rework")
@@ -210,7 +210,7 @@ def test_a_requested_change_the_gate_refuses_leaves_the_pending_result_as_it_was
 
     reworked = gitteam(repo, "approve", run, "--request-changes", "use=call total again", model=again)
     assert reworked.returncode == 3, reworked.stderr
-    assert "the requested changes did not pass the gate" in reworked.stderr
+    assert "the requested changes did not pass the gate" in reworked.stdout
     assert sha(repo, f"gitteam/{run}/integration") == pending  # the refused round never merged
     state = run_state(repo, run)
     assert state.state == "pending" and state.agents["use"].status == "merged"
@@ -255,7 +255,7 @@ def test_a_run_killed_in_its_repair_round_resumes_it_with_the_feedback(repo: Pat
     again = write_script(script_path(repo), script(
         planner=[], coder={"use": [turn(coder_writes("src/use.py", FIXED_USE), done("calls sum_of now"))]},
         reviewer={"*": [approve()]}))
-    resumed = gitteam(repo, "resume", run, "--yes", model=again)
+    resumed = gitteam(repo, "resume", run, "--yes", "--model", f"replay:{again}", model=again)
 
     assert resumed.returncode == 0, resumed.stderr
     assert rev(repo, "main") != base and blob(repo, "main", "src/use.py") == FIXED_USE.encode()
@@ -289,7 +289,7 @@ def answer_prompt(request: ApprovalRequest, keys: str) -> object:
 
 def test_the_prompt_asks_which_subtasks_and_what_each_should_change() -> None:
     request = ApprovalRequest(run="r", target="main", files=["src/use.py"], protected=[], diff="+x",
-                              agents=[("lib", "Rename total"), ("use", "Call it")])
+                              reworkable=[("lib", "Rename total"), ("use", "Call it")])
     # approve, reject, show diff, request changes: the fourth; then the second subtask, then its text
     chosen = answer_prompt(request, DOWN * 3 + ENTER + DOWN + SPACE + ENTER + "call sum_of" + ENTER)
     assert chosen == ChangesRequested({"use": "call sum_of"})

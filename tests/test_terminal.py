@@ -178,7 +178,7 @@ def test_plain_lines_carry_the_time_a_planning_line_and_heartbeats_for_a_silent_
         release(tmp_path / "m1", tmp_path / "m2")
         out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, log.read_text()
-    assert "no-merge" in log.read_text()
+    assert "no-merge" in out  # the result line: on stdout, where `| tee` keeps it
 
 
 def _env() -> dict[str, str]:
@@ -200,7 +200,8 @@ def _wait(check: Any, proc: subprocess.Popen[str], log: Path, seconds: float = 6
 # --- the approval prompt -----------------------------------------------------------------------------------------
 
 PROMPT = "Fast-forward main to the result?"
-MENU = ["approve", "reject", "show the combined diff", "show one agent's diff", "keep it pending"]
+MENU = ["approve", "reject", "show the combined diff", "show one agent's diff", "request changes",
+        "keep it pending"]
 
 
 def choose(term: Terminal, title: str) -> None:
@@ -286,6 +287,36 @@ def test_one_agents_diff_then_ctrl_c_leaves_the_run_pending_with_exit_130(repo: 
                               stdin=subprocess.DEVNULL, capture_output=True, text=True)
     assert approved.returncode == 0, approved.stderr
     assert git(repo, "show", "main:b.txt") == "bee"
+
+
+def test_request_changes_sends_typed_feedback_to_the_chosen_coder_then_the_prompt_returns(
+        repo: Path, tmp_path: Path, terminals: list[Terminal]) -> None:
+    data = prompt_script()
+    data["coder"]["b"] += [used(coder_writes("b.txt", "bee\nsecond line\n")), used(done("added a second line"))]
+    data["reviewer"]["b"] += [approve("good again")]
+    data["reviewer"]["*"] += [approve("still fits")] * 2
+    spec = write(tmp_path, data)
+    term = open_terminal(terminals, tmp_path, repo, "run", "do the task", "--model", spec,
+                         env={"GITTEAM_PAGER": "cat"})
+    choose(term, "request changes")
+    term.wait_text("Send which subtasks back for another round?")
+    term.keys("Down", "Space", "Enter")  # b only
+    term.wait_text("What should b change?")
+    term.keys("add a second line", "Enter")
+    # b's coder runs another round, is reviewed again, and the prompt comes back with the new result
+    term.wait_for(lambda s: s.rfind(PROMPT) > s.find("added a second line") >= 0,
+                  "the prompt again, with b's new summary above it")
+    choose(term, "approve")
+    assert term.exit_code() == 0
+    assert git(repo, "show", "main:b.txt") == "bee\nsecond line"
+    run = run_id(repo)
+    import json
+
+    events = [json.loads(line) for line in
+              (repo / ".git" / "gitteam" / "runs" / run / "events.jsonl").read_text().splitlines()]
+    assert [e["feedback"] for e in events if e.get("event") == "rework"] == [{"b": "add a second line"}]
+    transcript = (repo / ".git" / "gitteam" / "runs" / run / "transcripts" / "coder-b.jsonl").read_text()
+    assert "add a second line" in transcript  # the typed words reached b's coder, in its conversation
 
 
 def test_a_run_without_a_terminal_never_starts_the_live_view(repo: Path, tmp_path: Path) -> None:
