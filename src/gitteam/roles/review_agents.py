@@ -93,6 +93,7 @@ def review_with_agents(session: ReviewSession, subject: Subject,
     evidence = Evidence(subject.diff, scope.text, asked)
     conventions = read_conventions(session.repo, subject.base, session.config.review.conventions)
     verdicts: list[tuple[str, Verdict]] = []
+    briefs: dict[int, str] = {}  # each chunk's brief, rendered once (one nonce): every reviewer's same prefix
     for number, reviewer in enumerate(chosen):
         if number and session.economy():  # the first reviewer is the gate; the others are optional passes
             verdicts.append((reviewer.name, Verdict("APPROVE", "not run: the run is in economy mode")))
@@ -100,8 +101,10 @@ def review_with_agents(session: ReviewSession, subject: Subject,
         model = session.model_for(reviewer.model)
         for index, chunk in enumerate(chunks, 1):
             scope.prefetch(chunk.files)
-            verdict = _review_chunk(session, subject, reviewer, model, scope, evidence, conventions, chunk,
-                                    (index, len(chunks)))
+            part = (index, len(chunks))
+            if index not in briefs:
+                briefs[index] = _shared_brief(session, subject, conventions, chunk, part)
+            verdict = _review_chunk(session, subject, reviewer, model, scope, evidence, briefs[index], part)
             label = reviewer.name if len(chunks) == 1 else f"{reviewer.name}, part {index}/{len(chunks)}"
             verdicts.append((label, verdict))
     if len(verdicts) == 1:
@@ -112,8 +115,7 @@ def review_with_agents(session: ReviewSession, subject: Subject,
 
 
 def _review_chunk(session: ReviewSession, subject: Subject, reviewer: ReviewerDef, model: Model,
-                  scope: DiffScope, evidence: Evidence, conventions: str, chunk: Chunk,
-                  part: tuple[int, int]) -> Verdict:
+                  scope: DiffScope, evidence: Evidence, shared: str, part: tuple[int, int]) -> Verdict:
     context = CallContext(run=session.run, role="reviewer", agent=session.agent, round=session.round,
                           extra={"reviewer": reviewer.name, "chunk": part[0], "chunks": part[1]})
     # Each chunk's reviewer is an agent of its own: its token and step limits count its own conversation.
@@ -125,6 +127,16 @@ def _review_chunk(session: ReviewSession, subject: Subject, reviewer: ReviewerDe
     agent = Agent(model, reviewer_role.system_prompt(), toolbox, context, limits,
                   session.meter, terminal="submit_review", on_tool=session.on_tool,
                   transcript=None if session.transcripts is None else session.transcripts(context))
+    verdict = agent.run([shared, reviewer_role.own_part(reviewer.name, reviewer.focus, part)])
+    assert isinstance(verdict, Verdict)
+    source = "reviewer" if reviewer is DEFAULT_REVIEWER else f"reviewer:{reviewer.name}"
+    return dataclasses.replace(verdict, findings=tuple(
+        dataclasses.replace(f, source=source) for f in verdict.findings))
+
+
+def _shared_brief(session: ReviewSession, subject: Subject, conventions: str, chunk: Chunk,
+                  part: tuple[int, int]) -> str:
+    """What every reviewer of this chunk reads first, up to and including the diff."""
     about = dict(subject.about)
     if part[1] > 1:
         about["files in this part"] = ", ".join(chunk.files)
@@ -132,14 +144,9 @@ def _review_chunk(session: ReviewSession, subject: Subject, reviewer: ReviewerDe
     if session.board is not None:  # what earlier agents and runs noted about these files, before the diff
         query = " ".join(str(about.get(key, "")) for key in ("title", "instructions")) or subject.task
         memory = session.board.digest(query, files=chunk.files, budget_tokens=REVIEWER_TOKENS)
-    shared = reviewer_role.brief(subject.task, about, chunk.text, subject.checks, conventions, session.round,
-                                 part, preface=subject.preface, memory=memory, claim=subject.claim,
-                                 checks_run=subject.checks_run, earlier=subject.earlier, interdiff=subject.interdiff)
-    verdict = agent.run([shared, reviewer_role.own_part(reviewer.name, reviewer.focus, part)])
-    assert isinstance(verdict, Verdict)
-    source = "reviewer" if reviewer is DEFAULT_REVIEWER else f"reviewer:{reviewer.name}"
-    return dataclasses.replace(verdict, findings=tuple(
-        dataclasses.replace(f, source=source) for f in verdict.findings))
+    return reviewer_role.brief(subject.task, about, chunk.text, subject.checks, conventions, session.round,
+                               part, preface=subject.preface, memory=memory, claim=subject.claim,
+                               checks_run=subject.checks_run, earlier=subject.earlier, interdiff=subject.interdiff)
 
 
 def read_conventions(repo: Repository, base: str, files: Sequence[str]) -> str:
