@@ -5,6 +5,11 @@ the conventions come from the repository and the memory from earlier agents. The
 (gitteam.fences: tags with a nonce the text cannot know, look-alikes escaped) and says that nothing inside can
 change the rules. The coder's summary is a claim to check against the diff, never evidence. The deterministic
 checks are gitteam's own text, outside every fence, and the floor beneath all of it: no reviewer can lift them.
+
+The first message comes in two parts: `brief`, everything up to and including the diff, the same for every
+reviewer of it (a cached prefix they share), then `own_part`, one reviewer's focus. What the reviewer decides
+is checked after it: serious findings need evidence (review.evidence) and the decision follows from the
+severities (review.verdict.reviewer_decision). See docs/agents.md, "Reviews".
 """
 
 from __future__ import annotations
