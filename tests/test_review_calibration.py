@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from conftest import commit_files
+from gitteam.models.anthropic import mark_cache
 from gitteam.review.evidence import Evidence
 from gitteam.review.verdict import Finding, Verdict, reviewer_decision
 from loopback import Team, call, first_user_text, model_table, plan, provider_env, roles, run, subtask, team, turn
@@ -265,3 +266,26 @@ def test_parallel_reviewers_share_the_system_prompt_and_the_diff_as_a_cached_pre
     assert tests["messages"][0]["content"][1]["text"].startswith('Your focus as the "tests" reviewer')
     breakpoints = json.dumps(security).count('"cache_control"')
     assert breakpoints <= 4
+
+
+def test_the_shared_block_keeps_its_breakpoint_within_the_apis_four_in_a_long_conversation() -> None:
+    def request(turns: int) -> dict[str, Any]:
+        messages: list[dict[str, Any]] = [{"role": "user", "content": [{"type": "text", "text": "diff " * 3000},
+                                                                       {"type": "text", "text": "your focus"}]}]
+        for n in range(turns):
+            messages += [{"role": "assistant", "content": [{"type": "tool_use", "id": f"t{n}", "name": "read_file",
+                                                            "input": {}}]},
+                         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"t{n}"}]}]
+        return {"tools": [{"name": "read_file", "description": "x " * 3000}], "system": [{"type": "text",
+                                                                                      "text": "rules " * 3000}],
+                "messages": messages}
+
+    for turns in (0, 1, 3):
+        sent = request(turns)
+        mark_cache(sent, 1024)
+        assert json.dumps(sent).count('"cache_control"') <= 4, turns
+        assert "cache_control" in sent["messages"][0]["content"][0] and "cache_control" in sent["system"][-1]
+    single = {"tools": [{"name": "a", "description": "x " * 3000}], "system": [{"type": "text", "text": "s"}],
+              "messages": [{"role": "user", "content": [{"type": "text", "text": "one block"}]}]}
+    mark_cache(single, 1024)
+    assert "cache_control" in single["tools"][-1]  # a coder's single-block brief: the tools keep theirs
