@@ -157,7 +157,7 @@ def first_user_text(body: Mapping[str, Any]) -> str:
         content = message.get("content")
         if isinstance(content, str):
             return content
-        return "".join(str(block.get("text", "")) for block in content or [] if isinstance(block, dict))
+        return "\n\n".join(str(block.get("text", "")) for block in content or [] if isinstance(block, dict))
     return ""
 
 

@@ -74,10 +74,14 @@ def done(summary: str = "done") -> Turn:
     return call("done", summary=summary)
 
 
-def finding(file: str, message: str, severity: str = "major", line: int | None = None) -> dict[str, Any]:
+def finding(file: str, message: str, severity: str = "major", line: int | None = None,
+            evidence: str | None = None) -> dict[str, Any]:
+    """A reviewer's finding; a major or critical one costs a round only with `evidence` quoted from the change."""
     data: dict[str, Any] = {"file": file, "severity": severity, "message": message}
     if line is not None:
         data["line"] = line
+    if evidence is not None:
+        data["evidence"] = evidence
     return data
 
 

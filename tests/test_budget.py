@@ -168,7 +168,7 @@ def cached(*calls: tuple[str, Any], read: int, write: int, output: int = 100) ->
 
 def review(decision: str) -> Any:
     findings = [] if decision == "APPROVE" else [
-        {"file": "src/app.py", "severity": "major", "message": "say why it is 4"}]
+        {"file": "src/app.py", "severity": "major", "message": "say why it is 4", "evidence": "A = 4"}]
     return turn(call("submit_review", decision=decision, summary=decision.lower(), findings=findings))
 
 

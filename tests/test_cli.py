@@ -392,7 +392,7 @@ def test_show_agent_prints_diff_and_review_rounds(demo: tuple[Path, str]) -> Non
     out = proc.stdout
     assert "2 commit(s)" in out
     assert "REQUEST_CHANGES The command-line section has no example." in out
-    assert "README.md:12 The Command line section does not show an invocation." in out
+    assert "README.md:12 The subtask asks for an example, and the Command line section does not show an" in out
     assert "APPROVE The example is there." in out
     assert "diff --git a/README.md b/README.md" in out and "+## Operations" in out
     assert "calc/ops.py" not in out  # another agent's file

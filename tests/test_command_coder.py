@@ -183,7 +183,8 @@ def test_a_failing_command_fails_the_agent(repo: Path, agent: Path) -> None:
 
 
 def test_review_findings_send_the_command_back_with_the_brief_on_stdin(repo: Path, agent: Path) -> None:
-    reviewer = [request_changes("round two please", [finding("src/app.py", "make it round two")]), approve()]
+    reviewer = [request_changes("round two please", [finding("src/app.py", "make it round two", evidence="ROUND = 1")]),
+                approve()]
     result = start(repo, team_script(reviewer), config={**reach(agent),
                                                         "roles.coder": command(agent, "edit", placeholder="")})
 

@@ -190,7 +190,9 @@ def test_reviewer_agent_approval_cannot_overrule_the_checks(feature: Path, tmp_p
 
 
 def test_reviewer_from_config_and_a_bad_reviewer_spec(feature: Path, tmp_path: Path) -> None:
-    script = reviewer_script(tmp_path, "REQUEST_CHANGES", "name it twice()", [])
+    script = reviewer_script(tmp_path, "REQUEST_CHANGES", "name it twice()", [
+        {"file": "src/util.py", "line": 1, "severity": "major", "message": "the name says nothing",
+         "evidence": "def double(x: int) -> int:"}])
     (feature / ".gitteam.toml").write_text(f'[roles]\nreviewer = "replay:{script.as_posix()}"\n')
     git(feature, "add", ".gitteam.toml")
     git(feature, "commit", "-q", "-m", "configure the reviewer")

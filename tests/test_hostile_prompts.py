@@ -68,7 +68,8 @@ def built_prompts(root: Path) -> list[str]:
         coder.changes_requested_message("- [minor] a finding", 2),
         coder.rework_message("a person's feedback"),
         reviewer.brief("a task", {"subtask": "s1"}, "a diff", [Finding("a.py", 1, "major", "m")], "conventions",
-                       2, (1, 2), preface="a commit message", memory="a note", claim="a summary"),
+                       2, (1, 2), preface="a commit message", memory="a note", claim="a summary",
+                       checks_run="- ownership: passed", earlier="Round 1: REQUEST_CHANGES", interdiff="a diff"),
         str(recall.handler({"query": "note"})),
         folded.messages[1].content,
     ]
@@ -170,7 +171,7 @@ def test_hostile_text_cannot_change_the_structure_of_any_prompt(repo: Path, tmp_
             for kind in where_hostile_text_sits(message, names):
                 seen[kind].add(role)
     assert seen == {"memory": {"planner", "coder", "reviewer"}, "conventions": {"reviewer"},
-                    "summary": {"coder", "reviewer"}, "finding": {"coder"}, "diff": {"reviewer"},
+                    "summary": {"coder", "reviewer"}, "finding": {"coder", "reviewer"}, "diff": {"reviewer"},
                     "commit": {"reviewer"}, "request": {"planner", "coder", "reviewer"},
                     "instructions": {"coder", "reviewer"}}
     range_review = attacked[-1][2][0]

@@ -229,7 +229,7 @@ def test_review_shows_the_reviewers_text_visibly_and_keeps_json_exact(repo: Path
     commit_files(repo, {"src/evil.txt": f"line {HOSTILE}\n"})
     data = {"gitteam_replay": 1, "reviewer": {"*": [
         call("submit_review", decision="REQUEST_CHANGES", summary=f"review {HOSTILE}",
-             findings=[finding("src/evil.txt", f"finding {HOSTILE}", "major", 1)])]}}
+             findings=[finding("src/evil.txt", f"finding {HOSTILE}", "major", 1, f"line {HOSTILE}")])]}}
     reviewer = spec(write_script(script_path(repo), data))
     proc = cli(repo, "review", "--base", "HEAD~1", "--reviewer", reviewer)
     assert proc.returncode == 0, proc.stderr

@@ -67,7 +67,7 @@ def test_a_whole_run_round_trips_tool_calls_and_merges(repo: Path, crew: Team) -
     crew.coder("docs", turn(call("write_file", path="docs/guide.md", content="# Guide\n"), call("done", summary="ok")))
     crew.reviewer("app", turn(call("submit_review", decision="REQUEST_CHANGES", summary="add a comment",
                                    findings=[{"file": "src/app.py", "line": 2, "severity": "major",
-                                              "message": "say why it returns 2"}])))
+                                              "message": "say why it returns 2", "evidence": "return 2"}])))
     crew.coder("app", turn(call("edit_file", path="src/app.py", old="return 2", new="return 2  # the answer")),
                turn(call("done", summary="commented")))
 

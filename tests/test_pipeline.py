@@ -227,7 +227,8 @@ def test_requested_changes_then_approval_gives_two_commits_and_merges(repo: Path
         planner=[plan_turn([subtask("fix", ["src/app.py"])])],
         coder={"fix": [turn(coder_writes("src/app.py", "def main():\n    return 2\n"), done("first try")),
                        turn(coder_writes("src/app.py", "def main() -> int:\n    return 2\n"), done("typed"))]},
-        reviewer={"fix": [request_changes("needs a type", [finding("src/app.py", "main has no return type", line=1)]),
+        reviewer={"fix": [request_changes("needs a type", [finding("src/app.py", "main has no return type", line=1,
+                                                                  evidence="def main():")]),
                           approve("good now")]},
         prices=PRICES,
     )
@@ -272,7 +273,9 @@ def test_changes_still_requested_after_the_last_round_refuse_the_run(repo: Path)
         coder={"fix": [turn(coder_writes("src/app.py", "x = 1\n"), done()),
                        turn(coder_writes("src/app.py", "x = 2\n"), done()),
                        turn(coder_writes("src/app.py", "x = 3\n"), done())]},
-        reviewer={"fix": [request_changes("no"), request_changes("still no"), approve()]},
+        reviewer={"fix": [request_changes("no", [finding("src/app.py", "x must be 3", evidence="x = 1")]),
+                          request_changes("still no", [finding("src/app.py", "x must be 3", evidence="x = 2")]),
+                          approve()]},
     )
     result = start(repo, data, config={"run.max_rounds": 2})
 

@@ -17,7 +17,7 @@ from gitteam.review.diff import parse_diff
 from gitteam.review.policy import decide
 from gitteam.review.scope import DiffScope
 from gitteam.review.verdict import Finding, Verdict
-from gitteam.roles.reviewer import brief
+from gitteam.roles.reviewer import brief, own_part
 from gitteam.tokens import estimate_tokens
 
 BUDGET = 500  # tokens: about 2,000 characters a chunk
@@ -171,7 +171,8 @@ def test_the_brief_fences_the_diff_with_a_nonce_it_cannot_forge() -> None:
     assert text.index(f'<deterministic_checks nonce="{nonce}">') < begin and text.index("possible secret added") < begin
     assert text.index("<repository_conventions") < begin
     assert "part 2 of 3" in text and "Review round 2" in text
-    assert text.rstrip().endswith("call submit_review.")
+    assert text.rstrip().endswith(f'</diff nonce="{nonce}">')  # the shared prefix ends with the diff
+    assert own_part("sec", "", (2, 3)) == "Now review part 2 of 3 of the diff above and call submit_review."
     assert nonce_of(brief("t", {}, diff, [], "", 1)) != nonce_of(brief("t", {}, diff, [], "", 1))  # new each time
 
 

@@ -117,7 +117,8 @@ def test_one_subtask_needs_no_second_review(repo: Path) -> None:
 
 def test_every_reviewer_reviews_each_round(repo: Path, tmp_path: Path) -> None:
     security = write_script(tmp_path / "security.json", script(planner=[], coder={}, reviewer={"fix": [
-        request_changes("reads a path from the user", [finding("src/app.py", "path traversal", "major", 2)]),
+        request_changes("reads a path from the user", [finding("src/app.py", "path traversal", "major", 2,
+                                                              "return open(path).read()")]),
         approve("safe now")]}))
     (repo / ".git" / "info" / "exclude").write_text("/.gitteam.toml\n")
     (repo / ".gitteam.toml").write_text(

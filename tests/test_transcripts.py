@@ -91,7 +91,7 @@ def test_every_agent_has_a_transcript_matching_the_server(repo: Path, crew: Team
                turn(call("done", summary=f"returns 2; token {SECRET}")))
     crew.reviewer("app", turn(call("submit_review", decision="REQUEST_CHANGES", summary="add a comment",
                                    findings=[{"file": "src/app.py", "line": 2, "severity": "major",
-                                              "message": "say why it returns 2"}])))
+                                              "message": "say why it returns 2", "evidence": "return 2"}])))
     crew.coder("app", turn(call("edit_file", path="src/app.py", old="return 2", new="return 2  # the answer")),
                turn(call("done", summary="commented")))
     crew.coder("docs", turn(call("write_file", path="docs/guide.md", content="# Guide\n"), call("done", summary="ok")))
@@ -157,7 +157,7 @@ def test_show_transcript_and_status_turns_through_the_cli(repo: Path) -> None:
         planner=[plan_turn([rsubtask("a", ["a.txt"])])],
         coder={"a": [rcall("read_file", path="missing.txt"), coder_writes("a.txt", "one\n" * 20),
                      done("wrote a"), coder_writes("a.txt", "two\n"), done("fixed")]},
-        reviewer={"a": [request_changes("shorter", [finding("a.txt", "too long")]), approve()]},
+        reviewer={"a": [request_changes("shorter", [finding("a.txt", "too long", evidence="one\none")]), approve()]},
     )
     result = start(repo, data)
     assert result.exit_code == 0, result.message
@@ -215,7 +215,8 @@ def test_model_text_in_a_transcript_cannot_drive_the_terminal(repo: Path) -> Non
 def test_a_command_coder_transcript_holds_each_rounds_prompt_and_result(repo: Path, tmp_path: Path) -> None:
     agent = tmp_path / "fake_agent.py"
     agent.write_text(FAKE_AGENT)
-    reviewer = [request_changes("round two please", [finding("src/app.py", "make it round two")]), approve()]
+    reviewer = [request_changes("round two please", [finding("src/app.py", "make it round two", evidence="ROUND = 1")]),
+                approve()]
     result = start(repo, team_script(reviewer), config={**reach(agent), "roles.coder": command(agent, "edit")})
     assert result.exit_code == 0, result.message
 

@@ -28,7 +28,7 @@ from gitteam.git import find_repository
 from gitteam.journal import Journal
 from install import InstallFailed, install, version
 from loopback import toml_value, write_user_config
-from scripted import FINDING, MAIN_USAGE, OWNED, REFUSAL, SIDE_USAGE, STRAY, SUMMARY, ScriptedModel
+from scripted import FINDING, FIRST, MAIN_USAGE, OWNED, REFUSAL, SIDE_USAGE, STRAY, SUMMARY, ScriptedModel
 from scripts import approve, blob, events, finding, note, plan_turn, request_changes, rev, script, subtask, write_script
 
 AGENT = "answer"
@@ -125,7 +125,7 @@ def coder_rows(repo: Path, run: str) -> list[dict[str, Any]]:
 def test_its_edits_land_after_a_second_round_with_the_finding_and_its_spend_is_recorded(team: Team) -> None:
     cli = team.cli
     base = rev(team.repo, "main")
-    reviewer = [request_changes("round two please", [finding(OWNED, FINDING)]), approve()]
+    reviewer = [request_changes("round two please", [finding(OWNED, FINDING, evidence=FIRST.strip())]), approve()]
 
     proc, summary = team.run("edit", reviewer)
 

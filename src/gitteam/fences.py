@@ -39,8 +39,8 @@ from typing import Literal
 TAGS = frozenset({
     "brief", "subtask", "title", "instructions", "files", "request", "dependencies_done", "team_memory",
     "repository_overview", "change", "repository_conventions", "deterministic_checks", "coder_summary",
-    "commit_messages", "diff", "review", "tool_calls", "files_used", "notes", "allowed_commands", "code_map",
-    "interfaces", "plan",
+    "commit_messages", "diff", "review", "interdiff", "tool_calls", "files_used", "notes", "allowed_commands",
+    "code_map", "interfaces", "plan",
 })
 NONCE_BYTES = 6  # 12 hex digits: 48 bits, never reused, never predictable
 

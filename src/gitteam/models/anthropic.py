@@ -203,15 +203,23 @@ def thinking_allowed(turns: list[dict[str, Any]], thinking: dict[str, Any]) -> b
 
 def mark_cache(request: dict[str, Any], minimum: int) -> None:
     """At most four breakpoints: tools and system when each prefix reaches `minimum` tokens, the latest user
-    turn, and the user turn that ended the previous call (where that call's breakpoint was)."""
+    turn, and the user turn that ended the previous call (where that call's breakpoint was).
+
+    A first user turn of several text blocks opens with a prefix other agents share (reviewers of one diff:
+    the same system prompt and diff, then each one's focus): its first block gets the tools' breakpoint,
+    which the system prompt's covers anyway, so parallel reviewers read the diff from one cache entry."""
     tools, system = request.get("tools") or [], request.get("system") or []
+    users = [turn for turn in request["messages"] if turn["role"] == "user"]
+    opening = users[0]["content"] if users else []
+    shared = len(opening) > 1 and all(block.get("type") == "text" for block in opening)
     static = estimate_tokens(json.dumps(tools))
-    if tools and static >= minimum:  # coders of one run share their tools, not their system prompts
+    if tools and static >= minimum and not shared:  # coders of one run share their tools, not their system prompts
         tools[-1]["cache_control"] = EPHEMERAL
     static += sum(estimate_tokens(block["text"]) for block in system)
     if system and static >= minimum:
         system[-1]["cache_control"] = EPHEMERAL
-    users = [turn for turn in request["messages"] if turn["role"] == "user"]
+    if shared:
+        opening[0] = {**opening[0], "cache_control": EPHEMERAL}
     for turn in users[-2:]:  # never an assistant turn: thinking blocks take no cache_control
         turn["content"][-1] = {**turn["content"][-1], "cache_control": EPHEMERAL}
 

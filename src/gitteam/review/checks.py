@@ -254,3 +254,23 @@ def run_checks(ctx: CheckContext, checks: Sequence[Check] | None = None) -> list
         source = f"check:{check.name}"
         findings += [dataclasses.replace(found, source=source) for found in check.run(ctx)]
     return findings
+
+
+def statement(ctx: CheckContext, findings: Sequence[Finding], checks: Sequence[Check] | None = None) -> str:
+    """Which checks ran and what came of each, for the reviewer: a test command that passed reads differently
+    from one that is not configured (or could not run here)."""
+    lines = []
+    for check in DEFAULT_CHECKS if checks is None else checks:
+        found = [f for f in findings if f.source == f"check:{check.name}"]
+        if isinstance(check, TestCommandCheck):
+            if not ctx.test_command.strip():
+                lines.append("- test_command: not run: no test command is configured")
+                continue
+            if ctx.worktree is None or ctx.commands is None:
+                lines.append("- test_command: not run: no checkout of the change to run it in")
+                continue
+            shown = f"`{ctx.test_command.strip()}`"
+            lines.append(f"- test_command {shown}: " + ("failed (see the findings)" if found else "passed"))
+            continue
+        lines.append(f"- {check.name}: " + (f"{len(found)} finding(s)" if found else "passed"))
+    return "Checks run on this change:\n" + "\n".join(lines)

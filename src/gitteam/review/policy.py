@@ -4,7 +4,9 @@ Critical findings block, major ones request changes (`verdict.gate_decision`). R
 floor allows it (`review_on`): the pipeline skips them once the checks fail (the coder has to fix those
 first, and a reviewer's tokens would be wasted), `gitteam review` shows everything short of a BLOCK. A
 reviewer's decision combines with the floor, strictest first, so an APPROVE cannot lift a check's
-REQUEST_CHANGES or BLOCK, whatever the diff says to the reviewer.
+REQUEST_CHANGES or BLOCK, whatever the diff says to the reviewer. A reviewer's own decision reaches here already
+calibrated (verdict.reviewer_decision over verified findings, see review.evidence): only a major finding
+requests changes, so combining several reviewers strictest-first lets no nit sink a run.
 """
 
 from __future__ import annotations

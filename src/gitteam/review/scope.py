@@ -48,6 +48,14 @@ class DiffScope:
     def place_all(self, verdict: Verdict) -> Verdict:
         return dataclasses.replace(verdict, findings=tuple(self.place(f) for f in verdict.findings))
 
+    def text(self, path: str) -> str | None:
+        """The file's text at head, if it is a readable file of the diff (what evidence is checked against)."""
+        change = self.changes.get(path)
+        if change is None or change.binary or change.status == "deleted":
+            return None
+        data = self.repo.read_blobs(self.head, [path]).get(path)
+        return None if data is None else data.decode("utf-8", "replace")
+
     def line_count(self, path: str) -> int | None:
         """Lines of the file at head; None when it has none to point at (deleted, binary, empty)."""
         with self._lock:

@@ -1,7 +1,8 @@
 """Findings and verdicts: what reviewer models and deterministic checks say about a change.
 
 A `Finding` with `file == ""` is about the change as a whole (a failing test command, a finding about a file
-outside the diff); `line` is a line of the new version of `file`, or None.
+outside the diff); `line` is a line of the new version of `file`, or None. A reviewer's `evidence` is the code
+it quotes for the finding: what review/evidence.py checks before a major finding may cost a round.
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ class Finding:
     message: str
     suggestion: str | None = None
     source: str = "reviewer"
+    evidence: str | None = None  # the quoted code the finding rests on (reviewers'; checks quote in the message)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (json.dumps it); `from_json` reads it back."""
-        return {"file": self.file, "line": self.line, "severity": self.severity, "message": self.message,
+        data = {"file": self.file, "line": self.line, "severity": self.severity, "message": self.message,
                 "suggestion": self.suggestion, "source": self.source}
+        return data | ({"evidence": self.evidence} if self.evidence else {})
 
     @classmethod
     def from_json(cls, data: object) -> Finding:
@@ -80,6 +83,22 @@ def combine(verdicts: Iterable[Verdict]) -> Verdict:
     decision: Decision = next((d for d in ("BLOCK", "REQUEST_CHANGES") if d in decisions), "APPROVE")
     summary = "\n".join(verdict.summary for verdict in items if verdict.summary)
     return Verdict(decision, summary, tuple(f for verdict in items for f in verdict.findings))
+
+
+def reviewer_decision(verdict: Verdict) -> Verdict:
+    """A reviewer's verdict with the decision its findings support: a BLOCK stands (harm is the reviewer's
+    call, said in its summary); otherwise a major or critical finding requests changes and anything less
+    approves, whatever the reviewer chose. Minor and info findings never cost a round: they go to the backlog."""
+    if verdict.decision == "BLOCK":
+        return verdict
+    serious = any(finding.severity in ("major", "critical") for finding in verdict.findings)
+    decision: Decision = "REQUEST_CHANGES" if serious else "APPROVE"
+    if decision == verdict.decision:
+        return verdict
+    why = ("changes requested: a major finding" if serious
+           else "approved: no major finding, the minor ones go to the backlog")
+    return Verdict(decision, f"{verdict.summary} ({why}; the reviewer said {verdict.decision})".lstrip(),
+                   verdict.findings)
 
 
 def gate_decision(findings: Iterable[Finding]) -> Decision:
@@ -167,11 +186,15 @@ def _finding(data: Mapping[str, Any] | None, where: str, problems: list[str]) ->
     source = data.get("source", "reviewer")
     if not isinstance(source, str):
         problems.append(f"{where}.source must be a string when given")
+    evidence = data.get("evidence")
+    if evidence is not None and not isinstance(evidence, str):
+        problems.append(f"{where}.evidence must be a string when given: the lines of code quoted exactly")
     if len(problems) > before:
         return None
     assert isinstance(file, str) and isinstance(message, str) and isinstance(source, str)
     hint = suggestion.strip() if isinstance(suggestion, str) else ""
-    return Finding(file.strip(), line, cast(Severity, severity), message.strip(), hint or None, source)
+    quoted = evidence.strip("\n") if isinstance(evidence, str) and evidence.strip() else None
+    return Finding(file.strip(), line, cast(Severity, severity), message.strip(), hint or None, source, quoted)
 
 
 def _line(raw: object, where: str, problems: list[str]) -> int | None:

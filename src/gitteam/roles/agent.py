@@ -96,8 +96,9 @@ class Agent:
         self._recorded = 0  # messages[:_recorded] are in the transcript already
         self._specs_hash: tuple[str, ...] | None = None  # the tool specs the transcript last recorded
 
-    def run(self, message: str) -> Any:
-        """Add a user message and loop until the terminal tool is accepted; returns its value."""
+    def run(self, message: str | Sequence[str]) -> Any:
+        """Add a user message (or several in a row: one turn of several blocks, the first a prefix other agents
+        share, see models/anthropic.mark_cache) and loop until the terminal tool is accepted; returns its value."""
         if self.transcript is not None:
             self.transcript.context = self.context  # a later review round: its records say so
         if self.started is None:
@@ -105,7 +106,8 @@ class Agent:
             if self.transcript is not None:
                 self.transcript.session(self.model.name, self.system, self.toolbox.specs)
                 self._specs_hash = _hashes(self.toolbox.specs)
-        self.messages.append(Message("user", redact(message)))
+        for text in [message] if isinstance(message, str) else message:
+            self.messages.append(Message("user", redact(text)))
         self.round_steps = 0
         try:
             value = self._loop()

@@ -370,8 +370,19 @@ def changes_requested_message(findings_text: str, round_number: int) -> str:
     the checks quote test output and paths), then what to do."""
     return fences.render(
         fences.data("review", findings_text, round=round_number - 1),
-        "The reviewer requested changes. Address every finding in your files (or explain in your summary why "
-        "a finding is wrong), then call done again.", sep="\n")
+        "The reviewer requested changes. Fix every major and critical finding in your files, or explain in your "
+        "summary why one is wrong (the next reviewer reads your summary and these findings); minor and info "
+        "findings are optional. Then call done again.", sep="\n")
+
+
+def checks_failed_message(findings_text: str) -> str:
+    """gitteam's deterministic checks failed on the work just committed: sent back before any reviewer sees it,
+    without spending a review round (the findings quote test output and paths: fenced as data)."""
+    return fences.render(
+        fences.data("review", findings_text, source="deterministic checks"),
+        "gitteam's deterministic checks failed on the work you just finished, so no reviewer has seen it yet. "
+        "Fix the major and critical findings in your files (a failing test command's output is quoted), then "
+        "call done again. A summary cannot excuse a failed check.", sep="\n")
 
 
 def rework_message(feedback: str) -> str:

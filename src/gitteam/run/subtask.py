@@ -22,9 +22,9 @@ from gitteam.models.registry import check_command
 from gitteam.modelspec import COMMAND
 from gitteam.names import agent_branch, agent_ref
 from gitteam.plan import Handoff, Plan, Subtask
-from gitteam.review.checks import CheckContext, run_checks
-from gitteam.review.diff import parse_diff
-from gitteam.review.policy import decide
+from gitteam.review.checks import CheckContext, run_checks, statement
+from gitteam.review.diff import FileChange, parse_diff
+from gitteam.review.policy import decide, floor
 from gitteam.review.verdict import Finding, Verdict, format_findings
 from gitteam.roles import coder as coder_role
 from gitteam.roles.agent import Agent
@@ -39,6 +39,11 @@ from gitteam.run.notes import note_commit
 from gitteam.run.waiting import fresh_start, wait_for_files
 from gitteam.sandbox.home import prepare_home
 from gitteam.secrets import redact
+
+# Times per round a coder whose work fails the deterministic checks is sent the failures straight away, before
+# any reviewer and without spending a round; each attempt also draws on its token, money and time limits.
+CHECK_FIXES = 2
+INTERDIFF_MAX_CHARS = 40_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +154,18 @@ def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str)
     elif job.resume and head != job.start:
         message += "\nAn earlier attempt's work on this subtask is already committed in your worktree; build on it."
     max_rounds = ctx.config.run.max_rounds
+    reviewed: list[tuple[int, str, Verdict]] = []  # (round, head, verdict) of the rounds reviewed so far
     for round_number in range(1, max_rounds + 1):
         summary = coder.work(message, round_number)
         head = commit_work(ctx, subtask, worktree, round_number, summary, job.start) or head
-        verdict = review_round(ctx, job, worktree, head, round_number, summary)
+        gate = gate_checks(ctx, job, worktree, head)
+        for _ in range(CHECK_FIXES):  # failing checks go straight back: no reviewer, no round spent
+            if floor(gate.findings).decision != "REQUEST_CHANGES":  # passed, or a BLOCK: the gate decides now
+                break
+            summary = coder.work(coder_role.checks_failed_message(format_findings(gate.findings)), round_number)
+            head = commit_work(ctx, subtask, worktree, round_number, summary, job.start) or head
+            gate = gate_checks(ctx, job, worktree, head)
+        verdict = review_round(ctx, job, gate, round_number, summary, reviewed)
         note_commit(ctx, subtask.id, head, coder.model, round_number, verdict)
         if verdict.decision == "APPROVE":
             return Outcome(subtask.id, "approved", head, summary=summary, verdict=verdict)
@@ -162,6 +175,7 @@ def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str)
         if round_number == max_rounds:
             reason = f"changes still requested after {max_rounds} round(s): {verdict.summary}"
             return Outcome(subtask.id, "refused", head, reason=reason, summary=summary, verdict=verdict)
+        reviewed.append((round_number, head, verdict))
         message = coder_role.changes_requested_message(format_findings(verdict.findings),
                                                        round_number + 1)
     raise AssertionError("unreachable: the last round returns")
@@ -247,26 +261,68 @@ def granted_note(ctx: RunContext, subtask: Subtask) -> dict[str, str]:
     return {"files granted during the work": "; ".join(notes)} if notes else {}
 
 
-def review_round(ctx: RunContext, job: Assignment, worktree: Path, head: str, round_number: int,
-                 summary: str) -> Verdict:
-    """The merge gate: deterministic checks first (no model overrules them), then the reviewers."""
+@dataclass(frozen=True, slots=True)
+class GateChecks:
+    """The deterministic half of the gate on one head: what the reviewers would see, and its findings."""
+
+    head: str
+    diff: str
+    changes: list[FileChange]
+    findings: list[Finding]
+    statement: str  # which checks ran and passed (review.checks.statement)
+
+
+def gate_checks(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> GateChecks:
+    """The checks on the coder's committed work; a change of none of its files is a failure like theirs."""
     subtask = job.subtask
     diff_text = ctx.repo.diff(job.start, head)
     changes = parse_diff(diff_text)
-    checks = run_checks(CheckContext(
+    check_context = CheckContext(
         repo=ctx.repo, base=job.start, head=head, changes=changes,
         ownership=Ownership(ctx.owned_files(subtask), ctx.config.protect),
         worktree=worktree, test_command=ctx.config.commands.test, command_env=env(ctx, job, worktree),
         command_timeout=ctx.config.commands.timeout, max_file_bytes=ctx.config.review.max_file_bytes,
         commands=ctx.commands,
-    ))
+    )
+    findings = run_checks(check_context)
     if not changes:
-        verdict = Verdict("REQUEST_CHANGES", "the coder changed none of its files", (
-            Finding("", None, "major", "No file was changed; the subtask is not done.", None, "check:empty"),))
+        findings.append(Finding("", None, "major", "No file was changed; the subtask is not done.", None,
+                                "check:empty"))
+    return GateChecks(head, diff_text, changes, findings, statement(check_context, findings))
+
+
+def review_round(ctx: RunContext, job: Assignment, gate: GateChecks, round_number: int, summary: str,
+                 reviewed: Sequence[tuple[int, str, Verdict]] = ()) -> Verdict:
+    """The merge gate: deterministic checks first (no model overrules them), then the reviewers, who see the
+    coder's summary, the earlier rounds' findings and the change since the last round they reviewed."""
+    subtask = job.subtask
+    if not gate.changes:
+        verdict = Verdict("REQUEST_CHANGES", "the coder changed none of its files", tuple(gate.findings))
     else:
-        subject = Subject(job.start, head, diff_text, changes, ctx.task, checks=checks, about={
+        subject = Subject(job.start, gate.head, gate.diff, gate.changes, ctx.task, checks=gate.findings, about={
             "subtask": subtask.id, "title": subtask.title, "instructions": subtask.instructions,
-            "files": ", ".join(ctx.owned_files(subtask)), **granted_note(ctx, subtask)}, claim=summary)
-        verdict = decide(checks, lambda: review_with_agents(ctx.review_session(subtask.id, round_number), subject))
-    ctx.journal.append(Reviewed(agent=subtask.id, round=round_number, head=head, verdict=verdict.to_json()))
+            "files": ", ".join(ctx.owned_files(subtask)), **granted_note(ctx, subtask)}, claim=summary,
+            checks_run=gate.statement, earlier=earlier_reviews(reviewed), interdiff=interdiff(ctx, reviewed, gate.head))
+        verdict = decide(gate.findings,
+                         lambda: review_with_agents(ctx.review_session(subtask.id, round_number), subject))
+    ctx.journal.append(Reviewed(agent=subtask.id, round=round_number, head=gate.head, verdict=verdict.to_json()))
     return verdict
+
+
+def earlier_reviews(reviewed: Sequence[tuple[int, str, Verdict]]) -> str:
+    """Each earlier round's decision, summary and findings, for the next round's reviewers."""
+    return "\n\n".join(f"Round {number}: {verdict.decision}: {verdict.summary}\n{format_findings(verdict.findings)}"
+                        for number, _, verdict in reviewed)
+
+
+def interdiff(ctx: RunContext, reviewed: Sequence[tuple[int, str, Verdict]], head: str) -> str:
+    """The change since the head the last round reviewed (cut to INTERDIFF_MAX_CHARS; the full diff follows)."""
+    if not reviewed:
+        return ""
+    number, last, _ = reviewed[-1]
+    if last == head:
+        return f"(nothing changed since round {number})"
+    text = ctx.repo.diff(last, head)
+    if len(text) > INTERDIFF_MAX_CHARS:
+        text = text[:INTERDIFF_MAX_CHARS] + f"\n[... cut by gitteam: {len(text):,} characters in all]"
+    return f"Since round {number}:\n{text}"
