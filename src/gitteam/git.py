@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from gitteam.cone import Cone
 from gitteam.errors import GitteamError, UsageError
 from gitteam.gitgrep import GrepMatch, stream_grep
 from gitteam.gitlocks import ADMIN_LOCKS, GitLocks, LockFile, kill_point
@@ -53,6 +54,8 @@ _PINNED_CONFIG = (
     ("merge.verifySignatures", "false"),  # so would the fast-forward of the user's branch
     ("push.gpgSign", "false"),           # and a push of the memory refs
     ("protocol.ext.allow", "never"),     # an ext:: URL (or an insteadOf rewrite to one) is a command line
+    ("sparse.expectFilesOutsideOfPatterns", "false"),  # a file written outside a sparse worktree's cone is
+                                         # seen (git clears its skip-worktree bit), never hidden from status
 )
 # Left alone, on purpose:
 # - diff.external, diff.<driver>.command and .textconv: no config value unsets them (an empty diff.external is a
@@ -74,6 +77,9 @@ _REF_LOCKS = ("-c", "core.filesRefLockTimeout=2000", "-c", "core.packedRefsTimeo
 _OWN_REFS = (f"refs/heads/{BRANCH_PREFIX}/", "refs/gitteam/")
 _NOTE_ATTEMPTS = 100
 _WORKTREE_ADMIN = threading.Lock()  # `git worktree` commands of one process's threads, one at a time
+_WORKTREE_CONFIG: set[Path] = set()  # common dirs whose config allows per-worktree config (sparse worktrees)
+# A sparse worktree's own config, as `git sparse-checkout set --cone --sparse-index` leaves it
+SPARSE_CONFIG = "[core]\n\tsparseCheckout = true\n\tsparseCheckoutCone = true\n[index]\n\tsparse = true\n"
 _HEX = re.compile(r"[0-9a-f]+")
 _SHOWN = 5  # paths named in a refusal, then "and N more"
 # Attributes that change the bytes git stores for a file (convert.c): a committed file is converted only where
@@ -817,42 +823,77 @@ class Repository:
 
     # -- branches, worktrees ------------------------------------------------------------------------------
 
-    def create_worktree(self, path: Path, branch: str, start: str, mode: str = "full") -> None:
-        """A new branch at `start`, checked out in a new worktree at `path`."""
-        if mode != "full":
-            raise UsageError(f"unsupported worktree mode {mode!r}: the supported modes are: full")
+    def create_worktree(self, path: Path, branch: str, start: str, cone: Cone | None = None) -> None:
+        """A new branch at `start`, checked out in a new worktree at `path`: whole, or only `cone` (sparse)."""
         if self._oid(f"refs/heads/{branch}") is not None:
             raise GitteamError(f"branch {branch} already exists: choose another name or delete it "
                                f"(git branch -D {branch})")
-        self._add_worktree(path, "-b", branch, str(path), start)
+        self._add_worktree(path, cone, "-b", branch, str(path), start)
 
-    def add_worktree(self, path: Path, branch: str) -> None:
+    def add_worktree(self, path: Path, branch: str, cone: Cone | None = None) -> None:
         """Check out the existing branch `branch` in a new worktree at `path`, e.g. to resume its work."""
         if self._oid(f"refs/heads/{branch}") is None:
             raise GitteamError(f"branch {branch} does not exist: nothing to check out")
         self.prune_worktrees()  # a worktree deleted by hand holds its branch until pruned
-        self._add_worktree(path, str(path), branch)
+        self._add_worktree(path, cone, str(path), branch)
 
     def add_detached_worktree(self, path: Path, commit: str) -> None:
         """A worktree at `path` with `commit` checked out and no branch (e.g. to test a result, then remove)."""
-        self._add_worktree(path, "--detach", str(path), commit)
+        self._add_worktree(path, None, "--detach", str(path), commit)
 
-    def _add_worktree(self, path: Path, *args: str) -> None:
+    def _add_worktree(self, path: Path, cone: Cone | None, *args: str) -> None:
         """Register the worktree under a lock, then check it out outside it, so checkouts run in parallel.
 
         Concurrent `git worktree add` calls race on `.git/worktrees/` ("failed to read .../commondir"),
-        while the checkout itself, the expensive part, is private to each worktree.
+        while the checkout itself, the expensive part, is private to each worktree. A sparse one gets its cone
+        (its own config.worktree and info/sparse-checkout, as `git sparse-checkout set --cone` writes them)
+        before that checkout, which then writes only the cone and a sparse index.
         """
         branch = [self._ref_lock(f"refs/heads/{args[1]}")] if args[0] == "-b" else []
         with self._worktree_admin(), self.locks.held(branch, adding=path.name):
+            if cone is not None:
+                self._allow_worktree_config()
             self.git("worktree", "add", "-q", "--no-checkout", *args)
+        if cone is not None:
+            self._write_cone(path, cone)
         with self.locks.held(self._admin_locks(path)):
             self.git("reset", "-q", "--hard", cwd=path)
+
+    def _allow_worktree_config(self) -> None:
+        """Let each worktree have a config of its own (where its sparse checkout is set), as `git sparse-checkout
+        init` does: `extensions.worktreeConfig`, which needs repository format 1. Once per repository: the
+        shared config is written only while it lacks them. Called under the worktree admin lock."""
+        if self.common_dir in _WORKTREE_CONFIG:
+            return
+        with self.locks.held([self._lock_file(self.common_dir / "config.lock", shared=True)]):
+            if self.git("config", "--get", "core.repositoryformatversion", check=False).strip() in ("", "0"):
+                self.git("config", "core.repositoryformatversion", "1")
+            if self.git("config", "--bool", "--get", "extensions.worktreeConfig", check=False).strip() != "true":
+                self.git("config", "extensions.worktreeConfig", "true")
+        _WORKTREE_CONFIG.add(self.common_dir)
+
+    def _write_cone(self, path: Path, cone: Cone) -> None:
+        """Make the registered, not yet checked-out worktree at `path` sparse: cone mode, a sparse index."""
+        admin = self._dirs(path)[0]
+        (admin / "info").mkdir(exist_ok=True)
+        (admin / "info" / "sparse-checkout").write_text(cone.patterns(), encoding="utf-8", errors="surrogateescape")
+        (admin / "config.worktree").write_text(SPARSE_CONFIG, encoding="utf-8")
+
+    def sparse_cone(self, worktree: Path) -> Cone | None:
+        """The cone of `worktree` when it is a sparse checkout in cone mode (gitteam's, or the user's), else None."""
+        admin = self._dirs(worktree)[0]
+        try:
+            config = (admin / "config.worktree").read_text(encoding="utf-8", errors="replace")
+            patterns = (admin / "info" / "sparse-checkout").read_text(encoding="utf-8", errors="surrogateescape")
+        except OSError:
+            return None
+        cone_mode = "sparsecheckoutcone=true" in "".join(config.lower().split())
+        return Cone.parse(patterns) if cone_mode else None
 
     def finish_checkout(self, path: Path) -> bool:
         """Check out a worktree left registered but never checked out (a kill between the two steps of
         `_add_worktree`, or inside the checkout): it has no index yet, so nothing in it can be anyone's work.
-        True if it did."""
+        True if it did. A sparse one whose cone was written stays sparse."""
         if self.has_index(path):
             return False
         with self.locks.held(self._admin_locks(path)):

@@ -107,10 +107,12 @@ def prepare_worktree(ctx: RunContext, job: Assignment, branch: str) -> Path:
     if os.path.lexists(path):  # what a kill left before the worktree was registered: never checked out
         worktrees.discard(repo, path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    external = ctx.registry.spec_for("coder", economy=ctx.economy).startswith(COMMAND)
+    cone = worktrees.cone_for(repo, ctx.config, job.subtask.files, job.start, external)
     if repo.rev_parse(agent_ref(ctx.run, agent)):
-        repo.add_worktree(path, branch)  # resume: the branch holds the earlier attempt's commits
+        repo.add_worktree(path, branch, cone)  # resume: the branch holds the earlier attempt's commits
     else:
-        repo.create_worktree(path, branch, job.start, mode="full")
+        repo.create_worktree(path, branch, job.start, cone)
     learn_secret_files(ctx, path, repo.copy_included_files(path))
     return path
 
