@@ -18,6 +18,7 @@ from gitteam.git import find_repository
 from gitteam.journal import Journal
 from gitteam.roles.tools import WorktreeView
 from gitteam.run import worktrees
+from gitteam.run.context import RunOptions
 from gitteam.transcripts import DIR, read_transcript
 from scripts import call, coder_runs, coder_writes, done, events, plan_turn, rev, script, start, subtask
 from scripts import worktrees as listed_worktrees
@@ -184,3 +185,46 @@ def test_a_sparse_run_reads_everything_commits_its_file_and_saves_a_write_outsid
     assert "outside the cone" in results["read_file"]
     assert "src/other/far.py:1:" in results["search"] and "docs/guide.md:1:" in results["search"]
     assert "'src/app/main.py'" in results["run"] and "src/other" not in results["run"].split("]")[0]
+
+
+CHECK = ("from pathlib import Path\n"
+         "assert Path('src/other/far.py').is_file() and Path('docs/guide.md').is_file(), 'not a whole tree'\n"
+         "assert not Path('junk.txt').exists(), 'an earlier test left an untracked file'\n"
+         "Path('junk.txt').write_text('x')\n"
+         "marker = Path('build/marker')\n"
+         "marker.parent.mkdir(exist_ok=True)\n"
+         "marker.write_text(str(int(marker.read_text()) + 1 if marker.exists() else 1))\n")
+
+
+def test_the_gate_tests_a_sparse_subtask_in_a_whole_tree_reused_across_subtasks(big: Path) -> None:
+    commit_files(big, {"check.py": CHECK, ".gitignore": "build/\n"}, "a test needing the whole tree")
+    data = script(
+        planner=[plan_turn([subtask("app", ["src/app/main.py"]),
+                            subtask("far", ["src/other/far.py"], depends_on=["app"])])],
+        coder={"app": [coder_writes("src/app/main.py", "def main():\n    return 2\n"), done()],
+               "far": [coder_writes("src/other/far.py", "def far_away():\n    return 2\n"), done()]},
+    )
+    config = {"worktrees.mode": "sparse", "commands.test": f"{shlex.quote(sys.executable)} check.py"}
+    result = start(big, data, RunOptions(yes=True, keep=True), config=config)
+    assert (result.exit_code, result.state) == (0, "merged"), result.message
+    assert git(big, "show", "main:src/other/far.py") == "def far_away():\n    return 2"
+    places = {Path(p).name: Path(p) for p in listed_worktrees(big)[1:]}
+    assert sorted(places) == [".gate-1", "app", "far"]  # one whole tree, lent to both subtasks in turn
+    assert (places[".gate-1"] / "build" / "marker").read_text() == "2"
+    assert git(places[".gate-1"], "rev-parse", "HEAD") == rev(big, f"gitteam/{result.run}/far")
+    assert not (places["app"] / "src" / "other").exists()  # the agents' own stayed sparse
+
+
+def test_a_failing_test_in_the_whole_tree_requests_changes_of_a_sparse_subtask(big: Path) -> None:
+    commit_files(big, {"check.py": "raise SystemExit('the tests fail')\n"}, "failing tests")
+    data = script(
+        planner=[plan_turn([subtask("app", ["src/app/main.py"])])],
+        coder={"app": [coder_writes("src/app/main.py", "def main():\n    return 2\n"), done()]},
+    )
+    config = {"worktrees.mode": "sparse", "commands.test": f"{shlex.quote(sys.executable)} check.py",
+              "run.max_rounds": 1}
+    result = start(big, data, config=config)
+    assert result.exit_code == 3, result.message
+    [reviewed] = events(big, result.run, "review")
+    assert "the tests fail" in str(reviewed["verdict"])
+    assert git(big, "show", "main:src/app/main.py") == "def main():\n    return 1"

@@ -900,6 +900,13 @@ class Repository:
             self.git("reset", "-q", "--hard", cwd=path)
         return True
 
+    def switch_detached(self, worktree: Path, commit: str) -> None:
+        """Put the detached worktree `worktree` at `commit`, its files exactly the commit's: changed files
+        rewritten, untracked ones removed, ignored ones (installed dependencies, caches) kept."""
+        with self.locks.held(self._admin_locks(worktree)):
+            self.git("checkout", "-q", "--force", "--detach", commit, "--", cwd=worktree)
+            self.git("clean", "-q", "-f", "-d", cwd=worktree)
+
     def has_index(self, worktree: Path) -> bool:
         """Whether `worktree` was ever checked out: git writes its index at the end of the first checkout."""
         return (self._dirs(worktree)[0] / "index").is_file()

@@ -22,6 +22,7 @@ from gitteam.roles.agent import Limits
 from gitteam.roles.review_agents import ReviewSession
 from gitteam.roles.tools import ToolResult
 from gitteam.run import worktrees
+from gitteam.run.checkouts import GateCheckouts
 from gitteam.sandbox.runner import CommandRunner, from_config
 from gitteam.transcripts import Transcript, Transcripts
 
@@ -116,6 +117,7 @@ class RunContext:
     task: str
     target: str
     commands: CommandRunner  # every agent or repository command of the run goes through it, contained
+    gate_checkouts: GateCheckouts = field(default_factory=GateCheckouts)  # whole trees for tests (sparse mode)
 
     def finish(self, state: str, code: int, message: str, **details: Any) -> RunResult:
         """The run's last event: its state, exit code and the one message the person reads."""

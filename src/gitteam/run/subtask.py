@@ -7,7 +7,8 @@ committed before anything that could lose it (review, a limit, the budget, an in
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,13 +223,14 @@ def review_round(ctx: RunContext, job: Assignment, worktree: Path, head: str, ro
     subtask = job.subtask
     diff_text = ctx.repo.diff(job.start, head)
     changes = parse_diff(diff_text)
-    checks = run_checks(CheckContext(
-        repo=ctx.repo, base=job.start, head=head, changes=changes,
-        ownership=Ownership(subtask.files, ctx.config.protect),
-        worktree=worktree, test_command=ctx.config.commands.test, command_env=env(ctx, job, worktree),
-        command_timeout=ctx.config.commands.timeout, max_file_bytes=ctx.config.review.max_file_bytes,
-        commands=ctx.commands,
-    ))
+    with test_tree(ctx, job, worktree, head) as tree:
+        checks = run_checks(CheckContext(
+            repo=ctx.repo, base=job.start, head=head, changes=changes,
+            ownership=Ownership(subtask.files, ctx.config.protect),
+            worktree=tree, test_command=ctx.config.commands.test, command_env=env(ctx, job, tree),
+            command_timeout=ctx.config.commands.timeout, max_file_bytes=ctx.config.review.max_file_bytes,
+            commands=ctx.commands,
+        ))
     if not changes:
         verdict = Verdict("REQUEST_CHANGES", "the coder changed none of its files", (
             Finding("", None, "major", "No file was changed; the subtask is not done.", None, "check:empty"),))
@@ -239,3 +241,19 @@ def review_round(ctx: RunContext, job: Assignment, worktree: Path, head: str, ro
         verdict = decide(checks, lambda: review_with_agents(ctx.review_session(subtask.id, round_number), subject))
     ctx.journal.append(Reviewed(agent=subtask.id, round=round_number, head=head, verdict=verdict.to_json()))
     return verdict
+
+
+@contextmanager
+def test_tree(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> Iterator[Path]:
+    """Where the gate's test command runs on `head`: the agent's worktree, unless it is sparse (the tests need
+    the whole tree): then one of the run's full checkouts, lent for the checks."""
+    if not ctx.config.commands.test.strip() or ctx.repo.sparse_cone(worktree) is None:
+        yield worktree
+        return
+
+    def prepare(path: Path) -> str | None:
+        learn_secret_files(ctx, path, ctx.repo.copy_included_files(path))
+        return setup_problem(ctx, path, env(ctx, job, path))
+
+    with ctx.gate_checkouts.lease(ctx, head, prepare) as tree:
+        yield tree
