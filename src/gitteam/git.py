@@ -486,6 +486,12 @@ def _askable(name: str) -> bool:
     return "\n" not in name and "\0" not in name
 
 
+def _plain_name(rev: str) -> bool:
+    """A name cat-file resolves without dying: no newline, no reflog or upstream (`@{...}`: "no upstream
+    configured" ends the process), no search for a message (`:/text`, `^{/text}`)."""
+    return _askable(rev) and "@{" not in rev and not rev.startswith(":") and "^{/" not in rev
+
+
 def _hex_entries(data: bytes, width: int) -> dict[str, tuple[int, str]]:
     """Entries of a raw tree (`<octal mode> <name>\\0<raw id>`...) whose names are hex digits."""
     entries: dict[str, tuple[int, str]] = {}
@@ -692,12 +698,33 @@ class Repository:
     # -- queries ------------------------------------------------------------------------------------------
 
     def _oid(self, rev: str, cwd: Path | None = None) -> str | None:
+        """The object `rev` names, if it exists. Names read from root go to this thread's cat-file process (no
+        process of their own: a run reads refs hundreds of times); those of another worktree (its HEAD) to
+        `rev-parse` there."""
+        if cwd is None or cwd == self.root:
+            return self._oids([rev])[0]
         proc = self.run_git("rev-parse", "--verify", "-q", "--end-of-options", rev, cwd=cwd)
         return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
+    def _oids(self, revs: Sequence[str]) -> list[str | None]:
+        """The objects `revs` name, in one round trip to this thread's cat-file process for the plain names
+        (refs, object ids, peeled with ^{...}); the others each through `rev-parse`."""
+        plain = [rev for rev in revs if _plain_name(rev)]
+        answers = dict(zip(plain, self._reader().query([("info", rev) for rev in plain]), strict=True))
+        found: list[str | None] = []
+        for rev in revs:
+            if rev in answers:
+                answer = answers[rev]
+                found.append(answer.oid if answer is not None else None)
+            else:
+                proc = self.run_git("rev-parse", "--verify", "-q", "--end-of-options", rev)
+                found.append(proc.stdout.decode().strip() if proc.returncode == 0 else None)
+        return found
+
     def rev_parse(self, rev: str) -> str | None:
         """Full sha of the commit `rev` names (tags peeled), else of whatever object it names."""
-        return self._oid(f"{rev}^{{commit}}") or self._oid(rev)
+        commit, anything = self._oids([f"{rev}^{{commit}}", rev])
+        return commit or anything
 
     def head_branch(self, worktree: Path | None = None) -> str | None:
         proc = self.run_git("symbolic-ref", "-q", "--short", "HEAD", cwd=worktree)
