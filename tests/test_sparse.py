@@ -4,7 +4,9 @@ cone: the start commit); what its commands write outside the cone is seen, kept 
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +22,19 @@ from gitteam.roles.tools import WorktreeView
 from gitteam.run import worktrees
 from gitteam.run.context import RunOptions
 from gitteam.transcripts import DIR, read_transcript
-from scripts import call, coder_runs, coder_writes, done, events, plan_turn, rev, script, start, subtask
+from scripts import (
+    call,
+    coder_runs,
+    coder_writes,
+    done,
+    events,
+    plan_turn,
+    rev,
+    script,
+    start,
+    subtask,
+    write_script,
+)
 from scripts import worktrees as listed_worktrees
 
 SCRATCH = ".gitteam-scratch"
@@ -228,3 +242,30 @@ def test_a_failing_test_in_the_whole_tree_requests_changes_of_a_sparse_subtask(b
     [reviewed] = events(big, result.run, "review")
     assert "the tests fail" in str(reviewed["verdict"])
     assert git(big, "show", "main:src/app/main.py") == "def main():\n    return 1"
+
+
+# --- the integration review -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("test_command", [False, True])
+def test_the_integration_review_checks_out_the_result_only_when_a_command_runs_in_it(
+        repo: Path, tmp_path: Path, test_command: bool) -> None:
+    data = script(
+        planner=[plan_turn([subtask(x, [f"{x}.txt"]) for x in "ab"])],
+        coder={x: [coder_writes(f"{x}.txt", f"{x}\n"), done()] for x in "ab"},
+    )
+    path = write_script(tmp_path / "script.json", data)
+    config = tmp_path / "config" / "gitteam" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'[commands]\ntest = "{sys.executable} -c pass"\n[sandbox]\nmode = "none"\n'
+                      if test_command else "")
+    shim, log = tmp_path / "shim", tmp_path / "git.log"  # a git on PATH that logs what gitteam asks of it
+    shim.mkdir()
+    (shim / "git").write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {shutil.which("git")} "$@"\n')
+    (shim / "git").chmod(0o755)
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "PATH": f"{shim}:{os.environ['PATH']}"}
+    proc = subprocess.run([sys.executable, "-m", "gitteam", "run", "--yes", "--model", f"replay:{path}", "two"],
+                          cwd=repo, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert git(repo, "show", "main:a.txt") == "a" and git(repo, "show", "main:b.txt") == "b"
+    added = [line for line in log.read_text().splitlines() if "worktree add" in line]
+    assert len(added) == (3 if test_command else 2), added  # the agents', and the result's for its tests
