@@ -3,13 +3,14 @@
 Three parts, each printing a table (the ratios are the numbers that matter: the machine is shared and noisy):
 
 - setup: one agent's worktree made through gitteam's gateway (`Repository.create_worktree`), full or sparse
-  (one directory's cone), 8 and 64 agents, at 10,000 and 100,000 files: seconds per agent (median), the disk the
-  worktrees and their admin dirs take, one worktree's index; and git alone doing the same sparse setup
-  (`worktree add --no-checkout`, `sparse-checkout set --cone --sparse-index`, `read-tree -mu HEAD`).
-- run: `gitteam run --yes` (a fresh process, an instant replay model, 8 one-file subtasks in 8 directories,
-  8 agents) at 10,000 and 100,000 files, full and sparse, interleaved and repeated: wall time (median), the
-  disk peak above the repository's own size (worktrees and git dir, sampled with `du` while it runs), and in
-  one more run each, through a `git` on PATH that logs its calls, the git processes per subtask.
+  (the cone of one directory of PER_DIR files), 8 and 64 agents, at 10,000 and 100,000 files: seconds per
+  agent (median), the disk the worktrees and their admin dirs take, one worktree's index; and git alone doing
+  the same sparse setup (`worktree add --no-checkout`, `sparse-checkout set --cone --sparse-index`,
+  `read-tree -mu HEAD`).
+- run: `gitteam run --yes` (a fresh process, an instant replay model, 8 one-file subtasks in 8 directories of
+  PER_DIR files, 8 agents) at 10,000 and 100,000 files, full and sparse, interleaved and repeated: wall time
+  (median), the disk peak above the repository's own size (worktrees and git dir, sampled with `du` while it
+  runs), and in one more run each, through a `git` on PATH that logs its calls, the git processes per subtask.
 - parallel: 8 independent one-file subtasks on a 200-file repository, every model call taking 0.4 s, with
   --max-agents 1 and 8, in the same run: the speed-up.
 
@@ -39,7 +40,8 @@ ENV_KEYS = {
     "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com", "GIT_CONFIG_NOSYSTEM": "1",
 }
 SUBTASKS = 8
-DIRS = 50  # top-level packages of a generated repository; each subtask writes in one of them
+PER_DIR = 20  # files per directory of a generated repository: directories stay this size as it grows
+MODULES = 25  # directories per top-level package (so 10,000 files make 20 packages, 100,000 make 200)
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -57,8 +59,9 @@ def du(paths: list[Path]) -> int:
 
 
 def cached_repository(cache: Path, files: int) -> Path:
-    """A repository of `files` small Python files in DIRS packages of 7 subdirectories, built once."""
-    path = cache / f"repo-{files}"
+    """A repository of `files` small Python files, PER_DIR to a directory `pkg<p>/mod<m>/`, built once: a
+    bigger repository has more directories, not bigger ones, as real ones grow."""
+    path = cache / f"repo-tree-{files}"
     if (path / ".git" / "bench-ready").exists():
         return path
     shutil.rmtree(path, ignore_errors=True)
@@ -67,7 +70,9 @@ def cached_repository(cache: Path, files: int) -> Path:
     stream = ["commit refs/heads/main", "committer bench <bench@example.com> 1700000000 +0000", "data 7", "initial"]
     for n in range(files):
         content = f"def function_{n}(value):\n    return value + {n}\n"
-        stream += [f"M 100644 inline pkg{n % DIRS}/sub{n % 7}/module_{n}.py", f"data {len(content)}", content]
+        leaf = n // PER_DIR
+        stream += [f"M 100644 inline pkg{leaf // MODULES}/mod{leaf % MODULES}/module_{n}.py", f"data {len(content)}",
+                   content]
     stream += ["M 100644 inline README.md", "data 8", "# bench\n"]
     subprocess.run(["git", "fast-import", "--quiet"], cwd=path, input="\n".join(stream) + "\n", text=True,
                    check=True, env={**os.environ, **ENV_KEYS})
@@ -107,7 +112,7 @@ def setup_part(cache: Path, sizes: list[int], agents_list: list[int], full_64_ma
                     times = []
                     for n in range(agents):
                         path = places / f"a{n}"
-                        directory = f"pkg{n % DIRS}"
+                        directory = f"pkg{n % 8}/mod{n // 8 % MODULES}"
                         start = time.perf_counter()
                         if how == "git sparse":
                             git(repo_path, "worktree", "add", "-q", "--no-checkout", "-b", f"b{n}", str(path), "main")
@@ -130,10 +135,10 @@ def replay_script(subtasks: int, delay: float = 0.0) -> dict[str, object]:
     def turn(call: dict[str, object]) -> dict[str, object]:
         return {**call, **({"delay": delay} if delay else {})}
 
-    plan = [{"id": f"t{i}", "title": f"feature {i}", "instructions": f"Create pkg{i}/feature_{i}.py.",
-             "files": [f"pkg{i}/feature_{i}.py"]} for i in range(1, subtasks + 1)]
+    plan = [{"id": f"t{i}", "title": f"feature {i}", "instructions": f"Create pkg{i}/mod{i}/feature_{i}.py.",
+             "files": [f"pkg{i}/mod{i}/feature_{i}.py"]} for i in range(1, subtasks + 1)]
     coder = {f"t{i}": [turn({"tool_calls": [
-        {"name": "write_file", "arguments": {"path": f"pkg{i}/feature_{i}.py",
+        {"name": "write_file", "arguments": {"path": f"pkg{i}/mod{i}/feature_{i}.py",
                                              "content": f"def feature_{i}():\n    return {i}\n"}}]}),
         turn({"call": "done", "args": {"summary": "done"}})] for i in range(1, subtasks + 1)}
     review = {"*": [turn({"call": "submit_review", "args": {"decision": "APPROVE", "summary": "ok",
