@@ -581,6 +581,7 @@ class Repository:
     common_dir: Path
     _worktrees: _LinkedWorktrees = field(default_factory=_LinkedWorktrees, init=False, repr=False, compare=False)
     _readers: _Readers = field(default_factory=_Readers, init=False, repr=False, compare=False)
+    _settings: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def state_dir(self) -> Path:
@@ -736,6 +737,14 @@ class Repository:
             raise GitError(["git", "merge-base", "--is-ancestor", ancestor, descendant], proc.returncode,
                            proc.stderr.decode(errors="replace"))
         return proc.returncode == 0
+
+    def _merge_base(self, one: str, other: str) -> str | None:
+        """A best common ancestor of two commits (the one itself when it is an ancestor of the other); None
+        when they share no history."""
+        proc = self.run_git("merge-base", one, other)
+        if proc.returncode > 1:
+            raise GitError(["git", "merge-base", one, other], proc.returncode, proc.stderr.decode(errors="replace"))
+        return proc.stdout.decode().strip() or None
 
     def tracked_files(self, rev: str) -> list[str]:
         return _split_z(self.git("ls-tree", "-r", "-z", "--name-only", "--full-tree", rev))
@@ -1109,8 +1118,11 @@ class Repository:
         return oids
 
     def _filemode(self) -> bool:
-        values = self.config_values("core.filemode")
-        return not values or values[-1].strip().lower() not in ("false", "no", "off", "0")
+        """core.filemode, read once per Repository (every commit asks)."""
+        if "filemode" not in self._settings:
+            values = self.config_values("core.filemode")
+            self._settings["filemode"] = not values or values[-1].strip().lower() not in ("false", "no", "off", "0")
+        return self._settings["filemode"]
 
     def _tree_modes(self, rev: str, paths: Sequence[str]) -> dict[str, str]:
         """The mode of each of `paths` that is in the tree of `rev`."""
@@ -1132,9 +1144,10 @@ class Repository:
         ours_sha, theirs_sha = self.rev_parse(ours), self.rev_parse(theirs)
         if ours_sha is None or theirs_sha is None:
             raise GitteamError(f"cannot merge {ours} and {theirs}: unknown revision")
-        if self.is_ancestor(theirs_sha, ours_sha):
+        base = self._merge_base(ours_sha, theirs_sha)  # one process tells both ancestries
+        if base == theirs_sha:
             return ours_sha
-        if self.is_ancestor(ours_sha, theirs_sha):
+        if base == ours_sha:
             return theirs_sha
         args = ["merge-tree", "--write-tree", "--no-messages", ours_sha, theirs_sha]
         proc = self.run_git(*args)

@@ -89,7 +89,7 @@ def outcome_status(exc: GitteamError) -> str:
 def prepare_worktree(ctx: RunContext, job: Assignment, branch: str) -> Path:
     """The subtask's worktree: the one an earlier attempt left (resume), wherever it was made, else a new one."""
     repo, agent = ctx.repo, job.subtask.id
-    found = worktrees.find(repo, ctx.config, ctx.run, agent)
+    found, taken = worktrees.checked_out(repo, ctx.config, ctx.run, agent)
     if found is not None and found.is_dir():
         try:
             repo.finish_checkout(found)  # killed before or inside its checkout: complete it
@@ -100,7 +100,6 @@ def prepare_worktree(ctx: RunContext, job: Assignment, branch: str) -> Path:
         else:
             learn_secret_files(ctx, repo.root, repo.included_files())  # copied by the process that made it
             return found  # resume: the worktree survived, with whatever the agent left in it
-    taken = worktrees.elsewhere(repo, ctx.config, ctx.run, agent)
     if taken is not None:
         raise GitteamError(f"branch {branch} is checked out in {taken}, which is not one of gitteam's "
                            f"worktrees: check out another branch there, then gitteam resume {ctx.run}")

@@ -110,14 +110,22 @@ def of_run(repo: Repository, config: Config, run: str) -> list[Worktree]:
 
 def find(repo: Repository, config: Config, run: str, agent: str) -> Path | None:
     """Where `agent`'s branch is checked out in a worktree of the run, if it is."""
-    path = repo.worktree_of_branch(agent_ref(run, agent))
-    return path if path is not None and belongs(repo, config, run, path) else None
+    return checked_out(repo, config, run, agent)[0]
 
 
 def elsewhere(repo: Repository, config: Config, run: str, agent: str) -> Path | None:
     """Where `agent`'s branch is checked out outside the run's places (by the user), if it is and that exists."""
+    return checked_out(repo, config, run, agent)[1]
+
+
+def checked_out(repo: Repository, config: Config, run: str, agent: str) -> tuple[Path | None, Path | None]:
+    """`find` and `elsewhere` from one listing of the worktrees."""
     path = repo.worktree_of_branch(agent_ref(run, agent))
-    return path if path is not None and path.is_dir() and not belongs(repo, config, run, path) else None
+    if path is None:
+        return None, None
+    if belongs(repo, config, run, path):
+        return path, None
+    return None, path if path.is_dir() else None
 
 
 # --- how much of the tree ---------------------------------------------------------------------------------------
