@@ -1,6 +1,6 @@
 """What agents' worktrees cost as the repository grows, full against sparse, and what parallel agents gain.
 
-Three parts, each printing a table (the ratios are the numbers that matter: the machine is shared and noisy):
+Four parts, each printing a table (the ratios are the numbers that matter: the machine is shared and noisy):
 
 - setup: one agent's worktree made through gitteam's gateway (`Repository.create_worktree`), full or sparse
   (the cone of one directory of PER_DIR files), 8 and 64 agents, at 10,000 and 100,000 files: seconds per
@@ -11,13 +11,15 @@ Three parts, each printing a table (the ratios are the numbers that matter: the 
   PER_DIR files, 8 agents) at 10,000 and 100,000 files, full and sparse, interleaved and repeated: wall time
   (median), the disk peak above the repository's own size (worktrees and git dir, sampled with `du` while it
   runs), and in one more run each, through a `git` on PATH that logs its calls, the git processes per subtask.
+- gate: a whole tree for a sparse subtask's test command, fresh (`worktree add`) against one of the run's
+  checkouts switched to the commit (`Repository.switch_detached`), after a one-file change.
 - parallel: 8 independent one-file subtasks on a 200-file repository, every model call taking 0.4 s, with
   --max-agents 1 and 8, in the same run: the speed-up.
 
 Generated repositories are built once with fast-import into a cache dir (default /tmp/gitteam-bench-cache) and
 reused; every run targets a branch of its own there, so the cached checkout is never changed. Not run in CI.
 
-    python benchmarks/worktrees.py [--parts setup,run,parallel] [--sizes 10000,100000] [--repeat 3]
+    python benchmarks/worktrees.py [--parts setup,gate,run,parallel] [--sizes 10000,100000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -127,6 +129,47 @@ def setup_part(cache: Path, sizes: list[int], agents_list: list[int], full_64_ma
                     index = (admin / "a0" / "index").stat().st_size
                     print(f"{files:>8,} {agents:>6} {how:<16}{statistics.median(times):>18.4f}{sum(times):>9.2f}"
                           f"{fmt_bytes(disk):>12}{fmt_bytes(index):>11}", flush=True)
+
+
+# --- gate -------------------------------------------------------------------------------------------------------
+
+def gate_part(cache: Path, sizes: list[int], repeat: int) -> None:
+    """Where the test command of a sparse subtask gets its whole tree: a fresh full checkout each time, or one of
+    the run's checkouts switched to the commit under test (run/checkouts.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from gitteam.git import find_repository
+
+    print(f"\n## gate: a whole tree for the test command of a one-file change; median of {repeat}")
+    print(f"{'files':>8} {'fresh full checkout':>21}{'switch a kept one':>19}{'ratio':>8}")
+    for files in sizes:
+        source = cached_repository(cache, files)
+        with tempfile.TemporaryDirectory(prefix="gitteam-bench-gate-", dir=cache) as tmp:
+            repo_path = Path(tmp) / "repo"
+            git(cache, "clone", "-q", "--shared", "--no-checkout", str(source), str(repo_path))
+            repo = find_repository(repo_path)
+            base = git(repo_path, "rev-parse", "main").strip()
+            commits = []
+            for n in range(repeat):  # one-file changes, as a subtask makes
+                blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo_path, input=f"{n}\n",
+                                      capture_output=True, text=True, check=True).stdout.strip()
+                tree = subprocess.run(["git", "mktree"], cwd=repo_path, capture_output=True, text=True, check=True,
+                                      input=git(repo_path, "ls-tree", base) + f"100644 blob {blob}\tchange.txt\n"
+                                      ).stdout.strip()
+                commits.append(git(repo_path, "commit-tree", tree, "-p", base, "-m", f"change {n}").strip())
+            fresh, switch = [], []
+            kept = Path(tmp) / "kept"
+            repo.add_detached_worktree(kept, base)
+            for n, commit in enumerate(commits):
+                path = Path(tmp) / f"fresh-{n}"
+                start = time.perf_counter()
+                repo.add_detached_worktree(path, commit)
+                fresh.append(time.perf_counter() - start)
+                repo.remove_worktree(path, force=True)
+                start = time.perf_counter()
+                repo.switch_detached(kept, commit)
+                switch.append(time.perf_counter() - start)
+        one, other = statistics.median(fresh), statistics.median(switch)
+        print(f"{files:>8,} {one:>21.3f}{other:>19.3f}{one / other:>8.1f}", flush=True)
 
 
 # --- run --------------------------------------------------------------------------------------------------------
@@ -270,7 +313,7 @@ def parallel_part(cache: Path, repeat: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="setup,run,parallel")
+    parser.add_argument("--parts", default="setup,gate,run,parallel")
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--agents", default="8,64")
     parser.add_argument("--repeat", type=int, default=3)
@@ -287,6 +330,8 @@ def main() -> None:
     print(f"git {git(cache, 'version').split()[-1]}; {os.cpu_count()} cores")
     if "setup" in parts:
         setup_part(cache, sizes, [int(a) for a in args.agents.split(",")], args.full_64_max, args.full_max)
+    if "gate" in parts:
+        gate_part(cache, sizes, args.repeat)
     if "run" in parts:
         run_part(cache, sizes, args.repeat, args.full_max)
     if "parallel" in parts:
