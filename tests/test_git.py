@@ -206,8 +206,6 @@ def test_worktree_lifecycle(r: Repository, repo: Path, tmp_path: Path) -> None:
     assert r.worktree_of_branch("nowhere") is None
     with pytest.raises(GitteamError, match="already exists"):
         r.create_worktree(tmp_path / "wt2", "gitteam/a1", "main")
-    with pytest.raises(UsageError, match="supported modes are: full"):
-        r.create_worktree(tmp_path / "wt3", "other", "main", mode="sparse")
     (path / "dirty.txt").write_text("x\n")
     with pytest.raises(GitError):
         r.remove_worktree(path)

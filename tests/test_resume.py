@@ -140,7 +140,7 @@ def test_killed_run_resumes_to_the_same_result(repo: Path, tmp_path: Path, point
     ("request", 9),  # the second wave's coder, its worktree made
     ("transaction", 3),  # a commit: git holds the worktree's HEAD.lock and its branch's lock
     ("filter", 2),  # inside the checkout of a new worktree: its index.lock, files half written
-    ("filter", 17),  # inside the fast-forward of the user's checkout: their index.lock, files half updated
+    ("filter", 12),  # inside the fast-forward of the user's checkout: their index.lock, files half updated
 ])
 def test_killed_inside_git_or_a_model_request_the_run_resumes_to_the_same_tree(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, n: int) -> None:

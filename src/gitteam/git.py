@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from gitteam.cone import Cone
 from gitteam.errors import GitteamError, UsageError
 from gitteam.gitgrep import GrepMatch, stream_grep
 from gitteam.gitlocks import ADMIN_LOCKS, GitLocks, LockFile, kill_point
@@ -53,6 +54,8 @@ _PINNED_CONFIG = (
     ("merge.verifySignatures", "false"),  # so would the fast-forward of the user's branch
     ("push.gpgSign", "false"),           # and a push of the memory refs
     ("protocol.ext.allow", "never"),     # an ext:: URL (or an insteadOf rewrite to one) is a command line
+    ("sparse.expectFilesOutsideOfPatterns", "false"),  # a file written outside a sparse worktree's cone is
+                                         # seen (git clears its skip-worktree bit), never hidden from status
 )
 # Left alone, on purpose:
 # - diff.external, diff.<driver>.command and .textconv: no config value unsets them (an empty diff.external is a
@@ -74,6 +77,9 @@ _REF_LOCKS = ("-c", "core.filesRefLockTimeout=2000", "-c", "core.packedRefsTimeo
 _OWN_REFS = (f"refs/heads/{BRANCH_PREFIX}/", "refs/gitteam/")
 _NOTE_ATTEMPTS = 100
 _WORKTREE_ADMIN = threading.Lock()  # `git worktree` commands of one process's threads, one at a time
+_WORKTREE_CONFIG: set[Path] = set()  # common dirs whose config allows per-worktree config (sparse worktrees)
+# A sparse worktree's own config, as `git sparse-checkout set --cone --sparse-index` leaves it
+SPARSE_CONFIG = "[core]\n\tsparseCheckout = true\n\tsparseCheckoutCone = true\n[index]\n\tsparse = true\n"
 _HEX = re.compile(r"[0-9a-f]+")
 _SHOWN = 5  # paths named in a refusal, then "and N more"
 # Attributes that change the bytes git stores for a file (convert.c): a committed file is converted only where
@@ -480,6 +486,12 @@ def _askable(name: str) -> bool:
     return "\n" not in name and "\0" not in name
 
 
+def _plain_name(rev: str) -> bool:
+    """A name cat-file resolves without dying: no newline, no reflog or upstream (`@{...}`: "no upstream
+    configured" ends the process), no search for a message (`:/text`, `^{/text}`)."""
+    return _askable(rev) and "@{" not in rev and not rev.startswith(":") and "^{/" not in rev
+
+
 def _hex_entries(data: bytes, width: int) -> dict[str, tuple[int, str]]:
     """Entries of a raw tree (`<octal mode> <name>\\0<raw id>`...) whose names are hex digits."""
     entries: dict[str, tuple[int, str]] = {}
@@ -569,6 +581,7 @@ class Repository:
     common_dir: Path
     _worktrees: _LinkedWorktrees = field(default_factory=_LinkedWorktrees, init=False, repr=False, compare=False)
     _readers: _Readers = field(default_factory=_Readers, init=False, repr=False, compare=False)
+    _settings: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def state_dir(self) -> Path:
@@ -686,12 +699,33 @@ class Repository:
     # -- queries ------------------------------------------------------------------------------------------
 
     def _oid(self, rev: str, cwd: Path | None = None) -> str | None:
+        """The object `rev` names, if it exists. Names read from root go to this thread's cat-file process (no
+        process of their own: a run reads refs hundreds of times); those of another worktree (its HEAD) to
+        `rev-parse` there."""
+        if cwd is None or cwd == self.root:
+            return self._oids([rev])[0]
         proc = self.run_git("rev-parse", "--verify", "-q", "--end-of-options", rev, cwd=cwd)
         return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
+    def _oids(self, revs: Sequence[str]) -> list[str | None]:
+        """The objects `revs` name, in one round trip to this thread's cat-file process for the plain names
+        (refs, object ids, peeled with ^{...}); the others each through `rev-parse`."""
+        plain = [rev for rev in revs if _plain_name(rev)]
+        answers = dict(zip(plain, self._reader().query([("info", rev) for rev in plain]), strict=True))
+        found: list[str | None] = []
+        for rev in revs:
+            if rev in answers:
+                answer = answers[rev]
+                found.append(answer.oid if answer is not None else None)
+            else:
+                proc = self.run_git("rev-parse", "--verify", "-q", "--end-of-options", rev)
+                found.append(proc.stdout.decode().strip() if proc.returncode == 0 else None)
+        return found
+
     def rev_parse(self, rev: str) -> str | None:
         """Full sha of the commit `rev` names (tags peeled), else of whatever object it names."""
-        return self._oid(f"{rev}^{{commit}}") or self._oid(rev)
+        commit, anything = self._oids([f"{rev}^{{commit}}", rev])
+        return commit or anything
 
     def head_branch(self, worktree: Path | None = None) -> str | None:
         proc = self.run_git("symbolic-ref", "-q", "--short", "HEAD", cwd=worktree)
@@ -703,6 +737,14 @@ class Repository:
             raise GitError(["git", "merge-base", "--is-ancestor", ancestor, descendant], proc.returncode,
                            proc.stderr.decode(errors="replace"))
         return proc.returncode == 0
+
+    def _merge_base(self, one: str, other: str) -> str | None:
+        """A best common ancestor of two commits (the one itself when it is an ancestor of the other); None
+        when they share no history."""
+        proc = self.run_git("merge-base", one, other)
+        if proc.returncode > 1:
+            raise GitError(["git", "merge-base", one, other], proc.returncode, proc.stderr.decode(errors="replace"))
+        return proc.stdout.decode().strip() or None
 
     def tracked_files(self, rev: str) -> list[str]:
         return _split_z(self.git("ls-tree", "-r", "-z", "--name-only", "--full-tree", rev))
@@ -817,47 +859,89 @@ class Repository:
 
     # -- branches, worktrees ------------------------------------------------------------------------------
 
-    def create_worktree(self, path: Path, branch: str, start: str, mode: str = "full") -> None:
-        """A new branch at `start`, checked out in a new worktree at `path`."""
-        if mode != "full":
-            raise UsageError(f"unsupported worktree mode {mode!r}: the supported modes are: full")
+    def create_worktree(self, path: Path, branch: str, start: str, cone: Cone | None = None) -> None:
+        """A new branch at `start`, checked out in a new worktree at `path`: whole, or only `cone` (sparse)."""
         if self._oid(f"refs/heads/{branch}") is not None:
             raise GitteamError(f"branch {branch} already exists: choose another name or delete it "
                                f"(git branch -D {branch})")
-        self._add_worktree(path, "-b", branch, str(path), start)
+        self._add_worktree(path, cone, "-b", branch, str(path), start)
 
-    def add_worktree(self, path: Path, branch: str) -> None:
+    def add_worktree(self, path: Path, branch: str, cone: Cone | None = None) -> None:
         """Check out the existing branch `branch` in a new worktree at `path`, e.g. to resume its work."""
         if self._oid(f"refs/heads/{branch}") is None:
             raise GitteamError(f"branch {branch} does not exist: nothing to check out")
         self.prune_worktrees()  # a worktree deleted by hand holds its branch until pruned
-        self._add_worktree(path, str(path), branch)
+        self._add_worktree(path, cone, str(path), branch)
 
     def add_detached_worktree(self, path: Path, commit: str) -> None:
         """A worktree at `path` with `commit` checked out and no branch (e.g. to test a result, then remove)."""
-        self._add_worktree(path, "--detach", str(path), commit)
+        self._add_worktree(path, None, "--detach", str(path), commit)
 
-    def _add_worktree(self, path: Path, *args: str) -> None:
+    def _add_worktree(self, path: Path, cone: Cone | None, *args: str) -> None:
         """Register the worktree under a lock, then check it out outside it, so checkouts run in parallel.
 
         Concurrent `git worktree add` calls race on `.git/worktrees/` ("failed to read .../commondir"),
-        while the checkout itself, the expensive part, is private to each worktree.
+        while the checkout itself, the expensive part, is private to each worktree. A sparse one gets its cone
+        (its own config.worktree and info/sparse-checkout, as `git sparse-checkout set --cone` writes them)
+        before that checkout, which then writes only the cone and a sparse index.
         """
         branch = [self._ref_lock(f"refs/heads/{args[1]}")] if args[0] == "-b" else []
         with self._worktree_admin(), self.locks.held(branch, adding=path.name):
+            if cone is not None:
+                self._allow_worktree_config()
             self.git("worktree", "add", "-q", "--no-checkout", *args)
+        if cone is not None:
+            self._write_cone(path, cone)
         with self.locks.held(self._admin_locks(path)):
             self.git("reset", "-q", "--hard", cwd=path)
+
+    def _allow_worktree_config(self) -> None:
+        """Let each worktree have a config of its own (where its sparse checkout is set), as `git sparse-checkout
+        init` does: `extensions.worktreeConfig`, which needs repository format 1. Once per repository: the
+        shared config is written only while it lacks them. Called under the worktree admin lock."""
+        if self.common_dir in _WORKTREE_CONFIG:
+            return
+        with self.locks.held([self._lock_file(self.common_dir / "config.lock", shared=True)]):
+            if self.git("config", "--get", "core.repositoryformatversion", check=False).strip() in ("", "0"):
+                self.git("config", "core.repositoryformatversion", "1")
+            if self.git("config", "--bool", "--get", "extensions.worktreeConfig", check=False).strip() != "true":
+                self.git("config", "extensions.worktreeConfig", "true")
+        _WORKTREE_CONFIG.add(self.common_dir)
+
+    def _write_cone(self, path: Path, cone: Cone) -> None:
+        """Make the registered, not yet checked-out worktree at `path` sparse: cone mode, a sparse index."""
+        admin = self._dirs(path)[0]
+        (admin / "info").mkdir(exist_ok=True)
+        (admin / "info" / "sparse-checkout").write_text(cone.patterns(), encoding="utf-8", errors="surrogateescape")
+        (admin / "config.worktree").write_text(SPARSE_CONFIG, encoding="utf-8")
+
+    def sparse_cone(self, worktree: Path) -> Cone | None:
+        """The cone of `worktree` when it is a sparse checkout in cone mode (gitteam's, or the user's), else None."""
+        admin = self._dirs(worktree)[0]
+        try:
+            config = (admin / "config.worktree").read_text(encoding="utf-8", errors="replace")
+            patterns = (admin / "info" / "sparse-checkout").read_text(encoding="utf-8", errors="surrogateescape")
+        except OSError:
+            return None
+        cone_mode = "sparsecheckoutcone=true" in "".join(config.lower().split())
+        return Cone.parse(patterns) if cone_mode else None
 
     def finish_checkout(self, path: Path) -> bool:
         """Check out a worktree left registered but never checked out (a kill between the two steps of
         `_add_worktree`, or inside the checkout): it has no index yet, so nothing in it can be anyone's work.
-        True if it did."""
+        True if it did. A sparse one whose cone was written stays sparse."""
         if self.has_index(path):
             return False
         with self.locks.held(self._admin_locks(path)):
             self.git("reset", "-q", "--hard", cwd=path)
         return True
+
+    def switch_detached(self, worktree: Path, commit: str) -> None:
+        """Put the detached worktree `worktree` at `commit`, its files exactly the commit's: changed files
+        rewritten, untracked ones removed, ignored ones (installed dependencies, caches) kept."""
+        with self.locks.held(self._admin_locks(worktree)):
+            self.git("checkout", "-q", "--force", "--detach", commit, "--", cwd=worktree)
+            self.git("clean", "-q", "-f", "-d", cwd=worktree)
 
     def has_index(self, worktree: Path) -> bool:
         """Whether `worktree` was ever checked out: git writes its index at the end of the first checkout."""
@@ -1034,8 +1118,11 @@ class Repository:
         return oids
 
     def _filemode(self) -> bool:
-        values = self.config_values("core.filemode")
-        return not values or values[-1].strip().lower() not in ("false", "no", "off", "0")
+        """core.filemode, read once per Repository (every commit asks)."""
+        if "filemode" not in self._settings:
+            values = self.config_values("core.filemode")
+            self._settings["filemode"] = not values or values[-1].strip().lower() not in ("false", "no", "off", "0")
+        return self._settings["filemode"]
 
     def _tree_modes(self, rev: str, paths: Sequence[str]) -> dict[str, str]:
         """The mode of each of `paths` that is in the tree of `rev`."""
@@ -1057,9 +1144,10 @@ class Repository:
         ours_sha, theirs_sha = self.rev_parse(ours), self.rev_parse(theirs)
         if ours_sha is None or theirs_sha is None:
             raise GitteamError(f"cannot merge {ours} and {theirs}: unknown revision")
-        if self.is_ancestor(theirs_sha, ours_sha):
+        base = self._merge_base(ours_sha, theirs_sha)  # one process tells both ancestries
+        if base == theirs_sha:
             return ours_sha
-        if self.is_ancestor(ours_sha, theirs_sha):
+        if base == ours_sha:
             return theirs_sha
         args = ["merge-tree", "--write-tree", "--no-messages", ours_sha, theirs_sha]
         proc = self.run_git(*args)

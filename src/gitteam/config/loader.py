@@ -50,7 +50,7 @@ COMMAND_LINE = "command line"
 RESTRICTED: tuple[str, ...] = (
     "sandbox.*",  # containment itself: mode, network, paths contained commands may reach, HOME files
     "protect.*",  # the files no plan may hand to an agent
-    "worktrees.*",  # where worktrees are made, run in and deleted: never a repository's choice
+    "worktrees.root",  # where worktrees are made, run in and deleted: never a repository's choice
     "commands.allowed",  # what the coders' run tool may execute
     "commands.pass_env",  # variables (credentials, often) that commands receive
     "commands.agent_env",  # variables that command: coders receive

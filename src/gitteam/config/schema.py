@@ -274,15 +274,26 @@ def _worktree_root(value: str) -> bool:
     return value == "" or value.startswith("/") or value == "~" or value.startswith("~/")
 
 
+WORKTREE_MODES = ("auto", "full", "sparse")
+SPARSE_ABOVE = 5000
+
+
 @dataclass(frozen=True)
 class WorktreesConfig:
-    """[worktrees]: where agents' worktrees live (user config only)."""
+    """[worktrees]: where agents' worktrees live (root: user config only) and how much of the tree they hold."""
 
     root: str = field(default="", metadata=_rule(
         'an absolute path, one starting with "~/", or "" (the default)', _worktree_root,
         "never inside the repository or its .git: the user's git status must not see them"))
     """Directory of every repository's worktrees, as `<root>/<repository key>/<run>/<agent>` ("" =
     `$XDG_DATA_HOME/gitteam/worktrees`, else `~/.local/share/gitteam/worktrees`); `~` is HOME."""
+    mode: str = field(default="auto", metadata=_rule('"auto", "full" or "sparse"', WORKTREE_MODES.__contains__))
+    """What an agent's worktree holds: "full" = every file; "sparse" = the directories of its files, the
+    top-level files and `always` (a cone-mode sparse checkout); "auto" = sparse above `sparse_above` files."""
+    sparse_above: int = field(default=SPARSE_ABOVE, metadata=_rule("an integer >= 0", lambda v: v >= 0))
+    """Tracked files above which "auto" makes sparse worktrees."""
+    always: tuple[str, ...] = field(default=(), metadata=_PATHS)
+    """Directories every sparse worktree holds besides its files' own (test directories, build config)."""
 
 
 PROTECTED_PATHS = (

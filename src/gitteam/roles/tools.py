@@ -252,21 +252,28 @@ class CommitView:
 
 
 class WorktreeView:
-    """The coder's worktree on disk: tracked files at its start, plus what the coder has created."""
+    """The coder's worktree: tracked files at its start, plus what the coder has created. Files on disk are read
+    there; in a sparse worktree, the files outside its cone, which are not on disk, from the start commit, so the
+    coder sees the whole repository either way."""
 
     def __init__(self, repo: Repository, worktree: Path, start: str, secret_files: SecretFiles | None = None) -> None:
         self.repo = repo
         self.worktree = worktree
         self.start = start
         self.secret_files = secret_files or SecretFiles()
+        self.cone = repo.sparse_cone(worktree)
         self._tracked: list[str] | None = None  # listed on first use: most coders never list 10,000 files
+        self._tracked_set: frozenset[str] | None = None
         self.created: set[str] = set()
         self.deleted: set[str] = set()
 
     def paths(self) -> list[str]:
+        return sorted((set(self._start_files()) | self.created) - self.deleted)
+
+    def _start_files(self) -> list[str]:
         if self._tracked is None:
             self._tracked = self.repo.tracked_files(self.start)
-        return sorted((set(self._tracked) | self.created) - self.deleted)
+        return self._tracked
 
     def hidden(self, path: str) -> bool:
         if self.secret_files.hides(path):
@@ -281,16 +288,38 @@ class WorktreeView:
         if self.hidden(rel):
             raise ToolRefused(self.secret_files.refusal(rel))
         target = self.worktree / rel
-        if not target.is_file():
-            raise ToolRefused(f"no such file: {rel}")
-        return target.read_bytes()
+        if target.is_file():
+            return target.read_bytes()
+        if self._from_start(rel):
+            data = self.repo.read_blob(self.start, rel)
+            if data is not None:
+                return data
+        raise ToolRefused(f"no such file: {rel}")
+
+    def _from_start(self, path: str) -> bool:
+        """Whether `path` is read from the start commit: outside the cone of a sparse worktree, tracked there,
+        not on disk (a command may have written it there: then the disk has the newer bytes)."""
+        if self.cone is None or self.cone.contains(path) or path in self.deleted:
+            return False
+        if self._tracked_set is None:
+            self._tracked_set = frozenset(self._start_files())
+        return path in self._tracked_set and not os.path.lexists(self.worktree / path)
 
     def grep(self, pattern: str, paths: Sequence[str], *, seconds: float, max_matches: int,
              max_line: int) -> Grep:
         """Only the files `read` would open (git grep --no-index does not follow symlinks either; this does not
-        depend on it)."""
-        return self.repo.grep(pattern, [path for path in paths if self._readable(path)], worktree=self.worktree,
-                              seconds=seconds, max_matches=max_matches, max_line=max_line)
+        depend on it): those on disk there, those outside a sparse cone in the start commit."""
+        deadline = time.monotonic() + seconds
+        on_disk = [path for path in paths if self._readable(path)]
+        found = self.repo.grep(pattern, on_disk, worktree=self.worktree, seconds=seconds,
+                               max_matches=max_matches, max_line=max_line)
+        elsewhere = [path for path in paths if not self.secret_files.hides(path) and self._from_start(path)]
+        if found.stopped or not elsewhere:
+            return found
+        more = self.repo.grep(pattern, elsewhere, rev=self.start, seconds=max(0.0, deadline - time.monotonic()),
+                              max_matches=max_matches - len(found.matches), max_line=max_line)
+        matches = sorted([*found.matches, *more.matches], key=lambda m: (m.path, m.line))
+        return Grep(matches, more.flavour, more.stopped, more.detail)
 
     def _readable(self, path: str) -> bool:
         try:

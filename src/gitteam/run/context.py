@@ -23,6 +23,7 @@ from gitteam.roles.agent import Limits
 from gitteam.roles.review_agents import ReviewSession
 from gitteam.roles.tools import ToolResult
 from gitteam.run import worktrees
+from gitteam.run.checkouts import GateCheckouts
 from gitteam.run.handoff import handoff
 from gitteam.sandbox.runner import CommandRunner, from_config
 from gitteam.transcripts import Transcript, Transcripts
@@ -198,6 +199,7 @@ class RunContext:
     def owned_files(self, subtask: Subtask) -> tuple[str, ...]:
         """The subtask's files: its plan's, and what the dispatcher granted it since (run/grants.py)."""
         return (*subtask.files, *self.granted.get(subtask.id, ()))
+    gate_checkouts: GateCheckouts = field(default_factory=GateCheckouts)  # whole trees for tests (sparse mode)
 
     def finish(self, state: str, code: int, message: str, **details: Any) -> RunResult:
         """The run's last event: its state, exit code and the one message the person reads."""

@@ -54,7 +54,12 @@ def review_result(ctx: RunContext, progress: Progress, head: str) -> Verdict:
 
 
 def checked_in_worktree(ctx: RunContext, base: str, head: str, changes: list[FileChange]) -> list[Finding]:
-    """The deterministic checks, the test command included, on a throwaway checkout of `head`."""
+    """The deterministic checks, the test command included, on a throwaway checkout of `head`; without a test
+    or setup command nothing runs in a tree, so none is made (a whole checkout of a big repository takes
+    seconds)."""
+    if not ctx.config.commands.test.strip() and not ctx.config.run.setup:
+        return run_checks(CheckContext(repo=ctx.repo, base=base, head=head, changes=changes, ownership=None,
+                                       max_file_bytes=ctx.config.review.max_file_bytes))
     path = worktrees.new_path(ctx.repo, ctx.config, ctx.run, INTEGRATION)
     if os.path.lexists(path):  # left by a crash: its files are a copy of committed work
         worktrees.discard(ctx.repo, path)

@@ -7,7 +7,8 @@ committed before anything that could lose it (review, a limit, the budget, an in
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def outcome_status(exc: GitteamError) -> str:
 def prepare_worktree(ctx: RunContext, job: Assignment, branch: str) -> Path:
     """The subtask's worktree: the one an earlier attempt left (resume), wherever it was made, else a new one."""
     repo, agent = ctx.repo, job.subtask.id
-    found = worktrees.find(repo, ctx.config, ctx.run, agent)
+    found, taken = worktrees.checked_out(repo, ctx.config, ctx.run, agent)
     if found is not None and found.is_dir():
         try:
             repo.finish_checkout(found)  # killed before or inside its checkout: complete it
@@ -123,7 +124,6 @@ def prepare_worktree(ctx: RunContext, job: Assignment, branch: str) -> Path:
         else:
             learn_secret_files(ctx, repo.root, repo.included_files())  # copied by the process that made it
             return found  # resume: the worktree survived, with whatever the agent left in it
-    taken = worktrees.elsewhere(repo, ctx.config, ctx.run, agent)
     if taken is not None:
         raise GitteamError(f"branch {branch} is checked out in {taken}, which is not one of gitteam's "
                            f"worktrees: check out another branch there, then gitteam resume {ctx.run}")
@@ -131,10 +131,12 @@ def prepare_worktree(ctx: RunContext, job: Assignment, branch: str) -> Path:
     if os.path.lexists(path):  # what a kill left before the worktree was registered: never checked out
         worktrees.discard(repo, path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    external = ctx.registry.spec_for("coder", economy=ctx.economy).startswith(COMMAND)
+    cone = worktrees.cone_for(repo, ctx.config, job.subtask.files, job.start, external)
     if repo.rev_parse(agent_ref(ctx.run, agent)):
-        repo.add_worktree(path, branch)  # resume: the branch holds the earlier attempt's commits
+        repo.add_worktree(path, branch, cone)  # resume: the branch holds the earlier attempt's commits
     else:
-        repo.create_worktree(path, branch, job.start, mode="full")
+        repo.create_worktree(path, branch, job.start, cone)
     learn_secret_files(ctx, path, repo.copy_included_files(path))
     return path
 
@@ -277,14 +279,15 @@ def gate_checks(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> 
     subtask = job.subtask
     diff_text = ctx.repo.diff(job.start, head)
     changes = parse_diff(diff_text)
-    check_context = CheckContext(
-        repo=ctx.repo, base=job.start, head=head, changes=changes,
-        ownership=Ownership(ctx.owned_files(subtask), ctx.config.protect),
-        worktree=worktree, test_command=ctx.config.commands.test, command_env=env(ctx, job, worktree),
-        command_timeout=ctx.config.commands.timeout, max_file_bytes=ctx.config.review.max_file_bytes,
-        commands=ctx.commands,
-    )
-    findings = run_checks(check_context)
+    with test_tree(ctx, job, worktree, head) as tree:
+        check_context = CheckContext(
+            repo=ctx.repo, base=job.start, head=head, changes=changes,
+            ownership=Ownership(ctx.owned_files(subtask), ctx.config.protect),
+            worktree=tree, test_command=ctx.config.commands.test, command_env=env(ctx, job, tree),
+            command_timeout=ctx.config.commands.timeout, max_file_bytes=ctx.config.review.max_file_bytes,
+            commands=ctx.commands,
+        )
+        findings = run_checks(check_context)
     if not changes:
         findings.append(Finding("", None, "major", "No file was changed; the subtask is not done.", None,
                                 "check:empty"))
@@ -326,3 +329,19 @@ def interdiff(ctx: RunContext, reviewed: Sequence[tuple[int, str, Verdict]], hea
     if len(text) > INTERDIFF_MAX_CHARS:
         text = text[:INTERDIFF_MAX_CHARS] + f"\n[... cut by gitteam: {len(text):,} characters in all]"
     return f"Since round {number}:\n{text}"
+
+
+@contextmanager
+def test_tree(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> Iterator[Path]:
+    """Where the gate's test command runs on `head`: the agent's worktree, unless it is sparse (the tests need
+    the whole tree): then one of the run's full checkouts, lent for the checks."""
+    if not ctx.config.commands.test.strip() or ctx.repo.sparse_cone(worktree) is None:
+        yield worktree
+        return
+
+    def prepare(path: Path) -> str | None:
+        learn_secret_files(ctx, path, ctx.repo.copy_included_files(path))
+        return setup_problem(ctx, path, env(ctx, job, path))
+
+    with ctx.gate_checkouts.lease(ctx, head, prepare) as tree:
+        yield tree

@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitteam.cone import Cone
 from gitteam.config import Config, user_config_path
 from gitteam.errors import GitteamError, UsageError
 from gitteam.events import LeftoversSaved, WorktreesRemoved
@@ -109,14 +110,47 @@ def of_run(repo: Repository, config: Config, run: str) -> list[Worktree]:
 
 def find(repo: Repository, config: Config, run: str, agent: str) -> Path | None:
     """Where `agent`'s branch is checked out in a worktree of the run, if it is."""
-    path = repo.worktree_of_branch(agent_ref(run, agent))
-    return path if path is not None and belongs(repo, config, run, path) else None
+    return checked_out(repo, config, run, agent)[0]
 
 
 def elsewhere(repo: Repository, config: Config, run: str, agent: str) -> Path | None:
     """Where `agent`'s branch is checked out outside the run's places (by the user), if it is and that exists."""
+    return checked_out(repo, config, run, agent)[1]
+
+
+def checked_out(repo: Repository, config: Config, run: str, agent: str) -> tuple[Path | None, Path | None]:
+    """`find` and `elsewhere` from one listing of the worktrees."""
     path = repo.worktree_of_branch(agent_ref(run, agent))
-    return path if path is not None and path.is_dir() and not belongs(repo, config, run, path) else None
+    if path is None:
+        return None, None
+    if belongs(repo, config, run, path):
+        return path, None
+    return None, path if path.is_dir() else None
+
+
+# --- how much of the tree ---------------------------------------------------------------------------------------
+
+def cone_for(repo: Repository, config: Config, files: Sequence[str], start: str, external: bool) -> Cone | None:
+    """The cone of a new worktree for an agent owning `files`, or None for a full checkout: [worktrees] mode,
+    "auto" going sparse above `sparse_above` tracked files, except for an `external` coder (a `command:` CLI
+    reads the disk with its own tools: only gitteam's read tools see past the cone)."""
+    mode = config.worktrees.mode
+    if mode == "full" or mode == "auto" and (external or tracked_count(repo, start) <= config.worktrees.sparse_above):
+        return None
+    return Cone.around(files, config.worktrees.always)
+
+
+def tracked_count(repo: Repository, start: str) -> int:
+    """How many files the repository tracks: the count in its own index's header (no git process; a sparse
+    index counts a collapsed directory once, so it falls back), else the files of commit `start`."""
+    try:
+        with open(repo.git_dir / "index", "rb") as index:
+            header = index.read(12)
+    except OSError:
+        header = b""
+    if len(header) == 12 and header[:4] == b"DIRC" and repo.sparse_cone(repo.root) is None:
+        return int.from_bytes(header[8:12], "big")
+    return len(repo.tracked_files(start))
 
 
 # --- after a kill or a move ------------------------------------------------------------------------------------
