@@ -120,6 +120,22 @@ def cost_rows(states: Sequence[RunState]) -> dict[tuple[str, str, str, str], Cos
     return rows
 
 
+def priorities(state: RunState) -> dict[str, str]:
+    """Each subtask's priority in the run's plan (the planner, the integration review: none)."""
+    subtasks = (state.plan or {}).get("subtasks", [])
+    return {str(s.get("id")): str(s.get("priority", "normal")) for s in subtasks if isinstance(s, dict)}
+
+
+def by_priority(state: RunState) -> dict[str, float]:
+    """What the subtasks of each priority cost, coders and reviewers together ([routing] decides their models)."""
+    tiers = priorities(state)
+    spent: dict[str, float] = {}
+    for e in state.usage:
+        if e.agent in tiers and e.cost is not None:
+            spent[tiers[e.agent]] = spent.get(tiers[e.agent], 0.0) + e.cost
+    return spent
+
+
 def cost_table(rows: dict[tuple[str, str, str], Any]) -> Table:
     """Role, agent, model, tokens, cost; readable at 80 columns: a model's name is never cut (opus and sonnet
     must not both read `anthropic:clau…`), the agent's folds onto a second line when space is short."""
@@ -138,9 +154,10 @@ def cost_table(rows: dict[tuple[str, str, str], Any]) -> Table:
 def print_cost(states: Sequence[RunState], json_out: bool) -> None:
     """Tokens and money per run, role, agent and model; a cost no price or CLI told is "unknown", not $0."""
     rows = cost_rows(states)
+    tiers = {state.run: priorities(state) for state in states}
     if json_out:
         print(json.dumps([  # ASCII: nothing in it a terminal obeys
-            {"run": r, "role": role, "agent": a, "model": m, "calls": v.calls,
+            {"run": r, "role": role, "agent": a, "priority": tiers.get(r, {}).get(a), "model": m, "calls": v.calls,
              "input_tokens": v.input + v.cache_read + v.cache_write, "uncached_input_tokens": v.input,
              "cache_read_tokens": v.cache_read, "cache_write_tokens": v.cache_write, "output_tokens": v.output,
              "cost": None if v.unknown == v.calls else round(v.cost, 6), "cost_known": not v.unknown,
@@ -151,6 +168,11 @@ def print_cost(states: Sequence[RunState], json_out: bool) -> None:
     for run in dict.fromkeys(r for r, _, _, _ in rows):  # one table a run: its long id is a heading, not a column
         out.print(f"[bold]{markup_line(run)}[/bold]")
         out.print(cost_table({key[1:]: value for key, value in rows.items() if key[0] == run}))
+        state = next(s for s in states if s.run == run)
+        spent = by_priority(state)
+        if set(spent) - {"normal"}:  # a plan that used priorities: what each tier cost
+            out.print("by priority: " + ", ".join(f"{tier} ${spent[tier]:.4f}" for tier in ("critical", "normal",
+                                                                                               "low") if tier in spent))
     total = sum(v.cost for v in rows.values())
     unknown = sum(v.unknown for v in rows.values())
     known = f"${total:.4f}" + (" + unknown" if unknown else "")

@@ -168,6 +168,13 @@ class Meter:
             return f"time budget of {seconds:.0f} s reached"
         return None
 
+    def spent_fraction(self) -> float:
+        """How much of the run's budget is used: the larger of money and tokens; 0 without a budget."""
+        with self._lock:
+            spent, tokens = self.run_total.cost, self.run_total.usage.total
+        money, token_limit = self.limits.money, self.limits.tokens
+        return max(spent / money if money else 0.0, tokens / token_limit if token_limit else 0.0)
+
     def _update_economy(self) -> None:
         """Turn economy mode on, once, when money or tokens pass economy_at of their budget."""
         with self._lock:

@@ -19,7 +19,8 @@ from gitteam.locks.paths import PathRefused, normalize_entry, show_path
 from gitteam.names import ref_component_problem
 
 # gitteam's own agent names: the integration branch and review, and the planner's transcript and status row
-_SUBTASK_FIELDS = ("id", "title", "instructions", "files", "depends_on", "provides", "consumes")
+_SUBTASK_FIELDS = ("id", "title", "instructions", "files", "depends_on", "provides", "consumes", "priority")
+PRIORITIES = ("critical", "normal", "low")  # how much model a subtask deserves: [routing] maps them to models
 _PLAN_FIELDS = ("subtasks", "summary")
 _SUBTASK_SHAPE = '{"id", "title", "instructions", "files": [path, ...], "depends_on": [id, ...]}'
 _INTERFACE_EXAMPLE = '"calc/ops.py: def power(base: float, exp: int) -> float"'
@@ -34,6 +35,7 @@ class Subtask:
     depends_on: tuple[str, ...] = ()
     provides: tuple[str, ...] = ()  # interfaces it defines for siblings: "path: signature"
     consumes: tuple[str, ...] = ()  # interfaces it uses, a sibling's or the repository's: "path: signature"
+    priority: str = "normal"  # one of PRIORITIES
 
     @property
     def ownership(self) -> Ownership:
@@ -51,6 +53,8 @@ class Subtask:
             data["provides"] = list(self.provides)
         if self.consumes:
             data["consumes"] = list(self.consumes)
+        if self.priority != "normal":  # left out when normal: plans without priorities read as before
+            data["priority"] = self.priority
         return data
 
 
@@ -79,6 +83,7 @@ class Plan:
                     depends_on=tuple(_typed(dep, str) for dep in _typed(item.get("depends_on", []), list)),
                     provides=tuple(_typed(sig, str) for sig in _typed(item.get("provides", []), list)),
                     consumes=tuple(_typed(sig, str) for sig in _typed(item.get("consumes", []), list)),
+                    priority=_typed(item.get("priority", "normal"), str),
                 )
                 for item in _typed(data["subtasks"], list)
             )
@@ -155,6 +160,7 @@ class _Draft:
     depends_on: tuple[str, ...]
     provides: tuple[str, ...] = ()
     consumes: tuple[str, ...] = ()
+    priority: str = "normal"
 
     @property
     def label(self) -> str:
@@ -164,7 +170,7 @@ class _Draft:
         if self.id is None or self.title is None or self.instructions is None or self.files is None:
             return None
         return Subtask(self.id, self.title, self.instructions, self.files, self.depends_on, self.provides,
-                       self.consumes)
+                       self.consumes, self.priority)
 
 
 def parse_plan(raw: object) -> Plan:
@@ -232,6 +238,12 @@ def _read_subtask(index: int, item: object, problems: list[str]) -> _Draft | Non
     draft.depends_on = _read_depends_on(item, label, problems)
     draft.provides = _read_interfaces(item, "provides", label, problems)
     draft.consumes = _read_interfaces(item, "consumes", label, problems)
+    priority = item.get("priority", "normal")
+    if priority not in PRIORITIES:
+        problems.append(f'{label}: "priority" must be one of {", ".join(map(_quote, PRIORITIES))}, not '
+                        f'{_quote(priority) if isinstance(priority, str) else _kind(priority)}.')
+    else:
+        draft.priority = priority
     return draft
 
 

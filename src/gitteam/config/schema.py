@@ -369,6 +369,32 @@ class ReviewConfig:
     """The reviewers, as [[review.reviewers]] tables; empty = one general reviewer on roles.reviewer."""
 
 
+ROUTED_ROLES = ("coder", "reviewer")
+
+
+def _routes_ok(value: dict[str, Any]) -> bool:
+    return all(role in ROUTED_ROLES and isinstance(spec, str) and spec.strip() for role, spec in value.items())
+
+
+_ROUTES = _rule('a table of role = "model spec" (roles: coder, reviewer)', _routes_ok)
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """[routing]: models by subtask priority. The planner gives each subtask a priority; a role's spec here
+    replaces roles.ROLE for that priority's subtasks (economy mode still wins)."""
+
+    critical: dict[str, Any] = field(default_factory=dict, metadata=_ROUTES)
+    """Models for critical subtasks, e.g. {coder = "anthropic:claude-opus-4-8"}; unset roles keep roles.ROLE."""
+    normal: dict[str, Any] = field(default_factory=dict, metadata=_ROUTES)
+    """Models for normal subtasks (the default priority); unset roles keep roles.ROLE."""
+    low: dict[str, Any] = field(default_factory=dict, metadata=_ROUTES)
+    """Models for low-priority subtasks, e.g. {coder = "anthropic:claude-haiku-4-5"}."""
+    downgrade_at: float = field(default=0.5, metadata=_rule("a number > 0 and <= 1", lambda v: 0 < v <= 1))
+    """Fraction of the budget (money or tokens) past which new subtasks get the models of the tier below
+    their priority (critical -> normal -> low), before economy mode (run.economy_at) switches every role."""
+
+
 SECTIONS: dict[str, type] = {
     "roles": RolesConfig,
     "run": RunConfig,
@@ -380,6 +406,7 @@ SECTIONS: dict[str, type] = {
     "worktrees": WorktreesConfig,
     "protect": ProtectConfig,
     "secrets": SecretsConfig,
+    "routing": RoutingConfig,
 }
 
 
@@ -398,6 +425,7 @@ class Config:
     worktrees: WorktreesConfig = WorktreesConfig()
     protect: ProtectConfig = ProtectConfig()
     secrets: SecretsConfig = SecretsConfig()
+    routing: RoutingConfig = RoutingConfig()
     sources: tuple[str, ...] = ()
     """Config files that contributed, lowest layer first, as shown in messages."""
     origins: Mapping[str, str] = field(default_factory=dict)

@@ -33,6 +33,9 @@ How coders work, which your plan must respect:
   (as if it were in `depends_on`) and starts from its reviewed, merged code; a consume that names no
   sibling's provide (the same path and name) is taken as existing code. So keep shared interfaces small and
   put them in the subtask that is quickest to finish; work that shares no new interface runs in parallel.
+- Give a subtask `priority` "critical" when a mistake in it is costly or subtle (security, concurrency, data
+  migrations, a core algorithm) and "low" when it is routine (docs, renames, boilerplate, simple tests);
+  otherwise leave it out (normal). The person's configuration may give each priority its own models.
 - Every coder sees the whole plan (each subtask's id, title, files, provides and consumes) and, from the
   subtasks it waits for, what they changed and said. Make instructions self-contained and specific: name the
   functions, behaviour and tests expected.
@@ -63,6 +66,8 @@ SUBTASK_SCHEMA = {
                      "description": "interfaces it defines for siblings, 'path: signature'"},
         "consumes": {"type": "array", "items": {"type": "string"},
                      "description": "interfaces it uses from siblings or the repository, 'path: signature'"},
+        "priority": {"type": "string", "enum": ["critical", "normal", "low"],
+                     "description": "how much model it deserves; default normal"},
     },
     "required": ["id", "title", "instructions", "files"],
 }

@@ -17,7 +17,7 @@ from gitteam.memory import Blackboard
 from gitteam.metering import Meter, RunBudget
 from gitteam.models.base import CallContext, Model, Reply, ToolCall
 from gitteam.models.registry import Registry
-from gitteam.plan import Handoff, Plan, Subtask
+from gitteam.plan import PRIORITIES, Handoff, Plan, Subtask
 from gitteam.review.verdict import ReviewFormatError, Verdict
 from gitteam.roles.agent import Limits
 from gitteam.roles.review_agents import ReviewSession
@@ -196,6 +196,21 @@ class RunContext:
                     self.grant_notes.setdefault(agent.id, []).append(
                         f"{', '.join(request['granted'])} ({request['reason']})")
 
+    def tier(self, subtask: Subtask) -> str:
+        """The priority whose models serve `subtask` now: its own, or the one below once the run has used
+        [routing] downgrade_at of its budget (critical -> normal -> low)."""
+        if subtask.priority in PRIORITIES[:-1] and self.meter.spent_fraction() >= self.config.routing.downgrade_at:
+            return PRIORITIES[PRIORITIES.index(subtask.priority) + 1]
+        return subtask.priority
+
+    def routed_spec(self, role: str, subtask: Subtask) -> str | None:
+        """The model spec [routing] gives `role` for `subtask`'s tier; None: the role's own (economy mode, which
+        switches every role to its cheaper model, wins)."""
+        if self.economy:
+            return None
+        spec = getattr(self.config.routing, self.tier(subtask), {}).get(role)
+        return str(spec) if spec else None
+
     def owned_files(self, subtask: Subtask) -> tuple[str, ...]:
         """The subtask's files: its plan's, and what the dispatcher granted it since (run/grants.py)."""
         return (*subtask.files, *self.granted.get(subtask.id, ()))
@@ -229,11 +244,15 @@ class RunContext:
         """The agent's transcript, beside the journal: resume appends to the same file."""
         return Transcripts(self.journal.dir)(context)
 
-    def review_session(self, agent: str, round_number: int) -> ReviewSession:
-        """The configured reviewers of `agent`'s diff (a subtask id, or INTEGRATION), on the run's account."""
+    def review_session(self, agent: str, round_number: int, routed: str | None = None) -> ReviewSession:
+        """The configured reviewers of `agent`'s diff (a subtask id, or INTEGRATION), on the run's account;
+        reviewers without a model of their own get `routed` ([routing]) or roles.reviewer."""
+        def model_for(spec: str | None) -> Model:
+            chosen = spec or routed
+            return self.registry.resolve(chosen) if chosen else self.model("reviewer")
+
         return ReviewSession(
-            repo=self.repo, config=self.config,
-            model_for=lambda spec: self.registry.resolve(spec) if spec else self.model("reviewer"),
+            repo=self.repo, config=self.config, model_for=model_for,
             meter=self.meter, limits=self.limits, run=self.run, agent=agent, board=self.board, on_tool=self.on_tool,
             round=round_number, economy=lambda: self.meter.economy, transcripts=self.transcript,
         )

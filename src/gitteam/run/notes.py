@@ -21,7 +21,7 @@ NOTES_REF = "refs/notes/gitteam"
 
 
 def note_commit(ctx: RunContext, agent: str, head: str, model: str, round_number: int,
-                verdict: Verdict | None) -> None:
+                verdict: Verdict | None, priority: str | None = None) -> None:
     """Provenance on an agent's commit: who, which model, what it cost, what the gate said."""
     coder_tally = ctx.meter.agent(f"coder/{agent}")
     reviewer_tally = ctx.meter.agent(f"reviewer/{agent}")
@@ -31,6 +31,7 @@ def note_commit(ctx: RunContext, agent: str, head: str, model: str, round_number
         "role": "coder",
         "model": model,
         "round": round_number,
+        **({"priority": priority} if priority else {}),  # the tier whose models served it ([routing])
         "tokens": coder_tally.usage.total,
         "cost": round(coder_tally.cost, 6) if coder_tally.cost_known else None,
         "review": None if verdict is None else {

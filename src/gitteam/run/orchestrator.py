@@ -35,10 +35,10 @@ from gitteam.memory import Blackboard, backlog
 from gitteam.memory.recall import PLANNER_TOKENS, mentioned_paths
 from gitteam.metering import Meter
 from gitteam.models.base import CallContext, Model
-from gitteam.models.registry import Registry
+from gitteam.models.registry import Registry, check_command
 from gitteam.modelspec import COMMAND
 from gitteam.overview import repository_overview
-from gitteam.plan import Plan, serialize_overlaps, waves
+from gitteam.plan import PRIORITIES, Plan, serialize_overlaps, waves
 from gitteam.roles import planner as planner_role
 from gitteam.roles.agent import Agent, Limits
 from gitteam.roles.review_agents import OnTool
@@ -104,8 +104,22 @@ def check_ready(repo: Repository, config: Config, registry: Registry) -> None:
     `command:` coder). Exit 2 when something is missing."""
     registry.check_roles(economy=has_budget(config))
     check_reviewer_models(config, registry.resolve)
+    check_routing(config, registry)
     if config.allowed_commands() or config.run.setup or registry.spec_for("coder").startswith(COMMAND):
         command_runner(repo, config).check()
+
+
+def check_routing(config: Config, registry: Registry) -> None:
+    """Every [routing] model resolves now (a missing key: exit 2 before anything is paid); `command:` only for
+    coders, as in [roles]."""
+    for tier in PRIORITIES:
+        for role, spec in getattr(config.routing, tier).items():
+            if str(spec).startswith(COMMAND):
+                if role != "coder":
+                    raise UsageError(f"routing.{tier}.{role} = {spec!r}: a command: spec is for coders only")
+                check_command(str(spec))
+            else:
+                registry.resolve(str(spec))
 
 
 def start_run(repo: Repository, config: Config, task: str, options: RunOptions,

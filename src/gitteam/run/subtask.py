@@ -91,14 +91,14 @@ def worked(ctx: RunContext, job: Assignment) -> Outcome:
     except GitteamError as exc:
         partial = commit_work(ctx, subtask, worktree, 0, "partial work: " + str(exc), job.start)
         if partial:  # unreviewed, but its provenance and spend are recorded like every agent commit's
-            note_commit(ctx, subtask.id, partial, ctx.registry.spec_for("coder", economy=ctx.economy), 0, None)
+            note_commit(ctx, subtask.id, partial, coder_spec(ctx, subtask), 0, None, ctx.tier(subtask))
         # earlier rounds may have committed
         latest = partial or ctx.repo.rev_parse(agent_ref(ctx.run, subtask.id)) or head
         return Outcome(subtask.id, outcome_status(exc), latest, reason=str(exc))
     except BaseException:  # Ctrl-C with the agent in this thread, or a bug: save its work, then stop the run
         partial = commit_work(ctx, subtask, worktree, 0, "partial work: interrupted", job.start)
         if partial:  # like every agent commit, with its provenance note
-            note_commit(ctx, subtask.id, partial, ctx.registry.spec_for("coder", economy=ctx.economy), 0, None)
+            note_commit(ctx, subtask.id, partial, coder_spec(ctx, subtask), 0, None, ctx.tier(subtask))
         raise
 
 
@@ -131,7 +131,7 @@ def prepare_worktree(ctx: RunContext, job: Assignment, branch: str) -> Path:
     if os.path.lexists(path):  # what a kill left before the worktree was registered: never checked out
         worktrees.discard(repo, path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    external = ctx.registry.spec_for("coder", economy=ctx.economy).startswith(COMMAND)
+    external = coder_spec(ctx, job.subtask).startswith(COMMAND)
     cone = worktrees.cone_for(repo, ctx.config, job.subtask.files, job.start, external)
     if repo.rev_parse(agent_ref(ctx.run, agent)):
         repo.add_worktree(path, branch, cone)  # resume: the branch holds the earlier attempt's commits
@@ -168,7 +168,7 @@ def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str)
             head = commit_work(ctx, subtask, worktree, round_number, summary, job.start) or head
             gate = gate_checks(ctx, job, worktree, head)
         verdict = review_round(ctx, job, gate, round_number, summary, reviewed)
-        note_commit(ctx, subtask.id, head, coder.model, round_number, verdict)
+        note_commit(ctx, subtask.id, head, coder.model, round_number, verdict, ctx.tier(subtask))
         if verdict.decision == "APPROVE":
             return Outcome(subtask.id, "approved", head, summary=summary, verdict=verdict)
         if verdict.decision == "BLOCK":
@@ -187,7 +187,7 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> C
     """The subtask's coder: gitteam's agent loop on the role's model, or the external agent CLI a
     `command:` spec names (in economy mode: the role's economy spec)."""
     subtask = job.subtask
-    spec = ctx.registry.spec_for("coder", economy=ctx.economy)
+    spec = coder_spec(ctx, subtask)
     context = ctx.call_context("coder", subtask.id)
     if spec.startswith(COMMAND):
         setup = CommandSetup(
@@ -214,10 +214,17 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> C
     workspace = coder_role.Workspace(ctx.repo, worktree, head, Ownership(ctx.owned_files(subtask), ctx.config.protect),
                                      commands, ctx.config.secret_files(),
                                      request=request if ctx.config.limits.granted_files > 0 else None)
+    routed = ctx.routed_spec("coder", subtask)
+    model = ctx.registry.resolve(routed) if routed else ctx.model("coder")
     return AgentCoder(Agent(
-        ctx.model("coder"), coder_role.SYSTEM, coder_role.coder_tools(workspace, ctx.board, subtask.id),
+        model, coder_role.SYSTEM, coder_role.coder_tools(workspace, ctx.board, subtask.id),
         context, ctx.limits, ctx.meter, terminal="done", on_tool=ctx.on_tool, transcript=ctx.transcript(context),
     ))
+
+
+def coder_spec(ctx: RunContext, subtask: Subtask) -> str:
+    """The spec of the subtask's coder: its priority's ([routing]), else the role's (economy's when on)."""
+    return ctx.routed_spec("coder", subtask) or ctx.registry.spec_for("coder", economy=ctx.economy)
 
 
 def env(ctx: RunContext, job: Assignment, worktree: Path, also: Sequence[str] = ()) -> dict[str, str]:
@@ -307,7 +314,8 @@ def review_round(ctx: RunContext, job: Assignment, gate: GateChecks, round_numbe
             "files": ", ".join(ctx.owned_files(subtask)), **granted_note(ctx, subtask)}, claim=summary,
             checks_run=gate.statement, earlier=earlier_reviews(reviewed), interdiff=interdiff(ctx, reviewed, gate.head))
         verdict = decide(gate.findings,
-                         lambda: review_with_agents(ctx.review_session(subtask.id, round_number), subject))
+                         lambda: review_with_agents(ctx.review_session(subtask.id, round_number,
+                                                                   ctx.routed_spec("reviewer", subtask)), subject))
     ctx.journal.append(Reviewed(agent=subtask.id, round=round_number, head=gate.head, verdict=verdict.to_json()))
     return verdict
 

@@ -211,7 +211,8 @@ def print_plan(plan: Plan, notes: Sequence[str], summary: str, json_out: bool, r
         out.print(f"[bold]wave {number}[/bold]")
         for sub in wave:
             after = f" (after {markup_line(', '.join(sub.depends_on))})" if sub.depends_on else ""
-            out.print(f"  [cyan]{markup_line(sub.id)}[/cyan]: {markup_line(sub.title)}{after}")
+            tier = f" [magenta]{sub.priority}[/magenta]" if sub.priority != "normal" else ""
+            out.print(f"  [cyan]{markup_line(sub.id)}[/cyan]{tier}: {markup_line(sub.title)}{after}")
             out.print(f"    files: {markup_line(', '.join(sub.files))}")
             for label, interfaces in (("provides", sub.provides), ("consumes", sub.consumes)):
                 for interface in interfaces:

@@ -61,6 +61,7 @@ class Row:
     ended: float | None = None
     heard: float = 0.0  # the clock at its last event: a heartbeat speaks for a row silent too long
     wave: int = 0
+    priority: str = ""  # the plan's, when not normal ([routing] may give it other models)
 
     def elapsed(self, now: float) -> float:
         return 0.0 if self.started is None else (self.ended or now) - self.started
@@ -123,10 +124,14 @@ class Board:
                     header.started = now
                 case Planned():
                     header.waves = [list(w) for w in event.waves]
+                    tiers = {str(s.get("id")): str(s.get("priority", "")) for s in event.plan.get("subtasks", [])
+                             if isinstance(s, dict)}
                     for number, wave in enumerate(event.waves, 1):
                         for agent in wave:
                             self.rows.setdefault(agent, Row(agent, heard=now))
-                            self.rows[agent] = replace(self.rows[agent], wave=number)
+                            tier = tiers.get(agent, "")
+                            self.rows[agent] = replace(self.rows[agent], wave=number,
+                                                       priority="" if tier in ("", "normal") else tier)
                     if PLANNER in self.rows:
                         return self._set(PLANNER, now, state=PLANNED, tool="", ended=now)
                 case LockWaiting():  # its tool column says for what and whose

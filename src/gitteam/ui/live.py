@@ -210,7 +210,8 @@ def render(header: Header, rows: list[Row], now: float, wave: int, waves: int) -
                          overflow="ellipsis", max_width=36 if name == "now" else None)
     for row in rows:
         style = STATE_STYLE.get(row.state, "red" if row.state in FAILED_STATES else "white")
-        table.add_row(Text(one_line(row.id), style="bold" if row.id == PLANNER else ""),
+        name = one_line(row.id) + (f" ({row.priority})" if row.priority else "")  # a critical or low subtask
+        table.add_row(Text(name, style="bold" if row.id == PLANNER else ""),
                       Text(one_line(row.state), style=style),
                       str(row.round) if row.round else "",
                       Text(one_line(row.tool), style="dim"),
