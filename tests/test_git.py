@@ -527,7 +527,7 @@ def test_no_leaked_children(r: Repository, repo: Path, tmp_path: Path) -> None:
     r.read_blobs("HEAD", r.tracked_files("HEAD"))
     r.read_note("refs/notes/gitteam", new)
     r.close()  # the reader process: the one child that outlives a call, until closed
-    assert child_pids() == before
+    assert child_pids() - before == set()  # an earlier test's reader may end meanwhile: only new ones count
 
 
 def test_finish_checkout_completes_a_worktree_registered_but_not_checked_out(repo: Path) -> None:

@@ -426,14 +426,15 @@ def test_a_reviewers_summary_ending_in_a_full_stop_gets_no_second_one(repo: Path
 
 
 def test_show_gives_each_rounds_own_tokens(repo: Path, tmp_path: Path) -> None:
-    from scripts import approve, request_changes, turn
+    from scripts import approve, finding, request_changes, turn
 
     def writes(content: str) -> dict[str, Any]:
         return turn(coder_writes("src/app.py", content), done(), usage={"input_tokens": 1000, "output_tokens": 10})
 
     data = script(planner=[plan_turn([subtask("app", ["src/app.py"])])],
                   coder={"app": [writes("def main():\n    return 2\n"), writes("def main():\n    return 2  # two\n")]},
-                  reviewer={"*": [request_changes("say why"), approve()]})
+                  reviewer={"*": [request_changes("say why", [finding("src/app.py", "say why it is 2", "major", 2,
+                                                                      evidence="return 2")]), approve()]})
     ran = cli(repo, "run", "make main return 2", "--yes", "--json", "--model", saved(tmp_path, data))
     assert ran.returncode == 0, ran.stderr
     shown = cli(repo, "show", json.loads(ran.stdout)["run"], "app")

@@ -45,7 +45,8 @@ LIB = "def total(items):\n    return sum(items)\n"
 RENAMED = "def sum_of(items):\n    return sum(items)\n"
 BROKEN_USE = "from src.lib import total\n\nprint(total([1]))\n"
 FIXED_USE = "from src.lib import sum_of\n\nprint(sum_of([1]))\n"
-CROSS_FILE = finding("src/use.py", "total no longer exists: lib renamed it sum_of", "major", 1)
+CROSS_FILE = finding("src/use.py", "total no longer exists: lib renamed it sum_of", "major", 1,
+                     evidence="from src.lib import total")
 
 
 def two_subtasks(coder_use: list[dict[str, Any]], integration: list[dict[str, Any]],

@@ -233,7 +233,8 @@ def test_a_failing_test_in_the_whole_tree_requests_changes_of_a_sparse_subtask(b
     commit_files(big, {"check.py": "raise SystemExit('the tests fail')\n"}, "failing tests")
     data = script(
         planner=[plan_turn([subtask("app", ["src/app/main.py"])])],
-        coder={"app": [coder_writes("src/app/main.py", "def main():\n    return 2\n"), done()]},
+        # the failing checks go back to the coder (twice, without a review round), which cannot fix them
+        coder={"app": [coder_writes("src/app/main.py", "def main():\n    return 2\n"), done(), done(), done()]},
     )
     config = {"worktrees.mode": "sparse", "commands.test": f"{shlex.quote(sys.executable)} check.py",
               "run.max_rounds": 1}
