@@ -56,6 +56,7 @@ RESTRICTED: tuple[str, ...] = (
     "commands.agent_env",  # variables that command: coders receive
     "commands.syntax_check",  # commands run after each of a coder's writes
     "run.setup",  # a command run in every new worktree
+    "run.notify",  # a command run with the user's authority when a run needs them
     "secrets.*",  # which files agents may not read: a repository must not open its own `.env` to them
     "models.*.base_url",  # where a model's requests, and its API key, are sent
     "models.*.api_key_env",  # which variable's secret is sent as the API key

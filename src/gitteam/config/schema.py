@@ -170,6 +170,10 @@ class RunConfig:
     """Tokens the whole run may use; None = no limit."""
     max_seconds: float | None = field(default=None, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
     """Wall time one run (or one resume of it) may take; None = no limit."""
+    notify: str = field(default="", metadata=_COMMAND_LINE)
+    """Command line run (without a shell, uncontained: your own, user config only) when a run ends needing a
+    person: failed, refused, out of budget, or pending approval; `{run}`, `{state}` and `{message}` in its words
+    are filled in, and GITTEAM_RUN/STATE/MESSAGE set. "" = none."""
     lock_wait: float = field(default=1800.0, metadata=_rule("a number >= 0 (seconds)", lambda v: v >= 0))
     """Seconds a subtask waits for files another live run holds before it fails; 0 = never wait (the run fails
     before coding when another run holds a file it needs)."""

@@ -24,6 +24,7 @@ from gitteam.roles.review_agents import ReviewSession
 from gitteam.roles.tools import ToolResult
 from gitteam.run import worktrees
 from gitteam.run.checkouts import GateCheckouts
+from gitteam.run.escalate import escalate
 from gitteam.run.handoff import handoff
 from gitteam.sandbox.runner import CommandRunner, from_config
 from gitteam.transcripts import Transcript, Transcripts
@@ -217,8 +218,10 @@ class RunContext:
     gate_checkouts: GateCheckouts = field(default_factory=GateCheckouts)  # whole trees for tests (sparse mode)
 
     def finish(self, state: str, code: int, message: str, **details: Any) -> RunResult:
-        """The run's last event: its state, exit code and the one message the person reads."""
+        """The run's last event: its state, exit code and the one message the person reads; a run that needs
+        the person (failed, refused, out of budget, pending) tells them beyond the terminal too."""
         self.journal.append(RunFinished(state=state, exit_code=int(code), message=message, **details))
+        escalate(self.run, state, message, self.config.run.notify)
         return RunResult(self.run, state, int(code), message, dict(details))
 
     @property
