@@ -175,7 +175,9 @@ def test_a_file_it_does_not_own_is_reported_and_never_committed(team: Team) -> N
 def test_an_api_error_fails_the_agent_with_the_clis_message(team: Team) -> None:
     base = rev(team.repo, "main")
     # what a reviewer says of what aider leaves (it exits 0 after the error): the others never reach review
-    reviewer = [request_changes("nothing was done", [finding(OWNED, "the file is empty")])] * 2
+    # (the finding is about the change as a whole: it quotes what was asked, since there is no code to quote)
+    reviewer = [request_changes("nothing was done", [finding("", "the file is empty", "major",
+                                                             evidence="holding ANSWER = 1")])] * 2
 
     proc, summary = team.run("fail", reviewer)
 
