@@ -188,6 +188,24 @@ class FilesRequested(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Replanned(Event):
+    """A failed subtask went back to the planner: `subtask` is its next attempt (a new id, a fresh branch from the
+    same start; the plan's dependents now wait for it), or None when the planner gave it up."""
+
+    KIND = "replanned"
+    agent: str  # the attempt that failed
+    attempt: int  # the number of the new attempt (2 for the first hand-back)
+    reason: str  # why the failed attempt failed
+    subtask: JSON | None = None
+
+    def invalid(self) -> str | None:
+        sub = self.subtask
+        if sub is not None and not (isinstance(sub.get("id"), str) and isinstance(sub.get("files"), list)):
+            return "a next attempt without an id or files"
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Merged(Event):
     KIND = "merged"
     agent: str
@@ -395,10 +413,10 @@ class Damaged(Event):
 
 KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
     RunStarted, Resumed, Planned, IntegrationCreated, RunFinished, AgentStarted, AgentCommitted, Reviewed,
-    AgentFinished, LockWaiting, LockGranted, FilesRequested, Merged, BacklogRecorded, IntegrationReviewStarted,
-    IntegrationReviewed, ReworkRequested, AwaitingApproval, Approved, Rejected, TargetMoved, CatchUpChecked,
-    TargetUpdated, LeftoversSaved, WorktreesRemoved, UsageRecorded, ModelCalled, ToolStarted, ToolRefused, Compacted,
-    AgentCommand, AgentCommitsUnwrapped, Economy,
+    AgentFinished, LockWaiting, LockGranted, FilesRequested, Replanned, Merged, BacklogRecorded,
+    IntegrationReviewStarted, IntegrationReviewed, ReworkRequested, AwaitingApproval, Approved, Rejected, TargetMoved,
+    CatchUpChecked, TargetUpdated, LeftoversSaved, WorktreesRemoved, UsageRecorded, ModelCalled, ToolStarted,
+    ToolRefused, Compacted, AgentCommand, AgentCommitsUnwrapped, Economy,
 )}
 
 

@@ -35,6 +35,7 @@ from gitteam.events import (
     LockWaiting,
     Merged,
     Planned,
+    Replanned,
     Resumed,
     Reviewed,
     ReworkRequested,
@@ -159,6 +160,7 @@ class RunState:
     settings: dict[str, Any] = field(default_factory=dict)  # config.settings_of when it started: for replay
     damaged: list[Damaged] = field(default_factory=list)  # journal lines skipped: status reports them
     disk: int = 0  # bytes its worktrees take on disk now: set by inspect
+    attempts: dict[str, int] = field(default_factory=dict)  # a subtask's later attempts: id -> attempt number
     locks: list[str] = field(default_factory=list)  # the files it holds now (other runs queue for them): by inspect
 
     def agent(self, agent_id: str) -> AgentState:
@@ -218,6 +220,14 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one case per even
             state.agent(e.agent).waiting_for = f"{e.path} ({whose} run {e.holder_run}, subtask {e.holder_subtask})"
         case LockGranted():
             state.agent(e.agent).waiting_for = ""
+        case Replanned() if e.subtask is not None and state.plan is not None:
+            new = e.subtask
+            state.plan = {**state.plan, "subtasks": [
+                new if s["id"] == e.agent else {**s, "depends_on": [new["id"] if d == e.agent else d
+                                                                   for d in s.get("depends_on", [])]}
+                for s in state.plan["subtasks"]]}
+            state.agent(str(new["id"])).files = list(new["files"])
+            state.attempts[str(new["id"])] = e.attempt
         case FilesRequested():
             agent = state.agent(e.agent)
             agent.granted += [path for path in e.granted if path not in agent.granted]

@@ -66,6 +66,14 @@ class Plan:
     def by_id(self) -> dict[str, Subtask]:
         return {subtask.id: subtask for subtask in self.subtasks}
 
+    def replacing(self, old: str, new: Subtask) -> Plan:
+        """The plan with subtask `old` replaced by `new` in its place, and what depended on `old` depending on
+        `new` (a failed subtask's next attempt, run/replan.py)."""
+        moved = tuple(new if s.id == old else replace(s, depends_on=tuple(new.id if d == old else d
+                                                                             for d in s.depends_on))
+                      for s in self.subtasks)
+        return Plan(moved, self.summary)
+
     def to_json(self) -> dict[str, Any]:
         """The plan in the shape of `submit_plan`'s arguments (so `parse_plan` accepts it too)."""
         return {"subtasks": [subtask.to_json() for subtask in self.subtasks], "summary": self.summary}

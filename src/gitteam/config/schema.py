@@ -170,6 +170,8 @@ class RunConfig:
     """Tokens the whole run may use; None = no limit."""
     max_seconds: float | None = field(default=None, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
     """Wall time one run (or one resume of it) may take; None = no limit."""
+    replans: int = field(default=1, metadata=_rule("an integer >= 0", lambda v: v >= 0))
+    """Times a failed subtask goes back to the planner for a new attempt (fresh branch, same start); 0 = never."""
     notify: str = field(default="", metadata=_COMMAND_LINE)
     """Command line run (without a shell, uncontained: your own, user config only) when a run ends needing a
     person: failed, refused, out of budget, or pending approval; `{run}`, `{state}` and `{message}` in its words

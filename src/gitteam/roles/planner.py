@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,13 +95,37 @@ def brief(task: str, overview: str, memory: str, protected: str = "") -> str:
     return fences.render(*parts)
 
 
-def planner_tools(view: FileView, board: Blackboard | None, attempts: int) -> Toolbox:
+def replan_brief(task: str, plan: str, failed: str, reason: str, findings: str, work: str) -> str:
+    """The message that hands a failed subtask back to the planner: the plan, the subtask, why it failed, the
+    last review's findings and the work its coder committed (all data)."""
+    return fences.render(
+        fences.verbatim("request", task), fences.data("plan", plan), fences.data("subtask", failed),
+        fences.data("review", f"Why it failed: {reason}\n\n{findings}".strip()), fences.data("change", work),
+        "This subtask failed; its branch is kept and nothing of it merged. Decide its next attempt, which starts "
+        "afresh from the same commit (the failed attempt's work is shown above: reuse what was right). Call "
+        "submit_plan with exactly one subtask: the same work with rewritten instructions, and other files if it "
+        "needed them (not files another subtask of the plan owns); its id, depends_on and interfaces stay the "
+        "failed one's. Or, when the work cannot succeed as planned (the request is impossible, or it needs a "
+        "person's decision), call submit_plan with an empty subtasks list and say why in summary: the run then "
+        "stops and the person is told.")
+
+
+def planner_tools(view: FileView, board: Blackboard | None, attempts: int,
+                  check: Callable[[Plan], list[str]] | None = None, may_give_up: bool = False) -> Toolbox:
+    """The planner's tools; `check` adds problems of its own to a parsed plan (a next attempt's rules), and
+    `may_give_up` accepts an empty plan (a hand-back the planner declines)."""
     refused = 0
 
     def submit_plan(args: dict[str, Any]) -> ToolResult:
         nonlocal refused
+        if may_give_up and args.get("subtasks") == []:
+            why = str(args.get("summary") or "")
+            return ToolResult("recorded: no next attempt", finished=True, value=PlanResult(Plan((), why), why))
         try:
             plan = parse_plan(args)
+            problems = check(plan) if check is not None else []
+            if problems:
+                raise PlanError(problems)
         except PlanError as exc:
             refused += 1
             if refused >= attempts:

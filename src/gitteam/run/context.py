@@ -137,6 +137,7 @@ class Progress:
     starts: dict[str, str] = field(default_factory=dict)  # subtasks started: the commit their branch began at
     repairs: int = 0  # rounds the integration review's findings went back to the subtasks
     feedback: dict[str, str] = field(default_factory=dict)  # rework rounds a crash cut short: their feedback
+    attempts: dict[str, int] = field(default_factory=dict)  # later attempts of failed subtasks: id -> number
 
     def merged_agent(self, repo: Repository, outcome: Outcome, start: str) -> None:
         """`outcome`'s subtask merged (its worktree started at `start`): its summary and handoff are kept."""
@@ -160,6 +161,7 @@ class Progress:
             starts={a.id: a.base for a in agents if a.base},  # where each one's branch began
             repairs=state.repairs,
             feedback=dict(state.rework),
+            attempts=dict(state.attempts),
             approved={a.id: Outcome(a.id, "approved", a.head, summary=a.summary, verdict=_verdict(a.verdict))
                       for a in agents if a.status == "approved" and a.head},
             integration_review=(review["head"], str(review["verdict"].get("decision"))) if review else None,

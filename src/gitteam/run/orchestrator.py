@@ -38,7 +38,7 @@ from gitteam.models.base import CallContext, Model
 from gitteam.models.registry import Registry, check_command
 from gitteam.modelspec import COMMAND
 from gitteam.overview import repository_overview
-from gitteam.plan import PRIORITIES, Plan, serialize_overlaps, waves
+from gitteam.plan import PRIORITIES, Plan, Subtask, serialize_overlaps, waves
 from gitteam.roles import planner as planner_role
 from gitteam.roles.agent import Agent, Limits
 from gitteam.roles.review_agents import OnTool
@@ -55,6 +55,7 @@ from gitteam.run.context import (
     failure_state,
     run_meter,
 )
+from gitteam.run.replan import next_attempt
 from gitteam.run.subtask import Assignment, run_subtask
 from gitteam.run.waiting import claim_or_queue
 from gitteam.sandbox.runner import describe as describe_sandbox
@@ -299,9 +300,11 @@ def execute(ctx: RunContext, progress: Progress, options: RunOptions, resumed: f
     files another run holds before they start (run/waiting.py)."""
     failed: list[Outcome] = []
     max_agents = options.max_agents or ctx.config.run.max_agents
-    plan = progress.plan
-    index = {sub.id: n for n, sub in enumerate(plan.subtasks)}
-    for wave in waves(plan):
+    index = {sub.id: n for n, sub in enumerate(progress.plan.subtasks)}
+    number = 0
+    while number < len(layers := waves(progress.plan)):  # a next attempt takes a failed subtask's place
+        wave = layers[number]
+        number += 1
         todo = [sub for sub in wave if sub.id not in progress.summaries]
         if failed:
             for sub in todo:
@@ -310,22 +313,30 @@ def execute(ctx: RunContext, progress: Progress, options: RunOptions, resumed: f
             continue
         start = integration.head(ctx)
         # a rework a crash cut short carries on from where its branch began: later merges are not its work
-        jobs = [Assignment(sub, progress.starts.get(sub.id, start) if sub.id in progress.feedback else start,
-                           index[sub.id], tuple(progress.handoffs[d] for d in sub.depends_on
-                                                            if d in progress.handoffs),
-                           resume=sub.id in resumed, plan=plan, feedback=progress.feedback.get(sub.id, ""),
-                           queued=sub.id in queued, siblings=tuple(other for other in wave if other.id != sub.id))
+        jobs = [assignment(progress, sub, progress.starts.get(sub.id, start) if sub.id in progress.feedback else
+                           start, index[sub.id], wave, resume=sub.id in resumed, queued=sub.id in queued)
                 for sub in todo if sub.id not in progress.approved]
         began = {job.subtask.id: job.start for job in jobs}
         outcomes = run_wave(ctx, jobs, max_agents)
-        for outcome in outcomes:
-            ctx.journal.append(AgentFinished(agent=outcome.agent, status=outcome.status, reason=outcome.reason,
-                                             head=outcome.head))
-            if outcome.status == "approved":
-                progress.approved[outcome.agent] = outcome
-            else:
-                failed.append(outcome)
+        while outcomes:
+            retries: list[Assignment] = []
+            for outcome in outcomes:
+                ctx.journal.append(AgentFinished(agent=outcome.agent, status=outcome.status, reason=outcome.reason,
+                                                 head=outcome.head))
+                if outcome.status == "approved":
+                    progress.approved[outcome.agent] = outcome
+                    continue
+                first = began.get(outcome.agent, start)
+                new = None if failed or ctx.meter.stopping() else next_attempt(ctx, progress, outcome, first,
+                                                                                progress.attempts)
+                if new is None:
+                    failed.append(outcome)
+                    continue
+                index[new.id], began[new.id] = index[outcome.agent], first  # a fresh branch from the same start
+                retries.append(assignment(progress, new, first, index[new.id], wave))
+            outcomes = run_wave(ctx, retries, max_agents) if retries and not failed else []
         if not failed:
+            todo = [sub for sub in waves(progress.plan)[number - 1] if sub.id not in progress.summaries]
             for sub in todo:  # in plan order, the ones approved before a crash included
                 outcome = progress.approved.pop(sub.id)
                 integration.merge_agent(ctx, outcome)
@@ -335,6 +346,14 @@ def execute(ctx: RunContext, progress: Progress, options: RunOptions, resumed: f
     if failed:
         return finish_failed(ctx, failed)
     return integration.conclude(ctx, options, progress)
+
+
+def assignment(progress: Progress, sub: Subtask, start: str, index: int, wave: list[Subtask], resume: bool = False,
+               queued: bool = False) -> Assignment:
+    """One subtask's job in its wave: where it starts, its dependencies' handoffs, the plan, its siblings."""
+    return Assignment(sub, start, index, tuple(progress.handoffs[d] for d in sub.depends_on if d in progress.handoffs),
+                      resume=resume, plan=progress.plan, feedback=progress.feedback.get(sub.id, ""), queued=queued,
+                      siblings=tuple(other for other in wave if other.id != sub.id))
 
 
 def run_wave(ctx: RunContext, jobs: list[Assignment], max_agents: int) -> list[Outcome]:
