@@ -92,8 +92,8 @@ def test_every_restricted_setting_is_tested() -> None:
 @pytest.mark.parametrize(("key", "restricted"), [
     ("sandbox.mode", True), ("sandbox", True), ("protect.paths", True), ("worktrees.root", True),
     ("worktrees.mode", False), ("worktrees.always", False), ("commands.allowed", True), ("commands.pass_env", True),
-    ("commands.agent_env", True),
-    ("run.setup", True), ("run.notify", True), ("secrets.allow_read", True), ("secrets", True), ("commands.syntax_check", True),
+    ("commands.agent_env", True), ("run.notify", True),
+    ("run.setup", True), ("secrets.allow_read", True), ("secrets", True), ("commands.syntax_check", True),
     ("models.local.base_url", True), ("models.local.api_key_env", True),
     ("commands.test", False), ("commands.timeout", False), ("run.max_agents", False), ("run.setup_timeout", False),
     ("models.local.model", False), ("models.local", False), ("roles.coder", False), ("review.reviewers", False),
