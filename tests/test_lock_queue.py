@@ -123,15 +123,26 @@ def test_two_runs_needing_one_file_both_land_one_after_the_other(repo: Path, tmp
     assert git(repo, "for-each-ref", WAIT_PREFIX) == ""  # no ticket left behind
 
 
-def test_with_no_wait_allowed_the_second_run_fails_before_coding(repo: Path, tmp_path: Path) -> None:
-    set_lock_wait(0)
+def first_holding_a(repo: Path, tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
+    """A first run holding a.txt, its coder held inside its write until the test releases it."""
     held = tmp_path / "first-write"
     first = start(repo, "run", "--yes", "--model",
                   f"replay:{write_script(tmp_path / 'a.json', writer(held, ('a.txt', 'A')))}", "first task")
     wait_reached(first, held)
-    second = subprocess.run([sys.executable, "-m", "gitteam", "run", "--yes", "--model",
-                             f"replay:{write_script(tmp_path / 'b.json', writer(None, ('a.txt', 'B')))}",
-                             "second task"], cwd=repo, capture_output=True, text=True, timeout=60)
+    return first, held
+
+
+def second_on_a(repo: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """A second run that needs a.txt too, to its end."""
+    return subprocess.run([sys.executable, "-m", "gitteam", "run", "--yes", "--model",
+                           f"replay:{write_script(tmp_path / 'b.json', writer(None, ('a.txt', 'B')))}",
+                           "second task"], cwd=repo, capture_output=True, text=True, timeout=60)
+
+
+def test_with_no_wait_allowed_the_second_run_fails_before_coding(repo: Path, tmp_path: Path) -> None:
+    set_lock_wait(0)
+    first, held = first_holding_a(repo, tmp_path)
+    second = second_on_a(repo, tmp_path)
     assert second.returncode == 1
     assert "cannot claim a.txt" in second.stdout + second.stderr and "Traceback" not in second.stderr
     assert not kinds(events(repo)["second task"], "agent_started")
@@ -144,16 +155,11 @@ def test_with_no_wait_allowed_the_second_run_fails_before_coding(repo: Path, tmp
 def test_a_wait_that_outlasts_its_limit_fails_the_subtask_with_whom_it_waited_for(repo: Path,
                                                                                    tmp_path: Path) -> None:
     set_lock_wait(0.5)
-    held = tmp_path / "first-write"
-    first = start(repo, "run", "--yes", "--model",
-                  f"replay:{write_script(tmp_path / 'a.json', writer(held, ('a.txt', 'A')))}", "first task")
-    wait_reached(first, held)
-    second = subprocess.run([sys.executable, "-m", "gitteam", "run", "--yes", "--model",
-                             f"replay:{write_script(tmp_path / 'b.json', writer(None, ('a.txt', 'B')))}",
-                             "second task"], cwd=repo, capture_output=True, text=True, timeout=60)
+    first, held = first_holding_a(repo, tmp_path)
+    second = second_on_a(repo, tmp_path)
     assert second.returncode == 1, second.stderr
     finished = kinds(events(repo)["second task"], "agent_finished", "s0")
-    assert "waited 0 s for a.txt, held by run" in finished[0]["reason"] and "lock_wait" in finished[0]["reason"]
+    assert "waited 0.5 s for a.txt, held by run" in finished[0]["reason"] and "lock_wait" in finished[0]["reason"]
     assert not kinds(events(repo)["second task"], "agent_started")
     assert git(repo, "for-each-ref", WAIT_PREFIX) == ""
     release(held)
@@ -161,15 +167,10 @@ def test_a_wait_that_outlasts_its_limit_fails_the_subtask_with_whom_it_waited_fo
 
 
 def test_a_holder_that_was_killed_is_not_waited_for(repo: Path, tmp_path: Path) -> None:
-    held = tmp_path / "first-write"
-    first = start(repo, "run", "--yes", "--model",
-                  f"replay:{write_script(tmp_path / 'a.json', writer(held, ('a.txt', 'A')))}", "first task")
-    wait_reached(first, held)
+    first, held = first_holding_a(repo, tmp_path)
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=30)
-    second = subprocess.run([sys.executable, "-m", "gitteam", "run", "--yes", "--model",
-                             f"replay:{write_script(tmp_path / 'b.json', writer(None, ('a.txt', 'B')))}",
-                             "second task"], cwd=repo, capture_output=True, text=True, timeout=60)
+    second = second_on_a(repo, tmp_path)
     assert second.returncode == 1
     said = second.stdout + second.stderr
     assert "cannot claim a.txt" in said and "gitteam abort" in said
@@ -233,9 +234,7 @@ def test_a_pending_run_keeps_its_files_and_status_says_which(repo: Path, tmp_pat
                             text=True, timeout=60)
     assert [r["locks"] for r in json.loads(listed.stdout)] == [["a.txt"]]
     # no one waits for a run that waits for a person: the second run says who holds the file, before coding
-    second = subprocess.run([sys.executable, "-m", "gitteam", "run", "--yes", "--model",
-                             f"replay:{write_script(tmp_path / 'b.json', writer(None, ('a.txt', 'B')))}",
-                             "second task"], cwd=repo, capture_output=True, text=True, timeout=60)
+    second = second_on_a(repo, tmp_path)
     assert second.returncode == 1 and f"gitteam approve {run}" in second.stdout + second.stderr
     assert subprocess.run([sys.executable, "-m", "gitteam", "abort", run], cwd=repo, capture_output=True,
                           timeout=60).returncode == 0

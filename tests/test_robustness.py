@@ -194,7 +194,7 @@ def test_a_malformed_replay_turn_fails_the_agent_with_a_message(repo: Path, tmp_
     proc = gitteam(repo, "run", "--yes", "--model", f"replay:{path}", "task")
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
-    last = proc.stderr.strip().splitlines()[-1]
+    last = proc.stdout.strip().splitlines()[-1]  # the result line (progress is on stderr)
     assert "coder turn 2 " in last and problem in last, last
     run = journal(repo)[0]
     assert git(repo, "show", f"gitteam/{run}/x:a.txt") == "kept"  # the work before it is committed

@@ -197,12 +197,7 @@ class Replanned(Event):
     attempt: int  # the number of the new attempt (2 for the first hand-back)
     reason: str  # why the failed attempt failed
     subtask: JSON | None = None
-
-    def invalid(self) -> str | None:
-        sub = self.subtask
-        if sub is not None and not (isinstance(sub.get("id"), str) and isinstance(sub.get("files"), list)):
-            return "a next attempt without an id or files"
-        return None
+    error: str = ""  # the planner could not answer: the failure stands
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -220,7 +220,8 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one case per even
             state.agent(e.agent).waiting_for = f"{e.path} ({whose} run {e.holder_run}, subtask {e.holder_subtask})"
         case LockGranted():
             state.agent(e.agent).waiting_for = ""
-        case Replanned() if e.subtask is not None and state.plan is not None:
+        case Replanned() if (state.plan is not None and e.subtask is not None and isinstance(e.subtask.get("id"), str)
+                             and isinstance(e.subtask.get("files"), list)):
             new = e.subtask
             state.plan = {**state.plan, "subtasks": [
                 new if s["id"] == e.agent else {**s, "depends_on": [new["id"] if d == e.agent else d

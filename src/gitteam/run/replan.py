@@ -52,7 +52,12 @@ def next_attempt(ctx: RunContext, progress: Progress, failed: Outcome, start: st
         return None
     new_id = f"{base}-{number + 1}"
     others = [s for s in progress.plan.subtasks if s.id != old.id]
-    answer = ask_planner(ctx, progress, old, failed, start, others)
+    try:
+        answer = ask_planner(ctx, progress, old, failed, start, others)
+    except GitteamError as exc:  # the planner could not answer (its model, a limit): the failure stands as it was
+        ctx.journal.append(Replanned(agent=old.id, attempt=number + 1, reason=failed.reason,
+                                     error=f"the planner could not replan it: {exc}"))
+        return None
     if answer is None:
         ctx.journal.append(Replanned(agent=old.id, attempt=number + 1, reason=failed.reason))
         return None

@@ -77,7 +77,7 @@ def wait_for_files(ctx: RunContext, subtask: Subtask) -> None:
         if time.monotonic() >= deadline:
             drop_ticket(ctx.repo, ctx.run, subtask.id)
             raise GitteamError(
-                f"subtask {subtask.id} waited {ctx.config.run.lock_wait:.0f} s for {first.wanted}, "
+                f"subtask {subtask.id} waited {ctx.config.run.lock_wait:g} s for {first.wanted}, "
                 f"{_whose(first)}; it did not come free ([run] lock_wait); gitteam resume {ctx.run} tries again")
         if announced is None or (announced.wanted, announced.lock.ref) != (first.wanted, first.lock.ref):
             announce(ctx, subtask.id, first)

@@ -33,6 +33,7 @@ from gitteam.events import (
     LockWaiting,
     Merged,
     Planned,
+    Replanned,
     Reviewed,
     ReworkRequested,
     RunStarted,
@@ -135,6 +136,12 @@ class ProgressPrinter:
                         f"run {markup_line(e.holder_run)} (subtask {markup_line(e.holder_subtask)})")
             case LockGranted():
                 return f"  [cyan]>[/cyan] {markup_line(e.agent)}: its files are free after {e.waited:.0f} s"
+            case Replanned():
+                if e.subtask is not None:
+                    return (f"  [yellow]↻[/yellow] {markup_line(e.agent)}: back to the planner; its next attempt is "
+                            f"{markup_line(str(e.subtask.get('id')))}, from the same start")
+                why = markup_line(e.error) if e.error else "the planner gave it up"
+                return f"  [red]x[/red] {markup_line(e.agent)}: no next attempt: {why}"
             case AgentStarted():
                 return f"  [cyan]>[/cyan] {markup_line(e.agent)}: setting up on {markup_line(e.branch)}"
             case AgentCommitted() if e.stray:
