@@ -132,10 +132,10 @@ def first_holding_a(repo: Path, tmp_path: Path) -> tuple[subprocess.Popen[str], 
     return first, held
 
 
-def second_on_a(repo: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """A second run that needs a.txt too, to its end."""
+def second_on_a(repo: Path, tmp_path: Path, *more: tuple[str, str]) -> subprocess.CompletedProcess[str]:
+    """A second run that needs a.txt too (and the `more` files, one subtask each), to its end."""
     return subprocess.run([sys.executable, "-m", "gitteam", "run", "--yes", "--model",
-                           f"replay:{write_script(tmp_path / 'b.json', writer(None, ('a.txt', 'B')))}",
+                           f"replay:{write_script(tmp_path / 'b.json', writer(None, ('a.txt', 'B'), *more))}",
                            "second task"], cwd=repo, capture_output=True, text=True, timeout=60)
 
 
@@ -234,8 +234,11 @@ def test_a_pending_run_keeps_its_files_and_status_says_which(repo: Path, tmp_pat
                             text=True, timeout=60)
     assert [r["locks"] for r in json.loads(listed.stdout)] == [["a.txt"]]
     # no one waits for a run that waits for a person: the second run says who holds the file, before coding
-    second = second_on_a(repo, tmp_path)
+    second = second_on_a(repo, tmp_path, ("c.txt", "C"))  # c.txt is free: still not taken by a run that stops
     assert second.returncode == 1 and f"gitteam approve {run}" in second.stdout + second.stderr
+    states = json.loads(subprocess.run([sys.executable, "-m", "gitteam", "status", "--json"], cwd=repo,
+                                       capture_output=True, text=True, timeout=60).stdout)
+    assert [r["locks"] for r in states if r["task"] == "second task"] == [[]]  # refused: it took nothing
     assert subprocess.run([sys.executable, "-m", "gitteam", "abort", run], cwd=repo, capture_output=True,
                           timeout=60).returncode == 0
     assert json.loads(subprocess.run([sys.executable, "-m", "gitteam", "status", "--json"], cwd=repo,

@@ -160,9 +160,10 @@ def claim_files(repo: Repository, run: str, owners: Mapping[str, str]) -> None:
 
 
 def claim_subtasks(repo: Repository, run: str, subtasks: Mapping[str, Sequence[str]], *,
-                   every: bool = False) -> dict[str, list[Conflict]]:
+                   every: bool = False, dry_run: bool = False) -> dict[str, list[Conflict]]:
     """Lock the files of each subtask of `subtasks` (id -> paths) that nothing blocks, in one transaction;
-    returns the others' conflicts (nothing claimed for them). With `every`, one blocked subtask claims nothing.
+    returns the others' conflicts (nothing claimed for them). With `every`, one blocked subtask claims nothing;
+    with `dry_run`, nothing is claimed at all (what a claim would meet now).
 
     A path is blocked by another run's lock that overlaps it, and by another run's ticket that waits for an
     overlapping path and is older than this run's own ticket for the subtask (first come, first served).
@@ -180,7 +181,7 @@ def claim_subtasks(repo: Repository, run: str, subtasks: Mapping[str, Sequence[s
         tickets = read_tickets(repo)
         blocked = {sub: found for sub, paths in wanted.items()
                    if (found := conflicts_of(run, sub, paths, locks, tickets))}
-        if blocked and every:
+        if dry_run or (blocked and every):
             return blocked
         free = {path: sub for sub, paths in wanted.items() if sub not in blocked for path in paths}
         updates = _claim_updates(repo, run, free, {lock.ref: lock for lock in locks})

@@ -36,12 +36,14 @@ def claim_or_queue(ctx: RunContext, plan: Plan, done: Sequence[str] = ()) -> fro
     Fails the run (LockConflict, before any coder) when a blocked file's holder is not a live run, or when the
     run may not wait (`[run] lock_wait = 0`)."""
     todo = {sub.id: sub.files for sub in plan.subtasks if sub.id not in done}
+    # looked at first, claimed after: a run that cannot go on leaves no new lock behind to block others
+    ahead = claim_subtasks(ctx.repo, ctx.run, todo, dry_run=True)
+    hopeless = [c for conflicts in ahead.values() for c in conflicts if not holder_will_release(ctx, c)]
+    if hopeless or (ahead and ctx.config.run.lock_wait <= 0):
+        raise LockConflict(ctx.run, hopeless or [c for conflicts in ahead.values() for c in conflicts])
     blocked = claim_subtasks(ctx.repo, ctx.run, todo)
     if not blocked:
         return frozenset()
-    hopeless = [c for conflicts in blocked.values() for c in conflicts if not holder_will_release(ctx, c)]
-    if hopeless or ctx.config.run.lock_wait <= 0:
-        raise LockConflict(ctx.run, hopeless or [c for conflicts in blocked.values() for c in conflicts])
     for sub in plan.subtasks:
         if sub.id in blocked:
             post_ticket(ctx.repo, ctx.run, sub.id, sub.files)
