@@ -28,7 +28,7 @@ WORK_MAX_CHARS = 20_000  # of the failed attempt's diff shown to the planner
 ATTEMPT = re.compile(r"^(?P<base>.+)-(?P<n>\d+)$")
 
 
-def attempt_of(ctx: RunContext, agent: str, attempts: dict[str, int]) -> tuple[str, int]:
+def attempt_of(agent: str, attempts: dict[str, int]) -> tuple[str, int]:
     """The first attempt's id and this attempt's number (1 for a subtask as the planner first made it)."""
     number = attempts.get(agent, 1)
     if number > 1:
@@ -44,7 +44,7 @@ def next_attempt(ctx: RunContext, progress: Progress, failed: Outcome, start: st
     attempts are left, the failure is the run's (budget, interrupt), or the planner gave it up."""
     if failed.status not in ("failed", "refused"):
         return None
-    base, number = attempt_of(ctx, failed.agent, attempts)
+    base, number = attempt_of(failed.agent, attempts)
     if number > ctx.config.run.replans:
         return None
     old = progress.plan.by_id().get(failed.agent)
