@@ -1503,6 +1503,56 @@ class Repository:
             raise GitError(["git", *args], proc.returncode, proc.stderr.decode(errors="replace"))
         return pushed
 
+    # -- a shared namespace on a remote (gitteam.remote: the distributed mode's ref protocol) ------------------
+
+    def fetch_mirror(self, remote: str, pattern: str, into: str) -> None:
+        """One `git fetch --prune` of the remote's refs matching `pattern` (a refspec source, `*` allowed) into
+        `into`, forced: a read-only copy of part of the remote's namespace, where refs deleted there go too."""
+        self.git(*_REF_LOCKS, "fetch", "--quiet", "--prune", "--no-tags", "--no-write-fetch-head",
+                 "--no-recurse-submodules", "--no-auto-maintenance", "--refmap=", _remote(remote),
+                 f"+{pattern}:{into}")
+
+    def push_atomic(self, remote: str, updates: Sequence[tuple[str, str | None, str | None]],
+                    extra: Sequence[str] = ()) -> bool:
+        """One `git push --atomic`: every update lands or none does; False when the remote refused it.
+
+        updates are (ref, new oid or None to delete, expected): expected an oid (the remote's ref must be at it),
+        "" (it must not exist), both checked by `--force-with-lease`, or None (no check: forced). `extra` are
+        plain refspecs that travel in the same push (never forced unless they say `+`). A compare-and-swap lost
+        ("stale info", a ref that moved since git read it) is False; a remote git cannot reach raises GitError.
+        """
+        leases = [f"--force-with-lease={ref}:{expected}" for ref, _, expected in updates if expected is not None]
+        refspecs = [f"{'+' if expected is None else ''}{new or ''}:{ref}" for ref, new, expected in updates]
+        args = ["push", "--porcelain", "--atomic", "--no-verify", *leases, _remote(remote), *refspecs, *extra]
+        proc = self.run_git(*args)
+        if proc.returncode == 0:
+            return True
+        refused = [line for line in proc.stdout.decode("utf-8", "replace").splitlines() if line.startswith("!\t")]
+        if refused:
+            return False
+        raise GitError(["git", *args], proc.returncode, proc.stderr.decode(errors="replace"))
+
+    def commit_file(self, name: str, data: bytes, parents: Sequence[str], message: str,
+                    author: tuple[str, str], date: str) -> str:
+        """A commit whose tree holds one file, `name` with `data`, made by `author` at `date` (git's "<seconds>
+        <offset>") as author and committer: the same arguments make the same commit, on any machine."""
+        blob = self.write_blob(data)
+        tree = self.git("mktree", "-z", input=f"100644 blob {blob}\t{name}\0").strip()
+        name_, email = author
+        env = {"GIT_AUTHOR_NAME": name_, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": date,
+               "GIT_COMMITTER_NAME": name_, "GIT_COMMITTER_EMAIL": email, "GIT_COMMITTER_DATE": date}
+        text = message if message.endswith("\n") else message + "\n"
+        parent_args = [arg for parent in parents for arg in ("-p", parent)]
+        return self.git("commit-tree", tree, *parent_args, "-F", "-", env=env, input=text).strip()
+
+    def read_paths(self, names: Sequence[str]) -> dict[str, bytes]:
+        """Files named `<rev>:<path>`, of many revisions, in one round trip; names of no file are left out."""
+        return self._cat_blobs(names)
+
+    def has_commit(self, oid: str) -> bool:
+        """Whether the commit and its tree are here (its ancestors may not be: a shallow clone)."""
+        return self._oid(f"{oid}^{{tree}}") is not None
+
 
 def _in_the_way(worktree: Path, changes: Mapping[str, str]) -> list[str]:
     """What of the user's in `worktree`, tracked by no commit, the update `changes` would overwrite or remove:

@@ -1,0 +1,407 @@
+"""The ref protocol of the distributed mode over a real network transport: `git daemon` on loopback, one owner
+clone and worker clones with HOMEs of their own, each speaking to the remote only through its `git://` URL."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import commit_files, git
+from gitdaemon import Daemon, clone, git_daemon
+from gitteam.errors import GitteamError, UsageError
+from gitteam.git import find_repository
+from gitteam.remote import refs
+from gitteam.remote.documents import encode
+from gitteam.remote.lease import LeaseClock
+from gitteam.remote.protocol import Job, Lease, Remote, RemoteUnavailable, RunInfo, WorkerId
+
+RUN = "r1"
+PLAN = {"subtasks": [{"id": "a", "title": "A", "instructions": "write a", "files": ["a.txt"]},
+                     {"id": "b", "title": "B", "instructions": "write b", "files": ["b.txt"]}], "summary": ""}
+LEASE_SECONDS = 30.0
+
+
+@dataclass
+class Net:
+    daemon: Daemon
+    url: str
+    owner: Remote
+    base: str
+    make: Callable[[str], Remote]  # a worker clone of its own (separate directory and HOME) and its Remote
+
+    def served(self) -> dict[str, str]:
+        """The refs the remote holds now (read on the server's side, which no client can see)."""
+        out = git(self.daemon.path("origin.git"), "for-each-ref", "--format=%(refname) %(objectname)")
+        return dict(line.split(" ") for line in out.splitlines())
+
+
+@pytest.fixture
+def net(tmp_path: Path, repo: Path) -> Iterator[Net]:
+    with git_daemon(tmp_path / "served") as daemon:
+        url = daemon.bare("origin.git", repo)
+        owner_repo = find_repository(clone(url, tmp_path / "owner", tmp_path / "owner-home"))
+        base = owner_repo.rev_parse("HEAD")
+        assert base is not None
+
+        def make(name: str, *options: str) -> Remote:
+            return Remote(find_repository(clone(url, tmp_path / name, tmp_path / f"{name}-home", *options)), "origin")
+
+        yield Net(daemon, url, Remote(owner_repo, "origin"), base, make)
+
+
+def published(net: Net, agent: str = "a", step: int = 1, head: str | None = None) -> Job:
+    net.owner.publish_run(RunInfo(RUN, "the task", "main", net.base, "owner-host", 1, LEASE_SECONDS, PLAN))
+    subtask = next(item for item in PLAN["subtasks"] if item["id"] == agent)
+    return net.owner.publish_job(RUN, agent, step, 1, f"write {agent}", subtask, [f"{agent}.txt"], net.base,
+                                 head or net.base, "the task")
+
+
+def seen_job(worker: Remote, agent: str = "a") -> Job:
+    """The open job of `agent` as `worker` sees it after one fetch."""
+    view = worker.fetch()[RUN]
+    return next(job for job in view.open_jobs() if job.agent == agent)
+
+
+def work_commit(worker: Remote, job: Job, content: str) -> str:
+    """A commit on top of the job's head in the worker's clone, writing the agent's file."""
+    root = worker.repo.root
+    worker.objects(job.head)
+    git(root, "checkout", "-q", "--detach", job.head)
+    return commit_files(root, {f"{job.agent}.txt": content}, f"work on {job.agent}")
+
+
+def worker_id(name: str) -> WorkerId:
+    return WorkerId(f"{name}-host-1-abcdef", f"{name}-host", 1)
+
+
+# -- claims -----------------------------------------------------------------------------------------------------
+
+def test_two_workers_that_saw_the_same_open_job_claim_it_and_exactly_one_wins(net: Net) -> None:
+    published(net)
+    one, two = net.make("w1"), net.make("w2")
+    job_one, job_two = seen_job(one), seen_job(two)
+    assert job_one == job_two
+    first = one.claim(job_one, worker_id("w1"))
+    second = two.claim(job_two, worker_id("w2"))
+    assert first is not None and second is None
+    assert net.served()[refs.lease_ref(RUN, "a")] == first.oid
+    assert two.stats.rejected == 1
+    lease = two.fetch()[RUN].leases["a"]
+    assert (lease.worker, lease.job, lease.seq) == ("w1-host-1-abcdef", job_one.oid, 0)
+
+
+def test_five_claimers_started_together_leave_one_lease(net: Net) -> None:
+    published(net)
+    workers = [net.make(f"w{index}") for index in range(5)]
+    jobs = [seen_job(worker) for worker in workers]
+    barrier = threading.Barrier(len(workers))
+    won: dict[int, Lease | None] = {}
+
+    def claim(index: int) -> None:
+        barrier.wait()
+        won[index] = workers[index].claim(jobs[index], worker_id(f"w{index}"))
+
+    threads = [threading.Thread(target=claim, args=(index,)) for index in range(len(workers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [lease for lease in won.values() if lease is not None]
+    assert len(won) == 5 and len(winners) == 1
+    assert net.served()[refs.lease_ref(RUN, "a")] == winners[0].oid
+
+
+# -- leases: renewal, expiry on the observer's clock, takeover, fencing -------------------------------------------
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_taken_over_worker_is_fenced_out_of_every_ref(net: Net) -> None:
+    job = published(net)
+    a, b = net.make("wa"), net.make("wb")
+    lease_a = a.claim(seen_job(a), worker_id("wa"))
+    assert lease_a is not None
+    checkpoint = work_commit(a, job, "a's first try\n")
+    renewed = a.renew(lease_a, checkpoint)
+    assert renewed is not None and renewed.seq == 1
+    assert net.served()[refs.work_ref(RUN, "a")] == checkpoint
+
+    clock = FakeClock()
+    watch = LeaseClock(LEASE_SECONDS, clock)
+    ref = refs.lease_ref(RUN, "a")
+    seen = b.fetch()[RUN].leases["a"]
+    assert seen == renewed
+    assert not watch.expired(ref, seen.oid)
+    clock.now += LEASE_SECONDS  # exactly the lease time: not yet more than it
+    assert not watch.expired(ref, b.fetch()[RUN].leases["a"].oid)
+    clock.now += 1
+    assert watch.expired(ref, b.fetch()[RUN].leases["a"].oid)
+    taken = b.claim(seen_job(b), worker_id("wb"), expired=seen)
+    assert taken is not None
+    assert b.fetch()[RUN].work["a"] == checkpoint  # the takeover starts from a's last checkpoint
+
+    before = net.served()
+    late = work_commit(a, job, "a woke up\n")
+    assert a.renew(renewed, late) is None
+    assert a.finish(renewed, late, "done", "a's summary", "", "replay:x", {"input_tokens": 1}, 0.5) is None
+    assert a.release(renewed) is False
+    assert net.served() == before  # lease, work and result refs as b left them
+    assert net.served()[ref] == taken.oid and refs.result_ref(RUN, "a") not in before
+
+
+def test_renewals_keep_a_live_lease_from_expiring_and_a_release_frees_it(net: Net) -> None:
+    published(net)
+    a, b = net.make("wa"), net.make("wb")
+    clock = FakeClock()
+    watch = LeaseClock(LEASE_SECONDS, clock)
+    ref = refs.lease_ref(RUN, "a")
+    lease = a.claim(seen_job(a), worker_id("wa"))
+    assert lease is not None
+    for _ in range(4):  # 4 x 20s > 30s in all, but never 30s on one lease
+        assert not watch.expired(ref, b.fetch()[RUN].leases["a"].oid)
+        clock.now += 20
+        renewed = a.renew(lease, None)
+        assert renewed is not None and renewed.oid != lease.oid
+        lease = renewed
+    assert not watch.expired(ref, b.fetch()[RUN].leases["a"].oid)
+    assert watch.age(ref, lease.oid) == 0
+    assert a.release(lease)
+    view = b.fetch()[RUN]
+    assert "a" not in view.leases and [job.agent for job in view.open_jobs()] == ["a"]
+    assert b.claim(view.jobs["a"], worker_id("wb")) is not None
+
+
+def test_the_holders_clock_never_changes_expiry(net: Net) -> None:
+    """A lease stamped far in the future or the past (a skewed clock) expires after the observer's own lease time,
+    counted from when the observer first saw it, and not a moment earlier or later."""
+    job = published(net)
+    b = net.make("wb")
+    ref = refs.lease_ref(RUN, "a")
+    for skew in (1e9, -1e9):
+        stamped = Lease("", job.oid, "skewed-1-000000", "skewed", 1, 0, 1_700_000_000.0 + skew)
+        oid = net.owner.repo.commit_file("lease.json", _lease_document(stamped), [], "lease", ("t", "t@t"),
+                                         "1700000000 +0000")
+        there = net.served().get(ref, "")
+        assert net.owner.repo.push_atomic("origin", [(ref, oid, there)])
+        clock = FakeClock()
+        watch = LeaseClock(LEASE_SECONDS, clock)
+        seen = b.fetch()[RUN].leases["a"]
+        assert seen.at == stamped.at
+        assert not watch.expired(ref, seen.oid)
+        clock.now += LEASE_SECONDS
+        assert not watch.expired(ref, seen.oid)
+        clock.now += 0.5
+        assert watch.expired(ref, seen.oid)
+
+
+def _lease_document(lease: Lease) -> bytes:
+    return encode(lease.document("test"))
+
+
+def test_lease_clock_counts_each_oid_from_its_first_sighting() -> None:
+    clock = FakeClock()
+    watch = LeaseClock(10, clock)
+    watch.observe("L", "x")
+    clock.now += 11
+    assert watch.age("L", "x") == 11 and watch.expired("L", "x")
+    watch.observe("L", "y")  # renewed: a new count
+    assert watch.age("L", "x") is None and not watch.expired("L", "y")
+    watch.observe("L", None)  # gone, then the same oid again (a re-claim): counted afresh
+    assert watch.age("L", "y") is None
+    assert not watch.expired("L", "y")
+    clock.now += 10
+    assert not watch.expired("L", "y")
+    clock.now += 1
+    assert watch.expired("L", "y")
+
+
+# -- finish: one push, all or nothing -----------------------------------------------------------------------------
+
+def test_finish_lands_work_result_memory_and_frees_the_lease_in_one_push(net: Net) -> None:
+    job = published(net)
+    w = net.make("w")
+    lease = w.claim(seen_job(w), worker_id("w"))
+    assert lease is not None
+    final = work_commit(w, job, "a is done\n")
+    memory = w.repo.commit_file("entry", b"a note\n", [], "memory", ("t", "t@t"), "1700000000 +0000")
+    w.repo.update_ref("refs/notes/gitteam-memory/w", memory, None)
+    pushes = w.stats.pushes
+    result = w.finish(lease, final, "done", "wrote a", "", "replay:s", {"input_tokens": 10, "output_tokens": 2},
+                      0.25, extra=["refs/notes/gitteam-memory/w:refs/notes/gitteam-memory/w"])
+    assert result is not None and w.stats.pushes == pushes + 1
+    served = net.served()
+    assert refs.lease_ref(RUN, "a") not in served
+    assert served[refs.work_ref(RUN, "a")] == final
+    assert served[refs.result_ref(RUN, "a")] == result.oid
+    assert served["refs/notes/gitteam-memory/w"] == memory
+    seen = net.owner.fetch()[RUN]
+    assert seen.results["a"] == result and seen.results["a"].job == job.oid
+    assert (result.status, result.head, result.cost, result.usage["input_tokens"]) == ("done", final, 0.25, 10)
+    assert git(net.owner.repo.root, "rev-parse", f"{result.oid}^") == final
+    assert net.owner.repo.read_blob(final, "a.txt") == b"a is done\n"
+    assert [job.agent for job in seen.open_jobs()] == []
+
+
+@pytest.mark.parametrize("breaks", ["a memory ref that is not a fast-forward", "a result ref the remote cannot make"])
+def test_a_finish_that_fails_in_one_part_lands_nothing(net: Net, breaks: str) -> None:
+    job = published(net)
+    w = net.make("w")
+    lease = w.claim(seen_job(w), worker_id("w"))
+    assert lease is not None
+    extra = []
+    if breaks.startswith("a memory"):
+        theirs = net.owner.repo.commit_file("entry", b"theirs\n", [], "m", ("t", "t@t"), "1700000000 +0000")
+        assert net.owner.repo.push_atomic("origin", [("refs/notes/gitteam-memory/w", theirs, "")])
+        mine = w.repo.commit_file("entry", b"mine\n", [], "m", ("t", "t@t"), "1700000000 +0000")
+        w.repo.update_ref("refs/notes/gitteam-memory/w", mine, None)
+        extra = ["refs/notes/gitteam-memory/w:refs/notes/gitteam-memory/w"]
+    else:  # a ref below results/a/ on the server: results/a itself cannot exist (a directory/file conflict)
+        git(net.daemon.path("origin.git"), "update-ref", f"{refs.result_ref(RUN, 'a')}/x", net.base)
+    before = net.served()
+    final = work_commit(w, job, "a is done\n")
+    assert w.finish(lease, final, "done", "wrote a", "", "replay:s", {}, None, extra=extra) is None
+    assert net.served() == before
+    assert net.served()[refs.lease_ref(RUN, "a")] == lease.oid  # still held: the worker may retry or release
+
+
+# -- the owner: idempotent publishing, open jobs, closing, the target ---------------------------------------------
+
+def test_publishing_the_same_job_again_changes_nothing_and_a_new_step_reopens_it(net: Net) -> None:
+    first = published(net)
+    again = published(net)
+    assert again == first
+    restarted = Remote(net.owner.repo, "origin")  # an owner restarted: nothing remembered but its mirror
+    assert published(Net(net.daemon, net.url, restarted, net.base, net.make)) == first
+    w = net.make("w")
+    lease = w.claim(seen_job(w), worker_id("w"))
+    assert lease is not None
+    head = work_commit(w, first, "step 1\n")
+    assert w.finish(lease, head, "done", "s", "", "m", {}, None) is not None
+    assert net.owner.fetch()[RUN].open_jobs() == []
+    step_two = published(net, step=2, head=head)
+    assert step_two.oid != first.oid and step_two.head == head
+    assert [job.oid for job in w.fetch()[RUN].open_jobs()] == [step_two.oid]
+    assert git(w.repo.root, "rev-parse", f"{step_two.oid}^") == head
+
+
+def test_open_jobs_follow_the_plan_order_and_malformed_refs_are_skipped(net: Net) -> None:
+    published(net, "b")
+    published(net, "a")
+    junk = net.owner.repo.commit_file("job.json", b"not json", [], "junk", ("t", "t@t"), "1700000000 +0000")
+    assert net.owner.repo.push_atomic("origin", [(refs.job_ref(RUN, "c"), junk, "")])
+    other = net.owner.repo.commit_file("run.json", b"{}", [], "junk", ("t", "t@t"), "1700000000 +0000")
+    assert net.owner.repo.push_atomic("origin", [(refs.plan_ref("broken"), other, "")])
+    views = net.make("w").fetch()
+    assert list(views) == [RUN]
+    assert [job.agent for job in views[RUN].open_jobs()] == ["a", "b"]
+    assert views[RUN].info.plan == PLAN and views[RUN].info.lease_seconds == LEASE_SECONDS
+
+
+def test_a_resumed_owner_republishes_its_run(net: Net) -> None:
+    published(net)
+    resumed = RunInfo(RUN, "the task", "main", net.base, "owner-host", 2, LEASE_SECONDS, PLAN)
+    Remote(net.owner.repo, "origin").publish_run(resumed)
+    assert net.make("w").fetch()[RUN].info.owner_pid == 2
+
+
+def test_closing_a_run_removes_its_refs_and_no_others(net: Net) -> None:
+    job = published(net)
+    net.owner.publish_run(RunInfo("r2", "other", "main", net.base, "h", 1, LEASE_SECONDS, PLAN))
+    w = net.make("w")
+    lease = w.claim(seen_job(w), worker_id("w"))
+    assert lease is not None and w.renew(lease, work_commit(w, job, "x\n")) is not None
+    net.owner.close_run(RUN)
+    served = net.served()
+    assert not [ref for ref in served if ref.startswith(refs.run_prefix(RUN))]
+    assert refs.plan_ref("r2") in served and "refs/heads/main" in served
+    assert list(net.owner.fetch()) == ["r2"]
+    assert not net.owner.repo.refs(f"{net.owner.mirror}{RUN}/")  # the mirror follows (pruned)
+
+
+def test_the_target_moves_only_forward_and_only_from_the_value_expected(net: Net, tmp_path: Path) -> None:
+    owner = net.owner.repo
+    git(owner.root, "checkout", "-q", "-b", "work")
+    ahead = commit_files(owner.root, {"new.txt": "new\n"})
+    assert net.owner.push_target("main", ahead, net.base)
+    assert net.served()["refs/heads/main"] == ahead
+    further = commit_files(owner.root, {"new.txt": "newer\n"})
+    assert not net.owner.push_target("main", further, net.base)  # main is no longer at base there
+    assert net.served()["refs/heads/main"] == ahead
+    git(owner.root, "checkout", "-q", "--detach", net.base)
+    sideways = commit_files(owner.root, {"other.txt": "x\n"})
+    with pytest.raises(GitteamError, match="does not descend"):
+        net.owner.push_target("main", sideways, ahead)
+    assert net.served()["refs/heads/main"] == ahead
+
+
+# -- transport ----------------------------------------------------------------------------------------------------
+
+def test_a_shallow_worker_clone_gets_what_a_job_needs(net: Net, repo: Path) -> None:
+    owner = net.owner.repo
+    start = commit_files(owner.root, {"old.txt": "0\n"})  # the diff base: deeper than the shallow clone sees
+    for index in range(1, 3):
+        commit_files(owner.root, {"old.txt": f"{index}\n"})
+    git(owner.root, "push", "-q", "origin", "HEAD:main")
+    head = commit_files(owner.root, {"a.txt": "owner's head, on no branch of the remote\n"})
+    job = published(Net(net.daemon, net.url, net.owner, start, net.make), head=head)
+    shallow = net.make("shallow", "--depth", "1")
+    assert git(shallow.repo.root, "rev-parse", "--is-shallow-repository") == "true"
+    seen = seen_job(shallow)
+    assert seen == job
+    fetches = shallow.stats.fetches
+    shallow.objects(seen.head)  # the job's parent came with the job
+    assert shallow.stats.fetches == fetches
+    git(shallow.repo.root, "checkout", "-q", "--detach", seen.head)
+    assert (shallow.repo.root / "a.txt").read_text() == "owner's head, on no branch of the remote\n"
+    assert not shallow.repo.has_commit(seen.start)
+    shallow.objects(seen.start)  # deeper than the clone: fetched by its id
+    assert shallow.repo.read_blob(seen.start, "old.txt") == b"0\n"
+    assert git(shallow.repo.root, "diff", "--name-only", seen.start, seen.head) == "a.txt\nold.txt"
+
+
+def test_an_unreachable_remote_is_one_line_and_no_traceback(net: Net, tmp_path: Path, repo: Path) -> None:
+    local = find_repository(repo)
+    head = local.rev_parse("HEAD")
+    assert head is not None
+    with socket.socket() as sock:  # bound, never listening: a connection to it is refused
+        sock.bind(("127.0.0.1", 0))
+        closed = f"git://127.0.0.1:{sock.getsockname()[1]}/origin.git"
+        for url, words in ((closed, "Connection refused"), (net.daemon.url("nothing-here.git"), "")):
+            remote = Remote(local, url)
+            with pytest.raises(RemoteUnavailable) as caught:
+                remote.fetch()
+            message = str(caught.value)
+            assert "\n" not in message and message.startswith(f"cannot fetch from {url}: ") and words in message
+            with pytest.raises(RemoteUnavailable, match=f"^cannot push to {url}: "):
+                remote.push_target("main", head, head)
+    assert local.refs("refs/gitteam/") == {}
+
+
+def test_an_unknown_remote_name_is_a_usage_error(repo: Path) -> None:
+    with pytest.raises(UsageError, match="unknown remote 'origin'"):
+        Remote(find_repository(repo), "origin")
+    with pytest.raises(UsageError, match="invalid remote"):
+        Remote(find_repository(repo), "--upload-pack=evil")
+
+
+def test_mirror_names_are_ref_safe() -> None:
+    assert refs.mirror_prefix("origin") == "refs/gitteam/mirror/origin/runs/"
+    url = refs.mirror_prefix("git://host:9418/x.git")
+    assert url.startswith("refs/gitteam/mirror/url-") and url.count("/") == 5
+    assert refs.mirror_prefix("git://host:9418/x.git") == url != refs.mirror_prefix("git://host:9418/y.git")
+
+
+def test_worker_ids_are_per_process() -> None:
+    mine = WorkerId.mine()
+    assert WorkerId.mine() == mine
+    assert mine.id.startswith(f"{mine.host}-{mine.pid}-") and len(mine.id.rsplit("-", 1)[1]) == 6
