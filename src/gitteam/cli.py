@@ -125,6 +125,9 @@ def run(
     saved_plan: Annotated[str | None, typer.Option("--plan", metavar="RUN", help="Carry out the plan gitteam plan "
                                                    "saved (its run id, or the start of it): no new planning.")]
     = None,
+    remote: Annotated[str | None, typer.Option("--remote", metavar="NAME", help="Publish the subtasks to this git "
+                                               "remote for gitteam worker processes elsewhere to code; review and "
+                                               "integration stay here (docs/workers.md).")] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> int:
@@ -148,7 +151,7 @@ def run(
     console = ui.progress_console()
     with ui.run_display(console, quiet) as display:
         options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out,
-                                 allow_protected=allow_protected or [], display=display)
+                                 allow_protected=allow_protected or [], display=display, remote=remote)
         if saved_plan is not None:
             run_id = run_named(git_repo, saved_plan)
             items = memory_command.backlog_items(git_repo, load_run(git_repo.state_dir, run_id).options)
@@ -371,6 +374,38 @@ def replay(
     if report.scratch is not None:
         print(f"scratch clone kept: {report.scratch / 'repo'}")
     return report.exit_code
+
+
+@app.command()
+def worker(
+    remote: Annotated[str | None, typer.Option("--remote", metavar="NAME", help="The git remote runs are published "
+                                               "to (default: the current branch's remote, else origin).")] = None,
+    repo: RepoOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="Work one subtask, then exit (a CI job).")] = False,
+    max_agents: Annotated[int, typer.Option("--max-agents", min=1, help="Subtasks worked at once.")] = 1,
+    run_id: Annotated[str | None, typer.Option("--run", metavar="RUN", help="Only this run's subtasks.")] = None,
+    idle: Annotated[float | None, typer.Option("--idle", metavar="SECONDS", min=0, help="Exit after this long with "
+                                               "no published run on the remote (default: serve until "
+                                               "interrupted).")] = None,
+    model: Annotated[SpecOpt, typer.Option("--model", help="Model spec for the coders (as --coder).")] = None,
+    coder: Annotated[SpecOpt, typer.Option("--coder", help="Model spec for the coders.")] = None,
+    budget: Annotated[float | None, typer.Option("--budget", help="Money this worker may spend, USD, across "
+                                                 "subtasks.")] = None,
+) -> int:
+    """Work subtasks of runs published to a git remote (gitteam run --remote): claim one by compare-and-swap,
+    code it here with this machine's models, push the work; the run's owner reviews and integrates."""
+    from gitteam.memory.sync import default_remote
+    from gitteam.run.worker import WorkerOptions, serve
+
+    git_repo = open_repo(repo)
+    config = load(git_repo, **{"roles.coder": coder or model, "run.budget": budget})
+
+    def say(line: str) -> None:
+        print(f"gitteam worker: {line}", flush=True)
+
+    options = WorkerOptions(remote=remote or default_remote(git_repo), once=once, max_agents=max_agents,
+                            run=run_id, idle=idle)
+    return serve(git_repo, config, options, say)
 
 
 @app.command("export")

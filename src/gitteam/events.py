@@ -138,6 +138,48 @@ class AgentCommitted(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class JobPublished(Event):
+    """Distributed mode: a coder's turn on a subtask was published to the remote for a worker to take."""
+
+    KIND = "job_published"
+    agent: str
+    step: int  # the subtask's turns so far: one per brief, findings or failed checks sent to its coder
+    round: int
+    job: str  # the job commit on the remote
+    remote: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerClaimed(Event):
+    """Distributed mode: a worker holds a subtask's job (seen by the run's owner on the remote)."""
+
+    KIND = "worker_claimed"
+    agent: str
+    worker: str  # unique per worker process
+    host: str
+    pid: int
+    step: int
+    takeover: bool = False  # it took the job over from a worker whose lease expired
+    lease: float = 0.0  # seconds its claim lasts unrenewed
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerReported(Event):
+    """Distributed mode: a worker pushed its result for a subtask's job; its spend is journaled beside it."""
+
+    KIND = "worker_reported"
+    agent: str
+    worker: str
+    host: str
+    pid: int
+    step: int
+    status: str  # done or failed
+    head: str  # the worker's commit (its files are copied into the owner's worktree and committed there)
+    model: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Reviewed(Event):
     KIND = "review"
     agent: str
@@ -411,7 +453,8 @@ KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
     AgentFinished, LockWaiting, LockGranted, FilesRequested, Replanned, Merged, BacklogRecorded,
     IntegrationReviewStarted, IntegrationReviewed, ReworkRequested, AwaitingApproval, Approved, Rejected, TargetMoved,
     CatchUpChecked, TargetUpdated, LeftoversSaved, WorktreesRemoved, UsageRecorded, ModelCalled, ToolStarted,
-    ToolRefused, Compacted, AgentCommand, AgentCommitsUnwrapped, Economy,
+    ToolRefused, Compacted, AgentCommand, AgentCommitsUnwrapped, Economy, JobPublished, WorkerClaimed,
+    WorkerReported,
 )}
 
 

@@ -757,6 +757,10 @@ class Repository:
         found = self._cat_blobs([f"{rev}:{path}" for path in paths])
         return {path: found[f"{rev}:{path}"] for path in paths if f"{rev}:{path}" in found}
 
+    def file_modes(self, rev: str, paths: Sequence[str]) -> dict[str, str]:
+        """The mode ("100644", "100755", "120000", "160000") of each of `paths` that the tree of `rev` has."""
+        return self._tree_modes(rev, paths)
+
     def _cat_blobs(self, names: Sequence[str]) -> dict[str, bytes]:
         """The blobs `names` name, in one round trip to this thread's cat-file process; names that name no
         blob are left out."""

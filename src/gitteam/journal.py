@@ -30,6 +30,7 @@ from gitteam.events import (
     FilesRequested,
     IntegrationCreated,
     IntegrationReviewed,
+    JobPublished,
     LeftoversSaved,
     LockGranted,
     LockWaiting,
@@ -42,6 +43,8 @@ from gitteam.events import (
     RunFinished,
     RunStarted,
     UsageRecorded,
+    WorkerClaimed,
+    WorkerReported,
     WorktreesRemoved,
 )
 from gitteam.names import INTEGRATION
@@ -128,6 +131,7 @@ class AgentState:
     waiting_for: str = ""  # while it waits for a file another run holds: what and whose
     granted: list[str] = field(default_factory=list)  # files request_files gave it beyond its plan
     requests: list[dict[str, Any]] = field(default_factory=list)  # each request_files: paths, reason, answer
+    worker: str = ""  # distributed mode: the worker holding (or last holding) its job: "host pid N"
 
 
 @dataclass
@@ -220,6 +224,13 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one case per even
             state.agent(e.agent).waiting_for = f"{e.path} ({whose} run {e.holder_run}, subtask {e.holder_subtask})"
         case LockGranted():
             state.agent(e.agent).waiting_for = ""
+        case JobPublished():
+            state.agent(e.agent).worker = f"published to {e.remote} (turn {e.step}), no worker yet"
+        case WorkerClaimed():
+            took = "took it over" if e.takeover else "claimed"
+            state.agent(e.agent).worker = f"{e.host} pid {e.pid} ({took} turn {e.step} at {e.t[11:19]})"
+        case WorkerReported():
+            state.agent(e.agent).worker = f"{e.host} pid {e.pid} (reported turn {e.step}: {e.status})"
         case Replanned() if (state.plan is not None and e.subtask is not None and isinstance(e.subtask.get("id"), str)
                              and isinstance(e.subtask.get("files"), list)):
             new = e.subtask

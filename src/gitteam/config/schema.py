@@ -302,6 +302,17 @@ class WorktreesConfig:
     """Directories every sparse worktree holds besides its files' own (test directories, build config)."""
 
 
+@dataclass(frozen=True)
+class RemoteConfig:
+    """[remote]: runs published to a git remote for workers elsewhere (`gitteam run --remote`, `gitteam worker`)."""
+
+    lease: float = field(default=60.0, metadata=_rule("a number >= 1 (seconds)", lambda v: v >= 1))
+    """Seconds a worker's claim on a subtask lasts unrenewed (it renews every third of it); past that, another
+    worker takes the subtask over. Judged on each observer's own clock, so skewed clocks do not matter."""
+    poll: float = field(default=2.0, metadata=_rule("a number > 0 (seconds)", lambda v: v > 0))
+    """Seconds between two looks at the remote while the run waits for workers, or a worker for work."""
+
+
 PROTECTED_PATHS = (
     ".gitteam.toml", ".worktreeinclude", ".gitattributes", "**/.gitattributes", ".gitmodules", ".github/",
     ".gitlab-ci.yml", ".gitlab/", ".circleci/", ".buildkite/", "azure-pipelines.yml", ".travis.yml",
@@ -410,6 +421,7 @@ SECTIONS: dict[str, type] = {
     "review": ReviewConfig,
     "sandbox": SandboxConfig,
     "worktrees": WorktreesConfig,
+    "remote": RemoteConfig,
     "protect": ProtectConfig,
     "secrets": SecretsConfig,
     "routing": RoutingConfig,
@@ -429,6 +441,7 @@ class Config:
     review: ReviewConfig = ReviewConfig()
     sandbox: SandboxConfig = SandboxConfig()
     worktrees: WorktreesConfig = WorktreesConfig()
+    remote: RemoteConfig = RemoteConfig()
     protect: ProtectConfig = ProtectConfig()
     secrets: SecretsConfig = SecretsConfig()
     routing: RoutingConfig = RoutingConfig()

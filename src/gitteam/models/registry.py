@@ -8,7 +8,7 @@ import os
 import shlex
 import shutil
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from gitteam.config import Config, ModelDef
@@ -58,10 +58,10 @@ class Registry:
             raise UsageError(f"the {role} is the agent command {spec!r}: it runs as a coder, not as a model")
         return self.resolve(spec)
 
-    def check_roles(self, economy: bool = False) -> None:
+    def check_roles(self, economy: bool = False, roles: Sequence[str] = ROLES) -> None:
         """Resolve every role's model (and economy model, when a budget can call for it) before any work:
         a missing key, an unknown model or agent command is a usage error now, not after money is spent."""
-        for role in ROLES:
+        for role in roles:
             for economy_model in (False, True) if economy else (False,):
                 spec = self.spec_for(role, economy=economy_model)
                 if is_command(spec):

@@ -12,7 +12,7 @@ from gitteam.config import Config
 from gitteam.errors import Exit
 from gitteam.events import AgentEvent, Economy, RunFinished, ToolRefused, UsageRecorded
 from gitteam.git import Repository
-from gitteam.journal import BUDGET, FAILED, INTERRUPTED, REFUSED, Journal, RunState
+from gitteam.journal import BUDGET, FAILED, FINISHED_STATES, INTERRUPTED, REFUSED, Journal, RunState
 from gitteam.memory import Blackboard
 from gitteam.metering import Meter, RunBudget
 from gitteam.models.base import CallContext, Model, Reply, ToolCall
@@ -26,6 +26,7 @@ from gitteam.run import worktrees
 from gitteam.run.checkouts import GateCheckouts
 from gitteam.run.escalate import escalate
 from gitteam.run.handoff import handoff
+from gitteam.run.remote_coder import RemoteRun
 from gitteam.sandbox.runner import CommandRunner, from_config
 from gitteam.transcripts import Transcript, Transcripts
 
@@ -83,6 +84,7 @@ class RunOptions:
     keep: bool = False
     max_agents: int | None = None
     approver: Approver | None = None  # None: no one to ask (no TTY); the run is left pending
+    remote: str | None = None  # --remote: the coders are workers that reach this git remote (docs/workers.md)
     allow_protected: tuple[str, ...] = ()  # --allow-protected of this command line: the only allowance --yes trusts
 
 
@@ -218,10 +220,18 @@ class RunContext:
         """The subtask's files: its plan's, and what the dispatcher granted it since (run/grants.py)."""
         return (*subtask.files, *self.granted.get(subtask.id, ()))
     gate_checkouts: GateCheckouts = field(default_factory=GateCheckouts)  # whole trees for tests (sparse mode)
+    remote: RemoteRun | None = None  # distributed mode: where the subtasks' jobs go (run/remote_coder.py)
+
+    def attach_remote(self, name: str | None) -> None:
+        """Distributed mode for this run: its coders are workers on `name` (checked now: exit 2 if unknown)."""
+        if name:
+            self.remote = RemoteRun.open(self.repo, self.config, name)
 
     def finish(self, state: str, code: int, message: str, **details: Any) -> RunResult:
         """The run's last event: its state, exit code and the one message the person reads; a run that needs
         the person (failed, refused, out of budget, pending) tells them beyond the terminal too."""
+        if self.remote is not None and state in FINISHED_STATES:  # no worker should take its jobs any more
+            message += self.remote.close(self.run)
         self.journal.append(RunFinished(state=state, exit_code=int(code), message=message, **details))
         escalate(self.run, state, message, self.config.run.notify)
         return RunResult(self.run, state, int(code), message, dict(details))

@@ -247,6 +247,8 @@ def approve(ctx: RunContext, keep: bool, unattended: bool) -> RunResult:
         if result.moved:
             ctx.journal.append(TargetUpdated(target=ctx.target, old=current, new=new, detail=result.detail))
             kept = cleanup(ctx, keep)
+            if ctx.remote is not None:  # a distributed run lands where its workers see it, never forced
+                kept = ctx.remote.push_target(ctx.target, new, current) + kept
             where = f" (checked out at {result.checked_out})" if result.checked_out else ""
             # the result line reads "merged: main fast-forwarded ...": the state is not said twice
             return ctx.finish(MERGED, Exit.OK, f"{ctx.target}{where} fast-forwarded {current[:10]}..{new[:10]}{kept}",

@@ -36,7 +36,7 @@ from gitteam.memory.recall import PLANNER_TOKENS, mentioned_paths
 from gitteam.metering import Meter
 from gitteam.models.base import CallContext, Model
 from gitteam.models.registry import Registry, check_command
-from gitteam.modelspec import COMMAND
+from gitteam.modelspec import COMMAND, ROLES
 from gitteam.overview import repository_overview
 from gitteam.plan import PRIORITIES, Plan, Subtask, serialize_overlaps, waves
 from gitteam.roles import planner as planner_role
@@ -99,14 +99,17 @@ def resolve_target(repo: Repository, config: Config) -> tuple[str, str]:
     return target, base
 
 
-def check_ready(repo: Repository, config: Config, registry: Registry) -> None:
+def check_ready(repo: Repository, config: Config, registry: Registry, remote: bool = False) -> None:
     """Everything a run needs that can fail before any model is paid: each role's model and key, the
     reviewers' models, and the sandbox when the run will execute commands (tests, setup, the run tool, a
-    `command:` coder). Exit 2 when something is missing."""
-    registry.check_roles(economy=has_budget(config))
+    `command:` coder). Exit 2 when something is missing. With `remote`, the coders are workers elsewhere,
+    with models and sandboxes of their own."""
+    registry.check_roles(economy=has_budget(config), roles=("planner", "reviewer") if remote else ROLES)
     check_reviewer_models(config, registry.resolve)
-    check_routing(config, registry)
-    if config.allowed_commands() or config.run.setup or registry.spec_for("coder").startswith(COMMAND):
+    if not remote:
+        check_routing(config, registry)
+    coder_commands = not remote and (config.allowed_commands() or registry.spec_for("coder").startswith(COMMAND))
+    if coder_commands or config.commands.test or config.run.setup:
         command_runner(repo, config).check()
 
 
@@ -135,6 +138,8 @@ def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
         check_checkout(ctx, plan, base)
         queued = claim_or_queue(ctx, plan)
         integration.create_branch(ctx, base)
+        if ctx.remote is not None:  # workers can see it from now on; its jobs come as its subtasks start
+            ctx.remote.publish(ctx.run, ctx.task, ctx.target, base, plan)
         return execute(ctx, Progress(base, plan), options, resumed=frozenset(), queued=queued)
 
     return stopping_cleanly(ctx, go)
@@ -154,11 +159,12 @@ def begin(repo: Repository, config: Config, task: str, options: RunOptions,
     if planning_only:
         registry.for_role("planner")  # a missing key or unknown model: exit 2 now, nothing paid
     else:
-        check_ready(repo, config, registry)
+        check_ready(repo, config, registry, remote=options.remote is not None)
     run = run or new_run_id(task)
     ctx = open_context(repo, config, run, task, target, listener=listener, registry=registry)
+    ctx.attach_remote(options.remote)
     ctx.journal.append(RunStarted(run=run, task=task, target=target, base=base, owner=owner(), options={
-        "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep,
+        "yes": options.yes, "no_merge": options.no_merge, "keep": options.keep, "remote": options.remote,
         "max_agents": options.max_agents or config.run.max_agents, **registry.specs(),
         "budget": budget_json(config), "allow_protected": list(flags), "from_backlog": list(backlog_ids),
     }, sandbox=describe_sandbox(config.sandbox), ignored_settings=list(config.ignored), settings=settings_of(config)))
@@ -398,7 +404,8 @@ def _resume(repo: Repository, config: Config, run: str, options: RunOptions,
         raise UsageError(f"run {run} is still running ({where}); wait for it, or stop it first (Ctrl-C)")
     ctx = open_context(repo, config, run, state.task, state.target, spent=state.cost, listener=listener,
                        tokens=state.tokens)
-    check_ready(repo, config, ctx.registry)
+    ctx.attach_remote(state.options.get("remote"))  # a distributed run stays one
+    check_ready(repo, config, ctx.registry, remote=ctx.remote is not None)
     ctx.remember_grants(state)
     specs = ctx.registry.specs()
     # The budget is the run's new total: what was spent before counts against it.
@@ -418,6 +425,8 @@ def _resume(repo: Repository, config: Config, run: str, options: RunOptions,
         queued = claim_or_queue(ctx, plan)  # what it holds already stays its own
         if not state.integration:
             integration.create_branch(ctx, state.base)
+        if ctx.remote is not None:
+            ctx.remote.publish(ctx.run, ctx.task, ctx.target, state.base, plan)
         progress = Progress.from_state(state, plan, repo)
         if state.state == "pending":
             return integration.conclude(ctx, options, progress)
@@ -485,4 +494,6 @@ def existing_context(repo: Repository, config: Config, run: str,
                      listener: Callable[[Event], None] | None = None) -> tuple[RunContext, RunState]:
     state = load_run(repo.state_dir, run)
     config = allowing(config, state.allow_protected)
-    return open_context(repo, config, run, state.task, state.target, state.cost, listener), state
+    ctx = open_context(repo, config, run, state.task, state.target, state.cost, listener)
+    ctx.attach_remote(state.options.get("remote"))
+    return ctx, state

@@ -37,6 +37,7 @@ from gitteam.run.context import Outcome, RunContext
 from gitteam.run.environment import agent_env, learn_secret_files, setup_problem
 from gitteam.run.grants import grant_files
 from gitteam.run.notes import note_commit
+from gitteam.run.remote_coder import RemoteCoder
 from gitteam.run.waiting import fresh_start, wait_for_files
 from gitteam.sandbox.home import prepare_home
 from gitteam.secrets import redact
@@ -147,7 +148,7 @@ def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str)
     memory = ctx.board.digest(f"{subtask.title} {subtask.instructions}", files=subtask.files,
                               budget_tokens=CODER_TOKENS)
     # what gitteam's own coder may run; a command: coder runs its own tools
-    commands = ctx.config.allowed_commands() if isinstance(coder, AgentCoder) else ()
+    commands = ctx.config.allowed_commands() if isinstance(coder, AgentCoder | RemoteCoder) else ()
     neighbours = coder_map(ctx.repo, job.start, subtask.files, hidden=ctx.config.secret_files().hides)
     message = coder_role.brief(subtask, job.dependencies, memory, ctx.task, commands=commands, map=neighbours,
                                plan=job.plan)
@@ -189,6 +190,8 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> C
     subtask = job.subtask
     spec = coder_spec(ctx, subtask)
     context = ctx.call_context("coder", subtask.id)
+    if ctx.remote is not None:  # distributed mode: a worker elsewhere codes; everything else stays here
+        return RemoteCoder(ctx, ctx.remote, subtask, job.start, worktree, context, ctx.owned_files(subtask))
     if spec.startswith(COMMAND):
         setup = CommandSetup(
             spec=spec, argv=tuple(check_command(spec)), worktree=worktree, branch=agent_branch(ctx.run, subtask.id),

@@ -23,7 +23,6 @@ from gitteam.locks.refs import (
     post_ticket,
 )
 from gitteam.plan import Plan, Subtask
-from gitteam.run import integration
 from gitteam.run.context import RunContext
 
 POLL_FIRST, POLL_MOST = 0.1, 2.0  # seconds between looks at the locks: soon at first, then backing off
@@ -122,6 +121,10 @@ def fresh_start(ctx: RunContext, start: str) -> str:
     """Where a subtask that waited starts: the integration branch with what the target gained meanwhile (the
     holder's work, typically) merged in, so it builds on it; `start` when that merge conflicts (the approval
     finds the conflict, as for any moved target)."""
+    # here, not at the top: integration -> rework -> subtask -> this module, so importing the subtask first
+    # (as a worker does) would find integration half-made
+    from gitteam.run import integration
+
     for _ in range(CATCH_UP_ATTEMPTS):
         target = ctx.repo.rev_parse(f"refs/heads/{ctx.target}")
         if target is None:

@@ -81,7 +81,8 @@ def is_interactive() -> bool:
 
 
 def run_options(yes: bool, no_merge: bool, keep: bool, json_out: bool,
-                allow_protected: Sequence[str] = (), display: RunDisplay | None = None) -> RunOptions:
+                allow_protected: Sequence[str] = (), display: RunDisplay | None = None,
+                remote: str | None = None) -> RunOptions:
     """Ask the person only when there is a terminal to ask on (never wait for input without one). The live
     display stops before the prompt starts: the two would fight over the same lines."""
     from gitteam.run.context import RunOptions
@@ -93,7 +94,7 @@ def run_options(yes: bool, no_merge: bool, keep: bool, json_out: bool,
 
     asking = is_interactive() and not yes and not no_merge
     return RunOptions(yes=yes, no_merge=no_merge, keep=keep, approver=approver if asking else None,
-                      allow_protected=tuple(allow_protected))
+                      allow_protected=tuple(allow_protected), remote=remote)
 
 
 def run_display(console: Console, quiet: bool = False) -> RunDisplay:
@@ -242,7 +243,8 @@ def state_json(state: RunState) -> dict[str, Any]:
                     "files": a.files, "round": a.round, "tokens": a.tokens, "cost": round(a.cost, 6),
                     "verdict": (a.verdict or {}).get("decision"), "findings": (a.verdict or {}).get("findings", []),
                     "reason": a.reason, "models": sorted(a.models), "turns": state.turns.get(a.id, {}),
-                    "waiting_for": a.waiting_for or None, "granted": a.granted, "requests": a.requests}
+                    "waiting_for": a.waiting_for or None, "worker": a.worker or None, "granted": a.granted,
+                    "requests": a.requests}
                    for a in state.agents.values()],
         "turns": state.turns,
         "integration_review": state.integration_review and {
@@ -314,6 +316,8 @@ def print_agents(out: Console, state: RunState) -> None:
             out.print(f"      reason   {markup_line(a.reason)}")
         if a.waiting_for:
             out.print(f"      waiting  for {markup_line(a.waiting_for)}")
+        if a.worker:
+            out.print(f"      worker   {markup_line(a.worker)}")
         for request in a.requests:  # request_files: what it asked beyond its plan, and the answer
             got = "granted" if request["granted"] else "refused"
             out.print(f"      asked    {markup_line(', '.join(request['paths']))} ({got}): "
