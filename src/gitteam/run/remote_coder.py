@@ -131,7 +131,7 @@ class RemoteCoder:
         ctx.meter.check()
         step = self.remote.next_step(agent)
         head = ctx.repo.rev_parse(agent_ref(ctx.run, agent)) or self.start
-        job = self.remote.remote.publish_job(
+        job = self._published(step, round_number, head) or self.remote.remote.publish_job(
             ctx.run, agent, step, round_number, message, self.subtask.to_json(), self.files, self.start, head,
             ctx.task)
         ctx.journal.append(JobPublished(agent=agent, step=step, round=round_number, job=job.oid,
@@ -150,6 +150,17 @@ class RemoteCoder:
             raise AgentFailed(f"the worker on {result.host} (pid {result.pid}) failed: {result.reason}")
         ctx.meter.check()
         return result.summary or "the worker finished without a summary"
+
+    def _published(self, step: int, round_number: int, head: str) -> Job | None:
+        """The same turn, published by this run before it was killed (resume): its job goes on, and a worker's
+        result for it, pushed while no owner was there, is taken instead of doing the work again. (Each brief
+        is fenced with a new nonce, so the message itself never matches.)"""
+        view = self.remote.view(self.ctx.run)
+        job = view.jobs.get(self.subtask.id) if view is not None else None
+        if job is None or (job.step, job.round, job.head, job.start, tuple(job.files)) != (
+                step, round_number, head, self.start, self.files):
+            return None
+        return job
 
     def _wait(self, turn: Turn) -> Result:
         """Until a worker's result for `turn.job` is on the remote; who holds it is journaled as it changes."""
