@@ -153,7 +153,9 @@ def test_a_taken_over_worker_is_fenced_out_of_every_ref(net: Net) -> None:
     before = net.served()
     late = work_commit(a, job, "a woke up\n")
     assert a.renew(renewed, late) is None
-    assert a.finish(renewed, late, "done", "a's summary", "", "replay:x", {"input_tokens": 1}, 0.5) is None
+    assert a.repo.update_ref("refs/notes/gitteam-memory/wa", late, None)
+    assert a.finish(renewed, late, "done", "a's summary", "", "replay:x", {"input_tokens": 1}, 0.5,
+                    extra=["refs/notes/gitteam-memory/wa:refs/notes/gitteam-memory/wa"]) is None
     assert a.release(renewed) is False
     assert net.served() == before  # lease, work and result refs as b left them
     assert net.served()[ref] == taken.oid and refs.result_ref(RUN, "a") not in before
@@ -188,7 +190,7 @@ def test_the_holders_clock_never_changes_expiry(net: Net) -> None:
     b = net.make("wb")
     ref = refs.lease_ref(RUN, "a")
     for skew in (1e9, -1e9):
-        stamped = Lease("", job.oid, "skewed-1-000000", "skewed", 1, 0, 1_700_000_000.0 + skew)
+        stamped = Lease("", job.oid, "skewed-1-000000", "skewed", 1, 0, 1_700_000_000.0 + skew, RUN, "a")
         oid = net.owner.repo.commit_file("lease.json", _lease_document(stamped), [], "lease", ("t", "t@t"),
                                          "1700000000 +0000")
         there = net.served().get(ref, "")
@@ -252,26 +254,43 @@ def test_finish_lands_work_result_memory_and_frees_the_lease_in_one_push(net: Ne
     assert [job.agent for job in seen.open_jobs()] == []
 
 
-@pytest.mark.parametrize("breaks", ["a memory ref that is not a fast-forward", "a result ref the remote cannot make"])
-def test_a_finish_that_fails_in_one_part_lands_nothing(net: Net, breaks: str) -> None:
+def test_a_finish_the_remote_refuses_in_one_part_lands_nothing(net: Net) -> None:
     job = published(net)
     w = net.make("w")
     lease = w.claim(seen_job(w), worker_id("w"))
     assert lease is not None
-    extra = []
-    if breaks.startswith("a memory"):
-        theirs = net.owner.repo.commit_file("entry", b"theirs\n", [], "m", ("t", "t@t"), "1700000000 +0000")
-        assert net.owner.repo.push_atomic("origin", [("refs/notes/gitteam-memory/w", theirs, "")])
-        mine = w.repo.commit_file("entry", b"mine\n", [], "m", ("t", "t@t"), "1700000000 +0000")
-        w.repo.update_ref("refs/notes/gitteam-memory/w", mine, None)
-        extra = ["refs/notes/gitteam-memory/w:refs/notes/gitteam-memory/w"]
-    else:  # a ref below results/a/ on the server: results/a itself cannot exist (a directory/file conflict)
-        git(net.daemon.path("origin.git"), "update-ref", f"{refs.result_ref(RUN, 'a')}/x", net.base)
+    # a ref below results/a/ on the server: results/a itself cannot be made there (a directory/file conflict),
+    # found by the server after the lease, the work and the memory ref were accepted by the client
+    git(net.daemon.path("origin.git"), "update-ref", f"{refs.result_ref(RUN, 'a')}/x", net.base)
+    memory = w.repo.commit_file("entry", b"a note\n", [], "memory", ("t", "t@t"), "1700000000 +0000")
+    w.repo.update_ref("refs/notes/gitteam-memory/w", memory, None)
     before = net.served()
     final = work_commit(w, job, "a is done\n")
-    assert w.finish(lease, final, "done", "wrote a", "", "replay:s", {}, None, extra=extra) is None
+    assert w.finish(lease, final, "done", "wrote a", "", "replay:s", {}, None,
+                    extra=["refs/notes/gitteam-memory/w:refs/notes/gitteam-memory/w"]) is None
     assert net.served() == before
     assert net.served()[refs.lease_ref(RUN, "a")] == lease.oid  # still held: the worker may retry or release
+
+
+def test_memory_that_cannot_fast_forward_never_costs_the_result(net: Net) -> None:
+    job = published(net)
+    w = net.make("w")
+    lease = w.claim(seen_job(w), worker_id("w"))
+    assert lease is not None
+    theirs = net.owner.repo.commit_file("entry", b"theirs\n", [], "m", ("t", "t@t"), "1700000000 +0000")
+    assert net.owner.repo.push_atomic("origin", [("refs/notes/gitteam-memory/w", theirs, "")])
+    mine = w.repo.commit_file("entry", b"mine\n", [], "m", ("t", "t@t"), "1700000000 +0000")
+    w.repo.update_ref("refs/notes/gitteam-memory/w", mine, None)
+    final = work_commit(w, job, "a is done\n")
+    result = w.finish(lease, final, "done", "wrote a", "", "replay:s", {}, None,
+                      extra=["refs/notes/gitteam-memory/w:refs/notes/gitteam-memory/w"])
+    assert result is not None
+    served = net.served()
+    assert served["refs/notes/gitteam-memory/w"] == theirs  # not forced over
+    assert served[refs.result_ref(RUN, "a")] == result.oid and served[refs.work_ref(RUN, "a")] == final
+    assert refs.lease_ref(RUN, "a") not in served
+    with pytest.raises(ValueError, match="status"):
+        w.finish(lease, final, "maybe", "", "", "", {}, None)
 
 
 # -- the owner: idempotent publishing, open jobs, closing, the target ---------------------------------------------
@@ -312,6 +331,11 @@ def test_a_resumed_owner_republishes_its_run(net: Net) -> None:
     resumed = RunInfo(RUN, "the task", "main", net.base, "owner-host", 2, LEASE_SECONDS, PLAN)
     Remote(net.owner.repo, "origin").publish_run(resumed)
     assert net.make("w").fetch()[RUN].info.owner_pid == 2
+    plan = net.served()[refs.plan_ref(RUN)]
+    another = RunInfo(RUN, "another task", "main", net.base, "elsewhere", 3, LEASE_SECONDS, PLAN)
+    with pytest.raises(GitteamError, match="already has a run r1 of another task"):
+        net.make("other-owner").publish_run(another)
+    assert net.served()[refs.plan_ref(RUN)] == plan
 
 
 def test_closing_a_run_removes_its_refs_and_no_others(net: Net) -> None:

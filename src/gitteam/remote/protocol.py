@@ -91,6 +91,7 @@ class Remote:
         self.mirror = refs.mirror_prefix(remote)
         self.stats = Stats()
         self._lock = threading.Lock()
+        self._fetching = threading.Lock()  # one fetch at a time into the mirror: two would contend for its refs
         self._published: dict[str, str] = {}  # job ref -> the job commit this owner last pushed there
 
     # -- reading ------------------------------------------------------------------------------------------
@@ -100,10 +101,11 @@ class Remote:
         read are left out, and so are jobs, leases and results that are not the protocol's documents."""
         source = refs.NAMESPACE if run is None else refs.run_prefix(run)
         into = self.mirror if run is None else f"{self.mirror}{run}/"
-        started = time.monotonic()
-        with self._transport("fetch from"):
-            self.repo.fetch_mirror(self.remote, f"{source}*", f"{into}*")
-        self._count(fetch=time.monotonic() - started)
+        with self._fetching:
+            started = time.monotonic()
+            with self._transport("fetch from"):
+                self.repo.fetch_mirror(self.remote, f"{source}*", f"{into}*")
+            self._count(fetch=time.monotonic() - started)
         return self.views(run)
 
     def views(self, run: str | None = None) -> dict[str, RunView]:
@@ -154,12 +156,15 @@ class Remote:
     # -- the owner ----------------------------------------------------------------------------------------
 
     def publish_run(self, info: RunInfo) -> None:
-        """Create the run's plan ref; the same content again changes nothing. A different plan replaces the
-        one there (a resumed owner: a new pid), by compare-and-swap on what the remote held."""
+        """Create the run's plan ref; the same content again changes nothing. The same run published before
+        (same task and target: a resumed owner, with a new pid) is replaced by compare-and-swap; another run
+        of the same id is refused."""
         ref = refs.plan_ref(info.run)
         oid = self._commit(RUN_FILE, info.document(), [], f"gitteam run {info.run}")
         for _ in range(_ATTEMPTS):
             there = self._mirrored(ref)
+            if there is not None and there != oid:
+                self._check_same_run(info)
             if there == oid or self._push([(ref, oid, there or "")]):
                 return
             self.fetch(info.run)
@@ -211,7 +216,7 @@ class Remote:
     def claim(self, job: Job, worker: WorkerId, expired: Lease | None = None) -> Lease | None:
         """Take `job`: create its lease ref if absent, or replace `expired` (a lease seen unchanged past the
         run's lease time). None when another worker got there first."""
-        lease = Lease("", job.oid, worker.id, worker.host, worker.pid, 0, time.time())
+        lease = Lease("", job.oid, worker.id, worker.host, worker.pid, 0, time.time(), job.run, job.agent)
         ref = refs.lease_ref(job.run, job.agent)
         oid = self._commit(LEASE_FILE, lease.document(secrets.token_hex(8)), [], f"gitteam lease {job.agent}")
         if not self._push([(ref, oid, expired.oid if expired is not None else "")]):
@@ -221,40 +226,47 @@ class Remote:
     def renew(self, lease: Lease, checkpoint: str | None) -> Lease | None:
         """Extend the lease (and push the work so far, if given) in one push; None: this worker was fenced
         (another took the job over), so it must stop the job and push nothing more."""
-        job = self._job_of(lease)
-        renewed = Lease("", lease.job, lease.worker, lease.host, lease.pid, lease.seq + 1, time.time())
-        oid = self._commit(LEASE_FILE, renewed.document(secrets.token_hex(8)), [], f"gitteam lease {job[1]}")
-        updates: list[tuple[str, str | None, str | None]] = [(refs.lease_ref(*job), oid, lease.oid)]
+        renewed = replace(lease, oid="", seq=lease.seq + 1, at=time.time())
+        oid = self._commit(LEASE_FILE, renewed.document(secrets.token_hex(8)), [], f"gitteam lease {lease.agent}")
+        updates: list[tuple[str, str | None, str | None]] = [(refs.lease_ref(lease.run, lease.agent), oid,
+                                                               lease.oid)]
         if checkpoint is not None:
-            updates.append((refs.work_ref(*job), checkpoint, None))
+            updates.append((refs.work_ref(lease.run, lease.agent), checkpoint, None))
         return _with_oid(renewed, oid) if self._push(updates) else None
 
     def finish(self, lease: Lease, head: str, status: str, summary: str, reason: str, model: str,
                usage: dict[str, Any], cost: float | None, extra: Sequence[str] = ()) -> Result | None:
         """Hand the job back done (or failed): the work, the result and the lease's deletion in one push, with
-        `extra` refspecs (the worker's memory ref) in it too. None: fenced, nothing landed."""
-        job = self._job_of(lease)
+        `extra` refspecs (the worker's memory ref) in it too. None: fenced, nothing landed.
+
+        If that push is refused while the lease is still this worker's, an extra ref was the cause (memory that
+        is not a fast-forward there): the job's refs go again without it, since a result is worth more than a
+        note, and the memory waits for the next `gitteam memory push`. A fenced worker is refused both times.
+        """
+        if status not in Result.STATUSES:
+            raise ValueError(f"a result's status is one of {Result.STATUSES}, not {status!r}")
         result = Result("", lease.job, status, summary, reason, head, lease.worker, lease.host, lease.pid, model,
                         dict(usage), cost)
-        oid = self._commit(RESULT_FILE, result.document(), [head], f"gitteam result {job[1]}: {status}")
-        updates = [(refs.lease_ref(*job), None, lease.oid), (refs.work_ref(*job), head, None),
-                   (refs.result_ref(*job), oid, None)]
-        return _with_oid(result, oid) if self._push(updates, extra) else None
+        oid = self._commit(RESULT_FILE, result.document(), [head], f"gitteam result {lease.agent}: {status}")
+        updates = [(refs.lease_ref(lease.run, lease.agent), None, lease.oid),
+                   (refs.work_ref(lease.run, lease.agent), head, None),
+                   (refs.result_ref(lease.run, lease.agent), oid, None)]
+        if self._push(updates, extra) or (extra and self._push(updates)):
+            return _with_oid(result, oid)
+        return None
 
     def release(self, lease: Lease) -> bool:
         """Give the job back at once (a clean interrupt); False when it was no longer this worker's."""
-        return self._push([(refs.lease_ref(*self._job_of(lease)), None, lease.oid)])
+        return self._push([(refs.lease_ref(lease.run, lease.agent), None, lease.oid)])
 
     # -- plumbing -----------------------------------------------------------------------------------------
 
-    def _job_of(self, lease: Lease) -> tuple[str, str]:
-        """(run, agent) of the job a lease holds, from its job commit (here since the claim)."""
-        name = f"{lease.job}:{JOB_FILE}"
-        try:
-            job = Job.read(lease.job, decode(self.repo.read_paths([name]).get(name)))
-        except Malformed as exc:
-            raise GitteamError(f"lease {lease.oid[:12]} names job {lease.job[:12]}, which is not here") from exc
-        return job.run, job.agent
+    def _check_same_run(self, info: RunInfo) -> None:
+        """Refuse to replace another run that happens to have this run's id."""
+        there = self.views(info.run).get(info.run)
+        if there is not None and (there.info.task, there.info.target) != (info.task, info.target):
+            raise GitteamError(f"{self.remote} already has a run {info.run} of another task ({there.info.task!r} "
+                               f"onto {there.info.target}): start the run again for a new id")
 
     def _commit(self, name: str, doc: dict[str, Any], parents: Sequence[str], message: str) -> str:
         return self.repo.commit_file(name, encode(doc), parents, message, AUTHOR, DATE)
