@@ -148,7 +148,7 @@ def test_a_taken_over_worker_is_fenced_out_of_every_ref(net: Net) -> None:
     assert watch.expired(ref, b.fetch()[RUN].leases["a"].oid)
     taken = b.claim(seen_job(b), worker_id("wb"), expired=seen)
     assert taken is not None
-    assert b.fetch()[RUN].work["a"] == checkpoint  # the takeover starts from a's last checkpoint
+    assert b.start_point(b.fetch()[RUN], job) == checkpoint  # the takeover goes on from a's last checkpoint
 
     before = net.served()
     late = work_commit(a, job, "a woke up\n")
@@ -307,10 +307,15 @@ def test_publishing_the_same_job_again_changes_nothing_and_a_new_step_reopens_it
     head = work_commit(w, first, "step 1\n")
     assert w.finish(lease, head, "done", "s", "", "m", {}, None) is not None
     assert net.owner.fetch()[RUN].open_jobs() == []
-    step_two = published(net, step=2, head=head)
-    assert step_two.oid != first.oid and step_two.head == head
-    assert [job.oid for job in w.fetch()[RUN].open_jobs()] == [step_two.oid]
-    assert git(w.repo.root, "rev-parse", f"{step_two.oid}^") == head
+    git(net.owner.repo.root, "checkout", "-q", "--detach", net.base)  # the owner commits the files as its own
+    owners = commit_files(net.owner.repo.root, {"a.txt": "step 1\n"}, "agent a")
+    step_two = published(net, step=2, head=owners)
+    assert step_two.oid != first.oid and step_two.head == owners
+    view = w.fetch()[RUN]
+    assert [job.oid for job in view.open_jobs()] == [step_two.oid]
+    assert git(w.repo.root, "rev-parse", f"{step_two.oid}^") == owners
+    assert view.work["a"] == head  # still step 1's work, which step 2 does not build on
+    assert w.start_point(view, step_two) == owners
 
 
 def test_open_jobs_follow_the_plan_order_and_malformed_refs_are_skipped(net: Net) -> None:
@@ -391,6 +396,22 @@ def test_a_shallow_worker_clone_gets_what_a_job_needs(net: Net, repo: Path) -> N
     shallow.objects(seen.start)  # deeper than the clone: fetched by its id
     assert shallow.repo.read_blob(seen.start, "old.txt") == b"0\n"
     assert git(shallow.repo.root, "diff", "--name-only", seen.start, seen.head) == "a.txt\nold.txt"
+
+
+def test_a_shallow_clone_made_after_the_target_moved_on_still_gets_a_jobs_whole_parent_chain(net: Net) -> None:
+    owner = net.owner.repo
+    head = commit_files(owner.root, {"a.txt": "on the run's base\n"})  # the owner's work on base, not on main
+    git(owner.root, "checkout", "-q", "--detach", net.base)
+    moved = commit_files(owner.root, {"later.txt": "main moved on\n"})
+    git(owner.root, "push", "-q", "origin", f"{moved}:refs/heads/main")
+    job = published(net, head=head)
+    shallow = net.make("shallow", "--depth", "1")
+    assert not shallow.repo.has_commit(net.base)
+    seen = seen_job(shallow)
+    assert seen == job and shallow.repo.has_commit(seen.head) and shallow.repo.has_commit(seen.start)
+    assert git(shallow.repo.root, "rev-list", "--count", seen.head) == "2"  # down to the root: nothing missing
+    git(shallow.repo.root, "checkout", "-q", "--detach", seen.head)
+    assert (shallow.repo.root / "a.txt").read_text() == "on the run's base\n"
 
 
 def test_an_unreachable_remote_is_one_line_and_no_traceback(net: Net, tmp_path: Path, repo: Path) -> None:

@@ -143,6 +143,15 @@ class Remote:
             views[run_id] = RunView(info, jobs, leases, dict(kinds.get("work", {})), results)
         return views
 
+    def start_point(self, view: RunView, job: Job) -> str:
+        """Where a worker that claimed `job` starts: the last checkpoint on work/<agent> when it builds on the
+        job's head (a takeover goes on from the dead worker's work), else the job's head (work/<agent> may
+        still hold an earlier step's work)."""
+        work = view.work.get(job.agent)
+        if work and work != job.head and self.repo.has_commit(work) and self.repo.is_ancestor(job.head, work):
+            return work
+        return job.head
+
     def objects(self, oid: str) -> None:
         """Make sure commit `oid` is here (the mirror fetch normally brought it; a shallow clone, or a commit
         no ref names any more, is fetched by its id)."""
