@@ -432,6 +432,30 @@ def test_an_unreachable_remote_is_one_line_and_no_traceback(net: Net, tmp_path: 
     assert local.refs("refs/gitteam/") == {}
 
 
+def test_a_remote_whose_policy_refuses_the_refs_is_an_error_not_a_lost_race(net: Net) -> None:
+    job = published(net)
+    w = net.make("w")
+    seen = seen_job(w)
+    hook = net.daemon.path("origin.git") / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'no gitteam refs here' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    with pytest.raises(RemoteUnavailable, match=r"^cannot push to origin: .*leases/a.*hook declined") as caught:
+        w.claim(seen, worker_id("w"))
+    assert "\n" not in str(caught.value)
+    assert refs.lease_ref(RUN, "a") not in net.served() and job.oid
+
+
+def test_a_fetch_killed_while_it_held_a_mirror_ref_blocks_no_later_fetch(net: Net) -> None:
+    published(net)
+    w = net.make("w")
+    assert w.fetch()[RUN].jobs["a"]
+    published(net, step=2)
+    stale = w.repo.common_dir / f"{w.mirror}{RUN}/jobs/a.lock"  # what git leaves when killed mid-update
+    stale.write_text("")
+    assert w.fetch()[RUN].jobs["a"].step == 2
+    assert not stale.exists()
+
+
 def test_an_unknown_remote_name_is_a_usage_error(repo: Path) -> None:
     with pytest.raises(UsageError, match="unknown remote 'origin'"):
         Remote(find_repository(repo), "origin")

@@ -46,7 +46,8 @@ _T = TypeVar("_T")
 
 
 class RemoteUnavailable(GitteamError):
-    """The remote cannot be reached (host, network, authentication): the message says which and why."""
+    """The remote cannot be used: unreachable (host, network, authentication), or its policy refuses the
+    protocol's refs (a hook, permissions). The message says which and why, on one line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,6 @@ class Remote:
         self.mirror = refs.mirror_prefix(remote)
         self.stats = Stats()
         self._lock = threading.Lock()
-        self._fetching = threading.Lock()  # one fetch at a time into the mirror: two would contend for its refs
         self._published: dict[str, str] = {}  # job ref -> the job commit this owner last pushed there
 
     # -- reading ------------------------------------------------------------------------------------------
@@ -101,11 +101,10 @@ class Remote:
         read are left out, and so are jobs, leases and results that are not the protocol's documents."""
         source = refs.NAMESPACE if run is None else refs.run_prefix(run)
         into = self.mirror if run is None else f"{self.mirror}{run}/"
-        with self._fetching:
-            started = time.monotonic()
-            with self._transport("fetch from"):
-                self.repo.fetch_mirror(self.remote, f"{source}*", f"{into}*")
-            self._count(fetch=time.monotonic() - started)
+        started = time.monotonic()
+        with self._transport("fetch from"):
+            self.repo.fetch_mirror(self.remote, f"{source}*", f"{into}*")
+        self._count(fetch=time.monotonic() - started)
         return self.views(run)
 
     def views(self, run: str | None = None) -> dict[str, RunView]:
