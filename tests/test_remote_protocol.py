@@ -396,6 +396,16 @@ def test_a_shallow_worker_clone_gets_what_a_job_needs(net: Net, repo: Path) -> N
     shallow.objects(seen.start)  # deeper than the clone: fetched by its id
     assert shallow.repo.read_blob(seen.start, "old.txt") == b"0\n"
     assert git(shallow.repo.root, "diff", "--name-only", seen.start, seen.head) == "a.txt\nold.txt"
+    lease = shallow.claim(seen, worker_id("shallow"))  # and the whole worker's cycle pushes from it
+    assert lease is not None
+    checkpoint = work_commit(shallow, seen, "half\n")
+    lease = shallow.renew(lease, checkpoint)
+    assert lease is not None
+    final = commit_files(shallow.repo.root, {"a.txt": "whole\n"})
+    result = shallow.finish(lease, final, "done", "s", "", "m", {}, None)
+    assert result is not None
+    assert net.owner.fetch()[RUN].results["a"].head == final
+    assert net.owner.repo.read_blob(final, "a.txt") == b"whole\n"
 
 
 def test_a_shallow_clone_made_after_the_target_moved_on_still_gets_a_jobs_whole_parent_chain(net: Net) -> None:
