@@ -4,7 +4,8 @@ Everything is one `git fetch` (the run namespace into this clone's mirror, then 
 of object reads) or one `git push --atomic` whose `--force-with-lease` is the compare-and-swap: a claim creates
 the lease ref only if it is absent (or still the expired lease it replaces); every later push of the holder
 moves the lease from the value it left, so a holder that was taken over is fenced out of every ref at once.
-A lost compare-and-swap is an answer (None / False); only a remote git cannot reach raises RemoteUnavailable.
+A lost compare-and-swap is an answer (None / False); a remote git cannot reach, or whose policy refuses the
+refs, raises RemoteUnavailable.
 docs/workers.md tells the whole protocol and its failure cases.
 """
 
