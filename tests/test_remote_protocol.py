@@ -56,7 +56,8 @@ def net(tmp_path: Path, repo: Path) -> Iterator[Net]:
 
 def published(net: Net, agent: str = "a", step: int = 1, head: str | None = None) -> Job:
     net.owner.publish_run(RunInfo(RUN, "the task", "main", net.base, "owner-host", 1, LEASE_SECONDS, PLAN))
-    subtask = next(item for item in PLAN["subtasks"] if item["id"] == agent)
+    subtask = next((item for item in PLAN["subtasks"] if item["id"] == agent),
+                   {"id": agent, "title": agent, "instructions": "", "files": [f"{agent}.txt"]})
     return net.owner.publish_job(RUN, agent, step, 1, f"write {agent}", subtask, [f"{agent}.txt"], net.base,
                                  head or net.base, "the task")
 
@@ -181,6 +182,30 @@ def test_renewals_keep_a_live_lease_from_expiring_and_a_release_frees_it(net: Ne
     view = b.fetch()[RUN]
     assert "a" not in view.leases and [job.agent for job in view.open_jobs()] == ["a"]
     assert b.claim(view.jobs["a"], worker_id("wb")) is not None
+
+
+def test_claimable_jobs_are_the_free_ones_and_those_whose_lease_expired(net: Net) -> None:
+    published(net, "a")
+    published(net, "b")
+    published(net, "c")  # not in the plan: offered last
+    holder, finder = net.make("holder"), net.make("finder")
+    views = holder.fetch()[RUN]
+    lease_a = holder.claim(views.jobs["a"], worker_id("holder"))
+    lease_b = holder.claim(views.jobs["b"], worker_id("holder"))
+    assert lease_a is not None and lease_b is not None
+    clock = FakeClock()
+    watch = LeaseClock(LEASE_SECONDS, clock)
+    assert [(job.agent, lease) for job, lease in finder.fetch()[RUN].claimable(watch)] == [("c", None)]
+    clock.now += LEASE_SECONDS / 2
+    lease_b = holder.renew(lease_b, None)  # b's holder is alive, a's is not
+    assert lease_b is not None
+    clock.now += LEASE_SECONDS / 2 + 1
+    claimable = finder.fetch()[RUN].claimable(watch)
+    assert [(job.agent, lease) for job, lease in claimable] == [("a", lease_a), ("c", None)]
+    assert holder.release(lease_b)
+    clock.now += 1
+    assert [job.agent for job, _ in finder.fetch()[RUN].claimable(watch)] == ["a", "b", "c"]
+    assert watch.age(refs.lease_ref(RUN, "b"), lease_b.oid) is None  # a lease gone is forgotten
 
 
 def test_the_holders_clock_never_changes_expiry(net: Net) -> None:

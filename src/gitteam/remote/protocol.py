@@ -36,6 +36,7 @@ from gitteam.remote.documents import (
     decode,
     encode,
 )
+from gitteam.remote.lease import LeaseClock
 
 __all__ = ["Job", "Lease", "Remote", "RemoteUnavailable", "Result", "RunInfo", "RunView", "Stats", "WorkerId"]
 
@@ -67,6 +68,21 @@ class RunView:
         open_ = [job for agent, job in self.jobs.items()
                  if agent not in self.results or self.results[agent].job != job.oid]
         return sorted(open_, key=lambda job: (order.get(job.agent, len(order)), job.agent))
+
+    def claimable(self, clock: LeaseClock) -> list[tuple[Job, Lease | None]]:
+        """The open jobs a worker may claim now, in plan order, each with the lease its claim must replace:
+        None for a job nobody holds, the lease for one whose lease `clock` has seen unchanged for too long.
+        Every lease of the run is shown to `clock` (and those gone are forgotten), so call it after each fetch."""
+        for agent in self.jobs.keys() - self.leases.keys():
+            clock.observe(refs.lease_ref(self.info.run, agent), None)
+        free: list[tuple[Job, Lease | None]] = []
+        for job in self.open_jobs():
+            lease = self.leases.get(job.agent)
+            if lease is None:
+                free.append((job, None))
+            elif clock.expired(refs.lease_ref(self.info.run, job.agent), lease.oid):
+                free.append((job, lease))
+        return free
 
 
 @dataclass
