@@ -378,6 +378,7 @@ def test_closing_a_run_removes_its_refs_and_no_others(net: Net) -> None:
     served = net.served()
     assert not [ref for ref in served if ref.startswith(refs.run_prefix(RUN))]
     assert refs.plan_ref("r2") in served and "refs/heads/main" in served
+    assert list(net.owner.views()) == ["r2"]  # close_run's fetch of r1 pruned r1's mirror, not r2's
     assert list(net.owner.fetch()) == ["r2"]
     assert not net.owner.repo.refs(f"{net.owner.mirror}{RUN}/")  # the mirror follows (pruned)
 
