@@ -374,6 +374,7 @@ def test_closing_a_run_removes_its_refs_and_no_others(net: Net) -> None:
     w = net.make("w")
     lease = w.claim(seen_job(w), worker_id("w"))
     assert lease is not None and w.renew(lease, work_commit(w, job, "x\n")) is not None
+    assert sorted(net.owner.fetch()) == [RUN, "r2"]
     net.owner.close_run(RUN)
     served = net.served()
     assert not [ref for ref in served if ref.startswith(refs.run_prefix(RUN))]
