@@ -99,8 +99,10 @@ def _free_port() -> int:
 
 def _start(base: Path, port: int, probe: str) -> Daemon | None:
     """The daemon on `port`, once it answers; None when it could not listen there (another took the port)."""
+    # git-daemon itself, not `git daemon` (a wrapper process): stopping the process stops the daemon
+    program = str(Path(_git(base, "--exec-path")) / "git-daemon")
     process = subprocess.Popen(
-        ["git", "daemon", "--reuseaddr", "--enable=receive-pack", "--export-all", "--informative-errors",
+        [program, "--reuseaddr", "--enable=receive-pack", "--export-all", "--informative-errors",
          f"--base-path={base}", "--listen=127.0.0.1", f"--port={port}", str(base)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     daemon = Daemon(base, port, process, probe)

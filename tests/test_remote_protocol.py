@@ -56,7 +56,8 @@ def net(tmp_path: Path, repo: Path) -> Iterator[Net]:
 
 def published(net: Net, agent: str = "a", step: int = 1, head: str | None = None) -> Job:
     net.owner.publish_run(RunInfo(RUN, "the task", "main", net.base, "owner-host", 1, LEASE_SECONDS, PLAN))
-    subtask = next(item for item in PLAN["subtasks"] if item["id"] == agent)
+    subtask = next((item for item in PLAN["subtasks"] if item["id"] == agent),
+                   {"id": agent, "title": agent, "instructions": "", "files": [f"{agent}.txt"]})
     return net.owner.publish_job(RUN, agent, step, 1, f"write {agent}", subtask, [f"{agent}.txt"], net.base,
                                  head or net.base, "the task")
 
@@ -148,12 +149,14 @@ def test_a_taken_over_worker_is_fenced_out_of_every_ref(net: Net) -> None:
     assert watch.expired(ref, b.fetch()[RUN].leases["a"].oid)
     taken = b.claim(seen_job(b), worker_id("wb"), expired=seen)
     assert taken is not None
-    assert b.fetch()[RUN].work["a"] == checkpoint  # the takeover starts from a's last checkpoint
+    assert b.start_point(b.fetch()[RUN], job) == checkpoint  # the takeover goes on from a's last checkpoint
 
     before = net.served()
     late = work_commit(a, job, "a woke up\n")
     assert a.renew(renewed, late) is None
-    assert a.finish(renewed, late, "done", "a's summary", "", "replay:x", {"input_tokens": 1}, 0.5) is None
+    assert a.repo.update_ref("refs/notes/gitteam-memory/wa", late, None)
+    assert a.finish(renewed, late, "done", "a's summary", "", "replay:x", {"input_tokens": 1}, 0.5,
+                    extra=["refs/notes/gitteam-memory/wa:refs/notes/gitteam-memory/wa"]) is None
     assert a.release(renewed) is False
     assert net.served() == before  # lease, work and result refs as b left them
     assert net.served()[ref] == taken.oid and refs.result_ref(RUN, "a") not in before
@@ -181,6 +184,30 @@ def test_renewals_keep_a_live_lease_from_expiring_and_a_release_frees_it(net: Ne
     assert b.claim(view.jobs["a"], worker_id("wb")) is not None
 
 
+def test_claimable_jobs_are_the_free_ones_and_those_whose_lease_expired(net: Net) -> None:
+    published(net, "a")
+    published(net, "b")
+    published(net, "c")  # not in the plan: offered last
+    holder, finder = net.make("holder"), net.make("finder")
+    views = holder.fetch()[RUN]
+    lease_a = holder.claim(views.jobs["a"], worker_id("holder"))
+    lease_b = holder.claim(views.jobs["b"], worker_id("holder"))
+    assert lease_a is not None and lease_b is not None
+    clock = FakeClock()
+    watch = LeaseClock(LEASE_SECONDS, clock)
+    assert [(job.agent, lease) for job, lease in finder.fetch()[RUN].claimable(watch)] == [("c", None)]
+    clock.now += LEASE_SECONDS / 2
+    lease_b = holder.renew(lease_b, None)  # b's holder is alive, a's is not
+    assert lease_b is not None
+    clock.now += LEASE_SECONDS / 2 + 1
+    claimable = finder.fetch()[RUN].claimable(watch)
+    assert [(job.agent, lease) for job, lease in claimable] == [("a", lease_a), ("c", None)]
+    assert holder.release(lease_b)
+    clock.now += 1
+    assert [job.agent for job, _ in finder.fetch()[RUN].claimable(watch)] == ["a", "b", "c"]
+    assert watch.age(refs.lease_ref(RUN, "b"), lease_b.oid) is None  # a lease gone is forgotten
+
+
 def test_the_holders_clock_never_changes_expiry(net: Net) -> None:
     """A lease stamped far in the future or the past (a skewed clock) expires after the observer's own lease time,
     counted from when the observer first saw it, and not a moment earlier or later."""
@@ -188,7 +215,7 @@ def test_the_holders_clock_never_changes_expiry(net: Net) -> None:
     b = net.make("wb")
     ref = refs.lease_ref(RUN, "a")
     for skew in (1e9, -1e9):
-        stamped = Lease("", job.oid, "skewed-1-000000", "skewed", 1, 0, 1_700_000_000.0 + skew)
+        stamped = Lease("", job.oid, "skewed-1-000000", "skewed", 1, 0, 1_700_000_000.0 + skew, RUN, "a")
         oid = net.owner.repo.commit_file("lease.json", _lease_document(stamped), [], "lease", ("t", "t@t"),
                                          "1700000000 +0000")
         there = net.served().get(ref, "")
@@ -252,26 +279,43 @@ def test_finish_lands_work_result_memory_and_frees_the_lease_in_one_push(net: Ne
     assert [job.agent for job in seen.open_jobs()] == []
 
 
-@pytest.mark.parametrize("breaks", ["a memory ref that is not a fast-forward", "a result ref the remote cannot make"])
-def test_a_finish_that_fails_in_one_part_lands_nothing(net: Net, breaks: str) -> None:
+def test_a_finish_the_remote_refuses_in_one_part_lands_nothing(net: Net) -> None:
     job = published(net)
     w = net.make("w")
     lease = w.claim(seen_job(w), worker_id("w"))
     assert lease is not None
-    extra = []
-    if breaks.startswith("a memory"):
-        theirs = net.owner.repo.commit_file("entry", b"theirs\n", [], "m", ("t", "t@t"), "1700000000 +0000")
-        assert net.owner.repo.push_atomic("origin", [("refs/notes/gitteam-memory/w", theirs, "")])
-        mine = w.repo.commit_file("entry", b"mine\n", [], "m", ("t", "t@t"), "1700000000 +0000")
-        w.repo.update_ref("refs/notes/gitteam-memory/w", mine, None)
-        extra = ["refs/notes/gitteam-memory/w:refs/notes/gitteam-memory/w"]
-    else:  # a ref below results/a/ on the server: results/a itself cannot exist (a directory/file conflict)
-        git(net.daemon.path("origin.git"), "update-ref", f"{refs.result_ref(RUN, 'a')}/x", net.base)
+    # a ref below results/a/ on the server: results/a itself cannot be made there (a directory/file conflict),
+    # found by the server after the lease, the work and the memory ref were accepted by the client
+    git(net.daemon.path("origin.git"), "update-ref", f"{refs.result_ref(RUN, 'a')}/x", net.base)
+    memory = w.repo.commit_file("entry", b"a note\n", [], "memory", ("t", "t@t"), "1700000000 +0000")
+    w.repo.update_ref("refs/notes/gitteam-memory/w", memory, None)
     before = net.served()
     final = work_commit(w, job, "a is done\n")
-    assert w.finish(lease, final, "done", "wrote a", "", "replay:s", {}, None, extra=extra) is None
+    assert w.finish(lease, final, "done", "wrote a", "", "replay:s", {}, None,
+                    extra=["refs/notes/gitteam-memory/w:refs/notes/gitteam-memory/w"]) is None
     assert net.served() == before
     assert net.served()[refs.lease_ref(RUN, "a")] == lease.oid  # still held: the worker may retry or release
+
+
+def test_memory_that_cannot_fast_forward_never_costs_the_result(net: Net) -> None:
+    job = published(net)
+    w = net.make("w")
+    lease = w.claim(seen_job(w), worker_id("w"))
+    assert lease is not None
+    theirs = net.owner.repo.commit_file("entry", b"theirs\n", [], "m", ("t", "t@t"), "1700000000 +0000")
+    assert net.owner.repo.push_atomic("origin", [("refs/notes/gitteam-memory/w", theirs, "")])
+    mine = w.repo.commit_file("entry", b"mine\n", [], "m", ("t", "t@t"), "1700000000 +0000")
+    w.repo.update_ref("refs/notes/gitteam-memory/w", mine, None)
+    final = work_commit(w, job, "a is done\n")
+    result = w.finish(lease, final, "done", "wrote a", "", "replay:s", {}, None,
+                      extra=["refs/notes/gitteam-memory/w:refs/notes/gitteam-memory/w"])
+    assert result is not None
+    served = net.served()
+    assert served["refs/notes/gitteam-memory/w"] == theirs  # not forced over
+    assert served[refs.result_ref(RUN, "a")] == result.oid and served[refs.work_ref(RUN, "a")] == final
+    assert refs.lease_ref(RUN, "a") not in served
+    with pytest.raises(ValueError, match="status"):
+        w.finish(lease, final, "maybe", "", "", "", {}, None)
 
 
 # -- the owner: idempotent publishing, open jobs, closing, the target ---------------------------------------------
@@ -288,10 +332,15 @@ def test_publishing_the_same_job_again_changes_nothing_and_a_new_step_reopens_it
     head = work_commit(w, first, "step 1\n")
     assert w.finish(lease, head, "done", "s", "", "m", {}, None) is not None
     assert net.owner.fetch()[RUN].open_jobs() == []
-    step_two = published(net, step=2, head=head)
-    assert step_two.oid != first.oid and step_two.head == head
-    assert [job.oid for job in w.fetch()[RUN].open_jobs()] == [step_two.oid]
-    assert git(w.repo.root, "rev-parse", f"{step_two.oid}^") == head
+    git(net.owner.repo.root, "checkout", "-q", "--detach", net.base)  # the owner commits the files as its own
+    owners = commit_files(net.owner.repo.root, {"a.txt": "step 1\n"}, "agent a")
+    step_two = published(net, step=2, head=owners)
+    assert step_two.oid != first.oid and step_two.head == owners
+    view = w.fetch()[RUN]
+    assert [job.oid for job in view.open_jobs()] == [step_two.oid]
+    assert git(w.repo.root, "rev-parse", f"{step_two.oid}^") == owners
+    assert view.work["a"] == head  # still step 1's work, which step 2 does not build on
+    assert w.start_point(view, step_two) == owners
 
 
 def test_open_jobs_follow_the_plan_order_and_malformed_refs_are_skipped(net: Net) -> None:
@@ -312,6 +361,11 @@ def test_a_resumed_owner_republishes_its_run(net: Net) -> None:
     resumed = RunInfo(RUN, "the task", "main", net.base, "owner-host", 2, LEASE_SECONDS, PLAN)
     Remote(net.owner.repo, "origin").publish_run(resumed)
     assert net.make("w").fetch()[RUN].info.owner_pid == 2
+    plan = net.served()[refs.plan_ref(RUN)]
+    another = RunInfo(RUN, "another task", "main", net.base, "elsewhere", 3, LEASE_SECONDS, PLAN)
+    with pytest.raises(GitteamError, match="already has a run r1 of another task"):
+        net.make("other-owner").publish_run(another)
+    assert net.served()[refs.plan_ref(RUN)] == plan
 
 
 def test_closing_a_run_removes_its_refs_and_no_others(net: Net) -> None:
@@ -320,10 +374,12 @@ def test_closing_a_run_removes_its_refs_and_no_others(net: Net) -> None:
     w = net.make("w")
     lease = w.claim(seen_job(w), worker_id("w"))
     assert lease is not None and w.renew(lease, work_commit(w, job, "x\n")) is not None
+    assert sorted(net.owner.fetch()) == [RUN, "r2"]
     net.owner.close_run(RUN)
     served = net.served()
     assert not [ref for ref in served if ref.startswith(refs.run_prefix(RUN))]
     assert refs.plan_ref("r2") in served and "refs/heads/main" in served
+    assert list(net.owner.views()) == ["r2"]  # close_run's fetch of r1 pruned r1's mirror, not r2's
     assert list(net.owner.fetch()) == ["r2"]
     assert not net.owner.repo.refs(f"{net.owner.mirror}{RUN}/")  # the mirror follows (pruned)
 
@@ -367,6 +423,32 @@ def test_a_shallow_worker_clone_gets_what_a_job_needs(net: Net, repo: Path) -> N
     shallow.objects(seen.start)  # deeper than the clone: fetched by its id
     assert shallow.repo.read_blob(seen.start, "old.txt") == b"0\n"
     assert git(shallow.repo.root, "diff", "--name-only", seen.start, seen.head) == "a.txt\nold.txt"
+    lease = shallow.claim(seen, worker_id("shallow"))  # and the whole worker's cycle pushes from it
+    assert lease is not None
+    checkpoint = work_commit(shallow, seen, "half\n")
+    lease = shallow.renew(lease, checkpoint)
+    assert lease is not None
+    final = commit_files(shallow.repo.root, {"a.txt": "whole\n"})
+    result = shallow.finish(lease, final, "done", "s", "", "m", {}, None)
+    assert result is not None
+    assert net.owner.fetch()[RUN].results["a"].head == final
+    assert net.owner.repo.read_blob(final, "a.txt") == b"whole\n"
+
+
+def test_a_shallow_clone_made_after_the_target_moved_on_still_gets_a_jobs_whole_parent_chain(net: Net) -> None:
+    owner = net.owner.repo
+    head = commit_files(owner.root, {"a.txt": "on the run's base\n"})  # the owner's work on base, not on main
+    git(owner.root, "checkout", "-q", "--detach", net.base)
+    moved = commit_files(owner.root, {"later.txt": "main moved on\n"})
+    git(owner.root, "push", "-q", "origin", f"{moved}:refs/heads/main")
+    job = published(net, head=head)
+    shallow = net.make("shallow", "--depth", "1")
+    assert not shallow.repo.has_commit(net.base)
+    seen = seen_job(shallow)
+    assert seen == job and shallow.repo.has_commit(seen.head) and shallow.repo.has_commit(seen.start)
+    assert git(shallow.repo.root, "rev-list", "--count", seen.head) == "2"  # down to the root: nothing missing
+    git(shallow.repo.root, "checkout", "-q", "--detach", seen.head)
+    assert (shallow.repo.root / "a.txt").read_text() == "on the run's base\n"
 
 
 def test_an_unreachable_remote_is_one_line_and_no_traceback(net: Net, tmp_path: Path, repo: Path) -> None:
@@ -385,6 +467,30 @@ def test_an_unreachable_remote_is_one_line_and_no_traceback(net: Net, tmp_path: 
             with pytest.raises(RemoteUnavailable, match=f"^cannot push to {url}: "):
                 remote.push_target("main", head, head)
     assert local.refs("refs/gitteam/") == {}
+
+
+def test_a_remote_whose_policy_refuses_the_refs_is_an_error_not_a_lost_race(net: Net) -> None:
+    job = published(net)
+    w = net.make("w")
+    seen = seen_job(w)
+    hook = net.daemon.path("origin.git") / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'no gitteam refs here' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    with pytest.raises(RemoteUnavailable, match=r"^cannot push to origin: .*leases/a.*hook declined") as caught:
+        w.claim(seen, worker_id("w"))
+    assert "\n" not in str(caught.value)
+    assert refs.lease_ref(RUN, "a") not in net.served() and job.oid
+
+
+def test_a_fetch_killed_while_it_held_a_mirror_ref_blocks_no_later_fetch(net: Net) -> None:
+    published(net)
+    w = net.make("w")
+    assert w.fetch()[RUN].jobs["a"]
+    published(net, step=2)
+    stale = w.repo.common_dir / f"{w.mirror}{RUN}/jobs/a.lock"  # what git leaves when killed mid-update
+    stale.write_text("")
+    assert w.fetch()[RUN].jobs["a"].step == 2
+    assert not stale.exists()
 
 
 def test_an_unknown_remote_name_is_a_usage_error(repo: Path) -> None:

@@ -81,6 +81,8 @@ _WORKTREE_CONFIG: set[Path] = set()  # common dirs whose config allows per-workt
 # A sparse worktree's own config, as `git sparse-checkout set --cone --sparse-index` leaves it
 SPARSE_CONFIG = "[core]\n\tsparseCheckout = true\n\tsparseCheckoutCone = true\n[index]\n\tsparse = true\n"
 _HEX = re.compile(r"[0-9a-f]+")
+# A push refused by the remote's policy (a hook, permissions, a protected ref), which no retry changes
+_POLICY_REFUSAL = re.compile(r"hook declined|denied|permission|protected|not allowed|forbidden", re.I)
 _SHOWN = 5  # paths named in a refusal, then "and N more"
 # Attributes that change the bytes git stores for a file (convert.c): a committed file is converted only where
 # the base commit's `.gitattributes` set one of them.
@@ -1511,10 +1513,23 @@ class Repository:
 
     def fetch_mirror(self, remote: str, pattern: str, into: str) -> None:
         """One `git fetch --prune` of the remote's refs matching `pattern` (a refspec source, `*` allowed) into
-        `into`, forced: a read-only copy of part of the remote's namespace, where refs deleted there go too."""
-        self.git(*_REF_LOCKS, "fetch", "--quiet", "--prune", "--no-tags", "--no-write-fetch-head",
-                 "--no-recurse-submodules", "--no-auto-maintenance", "--refmap=", _remote(remote),
-                 f"+{pattern}:{into}")
+        `into` (under refs/gitteam/), forced: a read-only copy of part of the remote's namespace, where refs
+        deleted there go too.
+
+        Mirror fetches run one at a time per repository (threads and processes alike), so a ref lock file found
+        in the mirror before one starts is a killed fetch's, and is removed: it would block every later fetch.
+        """
+        if not into.startswith("refs/gitteam/"):
+            raise GitteamError(f"a mirror lives under refs/gitteam/, not at {into!r}")
+        with self.locks.exclusive("mirror"):
+            mirror = self.common_dir / into.rstrip("*").rstrip("/")
+            if mirror.is_dir():
+                for stale in mirror.rglob("*.lock"):
+                    stale.unlink(missing_ok=True)
+            with self.locks.held([LockFile("packed-refs.lock", shared=True)]):  # --prune may rewrite it
+                self.git(*_REF_LOCKS, "fetch", "--quiet", "--prune", "--no-tags", "--no-write-fetch-head",
+                         "--no-recurse-submodules", "--no-auto-maintenance", "--refmap=", _remote(remote),
+                         f"+{pattern}:{into}")
 
     def push_atomic(self, remote: str, updates: Sequence[tuple[str, str | None, str | None]],
                     extra: Sequence[str] = ()) -> bool:
@@ -1523,7 +1538,8 @@ class Repository:
         updates are (ref, new oid or None to delete, expected): expected an oid (the remote's ref must be at it),
         "" (it must not exist), both checked by `--force-with-lease`, or None (no check: forced). `extra` are
         plain refspecs that travel in the same push (never forced unless they say `+`). A compare-and-swap lost
-        ("stale info", a ref that moved since git read it) is False; a remote git cannot reach raises GitError.
+        ("stale info", a ref that moved since git read it) is False; a remote git cannot reach, or one whose
+        policy refuses the refs (a hook declined, permission denied, a protected ref), raises GitError.
         """
         leases = [f"--force-with-lease={ref}:{expected}" for ref, _, expected in updates if expected is not None]
         refspecs = [f"{'+' if expected is None else ''}{new or ''}:{ref}" for ref, new, expected in updates]
@@ -1531,10 +1547,15 @@ class Repository:
         proc = self.run_git(*args)
         if proc.returncode == 0:
             return True
-        refused = [line for line in proc.stdout.decode("utf-8", "replace").splitlines() if line.startswith("!\t")]
-        if refused:
-            return False
-        raise GitError(["git", *args], proc.returncode, proc.stderr.decode(errors="replace"))
+        refused = [line.split("\t") for line in proc.stdout.decode("utf-8", "replace").splitlines()
+                   if line.startswith("!\t")]
+        if not refused:
+            raise GitError(["git", *args], proc.returncode, proc.stderr.decode(errors="replace"))
+        policy = [f"{fields[1].partition(':')[2]} {fields[2]}" for fields in refused
+                  if len(fields) >= 3 and _POLICY_REFUSAL.search(fields[2])]
+        if policy:  # the remote will never take these refs: an error, not a lost race
+            raise GitError(["git", *args], proc.returncode, "\n".join(policy))
+        return False
 
     def commit_file(self, name: str, data: bytes, parents: Sequence[str], message: str,
                     author: tuple[str, str], date: str) -> str:

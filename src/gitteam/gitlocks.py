@@ -86,11 +86,17 @@ class GitLocks:
         """One `git worktree` command on the repository at a time, across processes: git reads every admin dir in
         `.git/worktrees/` on add, remove, prune, repair and list, and dies on one another git is deleting
         ("fatal: Invalid path '.git/worktrees/b'")."""
+        with self.exclusive("worktrees"):
+            yield
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """One holder of `<state>/locks/<name>.lock` at a time, across threads and processes."""
         fd = None
         if fcntl is not None:
             with suppress(OSError):
                 self.dir.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.dir / "worktrees.lock", os.O_RDWR | os.O_CREAT, 0o644)
+                fd = os.open(self.dir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)

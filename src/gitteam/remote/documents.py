@@ -116,20 +116,25 @@ class Lease:
     pid: int
     seq: int  # 0 at the claim, +1 per renewal
     at: float  # the holder's wall clock: shown, never compared
+    run: str = ""  # where the job is (its lease ref's run and agent)
+    agent: str = ""
 
     def document(self, nonce: str) -> dict[str, Any]:
         # the nonce makes every lease a commit of its own, so no claim can be mistaken for another's
         return {"job": self.job, "worker": self.worker, "host": self.host, "pid": self.pid, "seq": self.seq,
-                "at": self.at, "nonce": nonce}
+                "at": self.at, "run": self.run, "agent": self.agent, "nonce": nonce}
 
     @staticmethod
     def read(oid: str, doc: Mapping[str, Any]) -> Lease:
         return Lease(oid, _get(doc, "job", str), _get(doc, "worker", str), _get(doc, "host", str),
-                     _get(doc, "pid", int), _get(doc, "seq", int), float(_get(doc, "at", (int, float))))
+                     _get(doc, "pid", int), _get(doc, "seq", int), float(_get(doc, "at", (int, float))),
+                     _get(doc, "run", str), _get(doc, "agent", str))
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
+    STATUSES = ("done", "failed")
+
     oid: str
     job: str  # the job commit it answers
     status: str  # "done" | "failed"
@@ -154,7 +159,7 @@ class Result:
         if cost is not None and (isinstance(cost, bool) or not isinstance(cost, int | float)):
             raise Malformed("cost: not a number")
         status = _get(doc, "status", str)
-        if status not in ("done", "failed"):
+        if status not in Result.STATUSES:
             raise Malformed(f"status: {status!r}")
         return Result(oid, _get(doc, "job", str), status, _get(doc, "summary", str), _get(doc, "reason", str),
                       _get(doc, "head", str), _get(doc, "worker", str), _get(doc, "host", str),

@@ -4,7 +4,8 @@ Everything is one `git fetch` (the run namespace into this clone's mirror, then 
 of object reads) or one `git push --atomic` whose `--force-with-lease` is the compare-and-swap: a claim creates
 the lease ref only if it is absent (or still the expired lease it replaces); every later push of the holder
 moves the lease from the value it left, so a holder that was taken over is fenced out of every ref at once.
-A lost compare-and-swap is an answer (None / False); only a remote git cannot reach raises RemoteUnavailable.
+A lost compare-and-swap is an answer (None / False); a remote git cannot reach, or whose policy refuses the
+refs, raises RemoteUnavailable.
 docs/workers.md tells the whole protocol and its failure cases.
 """
 
@@ -35,6 +36,7 @@ from gitteam.remote.documents import (
     decode,
     encode,
 )
+from gitteam.remote.lease import LeaseClock
 
 __all__ = ["Job", "Lease", "Remote", "RemoteUnavailable", "Result", "RunInfo", "RunView", "Stats", "WorkerId"]
 
@@ -46,7 +48,8 @@ _T = TypeVar("_T")
 
 
 class RemoteUnavailable(GitteamError):
-    """The remote cannot be reached (host, network, authentication): the message says which and why."""
+    """The remote cannot be used: unreachable (host, network, authentication), or its policy refuses the
+    protocol's refs (a hook, permissions). The message says which and why, on one line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,21 @@ class RunView:
         open_ = [job for agent, job in self.jobs.items()
                  if agent not in self.results or self.results[agent].job != job.oid]
         return sorted(open_, key=lambda job: (order.get(job.agent, len(order)), job.agent))
+
+    def claimable(self, clock: LeaseClock) -> list[tuple[Job, Lease | None]]:
+        """The open jobs a worker may claim now, in plan order, each with the lease its claim must replace:
+        None for a job nobody holds, the lease for one whose lease `clock` has seen unchanged for too long.
+        Every lease of the run is shown to `clock` (and those gone are forgotten), so call it after each fetch."""
+        for agent in self.jobs.keys() - self.leases.keys():
+            clock.observe(refs.lease_ref(self.info.run, agent), None)
+        free: list[tuple[Job, Lease | None]] = []
+        for job in self.open_jobs():
+            lease = self.leases.get(job.agent)
+            if lease is None:
+                free.append((job, None))
+            elif clock.expired(refs.lease_ref(self.info.run, job.agent), lease.oid):
+                free.append((job, lease))
+        return free
 
 
 @dataclass
@@ -141,6 +159,15 @@ class Remote:
             views[run_id] = RunView(info, jobs, leases, dict(kinds.get("work", {})), results)
         return views
 
+    def start_point(self, view: RunView, job: Job) -> str:
+        """Where a worker that claimed `job` starts: the last checkpoint on work/<agent> when it builds on the
+        job's head (a takeover goes on from the dead worker's work), else the job's head (work/<agent> may
+        still hold an earlier step's work)."""
+        work = view.work.get(job.agent)
+        if work and work != job.head and self.repo.has_commit(work) and self.repo.is_ancestor(job.head, work):
+            return work
+        return job.head
+
     def objects(self, oid: str) -> None:
         """Make sure commit `oid` is here (the mirror fetch normally brought it; a shallow clone, or a commit
         no ref names any more, is fetched by its id)."""
@@ -154,12 +181,15 @@ class Remote:
     # -- the owner ----------------------------------------------------------------------------------------
 
     def publish_run(self, info: RunInfo) -> None:
-        """Create the run's plan ref; the same content again changes nothing. A different plan replaces the
-        one there (a resumed owner: a new pid), by compare-and-swap on what the remote held."""
+        """Create the run's plan ref; the same content again changes nothing. The same run published before
+        (same task and target: a resumed owner, with a new pid) is replaced by compare-and-swap; another run
+        of the same id is refused."""
         ref = refs.plan_ref(info.run)
         oid = self._commit(RUN_FILE, info.document(), [], f"gitteam run {info.run}")
         for _ in range(_ATTEMPTS):
             there = self._mirrored(ref)
+            if there is not None and there != oid:
+                self._check_same_run(info)
             if there == oid or self._push([(ref, oid, there or "")]):
                 return
             self.fetch(info.run)
@@ -211,7 +241,7 @@ class Remote:
     def claim(self, job: Job, worker: WorkerId, expired: Lease | None = None) -> Lease | None:
         """Take `job`: create its lease ref if absent, or replace `expired` (a lease seen unchanged past the
         run's lease time). None when another worker got there first."""
-        lease = Lease("", job.oid, worker.id, worker.host, worker.pid, 0, time.time())
+        lease = Lease("", job.oid, worker.id, worker.host, worker.pid, 0, time.time(), job.run, job.agent)
         ref = refs.lease_ref(job.run, job.agent)
         oid = self._commit(LEASE_FILE, lease.document(secrets.token_hex(8)), [], f"gitteam lease {job.agent}")
         if not self._push([(ref, oid, expired.oid if expired is not None else "")]):
@@ -221,40 +251,47 @@ class Remote:
     def renew(self, lease: Lease, checkpoint: str | None) -> Lease | None:
         """Extend the lease (and push the work so far, if given) in one push; None: this worker was fenced
         (another took the job over), so it must stop the job and push nothing more."""
-        job = self._job_of(lease)
-        renewed = Lease("", lease.job, lease.worker, lease.host, lease.pid, lease.seq + 1, time.time())
-        oid = self._commit(LEASE_FILE, renewed.document(secrets.token_hex(8)), [], f"gitteam lease {job[1]}")
-        updates: list[tuple[str, str | None, str | None]] = [(refs.lease_ref(*job), oid, lease.oid)]
+        renewed = replace(lease, oid="", seq=lease.seq + 1, at=time.time())
+        oid = self._commit(LEASE_FILE, renewed.document(secrets.token_hex(8)), [], f"gitteam lease {lease.agent}")
+        updates: list[tuple[str, str | None, str | None]] = [(refs.lease_ref(lease.run, lease.agent), oid,
+                                                               lease.oid)]
         if checkpoint is not None:
-            updates.append((refs.work_ref(*job), checkpoint, None))
+            updates.append((refs.work_ref(lease.run, lease.agent), checkpoint, None))
         return _with_oid(renewed, oid) if self._push(updates) else None
 
     def finish(self, lease: Lease, head: str, status: str, summary: str, reason: str, model: str,
                usage: dict[str, Any], cost: float | None, extra: Sequence[str] = ()) -> Result | None:
         """Hand the job back done (or failed): the work, the result and the lease's deletion in one push, with
-        `extra` refspecs (the worker's memory ref) in it too. None: fenced, nothing landed."""
-        job = self._job_of(lease)
+        `extra` refspecs (the worker's memory ref) in it too. None: fenced, nothing landed.
+
+        If that push is refused while the lease is still this worker's, an extra ref was the cause (memory that
+        is not a fast-forward there): the job's refs go again without it, since a result is worth more than a
+        note, and the memory waits for the next `gitteam memory push`. A fenced worker is refused both times.
+        """
+        if status not in Result.STATUSES:
+            raise ValueError(f"a result's status is one of {Result.STATUSES}, not {status!r}")
         result = Result("", lease.job, status, summary, reason, head, lease.worker, lease.host, lease.pid, model,
                         dict(usage), cost)
-        oid = self._commit(RESULT_FILE, result.document(), [head], f"gitteam result {job[1]}: {status}")
-        updates = [(refs.lease_ref(*job), None, lease.oid), (refs.work_ref(*job), head, None),
-                   (refs.result_ref(*job), oid, None)]
-        return _with_oid(result, oid) if self._push(updates, extra) else None
+        oid = self._commit(RESULT_FILE, result.document(), [head], f"gitteam result {lease.agent}: {status}")
+        updates = [(refs.lease_ref(lease.run, lease.agent), None, lease.oid),
+                   (refs.work_ref(lease.run, lease.agent), head, None),
+                   (refs.result_ref(lease.run, lease.agent), oid, None)]
+        if self._push(updates, extra) or (extra and self._push(updates)):
+            return _with_oid(result, oid)
+        return None
 
     def release(self, lease: Lease) -> bool:
         """Give the job back at once (a clean interrupt); False when it was no longer this worker's."""
-        return self._push([(refs.lease_ref(*self._job_of(lease)), None, lease.oid)])
+        return self._push([(refs.lease_ref(lease.run, lease.agent), None, lease.oid)])
 
     # -- plumbing -----------------------------------------------------------------------------------------
 
-    def _job_of(self, lease: Lease) -> tuple[str, str]:
-        """(run, agent) of the job a lease holds, from its job commit (here since the claim)."""
-        name = f"{lease.job}:{JOB_FILE}"
-        try:
-            job = Job.read(lease.job, decode(self.repo.read_paths([name]).get(name)))
-        except Malformed as exc:
-            raise GitteamError(f"lease {lease.oid[:12]} names job {lease.job[:12]}, which is not here") from exc
-        return job.run, job.agent
+    def _check_same_run(self, info: RunInfo) -> None:
+        """Refuse to replace another run that happens to have this run's id."""
+        there = self.views(info.run).get(info.run)
+        if there is not None and (there.info.task, there.info.target) != (info.task, info.target):
+            raise GitteamError(f"{self.remote} already has a run {info.run} of another task ({there.info.task!r} "
+                               f"onto {there.info.target}): start the run again for a new id")
 
     def _commit(self, name: str, doc: dict[str, Any], parents: Sequence[str], message: str) -> str:
         return self.repo.commit_file(name, encode(doc), parents, message, AUTHOR, DATE)
