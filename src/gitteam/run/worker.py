@@ -33,7 +33,6 @@ from gitteam.names import agent_branch
 from gitteam.plan import Subtask
 from gitteam.remote.lease import LeaseClock
 from gitteam.remote.protocol import Job, Lease, Remote, RunInfo, RunView, WorkerId
-from gitteam.remote.refs import lease_ref
 from gitteam.run import worktrees
 from gitteam.run.context import RunContext, command_runner, run_meter
 from gitteam.run.environment import setup_problem
@@ -142,22 +141,17 @@ class Worker:
         for run, view in sorted(views.items()):
             clock = self.clocks.setdefault(run, LeaseClock(view.info.lease_seconds))
             self.leases[run] = view.info.lease_seconds
-            for job in view.open_jobs():
+            for job, held in view.claimable(clock):  # free, or its holder's lease ran out on this clock
                 if len(won) >= room:
                     return won
                 if f"{run}/{job.agent}" in busy:
                     continue
-                held = view.leases.get(job.agent)
-                ref = lease_ref(run, job.agent)
-                clock.observe(ref, held.oid if held else None)
-                if held is not None and held.job == job.oid and not clock.expired(ref, held.oid):
-                    continue  # a live worker has it
                 lease = self.remote.claim(job, self.me, expired=held)
                 if lease is None:
                     self.say(f"lost the claim on {run}/{job.agent} to another worker")
                     continue
                 self.claimed += 1
-                how = f"took over from {held.host} pid {held.pid}" if held and held.job == job.oid else "claimed"
+                how = f"took over from {held.host} pid {held.pid}" if held else "claimed"
                 self.say(f"{how} {run}/{job.agent} (turn {job.step}, round {job.round})")
                 won.append((view, job, lease))
         return won
@@ -184,7 +178,8 @@ class Worker:
         renewer: threading.Thread | None = None
         done = threading.Event()
         try:
-            start = self.starting_point(view, job)
+            self.remote.objects(job.head)
+            start = self.remote.start_point(view, job)  # a takeover goes on from the last checkpoint
             path = self.worktree(ctx, job, subtask, start)
             renewer = threading.Thread(target=self.renew, args=(ctx, holding, path, done), daemon=True,
                                        name=f"lease-{job.agent}")
@@ -278,19 +273,6 @@ class Worker:
         with self.spend.lock:
             self.spend.usage, self.spend.cost = self.spend.usage + usage, self.spend.cost + cost
         return usage, cost if all(t.cost_known for t in tallies) else None
-
-    def starting_point(self, view: RunView, job: Job) -> str:
-        """The job's commit, or the last checkpoint a worker before this one pushed for this very job."""
-        self.remote.objects(job.head)
-        checkpoint = view.work.get(job.agent)
-        if checkpoint and checkpoint != job.head:
-            try:
-                self.remote.objects(checkpoint)
-            except GitteamError:
-                return job.head
-            if self.repo.is_ancestor(job.head, checkpoint):
-                return checkpoint
-        return job.head
 
     def worktree(self, ctx: RunContext, job: Job, subtask: Subtask, start: str) -> Path:
         """A fresh worktree on the job's branch at `start` (an earlier job's leftovers here are scratch)."""
