@@ -25,7 +25,7 @@ import pytest
 
 from conftest import commit_files, git
 from gitdaemon import Daemon, git_daemon
-from pausing import paused, release, wait_reached
+from pausing import interrupt, paused, release, wait_reached
 from scripts import approve, call, done, plan_turn, script, subtask, write_script
 
 LEASE = 2.0  # seconds: short, so a dead worker is taken over quickly
@@ -158,6 +158,7 @@ def test_three_workers_land_a_two_wave_run_exactly_as_one_machine_would(team: Te
     release(*marks)
     out, err = finish(owner)
     assert owner.returncode == 0, f"{out}\n{err}"
+    assert err.count("claimed by a worker on") == 6  # the owner's progress says who took each subtask
     outputs = [finish(w)[0] for w in workers]
     assert all(w.returncode == 0 for w in workers), outputs
 
@@ -293,3 +294,29 @@ def wait_held(workers: list[subprocess.Popen[str]], *held: Path, seconds: float 
     while not all(mark.with_name(mark.name + ".reached").exists() for mark in held):
         assert time.monotonic() < deadline, f"not every pause was reached: {[w.poll() for w in workers]}"
         time.sleep(0.02)
+
+
+def test_an_interrupted_worker_gives_its_job_back_with_its_work_at_once(team: Team, tmp_path: Path) -> None:
+    held = tmp_path / "a-held"
+    script_file = write_script(tmp_path / "six.json", six_parts(pause=held))
+    expected = local_tree(tmp_path, team, write_script(tmp_path / "plain.json", six_parts()))
+    owner = team.run(script_file)
+    team.wait_published(owner)
+    quitter = team.worker("quitter", script_file)
+    wait_reached(quitter, held)  # it holds `a`, whose first half is on its disk
+    (run,) = owner_run_ids(team)
+    interrupt(quitter)  # Ctrl-C
+    release(held)
+    out, _ = finish(quitter)
+    assert quitter.returncode == 130, out
+    refs = team.remote_refs(f"refs/gitteam/runs/{run}/")
+    assert f"refs/gitteam/runs/{run}/leases/a" not in refs  # given back, not left to expire
+    checkpoint = refs[f"refs/gitteam/runs/{run}/work/a"]
+    git(team.owner, "fetch", "-q", team.url, checkpoint)
+    assert git(team.owner, "show", f"{checkpoint}:a.txt") == "part a, first half"  # its work went with it
+    helpers = [team.worker(f"worker{n}", script_file, "--idle", "1") for n in (1, 2)]
+    out, err = finish(owner)
+    assert owner.returncode == 0, f"{out}\n{err}"
+    outputs = [finish(w)[0] for w in helpers]
+    assert ("a", "claimed") in [c for output in outputs for c in claims(output)]  # free at once: no takeover
+    assert git(team.owner, "rev-parse", "main^{tree}") == expected

@@ -28,6 +28,7 @@ from gitteam.events import (
     Event,
     IntegrationReviewed,
     IntegrationReviewStarted,
+    JobPublished,
     LeftoversSaved,
     LockGranted,
     LockWaiting,
@@ -40,6 +41,8 @@ from gitteam.events import (
     TargetMoved,
     TargetUpdated,
     ToolRefused,
+    WorkerClaimed,
+    WorkerReported,
 )
 from gitteam.terminal import markup, markup_line
 from gitteam.transcriptview import print_transcripts as print_transcripts  # show --transcript
@@ -145,6 +148,15 @@ class ProgressPrinter:
                 return f"  [red]x[/red] {markup_line(e.agent)}: no next attempt: {why}"
             case AgentStarted():
                 return f"  [cyan]>[/cyan] {markup_line(e.agent)}: setting up on {markup_line(e.branch)}"
+            case JobPublished():
+                return (f"  [cyan]>[/cyan] {markup_line(e.agent)}: turn {e.step} published to "
+                        f"{markup_line(e.remote)}, waiting for a worker")
+            case WorkerClaimed():
+                how = "taken over" if e.takeover else "claimed"
+                return (f"  [cyan]>[/cyan] {markup_line(e.agent)}: {how} by a worker on {markup_line(e.host)} "
+                        f"(pid {e.pid})")
+            case WorkerReported() if e.status != "done":
+                return f"  [red]x[/red] {markup_line(e.agent)}: the worker on {markup_line(e.host)} failed"
             case AgentCommitted() if e.stray:
                 stray = markup_line(", ".join(e.stray))
                 return (f"  [yellow]![/yellow] {markup_line(e.agent)}: left files it does not own (not committed): "

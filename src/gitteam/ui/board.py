@@ -20,6 +20,7 @@ from gitteam.events import (
     FilesRequested,
     IntegrationReviewed,
     IntegrationReviewStarted,
+    JobPublished,
     LockGranted,
     LockWaiting,
     Merged,
@@ -31,6 +32,8 @@ from gitteam.events import (
     RunStarted,
     ToolStarted,
     UsageRecorded,
+    WorkerClaimed,
+    WorkerReported,
 )
 
 PLANNER = "planner"
@@ -142,6 +145,12 @@ class Board:
                 case FilesRequested():
                     got = "granted" if event.granted else "not granted"
                     return self._set(event.agent, now, tool=f"request_files: {got}")
+                case JobPublished():  # distributed mode: the row's tool column says where its coder is
+                    return self._set(event.agent, now, state=CODING, tool=f"waiting for a worker ({event.remote})")
+                case WorkerClaimed():
+                    return self._set(event.agent, now, state=CODING, tool=f"worker {event.host} pid {event.pid}")
+                case WorkerReported():
+                    return self._set(event.agent, now, tool=f"worker {event.host}: {event.status}")
                 case AgentStarted():
                     return self._set(event.agent, now, state=SETTING_UP, started=now, ended=None, tool="",
                                      round=max(self._row(event.agent).round, 1))
