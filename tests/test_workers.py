@@ -25,6 +25,8 @@ import pytest
 
 from conftest import commit_files, git
 from gitdaemon import Daemon, git_daemon
+from gitteam.git import find_repository
+from gitteam.remote.protocol import Remote, RunInfo
 from pausing import interrupt, paused, release, wait_reached
 from scripts import approve, call, done, plan_turn, script, subtask, write_script
 
@@ -320,3 +322,23 @@ def test_an_interrupted_worker_gives_its_job_back_with_its_work_at_once(team: Te
     outputs = [finish(w)[0] for w in helpers]
     assert ("a", "claimed") in [c for output in outputs for c in claims(output)]  # free at once: no takeover
     assert git(team.owner, "rev-parse", "main^{tree}") == expected
+
+
+@pytest.mark.parametrize("files", [["../escaped.txt"], [".git/hooks/post-commit"], ["/tmp/absolute.txt"]])
+def test_a_job_whose_files_leave_the_repository_fails_and_touches_nothing(team: Team, tmp_path: Path,
+                                                                          files: list[str]) -> None:
+    """Whoever can push to the remote can publish a job: a worker trusts it no further than a planner's plan."""
+    attacker = find_repository(team.clone("attacker"))
+    remote = Remote(attacker, "origin")
+    base = git(team.owner, "rev-parse", "main")
+    remote.publish_run(RunInfo("evil-000000", "t", "main", base, "elsewhere", 1, LEASE, {"subtasks": []}))
+    remote.publish_job("evil-000000", "x", 1, 1, "write the file", {"id": "x", "title": "x", "instructions": "x",
+                       "files": files}, files, base, base, "t")
+    coder = script([], {"x": [call("write_file", path=files[0], content="pwned\n"), done()]})
+    worker = team.worker("victim", write_script(tmp_path / "evil.json", coder), "--once", "--idle", "1")
+    out, _ = finish(worker)
+    assert "x: failed" in out
+    results = remote.fetch("evil-000000")["evil-000000"].results
+    assert results["x"].status == "failed"
+    assert not list(tmp_path.rglob("escaped.txt")) and not Path("/tmp/absolute.txt").exists()
+    assert not (team.root / "victim" / ".git" / "hooks" / "post-commit").exists()

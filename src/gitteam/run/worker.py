@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gitteam.config import Config
@@ -30,7 +30,7 @@ from gitteam.models.base import Usage
 from gitteam.models.registry import Registry
 from gitteam.modelspec import COMMAND
 from gitteam.names import agent_branch
-from gitteam.plan import Subtask
+from gitteam.plan import Subtask, parse_plan
 from gitteam.remote.lease import LeaseClock
 from gitteam.remote.protocol import Job, Lease, Remote, RunInfo, RunView, WorkerId
 from gitteam.run import worktrees
@@ -305,11 +305,12 @@ FENCED = "fenced: another worker took this job over"
 
 
 def job_subtask(job: Job) -> Subtask:
+    """The job's subtask, checked as a planner's would be (its id, title, files: a path that leaves the
+    repository or enters .git fails the job): whoever could push the job is not trusted further than a plan."""
     data = job.subtask
-    return Subtask(id=job.agent, title=str(data.get("title", job.agent)),
-                   instructions=str(data.get("instructions", "")), files=tuple(job.files),
-                   depends_on=tuple(data.get("depends_on", ())), provides=tuple(data.get("provides", ())),
-                   consumes=tuple(data.get("consumes", ())), priority=str(data.get("priority", "normal")))
+    plan = parse_plan({"subtasks": [{"id": job.agent, "title": data.get("title", job.agent),
+                                     "instructions": data.get("instructions", ""), "files": list(job.files)}]})
+    return replace(plan.subtasks[0], priority=str(data.get("priority", "normal")))
 
 
 def serve(repo: Repository, config: Config, options: WorkerOptions, say: Say) -> int:
