@@ -228,7 +228,8 @@ def _apply(state: RunState, e: Event) -> None:  # noqa: C901 - one case per even
             state.agent(e.agent).worker = f"published to {e.remote} (turn {e.step}), no worker yet"
         case WorkerClaimed():
             took = "took it over" if e.takeover else "claimed"
-            state.agent(e.agent).worker = f"{e.host} pid {e.pid} ({took} turn {e.step} at {e.t[11:19]})"
+            lease = f", lease {e.lease:g} s" if e.lease else ""
+            state.agent(e.agent).worker = f"{e.host} pid {e.pid} ({took} turn {e.step} at {e.t[11:19]}{lease})"
         case WorkerReported():
             state.agent(e.agent).worker = f"{e.host} pid {e.pid} (reported turn {e.step}: {e.status})"
         case Replanned() if (state.plan is not None and e.subtask is not None and isinstance(e.subtask.get("id"), str)
