@@ -171,13 +171,12 @@ class RemoteCoder:
             view = self.remote.view(ctx.run)
             if view is not None:
                 lease = view.leases.get(agent)
-                if lease is not None and lease.job == turn.job.oid and lease.worker != turn.holder:
-                    ctx.journal.append(WorkerClaimed(agent=agent, worker=lease.worker, host=lease.host,
-                                                     pid=lease.pid, step=turn.step, takeover=bool(turn.holder),
-                                                     lease=self.remote.lease))
-                    turn.holder = lease.worker
+                if lease is not None and lease.job == turn.job.oid:
+                    self._holder(turn, lease.worker, lease.host, lease.pid)
                 result = view.results.get(agent)
                 if result is not None and result.job == turn.job.oid:
+                    # a quick worker may have claimed and finished between two looks: who did it is said anyway
+                    self._holder(turn, result.worker, result.host, result.pid)
                     return result
             if time.monotonic() >= deadline:
                 raise AgentFailed(f"no worker finished turn {turn.step} of {agent} within {limit:.0f} s ([limits] "
@@ -187,6 +186,13 @@ class RemoteCoder:
             while time.monotonic() < pause:
                 ctx.meter.check()  # Ctrl-C or the budget: the job stays published; resume publishes it again
                 time.sleep(WAIT_SLICE)
+
+    def _holder(self, turn: Turn, worker: str, host: str, pid: int) -> None:
+        """Journal the worker holding the turn's job, when it is a new one (the first, or a takeover)."""
+        if worker != turn.holder:
+            self.ctx.journal.append(WorkerClaimed(agent=self.subtask.id, worker=worker, host=host, pid=pid,
+                                                  step=turn.step, takeover=bool(turn.holder), lease=self.remote.lease))
+            turn.holder = worker
 
     def _take_files(self, result: Result) -> None:
         """The worker's version of each file this subtask owns, into the worktree, byte for byte; what it
