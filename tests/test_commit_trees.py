@@ -134,3 +134,56 @@ def test_an_unchanged_commit_is_none_and_writes_no_tree(shaped: Repository, repo
     objects = git(repo, "count-objects")
     assert shaped.commit_paths(repo, ["a/c/d.py", "a/b.py"], "nothing", AUTHOR) is None
     assert git(repo, "count-objects") == objects
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The argument list of every process started from here on (subprocess.run goes through Popen too)."""
+    calls: list[list[str]] = []
+
+    class Counted(subprocess.Popen):  # type: ignore[type-arg]
+        def __init__(self, args: list[str], *rest: object, **options: object) -> None:
+            calls.append([str(arg) for arg in args])
+            super().__init__(args, *rest, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(subprocess, "Popen", Counted)
+    return calls
+
+
+def commands(calls: list[list[str]]) -> list[str]:
+    """The git subcommand of each call (the first word after the options)."""
+    names = []
+    for args in calls:
+        rest = args[1:]
+        while rest and rest[0].startswith("-"):
+            rest = rest[2:] if rest[0] == "-c" else rest[1:]
+        names.append(rest[0] if rest else "")
+    return names
+
+
+def test_a_commit_reads_no_whole_tree_and_asks_git_five_times(shaped: Repository, tmp_path: Path,
+                                                              started: list[list[str]]) -> None:
+    wt = tmp_path / "wt"
+    shaped.create_worktree(wt, "agent", "HEAD")
+    (wt / "a" / "b.py").write_text("B = 2\n")
+    shaped.commit_paths(wt, ["a/b.py"], "the first reads core.fileMode, once", AUTHOR)
+    (wt / "a" / "c" / "d.py").write_text("D = 2\n")
+    started.clear()
+    assert shaped.commit_paths(wt, ["a/c/d.py"], "one file", AUTHOR) is not None
+    # the blob, the trees on its way, the commit, HEAD's transaction, the index: no read-tree, write-tree,
+    # ls-tree or reset of the whole tree, and HEAD read through the cat-file process already running
+    assert commands(started) == ["hash-object", "mktree", "commit-tree", "update-ref", "update-index"]
+
+
+def test_a_tree_is_listed_once_by_whatever_name(shaped: Repository, repo: Path, started: list[list[str]]) -> None:
+    head = git(repo, "rev-parse", "HEAD")
+    first = shaped.tracked_files("HEAD")
+    assert first == sorted(["README.md", "src/app.py", *FILES])
+    assert shaped.tracked_files(head) == first == shaped.tracked_files("main")
+    first.append("changed by a caller")  # a caller's copy: the kept listing is not theirs to change
+    assert shaped.tracked_files(f"{head}^{{tree}}") == first[:-1]
+    commit_files(repo, {"later.txt": "later\n"})
+    assert "later.txt" in shaped.tracked_files("HEAD")  # a new tree is listed anew
+    assert commands(started).count("ls-tree") == 2
+    with pytest.raises(GitteamError):
+        shaped.tracked_files("no-such-rev")

@@ -588,6 +588,27 @@ class _Readers:
             reader.close()
 
 
+class _Listings:
+    """The last few whole-tree listings, by tree id (a tree's files never change). A thread asking for a tree
+    another is listing waits for that listing instead of making its own."""
+
+    KEPT = 4  # a run lists its start and, now and then, a merged head: 100,000 paths are about 10 MB
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+
+    def get(self, tree: str, listing: Callable[[], tuple[str, ...]]) -> tuple[str, ...]:
+        with self._lock:
+            found = self._kept.get(tree)
+            if found is None:
+                found = self._kept[tree] = listing()
+                while len(self._kept) > self.KEPT:
+                    self._kept.popitem(last=False)
+            self._kept.move_to_end(tree)
+            return found
+
+
 @dataclass(frozen=True)
 class Repository:
     """One repository seen from the worktree at `root`: paths, a cache of worktrees' admin dirs, and each
@@ -600,6 +621,7 @@ class Repository:
     _worktrees: _LinkedWorktrees = field(default_factory=_LinkedWorktrees, init=False, repr=False, compare=False)
     _readers: _Readers = field(default_factory=_Readers, init=False, repr=False, compare=False)
     _settings: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _listings: _Listings = field(default_factory=lambda: _Listings(), init=False, repr=False, compare=False)
 
     @property
     def state_dir(self) -> Path:
@@ -718,10 +740,14 @@ class Repository:
 
     def _oid(self, rev: str, cwd: Path | None = None) -> str | None:
         """The object `rev` names, if it exists. Names read from root go to this thread's cat-file process (no
-        process of their own: a run reads refs hundreds of times); those of another worktree (its HEAD) to
-        `rev-parse` there."""
+        process of their own: a run reads refs hundreds of times), and so does a linked worktree's HEAD (git
+        names it `worktrees/<id>/HEAD` from any worktree); other names of another worktree go to `rev-parse`
+        there."""
         if cwd is None or cwd == self.root:
             return self._oids([rev])[0]
+        admin = self._dirs(cwd)[0]
+        if rev == "HEAD" and admin.parent == self.common_dir / "worktrees":
+            return self._oids([f"worktrees/{admin.name}/HEAD"])[0]
         proc = self.run_git("rev-parse", "--verify", "-q", "--end-of-options", rev, cwd=cwd)
         return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
@@ -765,7 +791,14 @@ class Repository:
         return proc.stdout.decode().strip() or None
 
     def tracked_files(self, rev: str) -> list[str]:
-        return _split_z(self.git("ls-tree", "-r", "-z", "--name-only", "--full-tree", rev))
+        """Every file of commit (or tree) `rev`. A whole-tree listing costs what the tree does (0.5 s at 100,000
+        files), and the planner's overview, the maps and the agents' tools all ask for the run's start: each
+        tree is listed once per Repository (`_Listings`)."""
+        tree = self._oid(f"{rev}^{{tree}}") if _plain_name(rev) and ":" not in rev else None
+        if tree is None:  # not a tree-ish cat-file resolves: ls-tree says what is wrong with it
+            return _split_z(self.git("ls-tree", "-r", "-z", "--name-only", "--full-tree", rev))
+        return list(self._listings.get(tree, lambda: tuple(_split_z(
+            self.git("ls-tree", "-r", "-z", "--name-only", "--full-tree", tree)))))
 
     def read_blob(self, rev: str, path: str) -> bytes | None:
         return self.read_blobs(rev, [path]).get(path)
@@ -853,7 +886,8 @@ class Repository:
         out = self.git("--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=all",
                        "--ignore-submodules=dirty", cwd=worktree)
         kept: set[str] | None = None
-        if exclude:  # git status takes no patterns of its own; ls-files adds them to the standard ones
+        if exclude and (out.startswith("??") or "\0??" in out):  # git status takes no patterns of its own;
+            # ls-files adds them to the standard ones (asked only when there are untracked files to filter)
             listing = self.git("ls-files", "-z", "--others", "--exclude-standard",
                                *(f"--exclude={pattern}" for pattern in exclude), cwd=worktree)
             kept = set(_split_z(listing))
@@ -1019,8 +1053,17 @@ class Repository:
                         attrs.get("branch"))
 
     def worktree_of_branch(self, branch: str) -> Path | None:
+        """The worktree that has `branch` checked out, if one has: each worktree's HEAD file read, as git finds
+        a branch's worktree (no process: a run asks once per subtask). From a linked worktree the main
+        worktree's place is git's to say: `worktree list`."""
         ref = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
-        return next((wt.path for wt in self.list_worktrees() if wt.branch == ref), None)
+        if self.git_dir != self.common_dir:
+            return next((wt.path for wt in self.list_worktrees() if wt.branch == ref), None)
+        wanted = f"ref: {ref}".encode("utf-8", "surrogateescape")
+        with self._worktree_admin():
+            heads = [(self.common_dir, self.root)]
+            heads += sorted((admin, path) for path, (admin, _, _) in _scan_worktrees(self.common_dir).items())
+            return next((path for admin, path in heads if (_read(admin / "HEAD") or b"").strip() == wanted), None)
 
     def included_files(self) -> list[str]:
         """The ignored files of root that `.worktreeinclude` names (e.g. `.env`): what new worktrees get."""
