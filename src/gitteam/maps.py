@@ -80,7 +80,7 @@ class _Snapshot:
     imports: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = field(default_factory=dict)  # path -> (target, names)
     # (languages, what is concealed) -> the files of those languages, not concealed, by directory: every coder of
     # a run asks the same of the same commit, and at 100,000 files the answer costs a tenth of a second
-    pools: dict[tuple[frozenset[str], Callable[[str], bool]], dict[str, list[str]]] = field(default_factory=dict)
+    pools: dict[tuple[frozenset[str], object, object], dict[str, list[str]]] = field(default_factory=dict)
     _modules: dict[str, list[str]] | None = None
 
     def modules(self) -> dict[str, list[str]]:
@@ -192,8 +192,8 @@ def _needle(path: str) -> bytes:
 def _pool(snap: _Snapshot, kinds: frozenset[str], conceal: Callable[[str], bool]) -> dict[str, list[str]]:
     """The files of `snap` in the languages `kinds` that `conceal` leaves, by directory; kept per snapshot (a
     `conceal` that cannot be a key, rare, is asked again each time)."""
-    try:
-        key = (kinds, conceal)
+    try:  # a bound method (SecretFiles.hides) is keyed by its object's value: each coder's is a new object
+        key = (kinds, getattr(conceal, "__self__", conceal), getattr(conceal, "__func__", None))
         with snap.lock:
             found = snap.pools.get(key)
     except TypeError:
