@@ -97,6 +97,39 @@ class _Snapshot:
             return self._modules
 
 
+class _Sources:
+    """Source files read to find importers, kept for the next coder (by repository, commit and path), up to
+    `budget` bytes, least recently used out first: the coders of a run map the same commit, and the files
+    nearest theirs overlap (at 100,000 files each reads MAX_SCAN_FILES of them)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
+        self._size = 0
+
+    def read(self, repo: Repository, rev: str, paths: Sequence[str]) -> dict[str, bytes]:
+        where = str(repo.common_dir)
+        found: dict[str, bytes] = {}
+        with self._lock:
+            for path in paths:
+                data = self._kept.get((where, rev, path))
+                if data is not None:
+                    self._kept.move_to_end((where, rev, path))
+                    found[path] = data
+        missing = [path for path in paths if path not in found]
+        read = repo.read_blobs(rev, missing) if missing else {}
+        with self._lock:
+            for path, data in read.items():
+                if len(data) <= self.budget // 64 and (where, rev, path) not in self._kept:
+                    self._kept[(where, rev, path)] = data
+                    self._size += len(data)
+            while self._size > self.budget:
+                self._size -= len(self._kept.popitem(last=False)[1])
+        return {path: found[path] if path in found else read[path] for path in paths if path in found or path in read}
+
+
+_SOURCES = _Sources(32 << 20)
 _SNAPSHOTS: OrderedDict[tuple[str, str], _Snapshot] = OrderedDict()
 _SNAPSHOTS_LOCK = threading.Lock()
 
@@ -162,7 +195,7 @@ def _scan(repo: Repository, snap: _Snapshot, owned: Sequence[str], links: _Links
     """Fill `links` with the imports of the owned files and their importers; returns the blobs it read."""
     kinds = frozenset({str(language(path)) for path in owned} & {"python", "js"})
     near = _nearest(_pool(snap, kinds, conceal), owned, MAX_SCAN_FILES)
-    blobs = repo.read_blobs(snap.rev, near)
+    blobs = _SOURCES.read(repo, snap.rev, near)
     needles = {path: _needle(path) for path in owned if language(path) in kinds}
     for path in owned:
         if path in blobs:
