@@ -107,9 +107,18 @@ class _Sources:
         self._lock = threading.Lock()
         self._kept: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
         self._size = 0
+        self._reading: dict[tuple[str, str], threading.Lock] = {}  # (repository, commit) -> one reader at a time
 
     def read(self, repo: Repository, rev: str, paths: Sequence[str]) -> dict[str, bytes]:
+        """The blobs of `paths` at `rev`. Coders reading the same commit read one after another (they start
+        together): the second finds what the first read instead of reading it beside it."""
         where = str(repo.common_dir)
+        with self._lock:
+            reading = self._reading.setdefault((where, rev), threading.Lock())
+        with reading:
+            return self._read(repo, where, rev, paths)
+
+    def _read(self, repo: Repository, where: str, rev: str, paths: Sequence[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
         with self._lock:
             for path in paths:
@@ -223,23 +232,25 @@ def _needle(path: str) -> bytes:
 
 
 def _pool(snap: _Snapshot, kinds: frozenset[str], conceal: Callable[[str], bool]) -> dict[str, list[str]]:
-    """The files of `snap` in the languages `kinds` that `conceal` leaves, by directory; kept per snapshot (a
-    `conceal` that cannot be a key, rare, is asked again each time)."""
+    """The files of `snap` in the languages `kinds` that `conceal` leaves, by directory; made once per snapshot
+    (coders starting together wait for the first), unless `conceal` cannot be a key (rare: made each time)."""
     try:  # a bound method (SecretFiles.hides) is keyed by its object's value: each coder's is a new object
         key = (kinds, getattr(conceal, "__self__", conceal), getattr(conceal, "__func__", None))
-        with snap.lock:
-            found = snap.pools.get(key)
+        hash(key)
     except TypeError:
-        key, found = None, None
-    if found is not None:
+        return _pool_of(snap.files, kinds, conceal)
+    with snap.lock:
+        found = snap.pools.get(key)
+        if found is None:
+            found = snap.pools[key] = _pool_of(snap.files, kinds, conceal)
         return found
+
+
+def _pool_of(files: Sequence[str], kinds: frozenset[str], conceal: Callable[[str], bool]) -> dict[str, list[str]]:
     pool: dict[str, list[str]] = {}
-    for path in snap.files:
+    for path in files:
         if language(path) in kinds and not conceal(path):
             pool.setdefault(path.rpartition("/")[0], []).append(path)
-    if key is not None:
-        with snap.lock:
-            pool = snap.pools.setdefault(key, pool)
     return pool
 
 
