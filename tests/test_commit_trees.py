@@ -187,3 +187,20 @@ def test_a_tree_is_listed_once_by_whatever_name(shaped: Repository, repo: Path, 
     assert commands(started).count("ls-tree") == 2
     with pytest.raises(GitteamError):
         shaped.tracked_files("no-such-rev")
+
+
+def test_without_core_filemode_the_executable_bit_on_disk_is_not_trusted(repo: Path, tmp_path: Path) -> None:
+    (repo / "run.sh").write_text("#!/bin/sh\n")
+    (repo / "run.sh").chmod(0o755)
+    git(repo, "add", "run.sh")
+    git(repo, "commit", "-q", "-m", "an executable")
+    git(repo, "config", "core.fileMode", "false")
+    r = find_repository(repo)
+    (repo / "run.sh").write_text("#!/bin/sh\necho changed\n")
+    (repo / "run.sh").chmod(0o644)  # a file system that loses the bit: the committed mode stays
+    (repo / "new.sh").write_text("#!/bin/sh\n")
+    (repo / "new.sh").chmod(0o755)  # nor does a new file get one git would not trust
+    sha = r.commit_paths(repo, ["run.sh", "new.sh"], "modes", AUTHOR)
+    assert sha is not None
+    assert git(repo, "ls-tree", sha, "run.sh").startswith("100755 ")
+    assert git(repo, "ls-tree", sha, "new.sh").startswith("100644 ")
