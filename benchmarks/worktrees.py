@@ -51,6 +51,12 @@ def git(cwd: Path, *args: str) -> str:
                           env={**os.environ, **ENV_KEYS}).stdout
 
 
+def load() -> str:
+    """The machine's load average, printed above each table: the machine is shared, and it says how much."""
+    one, five, fifteen = os.getloadavg()
+    return f"(load average {one:.2f} {five:.2f} {fifteen:.2f})\n"
+
+
 def du(paths: list[Path]) -> int:
     """Bytes on disk under `paths` (du -s -B1: blocks, hard links once)."""
     there = [str(p) for p in paths if p.exists()]
@@ -95,7 +101,7 @@ def setup_part(cache: Path, sizes: list[int], agents_list: list[int], full_64_ma
     from gitteam.cone import Cone
     from gitteam.git import find_repository
 
-    print("\n## setup: one worktree per agent")
+    print(f"\n{load()}## setup: one worktree per agent")
     print(f"{'files':>8} {'agents':>6} {'how':<16}{'s/agent (median)':>18}{'total s':>9}{'disk':>12}"
           f"{'index':>11}")
     for files in sizes:
@@ -139,7 +145,7 @@ def gate_part(cache: Path, sizes: list[int], repeat: int) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from gitteam.git import find_repository
 
-    print(f"\n## gate: a whole tree for the test command of a one-file change; median of {repeat}")
+    print(f"\n{load()}## gate: a whole tree for the test command of a one-file change; median of {repeat}")
     print(f"{'files':>8} {'fresh full checkout':>21}{'switch a kept one':>19}{'ratio':>8}")
     for files in sizes:
         source = cached_repository(cache, files)
@@ -271,7 +277,7 @@ def run_part(cache: Path, sizes: list[int], repeat: int, full_max: int) -> None:
                 times.setdefault((files, mode), []).append(seconds)
                 peaks.setdefault((files, mode), []).append(peak)
                 print(f"  ({files:,} files, {mode}: {seconds:.2f} s, peak +{fmt_bytes(peak)})", flush=True)
-    print(f"\n## run: gitteam run --yes, {SUBTASKS} one-file subtasks, {SUBTASKS} agents, instant model; "
+    print(f"\n{load()}## run: gitteam run --yes, {SUBTASKS} one-file subtasks, {SUBTASKS} agents, instant model; "
           f"median of {repeat}")
     print(f"{'files':>8} {'mode':<8}{'seconds':>9}{'vs 10k':>8}{'disk peak above repo':>22}{'repo':>11}")
     smallest = min(sizes)
@@ -281,7 +287,7 @@ def run_part(cache: Path, sizes: list[int], repeat: int, full_max: int) -> None:
             ratio = median / statistics.median(times[(smallest, mode)]) if (smallest, mode) in times else 0.0
             print(f"{files:>8,} {mode:<8}{median:>9.2f}{ratio:>8.2f}{fmt_bytes(max(peaks[(files, mode)])):>22}"
                   f"{fmt_bytes(own[files]):>11}")
-    print("\n## git processes per subtask (one run each, through a logging git on PATH)")
+    print(f"\n{load()}## git processes per subtask (one run each, through a logging git on PATH)")
     for mode in modes(smallest, full_max):
         calls = bench.git_calls(repos[smallest], script, mode)
         top = ", ".join(f"{name} {n}" for name, n in calls.most_common(8))
@@ -304,7 +310,7 @@ def parallel_part(cache: Path, repeat: int) -> None:
             times[agents].append(bench.run(repo, script, "auto", agents)[0])
     one, eight = statistics.median(times[1]), statistics.median(times[8])
     calls = 1 + SUBTASKS * 3
-    print(f"\n## parallel: {SUBTASKS} one-file subtasks, 200 files, 0.4 s a model call ({calls} calls); "
+    print(f"\n{load()}## parallel: {SUBTASKS} one-file subtasks, 200 files, 0.4 s a model call ({calls} calls); "
           f"median of {repeat}")
     print(f"1 agent {one:.2f} s; 8 agents {eight:.2f} s: {one / eight:.2f}x "
           f"(model time alone: {calls * 0.4:.1f} s against {4 * 0.4:.1f} s, {calls / 4:.1f}x)")

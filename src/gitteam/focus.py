@@ -92,17 +92,11 @@ def focus(files: Sequence[str], task: str, named: Sequence[str] = (), defining: 
     if not (wanted or found or defining):
         return Focus({}, (), ())
     matches: dict[str, frozenset[str]] = {}
-    per_component: dict[str, frozenset[str]] = {}
     counts: Counter[str] = Counter()
+    hits = _Hits(wanted)
     for path in files:
-        hit: frozenset[str] = frozenset()
-        parts = path.split("/")
-        parts[-1] = parts[-1][:len(parts[-1]) - len(extension(parts[-1]))] or parts[-1]
-        for part in parts:
-            shared = per_component.get(part)
-            if shared is None:
-                shared = per_component[part] = words(part) & wanted
-            hit |= shared
+        folder, _, name = path.rpartition("/")
+        hit = hits.of_folder(folder) | hits.of(name[:len(name) - len(extension(name))] or name)
         if hit:
             matches[path] = hit
             counts.update(hit)
@@ -126,6 +120,33 @@ def focus(files: Sequence[str], task: str, named: Sequence[str] = (), defining: 
     scores = {path: round(score * (TEST_WEIGHT if is_test(path) else 1.0), 6) for path, score in scores.items()}
     used = sorted(weight, key=lambda w: (-weight[w], w))
     return Focus(scores, tuple(found), tuple(used))
+
+
+class _Hits:
+    """The task's words in each path component and folder, each worked out once. A component none of whose
+    substrings could be one of the words (every word the task has comes from a token that contains the word
+    less its last letter: "policy" from "policies") is settled by one search, not split into words."""
+
+    def __init__(self, wanted: frozenset[str]) -> None:
+        self.wanted = wanted
+        roots = sorted({word[:-1] for word in wanted}, key=len)
+        self._could = re.compile("|".join(map(re.escape, roots))).search if roots else None
+        self._parts: dict[str, frozenset[str]] = {}
+        self._folders: dict[str, frozenset[str]] = {"": frozenset()}
+
+    def of(self, part: str) -> frozenset[str]:
+        found = self._parts.get(part)
+        if found is None:
+            could = self._could is not None and self._could(part.lower())
+            found = self._parts[part] = words(part) & self.wanted if could else frozenset()
+        return found
+
+    def of_folder(self, folder: str) -> frozenset[str]:
+        found = self._folders.get(folder)
+        if found is None:
+            parent, _, name = folder.rpartition("/")
+            found = self._folders[folder] = self.of_folder(parent) | self.of(name)
+        return found
 
 
 def resolve_named(files: Sequence[str], named: Sequence[str]) -> list[str]:

@@ -10,6 +10,7 @@ methods whose job that is.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import re
@@ -32,6 +33,8 @@ from gitteam.cone import Cone
 from gitteam.errors import GitteamError, UsageError
 from gitteam.gitgrep import GrepMatch, stream_grep
 from gitteam.gitlocks import ADMIN_LOCKS, GitLocks, LockFile, kill_point
+from gitteam.gittree import BadPath, TreeEdit
+from gitteam.gittree import Entry as TreeEntry
 from gitteam.names import BRANCH_PREFIX
 
 # Location variables inherited from a hook or an outer git would redirect every call away from the repository
@@ -316,6 +319,21 @@ class _AttributeTree:
         return proc.stdout
 
 
+@dataclass(frozen=True, slots=True)
+class _Edited:
+    """A tree built from a commit's tree and some paths on disk (`Repository._edit`)."""
+
+    tree: str
+    base: str | None  # the tree it was built from; None: the empty tree
+    changes: dict[str, TreeEntry | None]  # each changed path's entry; None: deleted
+    hex_width: int  # the length of an object id in hex
+
+
+def _kept_mode(entry: TreeEntry | None) -> str:
+    """A regular file's mode where the executable bit on disk is not trusted: the one it had."""
+    return entry.mode if entry is not None and entry.mode in ("100644", "100755") else "100644"
+
+
 def _on_disk(path: Path) -> tuple[str, bytes] | str | None:
     """(mode, content) of a file or symlink, "other" for a directory (a submodule), None when it is gone."""
     try:
@@ -572,6 +590,27 @@ class _Readers:
             reader.close()
 
 
+class _Listings:
+    """The last few whole-tree listings, by tree id (a tree's files never change). A thread asking for a tree
+    another is listing waits for that listing instead of making its own."""
+
+    KEPT = 4  # a run lists its start and, now and then, a merged head: 100,000 paths are about 10 MB
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+
+    def get(self, tree: str, listing: Callable[[], tuple[str, ...]]) -> tuple[str, ...]:
+        with self._lock:
+            found = self._kept.get(tree)
+            if found is None:
+                found = self._kept[tree] = listing()
+                while len(self._kept) > self.KEPT:
+                    self._kept.popitem(last=False)
+            self._kept.move_to_end(tree)
+            return found
+
+
 @dataclass(frozen=True)
 class Repository:
     """One repository seen from the worktree at `root`: paths, a cache of worktrees' admin dirs, and each
@@ -584,6 +623,7 @@ class Repository:
     _worktrees: _LinkedWorktrees = field(default_factory=_LinkedWorktrees, init=False, repr=False, compare=False)
     _readers: _Readers = field(default_factory=_Readers, init=False, repr=False, compare=False)
     _settings: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _listings: _Listings = field(default_factory=lambda: _Listings(), init=False, repr=False, compare=False)
 
     @property
     def state_dir(self) -> Path:
@@ -702,10 +742,14 @@ class Repository:
 
     def _oid(self, rev: str, cwd: Path | None = None) -> str | None:
         """The object `rev` names, if it exists. Names read from root go to this thread's cat-file process (no
-        process of their own: a run reads refs hundreds of times); those of another worktree (its HEAD) to
-        `rev-parse` there."""
+        process of their own: a run reads refs hundreds of times), and so does a linked worktree's HEAD (git
+        names it `worktrees/<id>/HEAD` from any worktree); other names of another worktree go to `rev-parse`
+        there."""
         if cwd is None or cwd == self.root:
             return self._oids([rev])[0]
+        admin = self._dirs(cwd)[0]
+        if rev == "HEAD" and admin.parent == self.common_dir / "worktrees":
+            return self._oids([f"worktrees/{admin.name}/HEAD"])[0]
         proc = self.run_git("rev-parse", "--verify", "-q", "--end-of-options", rev, cwd=cwd)
         return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
@@ -749,7 +793,14 @@ class Repository:
         return proc.stdout.decode().strip() or None
 
     def tracked_files(self, rev: str) -> list[str]:
-        return _split_z(self.git("ls-tree", "-r", "-z", "--name-only", "--full-tree", rev))
+        """Every file of commit (or tree) `rev`. A whole-tree listing costs what the tree does (0.5 s at 100,000
+        files), and the planner's overview, the maps and the agents' tools all ask for the run's start: each
+        tree is listed once per Repository (`_Listings`)."""
+        tree = self._oid(f"{rev}^{{tree}}") if _plain_name(rev) and ":" not in rev else None
+        if tree is None:  # not a tree-ish cat-file resolves: ls-tree says what is wrong with it
+            return _split_z(self.git("ls-tree", "-r", "-z", "--name-only", "--full-tree", rev))
+        return list(self._listings.get(tree, lambda: tuple(_split_z(
+            self.git("ls-tree", "-r", "-z", "--name-only", "--full-tree", tree)))))
 
     def read_blob(self, rev: str, path: str) -> bytes | None:
         return self.read_blobs(rev, [path]).get(path)
@@ -841,7 +892,8 @@ class Repository:
         out = self.git("--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=all",
                        "--ignore-submodules=dirty", cwd=worktree)
         kept: set[str] | None = None
-        if exclude:  # git status takes no patterns of its own; ls-files adds them to the standard ones
+        if exclude and (out.startswith("??") or "\0??" in out):  # git status takes no patterns of its own;
+            # ls-files adds them to the standard ones (asked only when there are untracked files to filter)
             listing = self.git("ls-files", "-z", "--others", "--exclude-standard",
                                *(f"--exclude={pattern}" for pattern in exclude), cwd=worktree)
             kept = set(_split_z(listing))
@@ -1007,8 +1059,17 @@ class Repository:
                         attrs.get("branch"))
 
     def worktree_of_branch(self, branch: str) -> Path | None:
+        """The worktree that has `branch` checked out, if one has: each worktree's HEAD file read, as git finds
+        a branch's worktree (no process: a run asks once per subtask). From a linked worktree the main
+        worktree's place is git's to say: `worktree list`."""
         ref = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
-        return next((wt.path for wt in self.list_worktrees() if wt.branch == ref), None)
+        if self.git_dir != self.common_dir:
+            return next((wt.path for wt in self.list_worktrees() if wt.branch == ref), None)
+        wanted = f"ref: {ref}".encode("utf-8", "surrogateescape")
+        with self._worktree_admin():
+            heads = [(self.common_dir, self.root)]
+            heads += sorted((admin, path) for path, (admin, _, _) in _scan_worktrees(self.common_dir).items())
+            return next((path for admin, path in heads if (_read(admin / "HEAD") or b"").strip() == wanted), None)
 
     def included_files(self) -> list[str]:
         """The ignored files of root that `.worktreeinclude` names (e.g. `.env`): what new worktrees get."""
@@ -1039,19 +1100,21 @@ class Repository:
 
         Each file is stored as the bytes on disk (a symlink as its target), converted (line endings, a filter
         driver such as Git LFS) only where the `.gitattributes` of commit `attributes_from` (default: HEAD) say
-        so: `git add` would apply the worktree's own, which the change itself may have rewritten. A temporary
-        index seeded from HEAD keeps whatever else is staged or modified out of the commit; no hooks run
-        (commit-tree runs none).
+        so: `git add` would apply the worktree's own, which the change itself may have rewritten. The new tree
+        is HEAD's with `paths` changed, built from the trees along those paths alone (gittree.py), so whatever
+        else is staged or modified stays out of the commit and a commit costs what its paths cost, whatever
+        the size of the repository; no hooks run (commit-tree runs none). The worktree's index then takes the
+        committed entries of `paths`, so `git status` there shows them as committed.
         """
         head = self._oid("HEAD", cwd=worktree)
-        tree = self._tree_with(worktree, paths, attributes_from or head, head)
-        if head is not None and tree == self._oid(f"{head}^{{tree}}"):
-            self._index_follows(worktree, head, paths)  # a kill after HEAD moved left the index behind
+        edited = self._edit(worktree, paths, attributes_from or head, head)
+        if head is not None and edited.tree == edited.base:
+            self._index_follows(worktree, edited)  # a kill after HEAD moved left the index behind
             return None
-        new = self._commit_tree(tree, [head] if head else [], message, author)
+        new = self._commit_tree(edited.tree, [head] if head else [], message, author)
         if not self._transaction([("HEAD", new, head)], cwd=worktree):
             raise GitteamError(f"HEAD of {worktree} moved while committing; nothing was committed, retry")
-        self._index_follows(worktree, new, paths)
+        self._index_follows(worktree, edited)
         return new
 
     def snapshot(self, worktree: Path, paths: Sequence[str], message: str, author: tuple[str, str]) -> str | None:
@@ -1059,45 +1122,88 @@ class Repository:
         parent is its HEAD; it moves no ref and touches neither the worktree nor its index. None when it would
         change nothing. (What an agent left in its worktree, kept before the worktree goes.)"""
         head = self._oid("HEAD", cwd=worktree)
-        tree = self._tree_with(worktree, paths, None, head)
-        if head is not None and tree == self._oid(f"{head}^{{tree}}"):
+        edited = self._edit(worktree, paths, None, head)
+        if head is not None and edited.tree == edited.base:
             return None
-        return self._commit_tree(tree, [head] if head else [], message, author)
+        return self._commit_tree(edited.tree, [head] if head else [], message, author)
 
-    def _tree_with(self, worktree: Path, paths: Sequence[str], attributes_from: str | None, head: str | None) -> str:
-        """The tree of `head` with `paths` as they are on disk in `worktree`, built in a temporary index."""
-        entries, gitlinks = self._index_entries(worktree, paths, attributes_from, head)
-        with tempfile.TemporaryDirectory(prefix="gitteam-index-") as tmp:
-            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-            self.git("read-tree", *([head] if head else ["--empty"]), cwd=worktree, env=env)
-            self.git_bytes("update-index", "-z", "--index-info", cwd=worktree, env=env, input=entries)
-            if gitlinks:  # a submodule's checked-out commit: nothing to convert
-                self.git("update-index", "--add", "-z", "--stdin", cwd=worktree, env=env,
-                         input="".join(f"{path}\0" for path in gitlinks))
-            return self.git("write-tree", cwd=worktree, env=env).strip()
+    def _edit(self, worktree: Path, paths: Sequence[str], attributes_from: str | None, head: str | None) -> _Edited:
+        """The tree of `head` with `paths` as they are on disk in `worktree`, written (its blobs and the trees
+        on the way to them, in three processes at most: hash-object, mktree, and for submodules update-index)."""
+        base = self._oid(f"{head}^{{tree}}") if head else None
+        algorithm = ("sha256" if len(head) == 64 else "sha1") if head else self.object_format()
+        edit = TreeEdit(base, self._raw_trees, algorithm)
+        wanted = list(dict.fromkeys(paths))
+        try:
+            edit.load(wanted)
+            changes = self._entries_on_disk(worktree, wanted, attributes_from, edit)
+            tree, written = edit.build(changes)
+        except BadPath as err:
+            raise GitteamError(str(err)) from None
+        self._write_trees(written, tree)
+        return _Edited(tree, base, changes, hashlib.new(algorithm).digest_size * 2)
 
-    def _index_follows(self, worktree: Path, rev: str, paths: Sequence[str]) -> None:
-        """The worktree's own index takes `paths` from `rev`, so `git status` shows them as committed."""
-        with self.locks.held(self._admin_locks(worktree)):
-            self.git("--literal-pathspecs", "reset", "-q", "--pathspec-from-file=-", "--pathspec-file-nul", rev,
-                     cwd=worktree, input="".join(f"{path}\0" for path in paths))
-
-    def _index_entries(self, worktree: Path, paths: Sequence[str], attributes_from: str | None,
-                       head: str | None) -> tuple[bytes, list[str]]:
-        """`update-index -z --index-info` input for `paths` (their blobs written), and the gitlinks among them."""
+    def _entries_on_disk(self, worktree: Path, paths: Sequence[str], attributes_from: str | None,
+                         edit: TreeEdit) -> dict[str, TreeEntry | None]:
+        """Each path's new entry (its blob written), or None where it is gone."""
         found = {path: _on_disk(worktree / path) for path in paths}
-        gitlinks = [path for path, entry in found.items() if entry == "other"]
         files = {path: entry for path, entry in found.items() if isinstance(entry, tuple)}
         if not self._filemode():  # like git: the executable bit is not trusted; keep what HEAD has
-            modes = self._tree_modes(head, list(files)) if head else {}
-            files = {path: (modes.get(path, "100644") if mode != "120000" else mode, data)
+            files = {path: (mode if mode == "120000" else _kept_mode(edit.entry(path)), data)
                      for path, (mode, data) in files.items()}
         oids = self._store_blobs(files, attributes_from)
-        gone = [path for path, entry in found.items() if entry is None]
-        zero = "0" * (len(head) if head else 64 if gone and self.object_format() == "sha256" else 40)
-        lines = [f"0 {zero}\t{path}\0" for path in gone]
-        lines += [f"{files[path][0]} {oid}\t{path}\0" for path, oid in oids.items()]
-        return "".join(lines).encode("utf-8", "surrogateescape"), gitlinks
+        changes: dict[str, TreeEntry | None] = {path: None for path, entry in found.items() if entry is None}
+        changes.update({path: TreeEntry(files[path][0], oid) for path, oid in oids.items()})
+        changes.update(self._gitlinks(worktree, [path for path, entry in found.items() if entry == "other"]))
+        return changes
+
+    def _gitlinks(self, worktree: Path, paths: Sequence[str]) -> dict[str, TreeEntry]:
+        """The entries git gives directories (a submodule's checked-out commit), as `update-index --add` makes
+        them, in a temporary index of their own (git refuses a directory that is not a repository)."""
+        if not paths:
+            return {}
+        with tempfile.TemporaryDirectory(prefix="gitteam-index-") as tmp:
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            self.git("update-index", "--add", "-z", "--stdin", cwd=worktree, env=env,
+                     input="".join(f"{path}\0" for path in paths))
+            out = self.git("ls-files", "-s", "-z", cwd=worktree, env=env)
+        entries = {}
+        for item in _split_z(out):
+            meta, _, path = item.partition("\t")
+            mode, oid, _ = meta.split(" ")
+            entries[path] = TreeEntry(mode, oid)
+        return entries
+
+    def _raw_trees(self, oids: Sequence[str]) -> list[bytes | None]:
+        """The raw content of trees, in one round trip to this thread's cat-file process."""
+        return [found.data if found is not None and found.kind == "tree" else None
+                for found in self._reader().query([("contents", oid) for oid in oids])]
+
+    def _write_trees(self, trees: Sequence[tuple[str, Mapping[bytes, TreeEntry]]], root: str) -> None:
+        """Write the trees a `TreeEdit` built, children first, in one `mktree --batch`: git checks every entry
+        (its object exists, with the kind its mode says) and the ids must be those the edit computed."""
+        if not trees:
+            return
+        stream = b"".join(b"".join(f"{entry.mode} {entry.kind} {entry.oid}\t".encode() + name + b"\0"
+                                   for name, entry in entries.items()) + b"\0" for _, entries in trees)
+        written = self.git("mktree", "--batch", "-z", input=stream).split()
+        expected = [oid for oid, _ in trees]
+        if written != expected or expected[-1] != root:
+            raise GitteamError(f"git wrote trees {written[-3:]} where {expected[-3:]} were computed: "
+                               "nothing was committed")
+
+    def _index_follows(self, worktree: Path, edited: _Edited) -> None:
+        """The worktree's own index takes the committed entries of the changed paths (and drops the deleted
+        ones), so `git status` shows them as committed. Only those entries are written: a sparse index stays
+        sparse, and the cost is that of the paths."""
+        zero = "0" * edited.hex_width
+        lines = [f"0 {zero}\t{path}\0" if entry is None else f"{entry.mode} {entry.oid}\t{path}\0"
+                 for path, entry in edited.changes.items()]
+        if not lines:
+            return
+        with self.locks.held(self._admin_locks(worktree)):
+            self.git_bytes("update-index", "-z", "--index-info", cwd=worktree,
+                           input="".join(lines).encode("utf-8", "surrogateescape"))
 
     def _store_blobs(self, files: Mapping[str, tuple[str, bytes]], attributes_from: str | None) -> dict[str, str]:
         """Write each file's blob: converted where the attributes of `attributes_from` say so, else as it is."""
@@ -1129,13 +1235,6 @@ class Repository:
             values = self.config_values("core.filemode")
             self._settings["filemode"] = not values or values[-1].strip().lower() not in ("false", "no", "off", "0")
         return self._settings["filemode"]
-
-    def _tree_modes(self, rev: str, paths: Sequence[str]) -> dict[str, str]:
-        """The mode of each of `paths` that is in the tree of `rev`."""
-        if not paths:
-            return {}
-        out = self.git("--literal-pathspecs", "ls-tree", "-z", "--full-tree", rev, "--", *paths)
-        return {item.partition("\t")[2]: item.split(" ", 1)[0] for item in _split_z(out)}
 
     def _commit_tree(self, tree: str, parents: Sequence[str], message: str, author: tuple[str, str]) -> str:
         name, email = author

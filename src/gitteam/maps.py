@@ -22,6 +22,7 @@ import ast
 import posixpath
 import re
 import threading
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -77,6 +78,9 @@ class _Snapshot:
     present: frozenset[str]
     lock: threading.Lock = field(default_factory=threading.Lock)
     imports: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = field(default_factory=dict)  # path -> (target, names)
+    # (languages, what is concealed) -> the files of those languages, not concealed, by directory: every coder of
+    # a run asks the same of the same commit, and at 100,000 files the answer costs a tenth of a second
+    pools: dict[tuple[frozenset[str], object, object], dict[str, list[str]]] = field(default_factory=dict)
     _modules: dict[str, list[str]] | None = None
 
     def modules(self) -> dict[str, list[str]]:
@@ -93,6 +97,48 @@ class _Snapshot:
             return self._modules
 
 
+class _Sources:
+    """Source files read to find importers, kept for the next coder (by repository, commit and path), up to
+    `budget` bytes, least recently used out first: the coders of a run map the same commit, and the files
+    nearest theirs overlap (at 100,000 files each reads MAX_SCAN_FILES of them)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
+        self._size = 0
+        self._reading: dict[tuple[str, str], threading.Lock] = {}  # (repository, commit) -> one reader at a time
+
+    def read(self, repo: Repository, rev: str, paths: Sequence[str]) -> dict[str, bytes]:
+        """The blobs of `paths` at `rev`. Coders reading the same commit read one after another (they start
+        together): the second finds what the first read instead of reading it beside it."""
+        where = str(repo.common_dir)
+        with self._lock:
+            reading = self._reading.setdefault((where, rev), threading.Lock())
+        with reading:
+            return self._read(repo, where, rev, paths)
+
+    def _read(self, repo: Repository, where: str, rev: str, paths: Sequence[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        with self._lock:
+            for path in paths:
+                data = self._kept.get((where, rev, path))
+                if data is not None:
+                    self._kept.move_to_end((where, rev, path))
+                    found[path] = data
+        missing = [path for path in paths if path not in found]
+        read = repo.read_blobs(rev, missing) if missing else {}
+        with self._lock:
+            for path, data in read.items():
+                if len(data) <= self.budget // 64 and (where, rev, path) not in self._kept:
+                    self._kept[(where, rev, path)] = data
+                    self._size += len(data)
+            while self._size > self.budget:
+                self._size -= len(self._kept.popitem(last=False)[1])
+        return {path: found[path] if path in found else read[path] for path in paths if path in found or path in read}
+
+
+_SOURCES = _Sources(32 << 20)
 _SNAPSHOTS: OrderedDict[tuple[str, str], _Snapshot] = OrderedDict()
 _SNAPSHOTS_LOCK = threading.Lock()
 
@@ -156,10 +202,9 @@ class _Links:
 def _scan(repo: Repository, snap: _Snapshot, owned: Sequence[str], links: _Links,
           conceal: Callable[[str], bool]) -> dict[str, bytes]:
     """Fill `links` with the imports of the owned files and their importers; returns the blobs it read."""
-    kinds = {language(path) for path in owned} & {"python", "js"}
-    pool = [path for path in snap.files if language(path) in kinds and not conceal(path)]
-    near = _nearest(pool, owned)[:MAX_SCAN_FILES]
-    blobs = repo.read_blobs(snap.rev, near)
+    kinds = frozenset({str(language(path)) for path in owned} & {"python", "js"})
+    near = _nearest(_pool(snap, kinds, conceal), owned, MAX_SCAN_FILES)
+    blobs = _SOURCES.read(repo, snap.rev, near)
     needles = {path: _needle(path) for path in owned if language(path) in kinds}
     for path in owned:
         if path in blobs:
@@ -186,12 +231,37 @@ def _needle(path: str) -> bytes:
     return stem.encode()
 
 
-def _nearest(paths: Sequence[str], owned: Sequence[str]) -> list[str]:
-    """`paths` ordered by how many leading directories they share with one of the owned files, most first."""
+def _pool(snap: _Snapshot, kinds: frozenset[str], conceal: Callable[[str], bool]) -> dict[str, list[str]]:
+    """The files of `snap` in the languages `kinds` that `conceal` leaves, by directory; made once per snapshot
+    (coders starting together wait for the first), unless `conceal` cannot be a key (rare: made each time)."""
+    try:  # a bound method (SecretFiles.hides) is keyed by its object's value: each coder's is a new object
+        key = (kinds, getattr(conceal, "__self__", conceal), getattr(conceal, "__func__", None))
+        hash(key)
+    except TypeError:
+        return _pool_of(snap.files, kinds, conceal)
+    with snap.lock:
+        found = snap.pools.get(key)
+        if found is None:
+            found = snap.pools[key] = _pool_of(snap.files, kinds, conceal)
+        return found
+
+
+def _pool_of(files: Sequence[str], kinds: frozenset[str], conceal: Callable[[str], bool]) -> dict[str, list[str]]:
+    pool: dict[str, list[str]] = {}
+    for path in files:
+        if language(path) in kinds and not conceal(path):
+            pool.setdefault(path.rpartition("/")[0], []).append(path)
+    return pool
+
+
+def _nearest(pool: Mapping[str, Sequence[str]], owned: Sequence[str], limit: int) -> list[str]:
+    """The first `limit` files of `pool` (directory -> its files) ordered by how many leading directories they
+    share with one of the owned files, most first, then by path. Every file of a directory shares as many: the
+    directories are scored, and only the files of those that can be among the first `limit` are sorted."""
     owned_parts = [path.split("/")[:-1] for path in owned]
 
-    def shared(path: str) -> int:
-        parts = path.split("/")[:-1]
+    def shared(directory: str) -> int:
+        parts = directory.split("/") if directory else []
         best = 0
         for other in owned_parts:
             n = 0
@@ -202,7 +272,16 @@ def _nearest(paths: Sequence[str], owned: Sequence[str]) -> list[str]:
             best = max(best, n)
         return best
 
-    return sorted(paths, key=lambda path: (-shared(path), path))
+    scores = {directory: shared(directory) for directory in pool}
+    counted, floor = 0, 0
+    for score in sorted(set(scores.values()), reverse=True):  # the lowest score the first `limit` files reach
+        floor = score
+        counted += sum(len(pool[d]) for d, s in scores.items() if s == score)
+        if counted >= limit:
+            break
+    kept = [(-scores[directory], path) for directory, files in pool.items() if scores[directory] >= floor
+            for path in files]
+    return [path for _, path in sorted(kept)[:limit]]
 
 
 def _imports_of(snap: _Snapshot, path: str, data: bytes) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -300,8 +379,13 @@ def _js_target(snap: _Snapshot, base: str) -> str | None:
 def _siblings(snap: _Snapshot, path: str, conceal: Callable[[str], bool]) -> list[str]:
     folder = path.rpartition("/")[0]
     prefix = folder + "/" if folder else ""
-    return [other for other in snap.files if other != path and other.startswith(prefix) and "/" not in
-            other[len(prefix):] and language(other) and not conceal(other)][:MAX_NEIGHBOURS]
+    found: list[str] = []
+    for other in snap.files[bisect_left(snap.files, prefix):]:  # sorted: the directory's files are together
+        if not other.startswith(prefix) or len(found) >= MAX_NEIGHBOURS:
+            break
+        if other != path and "/" not in other[len(prefix):] and language(other) and not conceal(other):
+            found.append(other)
+    return found
 
 
 # -- rendering --------------------------------------------------------------------------------------------------

@@ -14,13 +14,14 @@ read tools refuse, and `added_markers` which redaction markers a write would put
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import os
 import re
 import threading
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -368,7 +369,7 @@ class SecretFiles:
 
     def hides(self, path: str) -> bool:
         folded = path.casefold()
-        return _any_match(folded, self.files) and not _any_match(folded, self.allow_read)
+        return _matcher(tuple(self.files))(folded) and not _matcher(tuple(self.allow_read))(folded)
 
     def refusal(self, path: str) -> str:
         return (f"refused: {path} is a secret file (credentials by its name): agents may not read it. If the "
@@ -376,17 +377,40 @@ class SecretFiles:
                 f"[secrets] allow_read in their user config")
 
 
-def _any_match(path: str, patterns: Iterable[str]) -> bool:
-    return any(_matches(path, pattern.casefold()) for pattern in patterns)
+@functools.lru_cache(maxsize=32)
+def _matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    """Whether a case-folded path matches one of `patterns` (as SecretFiles reads them), as one compiled regular
+    expression per kind of pattern: a map or a file listing asks it of every path of the repository."""
+    names: list[str] = []
+    paths: list[str] = []
+    parts: list[str] = []
+    prefixes: list[str] = []
+    for pattern in (p.casefold() for p in patterns):
+        if pattern.endswith("/"):
+            directory = pattern.rstrip("/")
+            (prefixes if "/" in directory else parts).append(fnmatch.translate(directory))
+        elif "/" not in pattern:
+            names.append(fnmatch.translate(pattern))
+        else:
+            paths.append(fnmatch.translate(pattern))
+            if pattern.startswith("**/"):
+                paths.append(fnmatch.translate(pattern[3:]))
 
+    def one(translated: list[str]) -> Callable[[str], object] | None:
+        return re.compile("|".join(translated)).match if translated else None
 
-def _matches(path: str, pattern: str) -> bool:
-    if pattern.endswith("/"):
-        directory = pattern.rstrip("/")
+    name, whole, part, prefix = one(names), one(paths), one(parts), one(prefixes)
+
+    def matches(path: str) -> bool:
+        if name is not None and name(path.rpartition("/")[2]):
+            return True
+        if whole is not None and whole(path):
+            return True
+        if part is None and prefix is None:
+            return False
         parents = path.split("/")[:-1]
-        if "/" in directory:
-            return any(fnmatch.fnmatchcase("/".join(parents[:i]), directory) for i in range(1, len(parents) + 1))
-        return any(fnmatch.fnmatchcase(part, directory) for part in parents)
-    if "/" not in pattern:
-        return fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], pattern)
-    return fnmatch.fnmatchcase(path, pattern) or (pattern.startswith("**/") and fnmatch.fnmatchcase(path, pattern[3:]))
+        if part is not None and any(part(p) for p in parents):
+            return True
+        return prefix is not None and any(prefix("/".join(parents[:i])) for i in range(1, len(parents) + 1))
+
+    return matches

@@ -146,7 +146,7 @@ class Progress:
         self.summaries[outcome.agent] = outcome.summary
         self.starts[outcome.agent] = start
         subtask = self.plan.by_id().get(outcome.agent)
-        if subtask is not None:
+        if subtask is not None and subtask.id in _depended_on(self.plan):  # read from git only when needed
             self.handoffs[outcome.agent] = handoff(repo, subtask, start, outcome.head, outcome.summary)
 
     @classmethod
@@ -159,7 +159,7 @@ class Progress:
             base=state.base, plan=plan,
             summaries={a.id: a.summary for a in merged},
             handoffs={a.id: handoff(repo, subtasks[a.id], a.base, a.head, a.summary) for a in merged
-                      if repo is not None and a.id in subtasks},
+                      if repo is not None and a.id in subtasks and a.id in _depended_on(plan)},
             starts={a.id: a.base for a in agents if a.base},  # where each one's branch began
             repairs=state.repairs,
             feedback=dict(state.rework),
@@ -168,6 +168,12 @@ class Progress:
                       for a in agents if a.status == "approved" and a.head},
             integration_review=(review["head"], str(review["verdict"].get("decision"))) if review else None,
         )
+
+
+def _depended_on(plan: Plan) -> set[str]:
+    """The subtasks some other one depends on: the only ones whose handoff is ever read (a replanned attempt
+    keeps its dependencies, and takes its predecessor's place in its dependents')."""
+    return {dep for sub in plan.subtasks for dep in sub.depends_on}
 
 
 def _verdict(data: dict[str, Any] | None) -> Verdict | None:

@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gitteam.config import Config, settings_of
@@ -37,6 +37,7 @@ from gitteam.metering import Meter
 from gitteam.models.base import CallContext, Model
 from gitteam.models.registry import Registry, check_command
 from gitteam.modelspec import COMMAND, ROLES
+from gitteam.names import agent_ref
 from gitteam.overview import repository_overview
 from gitteam.plan import PRIORITIES, Plan, Subtask, serialize_overlaps, waves
 from gitteam.roles import planner as planner_role
@@ -318,40 +319,78 @@ def execute(ctx: RunContext, progress: Progress, options: RunOptions, resumed: f
                                                  reason="not started: an earlier subtask failed"))
             continue
         start = integration.head(ctx)
-        # a rework a crash cut short carries on from where its branch began: later merges are not its work
-        jobs = [assignment(progress, sub, progress.starts.get(sub.id, start) if sub.id in progress.feedback else
-                           start, index[sub.id], wave, resume=sub.id in resumed, queued=sub.id in queued)
+        jobs = [assignment(progress, sub, began_at(ctx, progress, sub.id, start), index[sub.id], wave,
+                           resume=sub.id in resumed, queued=sub.id in queued)
                 for sub in todo if sub.id not in progress.approved]
-        began = {job.subtask.id: job.start for job in jobs}
-        outcomes = run_wave(ctx, jobs, max_agents)
-        while outcomes:
-            retries: list[Assignment] = []
-            for outcome in outcomes:
-                ctx.journal.append(AgentFinished(agent=outcome.agent, status=outcome.status, reason=outcome.reason,
-                                                 head=outcome.head))
-                if outcome.status == "approved":
-                    progress.approved[outcome.agent] = outcome
-                    continue
-                first = began.get(outcome.agent, start)
-                new = None if failed or ctx.meter.stopping() else next_attempt(ctx, progress, outcome, first,
-                                                                                progress.attempts)
-                if new is None:
-                    failed.append(outcome)
-                    continue
-                index[new.id], began[new.id] = index[outcome.agent], first  # a fresh branch from the same start
-                retries.append(assignment(progress, new, first, index[new.id], wave))
-            outcomes = run_wave(ctx, retries, max_agents) if retries and not failed else []
-        if not failed:
-            todo = [sub for sub in waves(progress.plan)[number - 1] if sub.id not in progress.summaries]
-            for sub in todo:  # in plan order, the ones approved before a crash included
-                outcome = progress.approved.pop(sub.id)
-                integration.merge_agent(ctx, outcome)
-                record_backlog(ctx, outcome)
-                progress.merged_agent(ctx.repo, outcome, outcome.start or began.get(sub.id, start))
-                progress.feedback.pop(sub.id, None)
+        state = _Wave(ctx, progress, wave, number, start, {job.subtask.id: job.start for job in jobs}, index, failed)
+        run_wave(ctx, jobs, max_agents, state.finished)
+        while state.retries and not failed:
+            again, state.retries = state.retries, []
+            run_wave(ctx, again, max_agents, state.finished)
+        state.merge_ready()  # the ones approved before a crash, when nothing of this wave ran
     if failed:
         return finish_failed(ctx, failed)
     return integration.conclude(ctx, options, progress)
+
+
+def began_at(ctx: RunContext, progress: Progress, agent: str, head: str) -> str:
+    """Where `agent`'s work starts, the integration branch being at `head`: where its branch began, when it has
+    one (a resumed subtask, a rework a crash cut short: siblings merged since are not its work), as journaled,
+    else (a kill before that was journaled) where it forks from the integration branch; else `head`."""
+    recorded = progress.starts.get(agent)
+    if recorded:
+        return recorded
+    tip = ctx.repo.rev_parse(agent_ref(ctx.run, agent))
+    return (ctx.repo.merge_base(tip, head) or head) if tip else head
+
+
+@dataclass
+class _Wave:
+    """One wave as its outcomes come in (in plan order, `run_wave`): each is journaled; an approved one merges
+    as soon as every subtask before it in the plan has, so the result is a sequential run's while the wave's
+    slower subtasks are still at work; a failed one gets its next attempt (`retries`) or fails the run."""
+
+    ctx: RunContext
+    progress: Progress
+    wave: list[Subtask]  # as it was planned when it started (a next attempt's siblings)
+    number: int  # the wave's, from 1
+    start: str  # the integration head it started from
+    began: dict[str, str]  # subtask -> the commit its branch began at
+    index: dict[str, int]  # subtask -> its place in the plan
+    failed: list[Outcome]  # the run's failures: one stops every merge
+    retries: list[Assignment] = field(default_factory=list)
+
+    def finished(self, outcome: Outcome) -> None:
+        self.ctx.journal.append(AgentFinished(agent=outcome.agent, status=outcome.status, reason=outcome.reason,
+                                              head=outcome.head))
+        if outcome.status == "approved":
+            self.progress.approved[outcome.agent] = outcome
+            self.merge_ready()
+            return
+        first = self.began.get(outcome.agent, self.start)
+        new = None if self.failed or self.ctx.meter.stopping() else next_attempt(
+            self.ctx, self.progress, outcome, first, self.progress.attempts)
+        if new is None:
+            self.failed.append(outcome)
+            return
+        self.index[new.id], self.began[new.id] = self.index[outcome.agent], first  # a fresh branch, same start
+        self.retries.append(assignment(self.progress, new, first, self.index[new.id], self.wave))
+
+    def merge_ready(self) -> None:
+        """Merge the approved subtasks of the wave that follow, in plan order, the ones merged already."""
+        if self.failed:
+            return  # a failure stops the run: what is approved stays so, for resume to merge
+        for sub in waves(self.progress.plan)[self.number - 1]:  # next attempts in their predecessors' places
+            if sub.id in self.progress.summaries:
+                continue
+            outcome = self.progress.approved.pop(sub.id, None)
+            if outcome is None:
+                return
+            integration.merge_agent(self.ctx, outcome)
+            record_backlog(self.ctx, outcome)
+            self.progress.merged_agent(self.ctx.repo, outcome,
+                                       outcome.start or self.began.get(sub.id, self.start))
+            self.progress.feedback.pop(sub.id, None)
 
 
 def assignment(progress: Progress, sub: Subtask, start: str, index: int, wave: list[Subtask], resume: bool = False,
@@ -362,15 +401,23 @@ def assignment(progress: Progress, sub: Subtask, start: str, index: int, wave: l
                       siblings=tuple(other for other in wave if other.id != sub.id))
 
 
-def run_wave(ctx: RunContext, jobs: list[Assignment], max_agents: int) -> list[Outcome]:
+def run_wave(ctx: RunContext, jobs: list[Assignment], max_agents: int,
+             finished: Callable[[Outcome], None]) -> None:
+    """Run the jobs, `max_agents` at a time; each outcome goes to `finished` (in this thread) as soon as it and
+    every job before it are done, so what follows from them (journal, merges, next attempts) keeps the jobs'
+    order whatever order they end in."""
     if len(jobs) <= 1 or max_agents == 1:
-        return [run_subtask(ctx, job) for job in jobs]
+        for job in jobs:
+            finished(run_subtask(ctx, job))
+        return
     with ThreadPoolExecutor(max_workers=min(max_agents, len(jobs)), thread_name_prefix="agent") as pool:
         futures = [pool.submit(run_subtask, ctx, job) for job in jobs]
         try:
-            return [f.result() for f in futures]
-        except KeyboardInterrupt:
-            ctx.meter.halt("interrupted")  # agents commit what they have and stop before their next call
+            for future in futures:  # in order: a later job that ends first waits here for the ones before it
+                finished(future.result())
+        except BaseException as error:
+            if isinstance(error, KeyboardInterrupt):
+                ctx.meter.halt("interrupted")  # agents commit what they have and stop before their next call
             for f in futures:
                 f.cancel()
             pool.shutdown(wait=True)
