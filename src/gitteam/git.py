@@ -812,7 +812,9 @@ class Repository:
 
     def file_modes(self, rev: str, paths: Sequence[str]) -> dict[str, str]:
         """The mode ("100644", "100755", "120000", "160000") of each of `paths` that the tree of `rev` has."""
-        return self._tree_modes(rev, paths)
+        if not paths:
+            return {}
+        return {path: mode for path, (mode, _) in self._tree_entries(rev, paths).items()}
 
     def _cat_blobs(self, names: Sequence[str]) -> dict[str, bytes]:
         """The blobs `names` name, in one round trip to this thread's cat-file process; names that name no
