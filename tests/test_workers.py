@@ -107,6 +107,7 @@ def six_parts(pause: Path | None = None, hold_wave: Path | None = None) -> dict[
     second = [subtask(n, [f"{n}.txt"], depends_on=[dep]) for n, dep in zip("def", "abc", strict=True)]
     coders: dict[str, list[dict[str, object]]] = {
         n: [call("write_file", path=f"{n}.txt", content=f"part {n}\n"), done(f"wrote {n}")] for n in "bcdef"}
+    coders["e"].insert(1, call("remember", content="parts end with a newline", tags=["convention"]))
     coders["a"] = [call("write_file", path="a.txt", content="part a, first half\n"),
                    call("write_file", path="a2.txt", content="unused"),  # refused: not its file; no harm
                    call("write_file", path="a.txt", content="part a, first half\npart a, second half\n"),
@@ -171,6 +172,9 @@ def test_three_workers_land_a_two_wave_run_exactly_as_one_machine_would(team: Te
     assert Counter(agent for agent, _ in every) == Counter("abcdef")  # each claimed exactly once
     assert all(claims(output) for output in outputs)  # the work was shared
     assert not team.remote_refs("refs/gitteam/runs/")  # the run's namespace is gone from the remote
+    memory = subprocess.run([sys.executable, "-m", "gitteam", "memory", "list", "--json"], cwd=team.owner,
+                            env=team.env("owner"), capture_output=True, text=True, timeout=60)
+    assert "parts end with a newline" in memory.stdout  # what a worker's agent remembered reached the owner
 
     events = owner_events(team)
     reported = [e for e in events if e["event"] == "worker_reported"]
