@@ -240,12 +240,18 @@ def test_two_workers_racing_for_one_subtask_one_wins(team: Team, tmp_path: Path)
     assert git(team.owner, "show", "main:only.txt") == "one"
 
 
-def test_a_paused_worker_that_wakes_up_after_a_takeover_lands_nothing(team: Team, tmp_path: Path) -> None:
+def held_run(team: Team, tmp_path: Path) -> tuple[Path, Path, str, subprocess.Popen[str]]:
+    """The six parts, `a` held at its second call; the tree a local run reaches; the owner, its run published."""
     held = tmp_path / "a-held"
     script_file = write_script(tmp_path / "six.json", six_parts(pause=held))
     expected = local_tree(tmp_path, team, write_script(tmp_path / "plain.json", six_parts()))
     owner = team.run(script_file)
     team.wait_published(owner)
+    return held, script_file, expected, owner
+
+
+def test_a_paused_worker_that_wakes_up_after_a_takeover_lands_nothing(team: Team, tmp_path: Path) -> None:
+    held, script_file, expected, owner = held_run(team, tmp_path)
     sleeper = team.worker("sleeper", script_file, "--idle", "1")
     wait_reached(sleeper, held)  # it holds `a`
     status = subprocess.run([sys.executable, "-m", "gitteam", "status", "--json"], cwd=team.owner,
@@ -303,11 +309,7 @@ def wait_held(workers: list[subprocess.Popen[str]], *held: Path, seconds: float 
 
 
 def test_an_interrupted_worker_gives_its_job_back_with_its_work_at_once(team: Team, tmp_path: Path) -> None:
-    held = tmp_path / "a-held"
-    script_file = write_script(tmp_path / "six.json", six_parts(pause=held))
-    expected = local_tree(tmp_path, team, write_script(tmp_path / "plain.json", six_parts()))
-    owner = team.run(script_file)
-    team.wait_published(owner)
+    held, script_file, expected, owner = held_run(team, tmp_path)
     quitter = team.worker("quitter", script_file)
     wait_reached(quitter, held)  # it holds `a`, whose first half is on its disk
     (run,) = owner_run_ids(team)
