@@ -1,0 +1,60 @@
+"""One home for the preamble of the tests that drive gitteam through the real SDKs against loopback servers
+(fakeapi.py serves the wire formats, loopback.py scripts the team behind them). A pytest plugin: conftest.py
+loads it, so every test module has its fixtures without importing them.
+
+- `loopback_env`: the provider environment: both API keys set, no base URL or proxy from the machine, retry
+  backoff in milliseconds. A module whose every test needs it says `pytestmark =
+  pytest.mark.usefixtures("loopback_env")`; `crew` and `api` bring it themselves.
+- `crew`: a scripted team (loopback.Team) behind its own server, once per wire format of FLAVORS; a test that
+  wants other formats parametrizes it: `@pytest.mark.parametrize("crew", ["responses"], indirect=True)`.
+- `api`: a bare loopback server (fakeapi.FakeAPI) for tests that build a model themselves; `sleeps`: the
+  backoff those models would have slept, recorded instead.
+- `configure(crew, ...)`: the user config that points every role at one model "m" behind the crew's server.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakeapi import FakeAPI, serve
+from loopback import Team, model_table, provider_env, roles, team, write_user_config
+
+FLAVORS = ("anthropic", "openai")  # Anthropic Messages and OpenAI Chat Completions; "responses" on request
+
+
+@pytest.fixture
+def loopback_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    provider_env(monkeypatch)
+
+
+@pytest.fixture(params=FLAVORS)
+def crew(request: pytest.FixtureRequest, loopback_env: None) -> Iterator[Team]:
+    with team(request.param) as scripted:
+        yield scripted
+
+
+@pytest.fixture
+def api(loopback_env: None) -> Iterator[FakeAPI]:
+    with serve() as server:
+        yield server
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+def home() -> Path:
+    """This test's HOME (conftest's hermetic_env makes one per test): the user config lives under it."""
+    return Path(os.environ["HOME"])
+
+
+def configure(crew: Team, model: str = "model-x", extra: str = "", **keys: Any) -> None:
+    """Every role on one model "m" (`model` as the server sees it, `keys` more of its table) behind the crew's
+    server, in the user config; `extra` is more TOML after the [roles] table."""
+    write_user_config(home(), model_table("m", crew.flavor, crew.api.url, model, **keys) + roles("m") + extra)
