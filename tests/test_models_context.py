@@ -6,32 +6,29 @@ The compaction's own rules, message by message: tests/test_window.py."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import commit_files
+from crews import configure
 from fakeapi import anthropic_error, openai_error
 from gitteam.models.base import Message, ToolCall
 from gitteam.models.window import DIGEST_MARK, TRIM_MARK, compact, message_tokens
 from gitteam.roles.lines import window
-from loopback import Team, call, model_table, plan, provider_env, roles, run, subtask, team, turn, write_user_config
+from loopback import Team, call, plan, run, subtask, team, turn
 from scripts import blob, events
 
 CONTEXT = 6000
 BIG = "".join(f"line {n}: " + "x" * 60 + "\n" for n in range(60))  # about 4,300 characters
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    provider_env(monkeypatch)
+pytestmark = pytest.mark.usefixtures("loopback_env")
 
 
-def configure(crew: Team, context: int = CONTEXT) -> None:
-    text = model_table("m", crew.flavor, crew.api.url, "model-small", context_tokens=context, max_output_tokens=1000)
-    write_user_config(Path(os.environ["HOME"]), text + roles("m"))
+def configure_window(crew: Team, context: int = CONTEXT) -> None:
+    configure(crew, "model-small", context_tokens=context, max_output_tokens=1000)
 
 
 def size(body: dict[str, Any]) -> int:
@@ -50,7 +47,7 @@ WINDOW = 2 * CONTEXT + 2000  # room for the brief (the whole plan) and the reads
 def test_old_tool_outputs_are_trimmed_before_the_window_fills(repo: Path, flavor: str) -> None:
     commit_files(repo, {"data/big.txt": BIG})
     with team(flavor) as crew:
-        configure(crew, context=WINDOW)
+        configure_window(crew, context=WINDOW)
         crew.planner(plan(subtask("work", ["src/app.py"])))
         crew.coder("work", *[turn(call("read_file", path="data/big.txt")) for _ in range(14)],
                    turn(call("write_file", path="src/app.py", content="DONE = 1\n"), call("done", summary="read it")))
@@ -78,7 +75,7 @@ def test_many_turns_are_summarized_into_a_digest_and_the_brief_stays(repo: Path)
     small = "".join(f"row {n}\n" for n in range(60))  # about 400 characters: too short to trim
     commit_files(repo, {"data/small.txt": small})
     with team("anthropic") as crew:
-        configure(crew)
+        configure_window(crew)
         crew.planner(plan(subtask("work", ["src/app.py"])))
         steps = [turn(call("read_file", path="data/small.txt", start_line=1 + n % 5), text=f"note {n}")
                  for n in range(45)]
@@ -103,8 +100,7 @@ def test_many_turns_are_summarized_into_a_digest_and_the_brief_stays(repo: Path)
 def test_a_context_error_from_the_provider_compacts_and_retries(repo: Path, flavor: str) -> None:
     commit_files(repo, {"data/big.txt": BIG})
     with team(flavor) as crew:
-        text = model_table("m", flavor, crew.api.url, "model-unknown-window")  # no context_tokens: a 32k guess
-        write_user_config(Path(os.environ["HOME"]), text + roles("m"))
+        configure(crew, "model-unknown-window")  # no context_tokens: a 32k guess
         too_long = (anthropic_error(400, "invalid_request_error", "prompt is too long: 9000 tokens > 8000 maximum")
                     if flavor == "anthropic" else
                     openai_error(400, "This model's maximum context length is 8000 tokens",
