@@ -22,14 +22,24 @@ from typing import Any
 import pytest
 
 from fakeapi import FakeAPI, serve
-from loopback import Team, model_table, provider_env, roles, team, write_user_config
+from loopback import Team, model_table, roles, team, write_user_config
 
 FLAVORS = ("anthropic", "openai")  # Anthropic Messages and OpenAI Chat Completions; "responses" on request
+# Variables of the machine that would send a request elsewhere than the loopback server, or sign it otherwise.
+MACHINE_ENDPOINTS = ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_PROFILE", "ANTHROPIC_CONFIG_DIR",
+                     "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "HTTP_PROXY", "HTTPS_PROXY",
+                     "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
 @pytest.fixture
 def loopback_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    provider_env(monkeypatch)
+    """Both keys set, nothing of the machine's endpoints or proxies, backoff in milliseconds."""
+    for name in MACHINE_ENDPOINTS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("GITTEAM_RETRY_BASE_SECONDS", "0.001")
 
 
 @pytest.fixture(params=FLAVORS)

@@ -234,15 +234,3 @@ def resume(root: Path, run_id: str, **overrides: object) -> RunResult:
     repo = find_repository(root)
     config = load_config(repo.root, {key.replace("__", "."): value for key, value in overrides.items()})
     return resume_run(repo, config, run_id, RunOptions(yes=True))
-
-
-def provider_env(monkeypatch: Any, home: Path | None = None) -> None:
-    """Both keys set, no base URL or proxy from the machine, backoff in milliseconds."""
-    for name in ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_PROFILE", "ANTHROPIC_CONFIG_DIR",
-                 "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "HTTP_PROXY", "HTTPS_PROXY",
-                 "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setenv("GITTEAM_RETRY_BASE_SECONDS", "0.001")
