@@ -24,19 +24,7 @@ from gitteam.models.anthropic import mark_cache
 from gitteam.review.evidence import Evidence
 from gitteam.review.verdict import Finding, Verdict, reviewer_decision
 from loopback import Team, call, first_user_text, plan, run, subtask, team, turn
-from scripts import (
-    approve,
-    cli,
-    coder_writes,
-    done,
-    events,
-    finding,
-    note,
-    plan_turn,
-    request_changes,
-    script,
-    start,
-)
+from scripts import approve, cli, coder_writes, done, events, finding, note, plan_turn, request_changes, script, start
 from scripts import subtask as plan_subtask
 from scripts import turn as script_turn
 
