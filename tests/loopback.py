@@ -142,6 +142,16 @@ class Team:
     def models(self, role: str) -> list[str]:
         return [model for r, _, model in self.seen if r == role]
 
+    def bodies(self, role: str, agent: str | None = None) -> list[dict[str, Any]]:
+        """What the server received from `role` (from its `agent` only, when named): the request bodies, in the
+        order they arrived."""
+        found = []
+        for request in self.api.requests:
+            sender_role, sender = self.identify(request.body)
+            if sender_role == role and agent in (None, sender):
+                found.append(request.body)
+        return found
+
 
 def tool_names(body: Mapping[str, Any]) -> list[str]:
     names = []

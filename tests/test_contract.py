@@ -489,8 +489,7 @@ def test_a_subtasks_fields_reach_a_model_coder_verbatim(repo: Path) -> None:
         crew.reviewer("app", loopback.approve())
         result = loopback.run(repo, "x")
         assert result.state == "merged", result.message
-        firsts = [loopback.first_user_text(r.body) for r in crew.api.requests
-                  if crew.identify(r.body) == ("coder", "app")]
+        firsts = [loopback.first_user_text(body) for body in crew.bodies("coder", "app")]
     assert firsts
     for text in ("app", 'Title "q" \\ ü', instructions, "src/app.py"):
         assert text in firsts[0], text

@@ -209,7 +209,7 @@ def test_scratch_files_are_writable_runnable_when_allowed_and_invisible_to_git(a
 
 
 def coder_brief(crew: Team) -> str:
-    return first_user_text(next(r.body for r in crew.api.requests if crew.identify(r.body)[0] == "coder"))
+    return first_user_text(crew.bodies("coder")[0])
 
 
 def loopback_run(repo: Path, crew: Team, user_config: str = "", task: str = "do the task") -> RunResult:
@@ -256,7 +256,7 @@ def test_a_refused_edit_reaches_the_model_with_its_error_and_the_fix_lands(repo:
                    turn(call("done", summary="returns 2")))
         result = loopback_run(repo, crew)
         assert (result.exit_code, result.state) == (0, "merged"), result.message
-        last = [r.body for r in crew.api.requests if crew.identify(r.body) == ("coder", "fix")][-1]
+        last = crew.bodies("coder", "fix")[-1]
         (_, broken, is_error), (_, fixed, _) = tool_results(last)
         assert is_error and "refused: it would leave a syntax error in a file that parsed" in broken
         assert "line 2" in broken and "     2\t    return (1" in broken

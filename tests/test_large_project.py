@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -149,5 +148,5 @@ def tool_texts(crew: Team) -> list[tuple[str, str, bool]]:
     """The coder's tool results as its last request carried them."""
     from loopback import tool_results
 
-    last: dict[str, Any] = [r.body for r in crew.api.requests if crew.identify(r.body) == ("coder", "fix")][-1]
+    last = crew.bodies("coder", "fix")[-1]
     return tool_results(last)

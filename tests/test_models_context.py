@@ -36,10 +36,6 @@ def size(body: dict[str, Any]) -> int:
     return len(json.dumps({k: body[k] for k in ("system", "tools", "messages") if k in body})) // 4
 
 
-def coder_bodies(crew: Team, agent: str = "work") -> list[dict[str, Any]]:
-    return [r.body for r in crew.api.requests if crew.identify(r.body) == ("coder", agent)]
-
-
 WINDOW = 2 * CONTEXT + 2000  # room for the brief (the whole plan) and the reads, trimmed; not all of them whole
 
 
@@ -55,7 +51,7 @@ def test_old_tool_outputs_are_trimmed_before_the_window_fills(repo: Path, flavor
         result = run(repo)
 
         assert (result.exit_code, result.state) == (0, "merged"), result.message
-        bodies = coder_bodies(crew)
+        bodies = crew.bodies("coder", "work")
         assert len(bodies) == 15
         assert 14 * len(BIG) // 4 > WINDOW  # uncompacted, the conversation would not fit
         assert max(map(size, bodies)) < WINDOW
@@ -85,7 +81,7 @@ def test_many_turns_are_summarized_into_a_digest_and_the_brief_stays(repo: Path)
         result = run(repo, limits__max_steps=60)
 
         assert (result.exit_code, result.state) == (0, "merged"), result.message
-        bodies = coder_bodies(crew)
+        bodies = crew.bodies("coder", "work")
         assert max(map(size, bodies)) < CONTEXT
         last = json.dumps(bodies[-1]["messages"])
         assert DIGEST_MARK[:40] in last
@@ -112,7 +108,7 @@ def test_a_context_error_from_the_provider_compacts_and_retries(repo: Path, flav
         result = run(repo)
 
         assert (result.exit_code, result.state) == (0, "merged"), result.message
-        bodies = coder_bodies(crew)
+        bodies = crew.bodies("coder", "work")
         assert len(bodies) == 4
         assert size(bodies[3]) < size(bodies[2]) * 0.75  # the retry after "too long" was compacted
         assert [e["role"] for e in events(repo, result.run, "compacted")] == ["coder"]

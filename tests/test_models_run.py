@@ -44,13 +44,12 @@ def test_a_whole_run_round_trips_tool_calls_and_merges(repo: Path, crew: Team) -
     assert blob(repo, "main", "docs/guide.md") == b"# Guide\n"
     assert status(repo) == ""
     assert len(commits(repo, base or "", f"gitteam/{result.run}/app")) == 2  # two review rounds
-    requests = [r.body for r in crew.api.requests]
     # the planner's file read came back as a tool result answering its own call id, with the file's text
-    planner_turn_3 = [b for b in requests if crew.identify(b)[0] == "planner"][2]
+    planner_turn_3 = crew.bodies("planner")[2]
     results = tool_results(planner_turn_3)
     assert any("return 1" in text and not error for _, text, error in results)
     # the coder's second round carried the reviewer's finding in the same conversation
-    app_requests = [b for b in requests if crew.identify(b) == ("coder", "app")]
+    app_requests = crew.bodies("coder", "app")
     assert "say why it returns 2" in json.dumps(app_requests[-1]["messages"])
     assert len(app_requests[-1]["messages"]) > len(app_requests[0]["messages"])
     model = "m"
@@ -133,7 +132,7 @@ def test_malformed_and_invalid_arguments_go_back_and_are_corrected(repo: Path) -
         assert any("not a JSON object" in text for text in refusals)
         assert any("missing required argument(s): content" in text for text in refusals)
         assert any("'content' must be of type string" in text for text in refusals)
-        last = [r.body for r in crew.api.requests if crew.identify(r.body) == ("coder", "work")][-1]
+        last = crew.bodies("coder", "work")[-1]
         errors = [text for _, text, error in tool_results(last) if error]
         assert len(errors) == 3
 
@@ -151,7 +150,7 @@ def test_a_model_that_will_not_call_tools_gets_reminders_then_fails_with_its_wor
 
         assert (result.exit_code, result.state) == (1, "failed"), result.message
         assert "3 times in a row without calling a tool" in result.message
-        coder_bodies = [r.body for r in crew.api.requests if crew.identify(r.body)[0] == "coder"]
+        coder_bodies = crew.bodies("coder")
         assert len(coder_bodies) == 4  # one call that worked, then three without a tool: two reminders
         assert all(b.get("tool_choice") == {"type": "auto"} for b in coder_bodies)
         assert "call done" in json.dumps(coder_bodies[-1]["messages"][-1])

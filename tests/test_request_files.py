@@ -15,12 +15,12 @@ from scripts import blob, events
 
 def answers(crew: Team, agent: str) -> list[str]:
     """Every tool result the coder of `agent` was sent, in order."""
-    bodies = [r.body for r in crew.api.requests if crew.identify(r.body) == ("coder", agent)]
+    bodies = crew.bodies("coder", agent)
     return [text for _, text, _ in tool_results(bodies[-1])] if bodies else []
 
 
 def reviewer_requests(crew: Team) -> str:
-    return json.dumps([r.body for r in crew.api.requests if crew.identify(r.body)[0] == "reviewer"])
+    return json.dumps(crew.bodies("reviewer"))
 
 
 def test_a_coder_is_granted_a_free_file_it_asks_for_and_lands_it(repo: Path, crew: Team) -> None:

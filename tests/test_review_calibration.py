@@ -189,8 +189,8 @@ def test_checks_that_keep_failing_are_sent_back_a_bounded_number_of_times(repo: 
 
 def reviewer_requests(crew: Team) -> list[dict[str, Any]]:
     """The first request of each reviewer conversation, in order."""
-    return [r.body for r in crew.api.requests if crew.identify(r.body)[0] == "reviewer"
-            and not any(message.get("role") == "assistant" for message in r.body.get("messages") or [])]
+    return [body for body in crew.bodies("reviewer")
+            if not any(message.get("role") == "assistant" for message in body.get("messages") or [])]
 
 
 def test_the_next_rounds_reviewer_reads_the_summary_the_earlier_findings_and_the_interdiff(

@@ -252,6 +252,6 @@ def test_a_whole_run_on_the_responses_api(repo: Path) -> None:
         result = run(repo)
 
         assert (result.exit_code, result.state) == (0, "merged"), result.message
-        coder = [r.body for r in crew.api.requests if crew.identify(r.body) == ("coder", "work")]
+        coder = crew.bodies("coder", "work")
         assert len(coder) == 2 and all(body["store"] is False for body in coder)
         assert reasoning_item("rs_9", "gAAAA-coder==") in coder[1]["input"]

@@ -48,10 +48,6 @@ def anthropic(api: FakeAPI, model: str = "claude-sonnet-4-6", **fields: Any) -> 
     return AnthropicModel(f"anthropic:{model}", definition, retry=RetryPolicy(sleep=lambda _: None), timeout=5.0)
 
 
-def coder_bodies(crew: Team, agent: str = "work") -> list[dict[str, Any]]:
-    return [r.body for r in crew.api.requests if crew.identify(r.body) == ("coder", agent)]
-
-
 # --- tool_choice auto and the reminder ----------------------------------------------------------------
 
 
@@ -68,7 +64,7 @@ def test_tool_choice_is_auto_and_a_text_only_reply_gets_the_reminder(repo: Path,
     result = run(repo, limits__reminders=1)  # one in a row is allowed, twice over the run
 
     assert (result.exit_code, result.state) == (0, "merged"), result.message
-    bodies = coder_bodies(crew)
+    bodies = crew.bodies("coder", "work")
     assert len(bodies) == 4
     auto = {"type": "auto"} if crew.flavor == "anthropic" else "auto"
     assert all(body["tool_choice"] == auto for body in bodies)
@@ -96,7 +92,7 @@ def test_thinking_blocks_go_back_byte_identical_across_turns(repo: Path) -> None
         result = run(repo)
 
         assert (result.exit_code, result.state) == (0, "merged"), result.message
-        bodies = coder_bodies(crew)
+        bodies = crew.bodies("coder", "work")
         assert len(bodies) == 3
         for body in bodies:
             assert body["thinking"] == {"type": "enabled", "budget_tokens": 4000}
