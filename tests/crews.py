@@ -10,6 +10,9 @@ loads it, so every test module has its fixtures without importing them.
 - `api`: a bare loopback server (fakeapi.FakeAPI) for tests that build a model themselves; `sleeps`: the
   backoff those models would have slept, recorded instead.
 - `configure(crew, ...)`: the user config that points every role at one model "m" behind the crew's server.
+
+Then a test scripts the crew (`crew.planner(...)`, `crew.coder(...)`), runs gitteam (`loopback.run(repo)`) and
+reads what the server received from whom with `crew.bodies(role, agent)`.
 """
 
 from __future__ import annotations
