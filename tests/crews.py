@@ -20,12 +20,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from fakeapi import FakeAPI, serve
-from loopback import Team, model_table, roles, team, write_user_config
+
+if TYPE_CHECKING:
+    from loopback import Team
+# loopback itself is imported where it is used: conftest loads this plugin in every pytest process, and loopback
+# brings the whole orchestrator (about 0.2 s), which a process that runs no loopback test has no use for.
 
 FLAVORS = ("anthropic", "openai")  # Anthropic Messages and OpenAI Chat Completions; "responses" on request
 # Variables of the machine that would send a request elsewhere than the loopback server, or sign it otherwise.
@@ -47,6 +51,8 @@ def loopback_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(params=FLAVORS)
 def crew(request: pytest.FixtureRequest, loopback_env: None) -> Iterator[Team]:
+    from loopback import team
+
     with team(request.param) as scripted:
         yield scripted
 
@@ -70,4 +76,6 @@ def home() -> Path:
 def configure(crew: Team, model: str = "model-x", extra: str = "", **keys: Any) -> None:
     """Every role on one model "m" (`model` as the server sees it, `keys` more of its table) behind the crew's
     server, in the user config; `extra` is more TOML after the [roles] table."""
+    from loopback import model_table, roles, write_user_config
+
     write_user_config(home(), model_table("m", crew.flavor, crew.api.url, model, **keys) + roles("m") + extra)
