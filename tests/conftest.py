@@ -11,6 +11,8 @@ import pytest
 
 from gitteam.git import Repository
 
+pytest_plugins = ("crews",)  # the loopback crews' fixtures: crew, api, loopback_env, sleeps
+
 
 @pytest.fixture(autouse=True)
 def hermetic_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

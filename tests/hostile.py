@@ -204,13 +204,9 @@ def user_config(settings: Mapping[str, object]) -> str:
 
 def write_user_config(settings: Mapping[str, object]) -> Path:
     """The user config of this test ($XDG_CONFIG_HOME is the hermetic fixture's)."""
-    return write_user_config_text(user_config(settings))
-
-
-def write_user_config_text(text: str) -> Path:
     path = Path(os.environ["XDG_CONFIG_HOME"]) / "gitteam" / "config.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    path.write_text(user_config(settings), encoding="utf-8")
     return path
 
 

@@ -17,16 +17,14 @@ from pathlib import Path
 import pytest
 
 from killing import kill_and_resume, reference_tree, team
-from loopback import provider_env
 
 SHARDS = 3  # each kind's points spread over this many tests, for pytest-xdist
 
 
 @pytest.mark.parametrize("shard", range(SHARDS))
 @pytest.mark.parametrize("kind", ["request", "transaction", "filter"])
-def test_killed_at_every_point_the_run_resumes_to_the_same_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                 kind: str, shard: int) -> None:
-    provider_env(monkeypatch)
+@pytest.mark.usefixtures("loopback_env")
+def test_killed_at_every_point_the_run_resumes_to_the_same_tree(tmp_path: Path, kind: str, shard: int) -> None:
     home = Path.home()
     with team(home) as crew:
         tree = reference_tree(tmp_path, home, crew)

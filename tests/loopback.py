@@ -142,6 +142,16 @@ class Team:
     def models(self, role: str) -> list[str]:
         return [model for r, _, model in self.seen if r == role]
 
+    def bodies(self, role: str, agent: str | None = None) -> list[dict[str, Any]]:
+        """What the server received from `role` (from its `agent` only, when named): the request bodies, in the
+        order they arrived."""
+        found = []
+        for request in self.api.requests:
+            sender_role, sender = self.identify(request.body)
+            if sender_role == role and agent in (None, sender):
+                found.append(request.body)
+        return found
+
 
 def tool_names(body: Mapping[str, Any]) -> list[str]:
     names = []
@@ -234,15 +244,3 @@ def resume(root: Path, run_id: str, **overrides: object) -> RunResult:
     repo = find_repository(root)
     config = load_config(repo.root, {key.replace("__", "."): value for key, value in overrides.items()})
     return resume_run(repo, config, run_id, RunOptions(yes=True))
-
-
-def provider_env(monkeypatch: Any, home: Path | None = None) -> None:
-    """Both keys set, no base URL or proxy from the machine, backoff in milliseconds."""
-    for name in ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_PROFILE", "ANTHROPIC_CONFIG_DIR",
-                 "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "HTTP_PROXY", "HTTPS_PROXY",
-                 "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setenv("GITTEAM_RETRY_BASE_SECONDS", "0.001")

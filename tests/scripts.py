@@ -177,6 +177,17 @@ def events(root: Path, run: str, kind: str | None = None) -> list[dict[str, Any]
     return [e for e in found if kind is None or e["event"] == kind]
 
 
+def journal_so_far(root: Path) -> tuple[str, list[dict[str, Any]]]:
+    """The id of the one run in the repository and its events so far, read from a process that may still be
+    writing: a line being written is left out; ("", []) before the run has a journal."""
+    runs = root / ".git" / "gitteam" / "runs"
+    for run in runs.iterdir() if runs.is_dir() else []:
+        path = run / "events.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return run.name, [json.loads(line) for line in lines if line.endswith("}")]
+    return "", []
+
+
 def run_state(root: Path, run: str) -> RunState:
     return load_run(find_repository(root).state_dir, run)
 

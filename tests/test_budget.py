@@ -6,45 +6,29 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from crews import home
 from fakeapi import Scripted, anthropic_message
 from gitteam.events import from_json
 from gitteam.ui import ProgressPrinter
-from loopback import (
-    Team,
-    approve,
-    call,
-    model_table,
-    plan,
-    provider_env,
-    resume,
-    roles,
-    run,
-    subtask,
-    team,
-    turn,
-    write_user_config,
-)
+from loopback import Team, approve, call, model_table, plan, resume, roles, run, subtask, team, turn, write_user_config
 from scripts import blob, commits, events, note, rev, run_state
 
 _IDS = itertools.count(1)
 DOLLAR = {"input_tokens": 1000, "output_tokens": 0}  # $1 a call at 1000 USD per million input tokens
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    provider_env(monkeypatch)
+pytestmark = pytest.mark.usefixtures("loopback_env")
 
 
 def configure(crew: Team, **economy: str) -> None:
     text = model_table("big", crew.flavor, crew.api.url, "claude-big", input_price=1000.0, output_price=0.0)
     text += model_table("small", crew.flavor, crew.api.url, "claude-small", input_price=100.0, output_price=0.0)
-    write_user_config(Path(os.environ["HOME"]), text + roles("big", economy=economy))
+    write_user_config(home(), text + roles("big", economy=economy))
 
 
 def test_a_budget_smaller_than_the_work_stops_with_exit_4_and_resume_finishes(repo: Path) -> None:

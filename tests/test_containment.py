@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from conftest import commit_files, git
+from crews import configure
 from gitteam.errors import GitteamError
 from gitteam.sandbox.runner import make_sandbox
 from hostile import (
@@ -56,9 +57,8 @@ from hostile import (
     user_status,
     wait_for,
     write_user_config,
-    write_user_config_text,
 )
-from loopback import call, model_table, plan, provider_env, roles, team, turn
+from loopback import call, plan, team, turn
 from loopback import subtask as loopback_subtask
 from scripts import blob, coder_runs, coder_writes, done, rev, write_script
 
@@ -413,8 +413,8 @@ def test_reading_other_worktrees_beside_its_own_outside_the_repository(repo: Pat
         assert mark in run.loot()
 
 
-def test_secrets_linked_into_the_worktree_and_read_back_through_the_model_tools(
-        repo: Path, sandbox: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("loopback_env")
+def test_secrets_linked_into_the_worktree_and_read_back_through_the_model_tools(repo: Path, sandbox: str) -> None:
     """The command links an owned path to the user's SSH key (and copies it, if it can); the coder then asks
     gitteam, which reads outside the sandbox, for both with read_file and search: nothing of the key may reach
     the model provider (a loopback server records every request)."""
@@ -425,8 +425,7 @@ def test_secrets_linked_into_the_worktree_and_read_back_through_the_model_tools(
     code = payload('attempt("link", lambda: os.symlink(T["key"], "notes.md"))\n'
                    'attempt("copy", lambda: write("copy.txt", read(T["key"])))', key=key)
     with team("anthropic") as crew:
-        provider_env(monkeypatch)
-        write_user_config_text(model_table("m", "anthropic", crew.api.url, "model-x") + roles("m"))
+        configure(crew)
         crew.planner(plan(loopback_subtask(AGENT, [*OWNED, "notes.md", "copy.txt"])))
         crew.coder(AGENT, *(turn(call(name, **args)) for name, args in (
             ("write_file", {"path": TEST_FILE, "content": code}), ("run", {"command": TEST_COMMAND}),

@@ -23,8 +23,9 @@ import typer.main
 
 import loopback
 from conftest import commit_files, git
+from crews import configure, home
 from gitteam.cli import app
-from loopback import provider_env, write_user_config
+from loopback import write_user_config
 from pausing import interrupt, paused, release, wait_reached
 from scripts import (
     approve,
@@ -325,7 +326,7 @@ def test_command_for_every_role_is_refused_pointing_to_coder(repo: Path, how: st
 def test_every_tool_with_every_argument_is_accepted(repo: Path, tmp_path: Path) -> None:
     commit_files(repo, {"src/old.py": "OLD = 1\n", "tests/test_app.py": "import unittest\n"})
     # the allow-list counts only from the user config
-    write_user_config(Path(os.environ["HOME"]), f'[commands]\nallowed = ["{sys.executable} -c pass"]\n')
+    write_user_config(home(), f'[commands]\nallowed = ["{sys.executable} -c pass"]\n')
     reads = [call("list_files"), call("list_files", glob="src/*.py"),
              call("read_file", path="src/app.py"), call("read_file", path="src/app.py", start_line=1, end_line=2),
              call("search", pattern="main"), call("search", pattern="main", glob="*.py"),
@@ -373,8 +374,8 @@ def test_a_subtasks_fields_reach_its_coder_verbatim(repo: Path, tmp_path: Path) 
     data = script(planner=[plan_turn([{"id": "power_op.v2", "title": title, "instructions": instructions,
                                        "files": files}])], coder={}, reviewer={"*": [block()]})
     dump = tmp_path / "prompt.txt"
-    home = Path(os.environ["HOME"])  # where the command dumps its prompt must be writable in the sandbox
-    write_user_config(home, f"[sandbox]\nread_write = [{json.dumps(str(tmp_path))}]\n")
+    # where the command dumps its prompt must be writable in the sandbox
+    write_user_config(home(), f"[sandbox]\nread_write = [{json.dumps(str(tmp_path))}]\n")
     coder = "command:" + shlex.join([sys.executable, "-c", DUMP_PROMPT, str(dump)])
     ran = cli(repo, "run", "x", "--model", saved(tmp_path, data), "--coder", coder, "--yes")
     assert ran.returncode == 3, ran.stderr  # the reviewer blocks: the prompt is what this test is after
@@ -475,13 +476,12 @@ def test_every_agent_commit_carries_a_note_even_when_interrupted(repo: Path, tmp
         assert (provenance["run"], provenance["agent"], provenance["role"]) == (run, "app", "coder")
 
 
-def test_a_subtasks_fields_reach_a_model_coder_verbatim(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("loopback_env")
+def test_a_subtasks_fields_reach_a_model_coder_verbatim(repo: Path) -> None:
     """The same through a provider: the coder's first message, as the API receives it."""
-    provider_env(monkeypatch)
     instructions = 'Return 2:\n\n    def main():\n        return 2\n\nThen "call done" when C:\\x is handled.'
     with loopback.team("openai") as crew:
-        write_user_config(Path(os.environ["HOME"]), loopback.model_table("m", "openai", crew.api.url, "small")
-                          + loopback.roles("m"))
+        configure(crew, "small")
         crew.planner(loopback.plan({"id": "app", "title": 'Title "q" \\ ü', "instructions": instructions,
                                     "files": ["src/app.py"]}))
         crew.coder("app", loopback.turn(loopback.call("write_file", path="src/app.py", content="X = 2\n"),
@@ -489,8 +489,7 @@ def test_a_subtasks_fields_reach_a_model_coder_verbatim(repo: Path, monkeypatch:
         crew.reviewer("app", loopback.approve())
         result = loopback.run(repo, "x")
         assert result.state == "merged", result.message
-        firsts = [loopback.first_user_text(r.body) for r in crew.api.requests
-                  if crew.identify(r.body) == ("coder", "app")]
+        firsts = [loopback.first_user_text(body) for body in crew.bodies("coder", "app")]
     assert firsts
     for text in ("app", 'Title "q" \\ ü', instructions, "src/app.py"):
         assert text in firsts[0], text

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import commit_files, git
+from crews import configure
 from gitteam.config import ProtectConfig, SandboxConfig
 from gitteam.git import find_repository
 from gitteam.journal import Journal
@@ -26,22 +27,7 @@ from gitteam.run.context import RunResult
 from gitteam.sandbox import safe_env
 from gitteam.sandbox.runner import from_config
 from gitteam.transcripts import DIR, read_transcript
-from loopback import (
-    Team,
-    Turn,
-    call,
-    first_user_text,
-    model_table,
-    plan,
-    provider_env,
-    roles,
-    run,
-    subtask,
-    team,
-    tool_results,
-    turn,
-    write_user_config,
-)
+from loopback import Team, Turn, call, first_user_text, plan, run, subtask, team, tool_results, turn
 from scripts import blob, coder_runs, coder_writes, done, events, plan_turn, rev, script, start, worktrees
 from scripts import subtask as scripts_subtask
 
@@ -223,18 +209,16 @@ def test_scratch_files_are_writable_runnable_when_allowed_and_invisible_to_git(a
 
 
 def coder_brief(crew: Team) -> str:
-    return first_user_text(next(r.body for r in crew.api.requests if crew.identify(r.body)[0] == "coder"))
+    return first_user_text(crew.bodies("coder")[0])
 
 
 def loopback_run(repo: Path, crew: Team, user_config: str = "", task: str = "do the task") -> RunResult:
-    text = model_table("m", "anthropic", crew.api.url, "claude-sonnet-4-6") + roles("m") + user_config
-    write_user_config(Path(os.environ["HOME"]), text)
+    configure(crew, "claude-sonnet-4-6", extra=user_config)
     return run(repo, task)
 
 
-def test_the_brief_lists_the_commands_the_coder_may_run_or_says_there_are_none(
-        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    provider_env(monkeypatch)
+@pytest.mark.usefixtures("loopback_env")
+def test_the_brief_lists_the_commands_the_coder_may_run_or_says_there_are_none(repo: Path) -> None:
 
     def finish(value: int) -> tuple[Turn, ...]:
         return turn(call("write_file", path="src/app.py", content=f"A = {value}\n")), turn(call("done", summary="ok"))
@@ -263,9 +247,8 @@ def test_the_brief_lists_the_commands_the_coder_may_run_or_says_there_are_none(
         assert "\npytest -q ...\n</allowed_commands" in coder_brief(crew)
 
 
-def test_a_refused_edit_reaches_the_model_with_its_error_and_the_fix_lands(
-        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    provider_env(monkeypatch)
+@pytest.mark.usefixtures("loopback_env")
+def test_a_refused_edit_reaches_the_model_with_its_error_and_the_fix_lands(repo: Path) -> None:
     with team("anthropic") as crew:
         crew.planner(plan(subtask("fix", ["src/app.py"])))
         crew.coder("fix", turn(call("edit_file", path="src/app.py", old="return 1", new="return (1")),
@@ -273,7 +256,7 @@ def test_a_refused_edit_reaches_the_model_with_its_error_and_the_fix_lands(
                    turn(call("done", summary="returns 2")))
         result = loopback_run(repo, crew)
         assert (result.exit_code, result.state) == (0, "merged"), result.message
-        last = [r.body for r in crew.api.requests if crew.identify(r.body) == ("coder", "fix")][-1]
+        last = crew.bodies("coder", "fix")[-1]
         (_, broken, is_error), (_, fixed, _) = tool_results(last)
         assert is_error and "refused: it would leave a syntax error in a file that parsed" in broken
         assert "line 2" in broken and "     2\t    return (1" in broken

@@ -23,6 +23,7 @@ import pytest
 
 import loopback
 from conftest import commit_files
+from crews import configure
 
 GOLDEN = Path(__file__).parent / "golden"
 TASK = "Make main() return 2 and say so in the README."
@@ -60,12 +61,10 @@ def render(body: dict[str, Any], repo: Path, run: str) -> str:
 
 
 @pytest.fixture
-def first_requests(repo: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    loopback.provider_env(monkeypatch)
+def first_requests(repo: Path, loopback_env: None) -> dict[str, str]:
     commit_files(repo, {"README.md": "# app\n\nA tiny app.\n"}, "readme")
     with loopback.team("anthropic") as crew:
-        loopback.write_user_config(Path(os.environ["HOME"]), loopback.model_table("m", "anthropic", crew.api.url,
-                                                                                  "claude-test") + loopback.roles("m"))
+        configure(crew, "claude-test")
         crew.planner(loopback.plan(loopback.subtask("app", ["src/app.py"]),
                                    loopback.subtask("docs", ["README.md"], depends_on=["app"])))
         crew.coder("app", loopback.turn(loopback.call("write_file", path="src/app.py",

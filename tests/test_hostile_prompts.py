@@ -11,7 +11,6 @@ around them), and each hostile text sits whole inside one innermost fence, where
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 import loopback
 from conftest import commit_files, git
+from crews import configure
 from gitteam import fences
 from gitteam.commands import review as gatecmd
 from gitteam.config import load_config
@@ -114,18 +114,16 @@ def user_texts(body: Mapping[str, Any]) -> list[str]:
     return texts
 
 
-def scenario(repo: Path, monkeypatch: pytest.MonkeyPatch, text: Texts) -> list[tuple[str, str, list[str]]]:
+def scenario(repo: Path, text: Texts) -> list[tuple[str, str, list[str]]]:
     """The pipeline (planner, two coders, a round of changes, reviewers, the integration review), then
     `gitteam review` over a range with a check finding on an odd path: (role, system prompt, user texts) of
     every request, in order."""
-    loopback.provider_env(monkeypatch)
     commit_files(repo, {"AGENTS.md": text("conventions") + "\n", "src/lib.py": "def helper(x):\n    return x\n"},
                  "conventions")
     base = git(repo, "rev-parse", "HEAD")
     Blackboard(find_repository(repo)).remember(text("memory"), files=["src/app.py"], tags=["api"])
     with loopback.team("anthropic") as crew:
-        loopback.write_user_config(Path(os.environ["HOME"]), loopback.model_table(
-            "m", "anthropic", crew.api.url, "model-small") + loopback.roles("m"))
+        configure(crew, "model-small")
         crew.planner(loopback.plan(
             {"id": "alpha", "title": "Alpha", "instructions": "Return 2. " + text("instructions"),
              "files": ["src/app.py"]},
@@ -150,17 +148,17 @@ def scenario(repo: Path, monkeypatch: pytest.MonkeyPatch, text: Texts) -> list[t
                  user_texts(r.body)) for r in crew.api.requests]
 
 
+@pytest.mark.usefixtures("loopback_env")
 def test_hostile_text_cannot_change_the_structure_of_any_prompt(repo: Path, tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     names = tag_names(tmp_path)
     texts = {kind: hostile(kind, names) for kind in KINDS} | {"path": PATH}
     assert len(texts["memory"]) < 1200  # a memory note is shown up to 1,200 characters: the whole of it
     twin_repo = tmp_path / "twin"
     git(tmp_path, "clone", "-q", str(repo), str(twin_repo))
-    attacked = scenario(repo, monkeypatch, texts.__getitem__)
+    attacked = scenario(repo, texts.__getitem__)
     capsys.readouterr()
-    twin = scenario(twin_repo, monkeypatch, lambda kind: harmless(texts[kind]))
+    twin = scenario(twin_repo, lambda kind: harmless(texts[kind]))
 
     assert [role for role, _, _ in attacked] == [role for role, _, _ in twin]
     assert {"planner", "coder", "reviewer"} <= {role for role, _, _ in attacked}

@@ -6,13 +6,12 @@ from the cache, the rest written). What gitteam counted is compared with what th
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from crews import configure
 from fakeapi import Recorded, Scripted
 from gitteam.config import LimitsConfig
 from gitteam.git import find_repository
@@ -21,7 +20,7 @@ from gitteam.metering import Intake
 from gitteam.models.base import Usage
 from gitteam.models.prices import builtin_prices
 from gitteam.transcripts import DIR, read_transcript
-from loopback import Team, call, model_table, plan, provider_env, roles, run, subtask, team, turn, write_user_config
+from loopback import Team, call, plan, run, subtask, team, turn
 from scripts import blob, events
 
 MODEL = "claude-sonnet-4-6"
@@ -31,9 +30,7 @@ OLD_LIMIT = 400_000  # the per-agent cap of 400k billed tokens that failed this 
 OUTPUT_TOKENS = 400  # what the server reports each answer cost
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    provider_env(monkeypatch)
+pytestmark = pytest.mark.usefixtures("loopback_env")
 
 
 def large_module(name: str, lines: int) -> str:
@@ -98,7 +95,7 @@ def test_a_coder_reading_six_large_files_of_a_2000_file_project_finishes_within_
     sphinx_like(repo)
     target = LARGE[0]
     with team("anthropic") as crew:
-        write_user_config(Path(os.environ["HOME"]), model_table("m", "anthropic", crew.api.url, MODEL) + roles("m"))
+        configure(crew, MODEL)
         reported = cached_usage(crew)
         crew.planner(plan(subtask("fix", [target])))
         crew.coder("fix",
@@ -151,5 +148,5 @@ def tool_texts(crew: Team) -> list[tuple[str, str, bool]]:
     """The coder's tool results as its last request carried them."""
     from loopback import tool_results
 
-    last: dict[str, Any] = [r.body for r in crew.api.requests if crew.identify(r.body) == ("coder", "fix")][-1]
+    last = crew.bodies("coder", "fix")[-1]
     return tool_results(last)

@@ -3,29 +3,17 @@ within its budget; and the planner's overview and the map reaching the models in
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 import sphinxlike
 from conftest import commit_files
+from crews import configure
 from gitteam.git import find_repository
 from gitteam.maps import MAP_TOKENS, coder_map
 from gitteam.tokens import estimate_tokens
-from loopback import (
-    call,
-    first_user_text,
-    model_table,
-    plan,
-    provider_env,
-    roles,
-    run,
-    subtask,
-    team,
-    turn,
-    write_user_config,
-)
+from loopback import call, first_user_text, plan, run, subtask, team, turn
 
 
 def sphinx_map(repo: Path, files: list[str], **kw: object) -> str:
@@ -147,15 +135,15 @@ def test_the_budget_holds_and_secret_files_stay_unread(repo: Path) -> None:
 # -- in a run: what the planner and the coder are given ------------------------------------------------------
 
 
-def test_the_planner_sees_the_task_and_the_coder_its_map(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    provider_env(monkeypatch)
+@pytest.mark.usefixtures("loopback_env")
+def test_the_planner_sees_the_task_and_the_coder_its_map(repo: Path) -> None:
     commit_files(repo, {
         "src/util.py": "def helper(x: int, *, scale: float = 1.0) -> float:\n    return x * scale\n",
         "src/app.py": "from src.util import helper\n\n\ndef main():\n    return helper(1)\n",
         "docs/guide.md": "# Guide\n", "docs/api.md": "# API\n", "docs/faq.md": "# FAQ\n", "docs/more.md": "# More\n",
     })
     with team("anthropic") as crew:
-        write_user_config(Path(os.environ["HOME"]), model_table("m", "anthropic", crew.api.url, "model-x") + roles("m"))
+        configure(crew)
         crew.planner(plan(subtask("work", ["src/util.py"])))
         crew.coder("work", turn(call("write_file", path="src/util.py", content="def helper(x):\n    return x\n"),
                                 call("done", summary="simpler")))

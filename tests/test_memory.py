@@ -5,7 +5,6 @@ a real run."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ import pytest
 
 import loopback
 from conftest import git
+from crews import configure
 from gitteam.git import find_repository
 from gitteam.memory import MEMORY_PREFIX, Blackboard
 from gitteam.memory.recall import PLANNER_TOKENS, REVIEWER_TOKENS, digest, mentioned_paths
@@ -389,10 +389,9 @@ def test_agents_remember_and_recall_through_their_tools(repo: Path) -> None:
     assert events(repo, result.run, "tool_refused") == []
 
 
-def test_planner_coder_and_reviewer_prompts_carry_relevant_memory_within_budget(
-        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("loopback_env")
+def test_planner_coder_and_reviewer_prompts_carry_relevant_memory_within_budget(repo: Path) -> None:
     """Through the real SDKs against a loopback server: what each role's first message holds."""
-    loopback.provider_env(monkeypatch)
     board = Blackboard(find_repository(repo), run="earlier", role="planner")
     relevant = board.remember("src/app.py must stay importable without side effects.", files=["src/app.py"],
                               tags=["conventions"])
@@ -400,8 +399,7 @@ def test_planner_coder_and_reviewer_prompts_carry_relevant_memory_within_budget(
     for n in range(60):  # far more about its directory than any budget allows, and newer
         board.remember(f"Note {n} on src/util.py: " + "background " * 40, files=["src/util.py"])
     with loopback.team("anthropic") as crew:
-        loopback.write_user_config(Path(os.environ["HOME"]), loopback.model_table(
-            "m", "anthropic", crew.api.url, "model-small") + loopback.roles("m"))
+        configure(crew, "model-small")
         crew.planner(loopback.plan(loopback.subtask("app", ["src/app.py"])))
         crew.coder("app", loopback.turn(
             loopback.call("write_file", path="src/app.py", content="def main():\n    return 2\n"),

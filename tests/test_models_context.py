@@ -6,32 +6,29 @@ The compaction's own rules, message by message: tests/test_window.py."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import commit_files
+from crews import configure
 from fakeapi import anthropic_error, openai_error
 from gitteam.models.base import Message, ToolCall
 from gitteam.models.window import DIGEST_MARK, TRIM_MARK, compact, message_tokens
 from gitteam.roles.lines import window
-from loopback import Team, call, model_table, plan, provider_env, roles, run, subtask, team, turn, write_user_config
+from loopback import Team, call, plan, run, subtask, team, turn
 from scripts import blob, events
 
 CONTEXT = 6000
 BIG = "".join(f"line {n}: " + "x" * 60 + "\n" for n in range(60))  # about 4,300 characters
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    provider_env(monkeypatch)
+pytestmark = pytest.mark.usefixtures("loopback_env")
 
 
-def configure(crew: Team, context: int = CONTEXT) -> None:
-    text = model_table("m", crew.flavor, crew.api.url, "model-small", context_tokens=context, max_output_tokens=1000)
-    write_user_config(Path(os.environ["HOME"]), text + roles("m"))
+def configure_window(crew: Team, context: int = CONTEXT) -> None:
+    configure(crew, "model-small", context_tokens=context, max_output_tokens=1000)
 
 
 def size(body: dict[str, Any]) -> int:
@@ -39,46 +36,40 @@ def size(body: dict[str, Any]) -> int:
     return len(json.dumps({k: body[k] for k in ("system", "tools", "messages") if k in body})) // 4
 
 
-def coder_bodies(crew: Team, agent: str = "work") -> list[dict[str, Any]]:
-    return [r.body for r in crew.api.requests if crew.identify(r.body) == ("coder", agent)]
-
-
 WINDOW = 2 * CONTEXT + 2000  # room for the brief (the whole plan) and the reads, trimmed; not all of them whole
 
 
-@pytest.mark.parametrize("flavor", ["anthropic", "openai"])
-def test_old_tool_outputs_are_trimmed_before_the_window_fills(repo: Path, flavor: str) -> None:
+def test_old_tool_outputs_are_trimmed_before_the_window_fills(repo: Path, crew: Team) -> None:
     commit_files(repo, {"data/big.txt": BIG})
-    with team(flavor) as crew:
-        configure(crew, context=WINDOW)
-        crew.planner(plan(subtask("work", ["src/app.py"])))
-        crew.coder("work", *[turn(call("read_file", path="data/big.txt")) for _ in range(14)],
-                   turn(call("write_file", path="src/app.py", content="DONE = 1\n"), call("done", summary="read it")))
+    configure_window(crew, context=WINDOW)
+    crew.planner(plan(subtask("work", ["src/app.py"])))
+    crew.coder("work", *[turn(call("read_file", path="data/big.txt")) for _ in range(14)],
+               turn(call("write_file", path="src/app.py", content="DONE = 1\n"), call("done", summary="read it")))
 
-        result = run(repo)
+    result = run(repo)
 
-        assert (result.exit_code, result.state) == (0, "merged"), result.message
-        bodies = coder_bodies(crew)
-        assert len(bodies) == 15
-        assert 14 * len(BIG) // 4 > WINDOW  # uncompacted, the conversation would not fit
-        assert max(map(size, bodies)) < WINDOW
-        last = json.dumps(bodies[-1])
-        assert TRIM_MARK in last and DIGEST_MARK[:30] not in last
-        assert json.dumps(window(BIG, "data/big.txt", None, None))[1:-1] in last  # the latest read is whole
-        compactions = [e for e in events(repo, result.run, "compacted") if e["role"] == "coder"]
-        assert compactions and all(e["after"] < e["before"] and e["limit"] == WINDOW - 1000 for e in compactions)
-        # compacted as soon as one read took it past 70% of the limit, long before the provider could refuse it
-        read = len(window(BIG, "data/big.txt", None, None))  # one read as the model gets it: numbered lines
-        assert all(e["before"] <= (WINDOW - 1000) * 0.7 + read // 4 + 100 for e in compactions)
-        assert all(e["summarized"] == 0 and e["trimmed"] > 0 for e in compactions)
-        assert blob(repo, "main", "src/app.py") == b"DONE = 1\n"
+    assert (result.exit_code, result.state) == (0, "merged"), result.message
+    bodies = crew.bodies("coder", "work")
+    assert len(bodies) == 15
+    assert 14 * len(BIG) // 4 > WINDOW  # uncompacted, the conversation would not fit
+    assert max(map(size, bodies)) < WINDOW
+    last = json.dumps(bodies[-1])
+    assert TRIM_MARK in last and DIGEST_MARK[:30] not in last
+    assert json.dumps(window(BIG, "data/big.txt", None, None))[1:-1] in last  # the latest read is whole
+    compactions = [e for e in events(repo, result.run, "compacted") if e["role"] == "coder"]
+    assert compactions and all(e["after"] < e["before"] and e["limit"] == WINDOW - 1000 for e in compactions)
+    # compacted as soon as one read took it past 70% of the limit, long before the provider could refuse it
+    read = len(window(BIG, "data/big.txt", None, None))  # one read as the model gets it: numbered lines
+    assert all(e["before"] <= (WINDOW - 1000) * 0.7 + read // 4 + 100 for e in compactions)
+    assert all(e["summarized"] == 0 and e["trimmed"] > 0 for e in compactions)
+    assert blob(repo, "main", "src/app.py") == b"DONE = 1\n"
 
 
 def test_many_turns_are_summarized_into_a_digest_and_the_brief_stays(repo: Path) -> None:
     small = "".join(f"row {n}\n" for n in range(60))  # about 400 characters: too short to trim
     commit_files(repo, {"data/small.txt": small})
     with team("anthropic") as crew:
-        configure(crew)
+        configure_window(crew)
         crew.planner(plan(subtask("work", ["src/app.py"])))
         steps = [turn(call("read_file", path="data/small.txt", start_line=1 + n % 5), text=f"note {n}")
                  for n in range(45)]
@@ -88,7 +79,7 @@ def test_many_turns_are_summarized_into_a_digest_and_the_brief_stays(repo: Path)
         result = run(repo, limits__max_steps=60)
 
         assert (result.exit_code, result.state) == (0, "merged"), result.message
-        bodies = coder_bodies(crew)
+        bodies = crew.bodies("coder", "work")
         assert max(map(size, bodies)) < CONTEXT
         last = json.dumps(bodies[-1]["messages"])
         assert DIGEST_MARK[:40] in last
@@ -99,27 +90,24 @@ def test_many_turns_are_summarized_into_a_digest_and_the_brief_stays(repo: Path)
         assert max(len(body["messages"]) for body in bodies) < 60
 
 
-@pytest.mark.parametrize("flavor", ["anthropic", "openai"])
-def test_a_context_error_from_the_provider_compacts_and_retries(repo: Path, flavor: str) -> None:
+def test_a_context_error_from_the_provider_compacts_and_retries(repo: Path, crew: Team) -> None:
     commit_files(repo, {"data/big.txt": BIG})
-    with team(flavor) as crew:
-        text = model_table("m", flavor, crew.api.url, "model-unknown-window")  # no context_tokens: a 32k guess
-        write_user_config(Path(os.environ["HOME"]), text + roles("m"))
-        too_long = (anthropic_error(400, "invalid_request_error", "prompt is too long: 9000 tokens > 8000 maximum")
-                    if flavor == "anthropic" else
-                    openai_error(400, "This model's maximum context length is 8000 tokens",
-                                 code="context_length_exceeded"))
-        crew.planner(plan(subtask("work", ["src/app.py"])))
-        crew.coder("work", turn(call("read_file", path="data/big.txt")), turn(call("read_file", path="data/big.txt")),
-                   too_long, turn(call("write_file", path="src/app.py", content="R = 1\n"), call("done", summary="ok")))
+    configure(crew, "model-unknown-window")  # no context_tokens: a 32k guess
+    too_long = (anthropic_error(400, "invalid_request_error", "prompt is too long: 9000 tokens > 8000 maximum")
+                if crew.flavor == "anthropic" else
+                openai_error(400, "This model's maximum context length is 8000 tokens",
+                             code="context_length_exceeded"))
+    crew.planner(plan(subtask("work", ["src/app.py"])))
+    crew.coder("work", turn(call("read_file", path="data/big.txt")), turn(call("read_file", path="data/big.txt")),
+               too_long, turn(call("write_file", path="src/app.py", content="R = 1\n"), call("done", summary="ok")))
 
-        result = run(repo)
+    result = run(repo)
 
-        assert (result.exit_code, result.state) == (0, "merged"), result.message
-        bodies = coder_bodies(crew)
-        assert len(bodies) == 4
-        assert size(bodies[3]) < size(bodies[2]) * 0.75  # the retry after "too long" was compacted
-        assert [e["role"] for e in events(repo, result.run, "compacted")] == ["coder"]
+    assert (result.exit_code, result.state) == (0, "merged"), result.message
+    bodies = crew.bodies("coder", "work")
+    assert len(bodies) == 4
+    assert size(bodies[3]) < size(bodies[2]) * 0.75  # the retry after "too long" was compacted
+    assert [e["role"] for e in events(repo, result.run, "compacted")] == ["coder"]
 
 
 def test_compaction_never_separates_a_tool_call_from_its_result() -> None:

@@ -5,24 +5,21 @@ unknown, not as $0."""
 from __future__ import annotations
 
 import json
-import os
 import typing
 from pathlib import Path
 
 import pytest
 
+from crews import home
 from fakeapi import serve
 from gitteam.config import load_config
 from gitteam.models.catalog import DEFAULTS, context_tokens, default_spec
 from gitteam.models.prices import builtin_prices
 from gitteam.models.registry import Registry
-from loopback import Team, call, model_table, plan, provider_env, roles, run, subtask, turn, write_user_config
+from loopback import Team, call, model_table, plan, roles, run, subtask, turn, write_user_config
 from scripts import blob, cli, events, only_run
 
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    provider_env(monkeypatch)
+pytestmark = pytest.mark.usefixtures("loopback_env")
 
 
 def sdk_models() -> set[str]:
@@ -136,7 +133,7 @@ def test_an_unpriced_model_counts_tokens_and_reports_its_cost_as_unknown(repo: P
         crew = Team(api, "anthropic")
         table = model_table("odd", "anthropic", api.url, "claude-unlisted-9")
         table = "\n".join(line for line in table.splitlines() if "price" not in line) + "\n"
-        write_user_config(Path(os.environ["HOME"]), table + roles("odd"))
+        write_user_config(home(), table + roles("odd"))
         crew.planner(plan(subtask("work", ["src/app.py"])))
         crew.coder("work", turn(call("write_file", path="src/app.py", content="C = 1\n"), call("done", summary="c")))
 

@@ -5,55 +5,21 @@ output all end in a finished run; reminders are bounded."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import git
+from crews import configure, home
 from fakeapi import Scripted, anthropic_error, openai_error
-from loopback import (
-    Team,
-    call,
-    model_table,
-    plan,
-    provider_env,
-    roles,
-    run,
-    subtask,
-    team,
-    tool_results,
-    turn,
-    write_user_config,
-)
+from loopback import Team, call, model_table, plan, roles, run, subtask, team, tool_results, turn, write_user_config
 from scripts import blob, commits, events, note, rev, status
 
-FLAVORS = ("anthropic", "openai")
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    provider_env(monkeypatch)
-
-
-@pytest.fixture(params=FLAVORS)
-def crew(request: pytest.FixtureRequest) -> Iterator[Team]:
-    with team(request.param) as scripted:
-        yield scripted
-
-
-def configure(home: Path, crew: Team, model: str = "model-x", **keys: object) -> None:
-    write_user_config(home, model_table("m", crew.flavor, crew.api.url, model, **keys) + roles("m"))
-
-
-def home() -> Path:
-    import os
-
-    return Path(os.environ["HOME"])
+pytestmark = pytest.mark.usefixtures("loopback_env")
 
 
 def test_a_whole_run_round_trips_tool_calls_and_merges(repo: Path, crew: Team) -> None:
-    configure(home(), crew)
+    configure(crew)
     base = rev(repo, "main")
     crew.planner(
         turn(call("list_files")),
@@ -78,13 +44,12 @@ def test_a_whole_run_round_trips_tool_calls_and_merges(repo: Path, crew: Team) -
     assert blob(repo, "main", "docs/guide.md") == b"# Guide\n"
     assert status(repo) == ""
     assert len(commits(repo, base or "", f"gitteam/{result.run}/app")) == 2  # two review rounds
-    requests = [r.body for r in crew.api.requests]
     # the planner's file read came back as a tool result answering its own call id, with the file's text
-    planner_turn_3 = [b for b in requests if crew.identify(b)[0] == "planner"][2]
+    planner_turn_3 = crew.bodies("planner")[2]
     results = tool_results(planner_turn_3)
     assert any("return 1" in text and not error for _, text, error in results)
     # the coder's second round carried the reviewer's finding in the same conversation
-    app_requests = [b for b in requests if crew.identify(b) == ("coder", "app")]
+    app_requests = crew.bodies("coder", "app")
     assert "say why it returns 2" in json.dumps(app_requests[-1]["messages"])
     assert len(app_requests[-1]["messages"]) > len(app_requests[0]["messages"])
     model = "m"
@@ -95,7 +60,7 @@ def test_a_whole_run_round_trips_tool_calls_and_merges(repo: Path, crew: Team) -
 
 
 def test_provider_errors_all_end_in_a_finished_run(repo: Path, crew: Team) -> None:
-    configure(home(), crew, timeout=2.0)
+    configure(crew, timeout=2.0)
     error = anthropic_error if crew.flavor == "anthropic" else (
         lambda status, kind, message, headers=None: openai_error(status, message, kind, headers=headers))
     crew.planner(
@@ -144,7 +109,7 @@ def test_a_primary_that_always_fails_falls_back_and_the_note_says_so(repo: Path,
 
 def test_malformed_and_invalid_arguments_go_back_and_are_corrected(repo: Path) -> None:
     with team("openai") as crew:
-        configure(home(), crew)
+        configure(crew)
         crew.planner(
             turn(call("submit_plan", subtasks=[{"id": "work", "title": "t", "instructions": "i",
                                                 "files": "src/app.py"}])),
@@ -167,14 +132,14 @@ def test_malformed_and_invalid_arguments_go_back_and_are_corrected(repo: Path) -
         assert any("not a JSON object" in text for text in refusals)
         assert any("missing required argument(s): content" in text for text in refusals)
         assert any("'content' must be of type string" in text for text in refusals)
-        last = [r.body for r in crew.api.requests if crew.identify(r.body) == ("coder", "work")][-1]
+        last = crew.bodies("coder", "work")[-1]
         errors = [text for _, text, error in tool_results(last) if error]
         assert len(errors) == 3
 
 
 def test_a_model_that_will_not_call_tools_gets_reminders_then_fails_with_its_work_committed(repo: Path) -> None:
     with team("anthropic") as crew:
-        configure(home(), crew)
+        configure(crew)
         base = rev(repo, "main") or ""
         crew.planner(plan(subtask("work", ["src/app.py", "src/more.py"])))
         crew.coder("work", turn(call("write_file", path="src/app.py", content="HALF = 1\n")),
@@ -185,7 +150,7 @@ def test_a_model_that_will_not_call_tools_gets_reminders_then_fails_with_its_wor
 
         assert (result.exit_code, result.state) == (1, "failed"), result.message
         assert "3 times in a row without calling a tool" in result.message
-        coder_bodies = [r.body for r in crew.api.requests if crew.identify(r.body)[0] == "coder"]
+        coder_bodies = crew.bodies("coder")
         assert len(coder_bodies) == 4  # one call that worked, then three without a tool: two reminders
         assert all(b.get("tool_choice") == {"type": "auto"} for b in coder_bodies)
         assert "call done" in json.dumps(coder_bodies[-1]["messages"][-1])

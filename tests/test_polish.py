@@ -8,7 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import git
+from crews import home
 from scripts import (
     assert_error,
     cli,
@@ -367,16 +370,14 @@ def test_init_force_on_a_broken_file_changes_nothing(repo: Path) -> None:
 # -- cost at 80 columns -----------------------------------------------------------------------------------
 
 
-def test_cost_piped_shows_whole_model_names_within_80_columns(repo: Path, monkeypatch: Any) -> None:
+@pytest.mark.usefixtures("loopback_env")
+def test_cost_piped_shows_whole_model_names_within_80_columns(repo: Path) -> None:
     """Through the real anthropic SDK against a loopback server: opus plans and reviews, sonnet codes."""
-    import os
-
-    from loopback import call, model_table, plan, provider_env, roles, run, team, turn, write_user_config
+    from loopback import call, model_table, plan, roles, run, team, turn, write_user_config
     from loopback import subtask as loop_subtask
 
-    provider_env(monkeypatch)
     with team("anthropic") as crew:
-        write_user_config(Path(os.environ["HOME"]),
+        write_user_config(home(),
                           model_table("opus", "anthropic", crew.api.url, "claude-opus-4-8")
                           + model_table("sonnet", "anthropic", crew.api.url, "claude-sonnet-4-6")
                           + roles("opus", coder="sonnet"))
@@ -473,6 +474,7 @@ def test_the_demos_hints_name_the_gitteam_that_ran_it(tmp_path: Path) -> None:
     assert "\n  gitteam status" not in proc.stderr
 
 
+@pytest.mark.usefixtures("loopback_env")
 def test_a_connection_error_names_the_server_and_review_suggests_no_resume(repo: Path) -> None:
     import os
     import socket
@@ -485,8 +487,7 @@ def test_a_connection_error_names_the_server_and_review_suggests_no_resume(repo:
     git(repo, "commit", "-q", "--allow-empty", "-m", "nothing")
     (repo / "src" / "app.py").write_text("def main():\n    return 3\n")
     git(repo, "commit", "-q", "-am", "three")
-    env = {**os.environ, "ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}",
-           "GITTEAM_RETRY_BASE_SECONDS": "0.001", "NO_PROXY": "127.0.0.1"}
+    env = {**os.environ, "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}"}
     proc = subprocess.run([sys.executable, "-m", "gitteam", "review", "--base", "HEAD~1", "--model",
                            "anthropic:claude-sonnet-4-6"], cwd=repo, env=env, capture_output=True, text=True,
                           timeout=300, stdin=subprocess.DEVNULL)

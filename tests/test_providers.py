@@ -6,22 +6,14 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fakeapi import (
-    FakeAPI,
-    Scripted,
-    anthropic_error,
-    anthropic_message,
-    openai_completion,
-    openai_error,
-    serve,
-)
+from fakeapi import FakeAPI, Scripted, anthropic_error, anthropic_message, openai_completion, openai_error, serve
 from gitteam.config import Config, ModelDef
 from gitteam.errors import Exit, GitteamError, UsageError
 from gitteam.models.anthropic import AnthropicModel
@@ -42,32 +34,7 @@ TOOLS = [
 EPHEMERAL = {"type": "ephemeral"}
 
 
-@pytest.fixture(autouse=True)
-def provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "ANTHROPIC_BASE_URL",
-        "ANTHROPIC_AUTH_TOKEN",
-        "ANTHROPIC_PROFILE",
-        "ANTHROPIC_CONFIG_DIR",
-        "OPENAI_BASE_URL",
-        "OPENAI_ORG_ID",
-        "OPENAI_PROJECT_ID",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-
-
-@pytest.fixture
-def api() -> Iterator[FakeAPI]:
-    with serve() as server:
-        yield server
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
+pytestmark = pytest.mark.usefixtures("loopback_env")
 
 
 def policy(sleeps: list[float], **fields: Any) -> RetryPolicy:

@@ -5,28 +5,27 @@ first request it changes; the user's checkout, refs and status are untouched."""
 from __future__ import annotations
 
 import json
-import os
 import tarfile
 from pathlib import Path
 
 import pytest
 
 from conftest import commit_files, git
+from crews import configure
 from gitteam import __version__
 from gitteam.events import RunStarted
 from gitteam.git import find_repository
 from gitteam.journal import Journal
 from gitteam.roles import coder as coder_role
 from gitteam.run.replay import replay
-from loopback import call, model_table, plan, provider_env, roles, run, subtask, team, turn, write_user_config
+from loopback import call, plan, run, subtask, team, turn
 from scripts import assert_error, cli
 
 SECRET = "tok-9f8e7d6c5b4a3210"
 
 
 @pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    provider_env(monkeypatch)
+def _env(loopback_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYMENTS_API_TOKEN", SECRET)
 
 
@@ -34,8 +33,7 @@ def record(repo: Path, task: str = "do the task") -> str:
     """A merged run: planner, two waves (docs depends on app), one REQUEST_CHANGES round; the server closed."""
     commit_files(repo, {"notes.txt": f"the payments token is {SECRET}\n"})
     with team("anthropic") as crew:
-        write_user_config(Path(os.environ["HOME"]),
-                          model_table("m", crew.flavor, crew.api.url, "model-x") + roles("m"))
+        configure(crew)
         crew.planner(turn(call("read_file", path="notes.txt")),
                      plan(subtask("app", ["src/app.py"]), subtask("docs", ["docs/guide.md"], depends_on=["app"])))
         crew.coder("app", turn(call("read_file", path="src/app.py")),

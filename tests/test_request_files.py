@@ -4,55 +4,23 @@ openai SDKs against loopback servers, in whole `gitteam run`s."""
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
+from crews import configure
 from gitteam.git import find_repository
 from gitteam.locks.refs import claim_files, held_locks
-from loopback import (
-    Team,
-    call,
-    model_table,
-    plan,
-    provider_env,
-    roles,
-    run,
-    subtask,
-    team,
-    tool_results,
-    turn,
-    write_user_config,
-)
+from loopback import Team, call, plan, run, subtask, tool_results, turn
 from scripts import blob, events
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    provider_env(monkeypatch)
-
-
-@pytest.fixture(params=("anthropic", "openai"))
-def crew(request: pytest.FixtureRequest) -> Iterator[Team]:
-    with team(request.param) as scripted:
-        yield scripted
-
-
-def configure(crew: Team, extra: str = "") -> None:
-    write_user_config(Path(os.environ["HOME"]), model_table("m", crew.flavor, crew.api.url, "model-x") + roles("m")
-                      + extra)
 
 
 def answers(crew: Team, agent: str) -> list[str]:
     """Every tool result the coder of `agent` was sent, in order."""
-    bodies = [r.body for r in crew.api.requests if crew.identify(r.body) == ("coder", agent)]
+    bodies = crew.bodies("coder", agent)
     return [text for _, text, _ in tool_results(bodies[-1])] if bodies else []
 
 
 def reviewer_requests(crew: Team) -> str:
-    return json.dumps([r.body for r in crew.api.requests if crew.identify(r.body)[0] == "reviewer"])
+    return json.dumps(crew.bodies("reviewer"))
 
 
 def test_a_coder_is_granted_a_free_file_it_asks_for_and_lands_it(repo: Path, crew: Team) -> None:
@@ -102,7 +70,7 @@ def test_a_file_another_run_holds_is_not_granted_and_the_coder_is_told_who_holds
 
 
 def test_grants_stop_at_the_configured_limit(repo: Path, crew: Team) -> None:
-    configure(crew, "\n[limits]\ngranted_files = 1\n")
+    configure(crew, extra="\n[limits]\ngranted_files = 1\n")
     crew.planner(plan(subtask("app", ["src/app.py"])))
     crew.coder("app",
                turn(call("request_files", paths=["src/a.py", "src/b.py"], reason="both")),

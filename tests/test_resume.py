@@ -19,7 +19,6 @@ import pytest
 
 from conftest import commit_files, git
 from killing import expected_tree, kill_and_resume, make_repo, team
-from loopback import provider_env
 from pausing import paused, wait_reached
 
 SCRIPT = {
@@ -142,9 +141,9 @@ def test_killed_run_resumes_to_the_same_result(repo: Path, tmp_path: Path, point
     ("filter", 2),  # inside the checkout of a new worktree: its index.lock, files half written
     ("filter", 12),  # inside the fast-forward of the user's checkout: their index.lock, files half updated
 ])
-def test_killed_inside_git_or_a_model_request_the_run_resumes_to_the_same_tree(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, n: int) -> None:
-    provider_env(monkeypatch)
+@pytest.mark.usefixtures("loopback_env")
+def test_killed_inside_git_or_a_model_request_the_run_resumes_to_the_same_tree(tmp_path: Path, kind: str,
+                                                                               n: int) -> None:
     tree = expected_tree(make_repo(tmp_path / "base", tmp_path / "base-control"))
     with team(Path.home()) as crew:
         assert kill_and_resume(tmp_path, Path.home(), crew, kind, n, tree), f"the run never reached {kind} {n}"

@@ -13,31 +13,18 @@ import json
 import re
 import shlex
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import commit_files
+from crews import configure
 from gitteam.models.anthropic import mark_cache
 from gitteam.review.evidence import Evidence
 from gitteam.review.verdict import Finding, Verdict, reviewer_decision
-from loopback import Team, call, first_user_text, model_table, plan, provider_env, roles, run, subtask, team, turn
-from loopback import write_user_config as write_loopback_config
-from scripts import (
-    approve,
-    cli,
-    coder_writes,
-    done,
-    events,
-    finding,
-    note,
-    plan_turn,
-    request_changes,
-    script,
-    start,
-)
+from loopback import Team, call, first_user_text, plan, run, subtask, team, turn
+from scripts import approve, cli, coder_writes, done, events, finding, note, plan_turn, request_changes, script, start
 from scripts import subtask as plan_subtask
 from scripts import turn as script_turn
 
@@ -200,23 +187,10 @@ def test_checks_that_keep_failing_are_sent_back_a_bounded_number_of_times(repo: 
 # -- what the reviewer's request holds, as the server received it ------------------------------------------------
 
 
-@pytest.fixture(params=["anthropic", "openai"])
-def crew(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Team]:
-    provider_env(monkeypatch)
-    with team(request.param) as scripted:
-        yield scripted
-
-
-def configure(crew: Team, extra: str = "") -> None:
-    import os
-    write_loopback_config(Path(os.environ["HOME"]),
-                          model_table("m", crew.flavor, crew.api.url, "model-x") + roles("m") + extra)
-
-
 def reviewer_requests(crew: Team) -> list[dict[str, Any]]:
     """The first request of each reviewer conversation, in order."""
-    return [r.body for r in crew.api.requests if crew.identify(r.body)[0] == "reviewer"
-            and not any(message.get("role") == "assistant" for message in r.body.get("messages") or [])]
+    return [body for body in crew.bodies("reviewer")
+            if not any(message.get("role") == "assistant" for message in body.get("messages") or [])]
 
 
 def test_the_next_rounds_reviewer_reads_the_summary_the_earlier_findings_and_the_interdiff(
@@ -248,8 +222,8 @@ def test_the_next_rounds_reviewer_reads_the_summary_the_earlier_findings_and_the
 
 def test_parallel_reviewers_share_the_system_prompt_and_the_diff_as_a_cached_prefix(repo: Path) -> None:
     with team("anthropic") as crew:
-        configure(crew, '[[review.reviewers]]\nname = "security"\nfocus = "injection"\n\n'
-                        '[[review.reviewers]]\nname = "tests"\nfocus = "missing tests"\n')
+        configure(crew, extra='[[review.reviewers]]\nname = "security"\nfocus = "injection"\n\n'
+                              '[[review.reviewers]]\nname = "tests"\nfocus = "missing tests"\n')
         crew.planner(plan(subtask("app", ["src/app.py"])))
         crew.coder("app", turn(call("edit_file", path="src/app.py", old="return 1", new="return 2")),
                    turn(call("done", summary="returns 2")))

@@ -17,9 +17,7 @@ import pytest
 
 from conftest import git
 from pausing import interrupt, paused, reached, release, wait_reached
-from scripts import approve, call, done, plan_turn, script, subtask, write_script
-
-Events = list[dict[str, Any]]
+from scripts import approve, call, done, journal_so_far, plan_turn, script, subtask, write_script
 
 
 def start(repo: Path, *args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
@@ -30,16 +28,6 @@ def start(repo: Path, *args: str, cwd: Path | None = None) -> subprocess.Popen[s
 def gitteam(repo: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "gitteam", *args], cwd=cwd or repo, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=120)
-
-
-def journal(repo: Path) -> tuple[str, Events]:
-    """The one run's id and its events so far (a line being written is left out)."""
-    runs = repo / ".git" / "gitteam" / "runs"
-    for run in runs.iterdir() if runs.is_dir() else []:
-        path = run / "events.jsonl"
-        lines = path.read_text().splitlines() if path.exists() else []
-        return run.name, [json.loads(line) for line in lines if line.endswith("}")]
-    return "", []
 
 
 def three_writers(second_turn: Callable[[str], Path] | None = None) -> dict[str, Any]:
@@ -54,6 +42,17 @@ def three_writers(second_turn: Callable[[str], Path] | None = None) -> dict[str,
         {x: [call("write_file", path=f"{x}.txt", content=f"{x}\n"), second(x), done(x)] for x in "abc"},
         {"*": [approve()]},
     )
+
+
+def resume_lands_three_writers(repo: Path, tmp_path: Path, run: str) -> None:
+    """`gitteam resume` of an interrupted three_writers() run lands all three files, each written twice, and
+    leaves no worktree of its own behind."""
+    path = write_script(tmp_path / "resume.json", three_writers())
+    resumed = gitteam(repo, "resume", run, "--yes", "--model", f"replay:{path}")
+    assert resumed.returncode == 0, resumed.stderr
+    for x in "abc":
+        assert git(repo, "show", f"main:{x}.txt") == x * 2
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
 
 
 # --- Ctrl-C ------------------------------------------------------------------------------------------------
@@ -76,19 +75,14 @@ def test_ctrl_c_commits_every_agents_work_then_resume_finishes(repo: Path, tmp_p
     assert proc.returncode == 130, err
     assert time.monotonic() - t0 < 10
     assert "Traceback" not in err
-    run, found = journal(repo)
+    run, found = journal_so_far(repo)
     assert sorted(e["agent"] for e in found if e["event"] == "agent_started") == list(running)
     for agent in running:  # what each agent wrote before the interrupt is committed on its branch
         content = git(repo, "show", f"gitteam/{run}/{agent}:{agent}.txt")
         assert content == (agent if max_agents == 1 else agent * 2)
     assert not any(reached(markers[x]) for x in "abc" if x not in running)  # no other coder was started
     assert found[-1]["state"] == "interrupted"
-    path = write_script(tmp_path / "resume.json", three_writers())
-    resumed = gitteam(repo, "resume", run, "--yes", "--model", f"replay:{path}")
-    assert resumed.returncode == 0, resumed.stderr
-    for x in "abc":
-        assert git(repo, "show", f"main:{x}.txt") == x * 2
-    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    resume_lands_three_writers(repo, tmp_path, run)
     assert git(repo, "status", "--porcelain") == before
 
 
@@ -107,15 +101,10 @@ def test_ctrl_c_while_planning_or_reviewing_the_result_resumes(repo: Path, tmp_p
     _, err = proc.communicate(timeout=15)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    run, found = journal(repo)
+    run, found = journal_so_far(repo)
     assert found[-1]["state"] == "interrupted"
     assert git(repo, "log", "-1", "--format=%s", "main") == "initial"
-    path = write_script(tmp_path / "resume.json", three_writers())
-    resumed = gitteam(repo, "resume", run, "--yes", "--model", f"replay:{path}")
-    assert resumed.returncode == 0, resumed.stderr
-    for x in "abc":
-        assert git(repo, "show", f"main:{x}.txt") == x * 2
-    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    resume_lands_three_writers(repo, tmp_path, run)
 
 
 # --- two gitteam processes at once -------------------------------------------------------------------------
@@ -148,13 +137,13 @@ def test_two_approvals_of_one_pending_run_merge_it_once(repo: Path, tmp_path: Pa
                  {x: [call("write_file", path=f"{x}.txt", content=x), done(x)] for x in "ab"})
     path = write_script(tmp_path / "s.json", two)
     assert gitteam(repo, "run", "--no-merge", "--model", f"replay:{path}", "two").returncode == 0
-    run = journal(repo)[0]
+    run = journal_so_far(repo)[0]
     git(repo, "commit", "-q", "--allow-empty", "-m", "the user's own commit")  # approve has to catch up
     procs = [start(repo, "approve", run) for _ in range(2)]
     results = sorted((p.wait(timeout=60), p.communicate()[1]) for p in procs)
     assert [code for code, _ in results] == [0, 2], results
     assert "Traceback" not in results[1][1] and len(results[1][1].strip().splitlines()) == 1
-    assert [e["state"] for e in journal(repo)[1] if e["event"] == "run_finished"] == ["pending", "merged"]
+    assert [e["state"] for e in journal_so_far(repo)[1] if e["event"] == "run_finished"] == ["pending", "merged"]
     assert git(repo, "show", "main:a.txt") == "a" and git(repo, "show", "main:b.txt") == "b"
 
 
@@ -165,7 +154,7 @@ def test_abort_refuses_a_run_that_is_still_running(repo: Path, tmp_path: Path) -
         {"x": [call("write_file", path="a.txt", content="A\n"), paused(done("x"), held)]}))
     proc = start(repo, "run", "--yes", "--model", f"replay:{path}", "task")
     wait_reached(proc, held)
-    run = journal(repo)[0]
+    run = journal_so_far(repo)[0]
     aborted = gitteam(repo, "abort", run)
     assert aborted.returncode == 2 and "still running" in aborted.stderr, aborted.stderr
     release(held)
@@ -196,7 +185,7 @@ def test_a_malformed_replay_turn_fails_the_agent_with_a_message(repo: Path, tmp_
     assert "Traceback" not in proc.stderr
     last = proc.stdout.strip().splitlines()[-1]  # the result line (progress is on stderr)
     assert "coder turn 2 " in last and problem in last, last
-    run = journal(repo)[0]
+    run = journal_so_far(repo)[0]
     assert git(repo, "show", f"gitteam/{run}/x:a.txt") == "kept"  # the work before it is committed
 
 
@@ -220,7 +209,7 @@ def test_damaged_journal_lines_are_skipped_and_the_run_can_still_be_approved(rep
     line at a time, are test_journal_reader's."""
     path = write_script(tmp_path / "s.json", one_writer("a.txt", "A\n"))
     assert gitteam(repo, "run", "--no-merge", "--model", f"replay:{path}", "task").returncode == 0
-    run = journal(repo)[0]
+    run = journal_so_far(repo)[0]
     events = repo / ".git" / "gitteam" / "runs" / run / "events.jsonl"
     readers = (["status", run, "--json"], ["show", run, "x"], ["cost", run, "--json"])
     intact = [gitteam(repo, *command).stdout for command in readers]
@@ -250,7 +239,7 @@ def test_abort_saves_what_agents_left_removes_every_worktree_and_keeps_every_bra
         [plan_turn([subtask("x", ["x.txt"]), subtask("y", ["y.txt"])])],
         {x: [call("write_file", path=f"{x}.txt", content="A\n")] for x in "xy"}))
     assert gitteam(repo, "run", "--yes", "--model", f"replay:{path}", "task").returncode == 1
-    run, found = journal(repo)
+    run, found = journal_so_far(repo)
     where = {e["agent"]: Path(e["worktree"]) for e in found if e["event"] == "agent_started"}
     assert all(Path.home() / ".local/share/gitteam/worktrees" in p.parents for p in where.values())
     (where["x"] / "x.txt").write_text("edited after the run\n")  # the agent's file: committed by abort

@@ -8,12 +8,12 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import commit_files, git
+from crews import configure, home
 from gitteam.config import load_config
 from gitteam.events import RunFinished
 from gitteam.git import find_repository
@@ -25,12 +25,10 @@ from gitteam.roles.tools import CommitView, WorktreeView
 from gitteam.run.context import RunOptions
 from gitteam.sandbox import environ, safe_env
 from gitteam.secrets import SecretFiles, added_markers, is_secret_name, redact
-from loopback import Team, call, model_table, plan, provider_env, roles, run, subtask, team, tool_results, turn
-from loopback import write_user_config as write_user
+from loopback import Team, call, plan, run, subtask, tool_results, turn, write_user_config
 from scripts import blob, cli, coder_writes, done, events, note, plan_turn, rev, script, start
 from scripts import subtask as replay_subtask
 
-FLAVORS = ("anthropic", "openai")
 # Values of three kinds: a known token format, a value no pattern finds (only its file says it is secret), and
 # a variable of gitteam's own environment whose value looks like nothing in particular.
 STRIPE = "sk_live_" + "9fQ2mX7pL4vR8tW1zK6nB3cD"
@@ -43,23 +41,8 @@ SHOW = ("import os, pathlib\nprint(pathlib.Path('.env').read_text())\n"
 
 
 @pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    provider_env(monkeypatch)
+def _env(loopback_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYMENTS_API_TOKEN", PAYMENTS_TOKEN)
-
-
-@pytest.fixture(params=FLAVORS)
-def crew(request: pytest.FixtureRequest) -> Iterator[Team]:
-    with team(request.param) as scripted:
-        yield scripted
-
-
-def home() -> Path:
-    return Path(os.environ["HOME"])
-
-
-def configure(crew: Team) -> None:
-    write_user(home(), model_table("m", crew.flavor, crew.api.url, "model-x") + roles("m"))
 
 
 def with_secrets(repo: Path) -> None:
@@ -380,7 +363,7 @@ def test_secret_files_by_default(path: str, hidden: bool) -> None:
 def test_secret_files_are_configured_in_the_user_config_only(root: Path) -> None:
     git(root, "init", "-q")
     (root / ".gitteam.toml").write_text('[secrets]\nallow_read = ["*"]\n')
-    write_user(home(), '[secrets]\nfiles = ["*.env", "vault/"]\nallow_read = ["public.env"]\n')
+    write_user_config(home(), '[secrets]\nfiles = ["*.env", "vault/"]\nallow_read = ["public.env"]\n')
     config = load_config(root, env={})
     assert config.ignored == ("secrets.allow_read",)
     policy = config.secret_files()

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from crews import configure
 from fakeapi import (
     Call,
     Event,
@@ -26,7 +25,6 @@ from fakeapi import (
     responses_error_event,
     responses_failed_event,
     responses_response,
-    serve,
 )
 from gitteam.config import ModelDef
 from gitteam.models.anthropic import AnthropicModel
@@ -35,7 +33,7 @@ from gitteam.models.http import HttpModel
 from gitteam.models.openai import OpenAIModel
 from gitteam.models.responses import ResponsesModel
 from gitteam.models.retry import ModelUnavailable, RetryPolicy
-from loopback import call, model_table, plan, provider_env, roles, run, subtask, team, turn, write_user_config
+from loopback import call, plan, run, subtask, team, turn
 from scripts import cli, events
 
 SYSTEM = "You are a careful coder."
@@ -48,20 +46,7 @@ TOOLS = [
 FLAVORS = ("anthropic", "openai", "responses")
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    provider_env(monkeypatch)
-
-
-@pytest.fixture
-def api() -> Iterator[FakeAPI]:
-    with serve() as server:
-        yield server
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
+pytestmark = pytest.mark.usefixtures("loopback_env")
 
 
 def make(flavor: str, api: FakeAPI, sleeps: list[float], **fields: Any) -> HttpModel:
@@ -175,8 +160,7 @@ def test_unknown_usage_of_a_free_model_costs_nothing(api: FakeAPI, sleeps: list[
 def test_a_run_on_a_server_without_usage_shows_tokens_and_cost_unknown(repo: Path) -> None:
     with team("openai") as crew:
         crew.usage = False
-        write_user_config(Path(os.environ["HOME"]), model_table("m", "openai", crew.api.url, "hosted-model")
-                          + roles("m"))
+        configure(crew, "hosted-model")
         crew.planner(plan(subtask("work", ["src/app.py"])))
         crew.coder("work", turn(call("write_file", path="src/app.py", content="X = 1\n"), call("done", summary="ok")))
 
@@ -259,7 +243,7 @@ def test_responses_turn_without_reasoning_goes_back_as_plain_items(api: FakeAPI,
 
 def test_a_whole_run_on_the_responses_api(repo: Path) -> None:
     with team("responses") as crew:
-        write_user_config(Path(os.environ["HOME"]), model_table("m", "responses", crew.api.url, "gpt-5.4") + roles("m"))
+        configure(crew, "gpt-5.4")
         crew.planner(plan(subtask("work", ["src/app.py"])))
         crew.coder("work",
                    turn(call("read_file", path="src/app.py"), thinking=[reasoning_item("rs_9", "gAAAA-coder==")]),
@@ -268,6 +252,6 @@ def test_a_whole_run_on_the_responses_api(repo: Path) -> None:
         result = run(repo)
 
         assert (result.exit_code, result.state) == (0, "merged"), result.message
-        coder = [r.body for r in crew.api.requests if crew.identify(r.body) == ("coder", "work")]
+        coder = crew.bodies("coder", "work")
         assert len(coder) == 2 and all(body["store"] is False for body in coder)
         assert reasoning_item("rs_9", "gAAAA-coder==") in coder[1]["input"]

@@ -4,22 +4,14 @@ blocks sent back unchanged, never compacted apart), reasoning effort, cache brea
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import git
-from fakeapi import (
-    FakeAPI,
-    anthropic_message,
-    openai_completion,
-    redacted_thinking_block,
-    serve,
-    thinking_block,
-)
+from crews import configure
+from fakeapi import FakeAPI, anthropic_message, openai_completion, redacted_thinking_block, thinking_block
 from gitteam.config import ModelDef, load_config
 from gitteam.config.loader import user_config_path
 from gitteam.errors import ConfigError
@@ -30,7 +22,7 @@ from gitteam.models.retry import RetryPolicy
 from gitteam.models.window import compact
 from gitteam.roles.agent import REMINDER
 from gitteam.transcripts import read_transcript, transcript_path
-from loopback import Team, call, model_table, plan, provider_env, roles, run, subtask, team, turn, write_user_config
+from loopback import Team, call, plan, run, subtask, team, turn
 from scripts import cli
 
 SYSTEM = "You are a careful coder."
@@ -48,19 +40,7 @@ SIGNATURE_2 = "ErUBCkYIBxgCKkBvbmUgbW9yZQ==" * 3
 REDACTED = "RVhBTVBMRSBSRURBQ1RFRCBUSElOS0lORw=="
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    provider_env(monkeypatch)
-
-
-@pytest.fixture
-def api() -> Iterator[FakeAPI]:
-    with serve() as server:
-        yield server
-
-
-def home() -> Path:
-    return Path(os.environ["HOME"])
+pytestmark = pytest.mark.usefixtures("loopback_env")
 
 
 def anthropic(api: FakeAPI, model: str = "claude-sonnet-4-6", **fields: Any) -> AnthropicModel:
@@ -68,36 +48,31 @@ def anthropic(api: FakeAPI, model: str = "claude-sonnet-4-6", **fields: Any) -> 
     return AnthropicModel(f"anthropic:{model}", definition, retry=RetryPolicy(sleep=lambda _: None), timeout=5.0)
 
 
-def coder_bodies(crew: Team, agent: str = "work") -> list[dict[str, Any]]:
-    return [r.body for r in crew.api.requests if crew.identify(r.body) == ("coder", agent)]
-
-
 # --- tool_choice auto and the reminder ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("flavor", ["anthropic", "openai", "responses"])
-def test_tool_choice_is_auto_and_a_text_only_reply_gets_the_reminder(repo: Path, flavor: str) -> None:
-    with team(flavor) as crew:
-        write_user_config(home(), model_table("m", flavor, crew.api.url, "model-x") + roles("m"))
-        crew.planner(plan(subtask("work", ["src/app.py"])))
-        crew.coder("work",
-                   turn(text="Let me think about the change before touching anything."),
-                   turn(call("write_file", path="src/app.py", content="Z = 3\n"), text="Writing it now."),
-                   turn(text="Written; one more look."),  # a text reply after a tool call: reminded again
-                   turn(call("done", summary="wrote Z")))
+@pytest.mark.parametrize("crew", ["anthropic", "openai", "responses"], indirect=True)
+def test_tool_choice_is_auto_and_a_text_only_reply_gets_the_reminder(repo: Path, crew: Team) -> None:
+    configure(crew)
+    crew.planner(plan(subtask("work", ["src/app.py"])))
+    crew.coder("work",
+               turn(text="Let me think about the change before touching anything."),
+               turn(call("write_file", path="src/app.py", content="Z = 3\n"), text="Writing it now."),
+               turn(text="Written; one more look."),  # a text reply after a tool call: reminded again
+               turn(call("done", summary="wrote Z")))
 
-        result = run(repo, limits__reminders=1)  # one in a row is allowed, twice over the run
+    result = run(repo, limits__reminders=1)  # one in a row is allowed, twice over the run
 
-        assert (result.exit_code, result.state) == (0, "merged"), result.message
-        bodies = coder_bodies(crew)
-        assert len(bodies) == 4
-        auto = {"type": "auto"} if flavor == "anthropic" else "auto"
-        assert all(body["tool_choice"] == auto for body in bodies)
-        second = json.dumps(bodies[1])
-        assert "Let me think about the change before touching anything." in second
-        assert json.dumps(REMINDER.format(terminal="done"))[1:-1] in second
-        # the text written beside a tool call stays in the conversation
-        assert "Writing it now." in json.dumps(bodies[2])
+    assert (result.exit_code, result.state) == (0, "merged"), result.message
+    bodies = crew.bodies("coder", "work")
+    assert len(bodies) == 4
+    auto = {"type": "auto"} if crew.flavor == "anthropic" else "auto"
+    assert all(body["tool_choice"] == auto for body in bodies)
+    second = json.dumps(bodies[1])
+    assert "Let me think about the change before touching anything." in second
+    assert json.dumps(REMINDER.format(terminal="done"))[1:-1] in second
+    # the text written beside a tool call stays in the conversation
+    assert "Writing it now." in json.dumps(bodies[2])
 
 
 # --- extended thinking: signed blocks go back unchanged -----------------------------------------------
@@ -106,8 +81,7 @@ def test_tool_choice_is_auto_and_a_text_only_reply_gets_the_reminder(repo: Path,
 def test_thinking_blocks_go_back_byte_identical_across_turns(repo: Path) -> None:
     first = [thinking_block(THOUGHT_1, SIGNATURE_1), redacted_thinking_block(REDACTED)]
     with team("anthropic") as crew:
-        write_user_config(home(), model_table("m", "anthropic", crew.api.url, "claude-sonnet-4-6",
-                                              thinking={"budget_tokens": 4000}) + roles("m"))
+        configure(crew, "claude-sonnet-4-6", thinking={"budget_tokens": 4000})
         crew.planner(plan(subtask("work", ["src/app.py"])))
         crew.coder("work",
                    turn(call("read_file", path="src/app.py"), text="Reading it first.", thinking=first),
@@ -118,7 +92,7 @@ def test_thinking_blocks_go_back_byte_identical_across_turns(repo: Path) -> None
         result = run(repo)
 
         assert (result.exit_code, result.state) == (0, "merged"), result.message
-        bodies = coder_bodies(crew)
+        bodies = crew.bodies("coder", "work")
         assert len(bodies) == 3
         for body in bodies:
             assert body["thinking"] == {"type": "enabled", "budget_tokens": 4000}

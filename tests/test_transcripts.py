@@ -10,32 +10,18 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import commit_files
+from crews import configure
 from fakeapi import Recorded, Scripted
 from gitteam.git import find_repository
 from gitteam.journal import Journal
 from gitteam.transcripts import DIR, VERSION, read_transcript
-from loopback import (
-    Team,
-    call,
-    first_user_text,
-    model_table,
-    plan,
-    provider_env,
-    roles,
-    run,
-    subtask,
-    team,
-    tool_results,
-    turn,
-    write_user_config,
-)
+from loopback import Team, call, first_user_text, plan, run, subtask, team, tool_results, turn
 from scripts import approve, cli, coder_writes, done, finding, plan_turn, request_changes, script, start
 from scripts import call as rcall
 from scripts import subtask as rsubtask
@@ -45,13 +31,8 @@ SECRET = "tok-9f8e7d6c5b4a3210"  # the value of a secret-named variable: it must
 
 
 @pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    provider_env(monkeypatch)
+def _env(loopback_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYMENTS_API_TOKEN", SECRET)
-
-
-def home() -> Path:
-    return Path(os.environ["HOME"])
 
 
 def transcript_dir(repo: Path, run_id: str) -> Path:
@@ -65,16 +46,6 @@ def transcripts(repo: Path, run_id: str) -> dict[str, list[dict[str, Any]]]:
         assert read.damaged == 0, path
         found[path.stem] = read.records
     return found
-
-
-def configure(crew: Team) -> None:
-    write_user_config(home(), model_table("m", crew.flavor, crew.api.url, "model-x") + roles("m"))
-
-
-@pytest.fixture(params=("anthropic", "openai"))
-def crew(request: pytest.FixtureRequest) -> Iterator[Team]:
-    with team(request.param) as scripted:
-        yield scripted
 
 
 def test_every_agent_has_a_transcript_matching_the_server(repo: Path, crew: Team) -> None:

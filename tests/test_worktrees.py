@@ -22,7 +22,7 @@ from gitteam.errors import UsageError
 from gitteam.git import find_repository
 from gitteam.run import worktrees
 from killing import FILTER, gitteam, lock_files, worktree_dirs
-from scripts import call, cli, done, plan_turn, script, subtask, write_script
+from scripts import call, cli, done, journal_so_far, plan_turn, script, subtask, write_script
 
 
 def data_root() -> Path:
@@ -35,15 +35,6 @@ def two_writers(delay: float = 0) -> dict[str, object]:
                    for x in "ab"})
 
 
-def events(repo: Path) -> tuple[str, list[dict[str, object]]]:
-    runs = repo / ".git" / "gitteam" / "runs"
-    for run in runs.iterdir() if runs.is_dir() else []:
-        path = run / "events.jsonl"
-        lines = path.read_text().splitlines() if path.exists() else []
-        return run.name, [json.loads(line) for line in lines if line.endswith("}")]
-    return "", []
-
-
 def started(found: list[dict[str, object]]) -> dict[str, Path]:
     return {str(e["agent"]): Path(str(e["worktree"])) for e in found if e["event"] == "agent_started"}
 
@@ -54,7 +45,7 @@ def killed_run(repo: Path, model: Path, point: str) -> str:
                    env={"GITTEAM_TEST_KILL_AT": point})
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == -9, err
-    return events(repo)[0]
+    return journal_so_far(repo)[0]
 
 
 def landed(repo: Path) -> None:
@@ -109,7 +100,7 @@ def test_a_test_command_leaving_pycache_in_a_repository_without_gitignore_ends_c
     assert summary["state"] == "merged" and "kept" not in summary["message"], summary["message"]
     assert "leftover" not in summary["message"]
     assert git(repo, "for-each-ref", "refs/gitteam/leftovers/") == ""
-    assert not any(e["event"] == "agent_committed" and e["stray"] for e in events(repo)[1])
+    assert not any(e["event"] == "agent_committed" and e["stray"] for e in journal_so_far(repo)[1])
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert worktree_dirs(Path.home()) == []
     cleaned = cli(repo, "clean")
@@ -121,7 +112,7 @@ def test_a_test_command_leaving_pycache_in_a_repository_without_gitignore_ends_c
 def test_a_repository_moved_between_a_kill_and_resume_resumes_and_lands(repo: Path, tmp_path: Path) -> None:
     model = write_script(tmp_path / "s.json", two_writers())
     run = killed_run(repo, model, "transaction:3")  # the first agent's commit, git holding HEAD's locks
-    before = started(events(repo)[1])
+    before = started(journal_so_far(repo)[1])
     assert before and all(path.is_dir() and data_root() in path.parents for path in before.values())
     moved = tmp_path / "moved" / "project"
     moved.parent.mkdir()
@@ -140,10 +131,10 @@ def test_two_clones_of_one_repository_run_at_once_without_mixing_worktrees(repo:
     model = write_script(tmp_path / "s.json", two_writers(delay=1.0))
     procs = [gitteam(clone, "run", "--yes", "--model", f"replay:{model}", "two files") for clone in clones]
     deadline = time.monotonic() + 60
-    while not all(len(started(events(clone)[1])) == 2 for clone in clones):
+    while not all(len(started(journal_so_far(clone)[1])) == 2 for clone in clones):
         assert time.monotonic() < deadline and all(proc.poll() is None for proc in procs)
         time.sleep(0.02)
-    places = [started(events(clone)[1]) for clone in clones]
+    places = [started(journal_so_far(clone)[1]) for clone in clones]
     listed = [{Path(line.removeprefix("worktree ")) for line in git(clone, "worktree", "list", "--porcelain")
                .splitlines() if line.startswith("worktree ")} for clone in clones]
     for proc in procs:
@@ -165,7 +156,7 @@ def test_an_agents_branch_the_user_checked_out_is_never_taken_over(repo: Path, t
     model = write_script(tmp_path / "s.json", two_writers())
     run = killed_run(repo, model, "transaction:4")
     assert lock_files(repo) and cli(repo, "clean").returncode == 0 and lock_files(repo) == []  # clean recovers too
-    git(repo, "worktree", "remove", "--force", str(started(events(repo)[1])["b"]))
+    git(repo, "worktree", "remove", "--force", str(started(journal_so_far(repo)[1])["b"]))
     mine = tmp_path / "mine"
     git(repo, "worktree", "add", "-q", str(mine), f"gitteam/{run}/b")
     (mine / "notes.txt").write_text("mine\n")
@@ -180,7 +171,7 @@ def test_an_agents_branch_the_user_checked_out_is_never_taken_over(repo: Path, t
 def old_layout(repo: Path, run: str) -> dict[str, Path]:
     """Move the run's worktrees where a gitteam before this layout made them, as git and the journal say."""
     journal = repo / ".git" / "gitteam" / "runs" / run / "events.jsonl"
-    places = started(events(repo)[1])
+    places = started(journal_so_far(repo)[1])
     text = journal.read_text()
     legacy = {}
     for agent, path in places.items():
@@ -199,7 +190,7 @@ def test_a_run_with_worktrees_in_the_git_dir_can_be_resumed_aborted_or_cleaned(r
     model = write_script(tmp_path / "s.json", two_writers())
     if action == "clean":
         assert cli(repo, "run", "--yes", "--keep", "--model", f"replay:{model}", "two files").returncode == 0
-        run = events(repo)[0]
+        run = journal_so_far(repo)[0]
     else:
         run = killed_run(repo, model, "transaction:4")
     legacy = old_layout(repo, run)
@@ -220,7 +211,7 @@ def test_a_deleted_repositorys_worktrees_are_orphans_clean_lists_and_removes(rep
     git(tmp_path, "clone", "-q", str(repo), str(gone))
     model = write_script(tmp_path / "s.json", two_writers())
     assert cli(gone, "run", "--yes", "--keep", "--model", f"replay:{model}", "two files").returncode == 0
-    left = started(events(gone)[1])
+    left = started(journal_so_far(gone)[1])
     shutil.rmtree(gone)
     for path in left.values():  # older than a worktree being made by another gitteam right now
         os.utime(path, (time.time() - 3600, time.time() - 3600))
