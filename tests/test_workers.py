@@ -348,3 +348,33 @@ def test_a_job_whose_files_leave_the_repository_fails_and_touches_nothing(team: 
     assert results["x"].status == "failed"
     assert not list(tmp_path.rglob("escaped.txt")) and not Path("/tmp/absolute.txt").exists()
     assert not (team.root / "victim" / ".git" / "hooks" / "post-commit").exists()
+
+
+def test_a_worker_at_its_budget_fails_its_job_and_stops_claiming(team: Team, tmp_path: Path) -> None:
+    one = script([plan_turn([subtask("only", ["only.txt"])])],
+                 {"only": [call("write_file", path="only.txt", content="one\n"), done()]}, prices=PRICES)
+    script_file = write_script(tmp_path / "one.json", one)
+    owner = team.run(script_file)
+    team.wait_published(owner)
+    thrifty = team.worker("thrifty", script_file, "--budget", "0.0001")
+    out, _ = finish(thrifty)
+    assert thrifty.returncode == 4, out  # out of budget: the exit code says so, and it claimed nothing more
+    assert "only: failed: the worker's budget" in out
+    finish(owner)
+    assert owner.returncode == 1
+    reported = [e for e in owner_events(team) if e["event"] == "worker_reported"]
+    assert [(e["status"], "budget" in str(e["reason"])) for e in reported] == [("failed", True)]
+    assert git(team.owner, "rev-parse", "main") == git(team.owner, "rev-parse", "origin/main")  # nothing landed
+
+
+def test_a_worker_without_a_usable_remote_says_so_in_one_line(tmp_path: Path) -> None:
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    commit_files(repo, {"a.txt": "a\n"})
+    git(repo, "remote", "add", "origin", "git://127.0.0.1:1/nothing.git")  # nothing listens on port 1
+    for args, code in ((["--remote", "nope"], 2), ([], 1)):
+        result = subprocess.run([sys.executable, "-m", "gitteam", "worker", "--coder", "replay:demo", *args],
+                                cwd=repo, capture_output=True, text=True, timeout=60)
+        assert result.returncode == code, result.stderr
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -32,7 +32,7 @@ from gitteam.modelspec import COMMAND
 from gitteam.names import agent_branch
 from gitteam.plan import Subtask, parse_plan
 from gitteam.remote.lease import LeaseClock
-from gitteam.remote.protocol import Job, Lease, Remote, RunInfo, RunView, WorkerId
+from gitteam.remote.protocol import Job, Lease, Remote, RemoteUnavailable, RunInfo, RunView, WorkerId
 from gitteam.run import worktrees
 from gitteam.run.context import RunContext, command_runner, run_meter
 from gitteam.run.environment import setup_problem
@@ -88,6 +88,7 @@ class Worker:
         self.exit_code = Exit.OK
         self.claimed = 0
         self.serving = False  # a published run was there at the last look: not idle, whether or not it had work
+        self.reached = False  # the remote answered at least once
 
     def check(self) -> None:
         """The coder's model and the sandbox, before the first claim (exit 2 with the fix)."""
@@ -109,15 +110,15 @@ class Worker:
                         active.pop(key).result()
                     if self.options.once and self.claimed and not active:
                         return self.exit_code
+                    if self.stop.is_set() and not active:  # its budget is spent
+                        return self.exit_code
                     room = self.options.max_agents - len(active)
                     if room > 0 and not self.stop.is_set() and not (self.options.once and self.claimed):
-                        for view, job, lease in self.claims(set(active), 1 if self.options.once else room):
+                        for view, job, lease in self.look(set(active), 1 if self.options.once else room):
                             key = f"{job.run}/{job.agent}"
                             active[key] = pool.submit(self.work, view, job, lease)
                     if active or self.serving:
                         quiet_since = time.monotonic()
-                    elif self.stop.is_set():
-                        return self.exit_code
                     elif self.options.idle is not None and time.monotonic() - quiet_since >= self.options.idle:
                         self.say(f"nothing to do for {self.options.idle:g} s: stopping")
                         return self.exit_code
@@ -132,6 +133,20 @@ class Worker:
                 stats = self.remote.stats
                 self.say(f"protocol: {stats.fetches} fetches ({stats.fetch_seconds:.2f} s), {stats.pushes} pushes "
                          f"({stats.push_seconds:.2f} s), {stats.rejected} rejected")
+
+    def look(self, busy: set[str], room: int) -> list[tuple[RunView, Job, Lease]]:
+        """`claims`, through an outage: a remote that answered once and fails now is tried again at the next
+        look (the leases this worker holds are renewed by their own threads meanwhile, or expire); one that never
+        answered is an error: a wrong URL or missing credentials do not heal by waiting."""
+        try:
+            found = self.claims(busy, room)
+        except RemoteUnavailable as exc:
+            if not self.reached:
+                raise
+            self.say(f"the remote did not answer: {exc}; trying again")
+            return []
+        self.reached = True
+        return found
 
     def claims(self, busy: set[str], room: int) -> list[tuple[RunView, Job, Lease]]:
         """Open jobs this worker won, at most `room`: free ones, and ones whose holder's lease expired."""
