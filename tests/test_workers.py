@@ -378,3 +378,20 @@ def test_a_worker_without_a_usable_remote_says_so_in_one_line(tmp_path: Path) ->
                                 cwd=repo, capture_output=True, text=True, timeout=60)
         assert result.returncode == code, result.stderr
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_one_worker_with_max_agents_works_a_wave_at_once(team: Team, tmp_path: Path) -> None:
+    expected = local_tree(tmp_path, team, write_script(tmp_path / "plain.json", six_parts()))
+    hold = tmp_path / "wave"
+    script_file = write_script(tmp_path / "six.json", six_parts(hold_wave=hold))
+    owner = team.run(script_file)
+    team.wait_published(owner)
+    big = team.worker("big", script_file, "--max-agents", "3", "--idle", "1")
+    marks = [hold.with_name(f"wave-{n}") for n in "abc"]
+    wait_held([big], *marks)  # a, b and c held at once, all in this one worker
+    release(*marks)
+    out, err = finish(owner)
+    assert owner.returncode == 0, f"{out}\n{err}"
+    done_out, _ = finish(big)
+    assert Counter(agent for agent, _ in claims(done_out)) == Counter("abcdef")
+    assert git(team.owner, "rev-parse", "main^{tree}") == expected
