@@ -212,6 +212,13 @@ def test_a_killed_worker_is_taken_over_from_its_last_checkpoint(team: Team, tmp_
     assert ("a", "took") in every  # taken over after the dead worker's lease ran out
     assert Counter(agent for agent, _ in every) == Counter("aabcdef")  # a: its claim, and the takeover
 
+    dead_clone = team.root / "worker0"
+    assert git(dead_clone, "branch", "--list", "gitteam/*")  # what the kill left in its clone
+    again = team.worker("worker0", script_file, "--idle", "0")
+    finish(again)
+    assert not git(dead_clone, "branch", "--list", "gitteam/*")  # swept by the next worker there
+    assert len(git(dead_clone, "worktree", "list").splitlines()) == 1
+
 
 def owner_run_ids(team: Team) -> list[str]:
     deadline = time.monotonic() + 60

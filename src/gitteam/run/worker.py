@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from pathlib import Path
 from gitteam.config import Config
 from gitteam.errors import Exit, GitteamError
 from gitteam.git import GitError, Repository
-from gitteam.journal import Journal
+from gitteam.journal import Journal, process_alive
 from gitteam.memory import Blackboard, sync
 from gitteam.metering import BudgetExhausted, Interrupted
 from gitteam.models.base import Usage
@@ -99,6 +100,7 @@ class Worker:
 
     def serve(self) -> int:
         self.check()
+        self.sweep()
         self.say(f"worker {self.me.id} serving {self.options.remote}"
                  + (f" (run {self.options.run})" if self.options.run else ""))
         active: dict[str, Future[None]] = {}
@@ -148,6 +150,33 @@ class Worker:
         self.reached = True
         return found
 
+    def sweep(self) -> None:
+        """What a worker killed in this clone left: each job's worktree and local branch (its work is on the
+        remote as far as it got there). A job is marked by a file holding its worker's pid while it runs."""
+        for mark in sorted(self.jobs_dir.glob("*/*.pid")):
+            try:
+                pid = int(mark.read_text())
+            except (OSError, ValueError):
+                pid = 0
+            if pid and process_alive(pid):
+                continue  # another worker in this clone, at work
+            run, agent = mark.parent.name, mark.stem
+            path = worktrees.find(self.repo, self.config, run, agent)
+            if path is not None:
+                self.discard(path)
+            self.drop_branch(run, agent)
+            mark.unlink(missing_ok=True)
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.repo.state_dir / "worker" / "jobs"
+
+    def drop_branch(self, run: str, agent: str) -> None:
+        ref = f"refs/heads/{agent_branch(run, agent)}"
+        previous = self.repo.rev_parse(ref)
+        if previous is not None:
+            self.repo.delete_ref(ref, previous)
+
     def claims(self, busy: set[str], room: int) -> list[tuple[RunView, Job, Lease]]:
         """Open jobs this worker won, at most `room`: free ones, and ones whose holder's lease expired."""
         won: list[tuple[RunView, Job, Lease]] = []
@@ -189,6 +218,9 @@ class Worker:
         ctx = self.context(view.info)
         subtask = job_subtask(job)
         self.contexts[f"{job.run}/{job.agent}"] = ctx
+        mark = self.jobs_dir / job.run / f"{job.agent}.pid"
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        mark.write_text(str(os.getpid()))
         path: Path | None = None
         renewer: threading.Thread | None = None
         done = threading.Event()
@@ -230,7 +262,9 @@ class Worker:
                 renewer.join()
             self.contexts.pop(f"{job.run}/{job.agent}", None)
             if path is not None:
-                self.discard(job, path)
+                self.discard(path)
+            self.drop_branch(job.run, job.agent)
+            mark.unlink(missing_ok=True)
 
     def code(self, ctx: RunContext, holding: Holding, subtask: Subtask, path: Path,
              start: str) -> tuple[str, str, str]:
@@ -294,11 +328,8 @@ class Worker:
         branch = agent_branch(job.run, job.agent)
         old = worktrees.find(self.repo, self.config, job.run, job.agent)
         if old is not None:
-            self.discard(job, old)
-        ref = f"refs/heads/{branch}"
-        previous = self.repo.rev_parse(ref)
-        if previous is not None:
-            self.repo.delete_ref(ref, previous)
+            self.discard(old)
+        self.drop_branch(job.run, job.agent)
         path = worktrees.new_path(self.repo, self.config, job.run, job.agent)
         if path.exists():
             worktrees.discard(self.repo, path)
@@ -308,7 +339,7 @@ class Worker:
         self.repo.create_worktree(path, branch, start, cone)
         return path
 
-    def discard(self, job: Job, path: Path) -> None:
+    def discard(self, path: Path) -> None:
         """The job's worktree goes; its work is on the remote (or was fenced, and is someone else's now)."""
         try:
             self.repo.remove_worktree(path, force=True)
