@@ -130,9 +130,7 @@ class Worker:
                 pool.shutdown(wait=True)
                 return Exit.INTERRUPTED
             finally:
-                stats = self.remote.stats
-                self.say(f"protocol: {stats.fetches} fetches ({stats.fetch_seconds:.2f} s), {stats.pushes} pushes "
-                         f"({stats.push_seconds:.2f} s), {stats.rejected} rejected")
+                self.say(self.remote.stats.line())
 
     def claims(self, busy: set[str], room: int) -> list[tuple[RunView, Job, Lease]]:
         """Open jobs this worker won, at most `room`: free ones, and ones whose holder's lease expired."""
