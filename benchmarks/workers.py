@@ -134,6 +134,12 @@ def clone(url: str, path: Path) -> tuple[Path, dict[str, str]]:
     return path, clean_env(home)
 
 
+def interruptible() -> None:
+    """In the child before exec: Ctrl-C as a person's terminal delivers it, even when this benchmark runs in the
+    background (where SIGINT is inherited ignored and Python would keep ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def finish(proc: subprocess.Popen[str], who: str) -> tuple[str, str]:
     try:
         return proc.communicate(timeout=RUN_SECONDS)
@@ -157,7 +163,8 @@ def distributed(daemon: Daemon, seed: Path, work: Path, script: Path, workers: i
     clones = [clone(url, work / f"worker{n}") for n in range(workers)]
     procs = [subprocess.Popen([*GITTEAM, "worker", "--remote", "origin", "--max-agents", "1", "--coder",
                                f"replay:{script}"], cwd=path, env=env, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              preexec_fn=interruptible)
              for path, env in clones]
     started = time.perf_counter()
     run = subprocess.Popen([*GITTEAM, "run", "--remote", "origin", "--yes", "--max-agents", str(subtasks),
