@@ -33,6 +33,7 @@ import json
 import math
 import os
 import re
+import resource
 import signal
 import statistics
 import subprocess
@@ -72,6 +73,8 @@ class Traffic:
 @dataclass
 class Measure:
     seconds: float
+    cpu: float = 0.0  # user + system seconds of the run's gitteam processes and their git
+    server: float = 0.0  # the same of the daemon's upload-pack and receive-pack processes in that time
     owner: Traffic = field(default_factory=Traffic)
     workers: Traffic = field(default_factory=Traffic)
     shares: list[int] = field(default_factory=list)  # subtasks each worker claimed
@@ -134,6 +137,22 @@ def clone(url: str, path: Path) -> tuple[Path, dict[str, str]]:
     return path, clean_env(home)
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def daemon_cpu(daemon: Daemon) -> float:
+    """CPU seconds of the git processes the daemon served and reaped so far (its connections' upload-pack and
+    receive-pack: `git daemon` runs git-daemon, whose reaped children's times are in its /proc stat)."""
+    children = Path(f"/proc/{daemon.process.pid}/task/{daemon.process.pid}/children").read_text().split()
+    total = 0.0
+    for pid in [str(daemon.process.pid), *children]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime, cstime
+    return total
+
+
 def interruptible() -> None:
     """In the child before exec: Ctrl-C as a person's terminal delivers it, even when this benchmark runs in the
     background (where SIGINT is inherited ignored and Python would keep ignoring it)."""
@@ -166,7 +185,7 @@ def distributed(daemon: Daemon, seed: Path, work: Path, script: Path, workers: i
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               preexec_fn=interruptible)
              for path, env in clones]
-    started = time.perf_counter()
+    started, cpu, server = time.perf_counter(), children_cpu(), daemon_cpu(daemon)
     run = subprocess.Popen([*GITTEAM, "run", "--remote", "origin", "--yes", "--max-agents", str(subtasks),
                             "--planner", f"replay:{script}", "--reviewer", f"replay:{script}", TASK],
                            cwd=owner, env=owner_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -176,6 +195,7 @@ def distributed(daemon: Daemon, seed: Path, work: Path, script: Path, workers: i
     for proc in procs:  # idle now: Ctrl-C, and each prints its protocol line as it exits
         proc.send_signal(signal.SIGINT)
     outputs = [finish(proc, "a worker")[0] for proc in procs]
+    cpu, server = children_cpu() - cpu, daemon_cpu(daemon) - server
     if run.returncode != 0:
         raise SystemExit(f"the owner failed ({run.returncode}):\n{out}\n{err}\n" + "\n".join(outputs))
     subprocess.run(["git", "fetch", "-q", "origin"], cwd=owner, env=owner_env, check=True)
@@ -183,14 +203,14 @@ def distributed(daemon: Daemon, seed: Path, work: Path, script: Path, workers: i
     total = Traffic()
     for output in outputs:
         total += traffic(output, "a worker")
-    return Measure(seconds, traffic(err, "the owner"), total,
+    return Measure(seconds, cpu, server, traffic(err, "the owner"), total,
                    sorted((len(CLAIM.findall(output)) for output in outputs), reverse=True))
 
 
 def local(seed: Path, work: Path, script: Path, agents: int, subtasks: int) -> Measure:
     """The same script on one machine, no remote."""
     repo, env = clone(str(seed), work / "alone")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), children_cpu()
     run = subprocess.run([*GITTEAM, "run", "--yes", "--max-agents", str(agents), "--model", f"replay:{script}",
                           TASK], cwd=repo, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                          timeout=RUN_SECONDS)
@@ -198,7 +218,7 @@ def local(seed: Path, work: Path, script: Path, agents: int, subtasks: int) -> M
     if run.returncode != 0:
         raise SystemExit(f"the local run failed ({run.returncode}):\n{run.stdout}\n{run.stderr}")
     landed(repo, env, "main", subtasks)
-    return Measure(seconds)
+    return Measure(seconds, children_cpu() - cpu)
 
 
 def bare_costs(daemon: Daemon, seed: Path, work: Path, times: int) -> tuple[float, float]:
@@ -295,19 +315,19 @@ def report(args: argparse.Namespace, results: dict[str, list[Measure]], counts: 
     print()
     base = statistics.median(m.seconds for m in results[f"remote-{counts[0]}"])
     base_ideal = ideal(s, args.waves, counts[0], args.delay, local=False)
-    print(f"{'run':<28}{'wall s':>8}{'speed-up':>10}{'ideal s':>9}{'ideal x':>9}{'wall-ideal s':>14}  shares")
-    for a in agents:
-        wall = statistics.median(m.seconds for m in results[f"local-{a}"])
-        best = ideal(s, args.waves, a, args.delay, local=True)
-        print(f"{f'local, --max-agents {a}':<28}{wall:>8.2f}{base / wall:>10.2f}{best:>9.1f}{base_ideal / best:>9.2f}"
-              f"{wall - best:>14.2f}")
-    for n in counts:
-        wall = statistics.median(m.seconds for m in results[f"remote-{n}"])
-        best = ideal(s, args.waves, n, args.delay, local=False)
-        shares = "+".join(str(x) for x in median_run(results[f"remote-{n}"]).shares)
-        label = f"{n} worker{'s' if n > 1 else ''}"
-        print(f"{label:<28}{wall:>8.2f}{base / wall:>10.2f}{best:>9.1f}{base_ideal / best:>9.2f}"
-              f"{wall - best:>14.2f}  {shares}")
+    print(f"{'run':<28}{'wall s':>8}{'speed-up':>10}{'ideal s':>9}{'ideal x':>9}{'wall-ideal s':>14}{'cpu s':>8}"
+          f"{'daemon cpu s':>14}  shares")
+    rows = [(f"local, --max-agents {a}", f"local-{a}", ideal(s, args.waves, a, args.delay, local=True))
+            for a in agents]
+    rows += [(f"{n} worker{'s' if n > 1 else ''}", f"remote-{n}", ideal(s, args.waves, n, args.delay, local=False))
+             for n in counts]
+    for label, kind, best in rows:
+        wall = statistics.median(m.seconds for m in results[kind])
+        cpu = statistics.median(m.cpu for m in results[kind])
+        server = statistics.median(m.server for m in results[kind])
+        shares = "+".join(str(x) for x in median_run(results[kind]).shares)
+        print(f"{label:<28}{wall:>8.2f}{base / wall:>10.2f}{best:>9.1f}{base_ideal / best:>9.2f}{wall - best:>14.2f}"
+              f"{cpu:>8.1f}{server:>14.1f}  {shares}")
     print()
     print(f"protocol per subtask (the median run's totals / {s})")
     print(f"{'side':<20}{'fetches':>9}{'fetch s':>9}{'ms/fetch':>10}{'x bare':>8}{'pushes':>8}{'push s':>8}"
