@@ -15,15 +15,17 @@ review 1, the integration review 1. Measured, interleaved and repeated (median o
   every `poll` seconds whether or not there is work, so its count includes the waits before the run is
   published and between jobs);
 - one `git fetch` (nothing new) and one `git push` (one new commit) over the same daemon, bare, for the ratios;
-- the same script run locally (`gitteam run --yes`, no remote) with --max-agents 1 and 4, for comparison.
+- the same script run locally (`gitteam run --yes`, no remote) with --max-agents 1 and 4, for comparison;
+- the CPU seconds of each run's processes (and their git) and of the daemon's git in that time: what of the
+  machine the run itself used.
 
 `[remote]` in the seed's .gitteam.toml: `lease` (default 6 s: a worker renews every lease/3 = 2 s, so a 2 s
 subtask pays about one renewal push, as a real subtask of minutes pays several at the default 60 s) and `poll`
 (default 0.5 s: the wait between an owner's or an idle worker's fetches, scaled down with the model latency as
 the default 2 s is to calls of tens of seconds).
 
-    python benchmarks/workers.py [--delay 1.0] [--subtasks 8] [--workers 1,2,4] [--repeat 3] [--waves 1]
-                                 [--lease 6] [--poll 0.5]
+    python benchmarks/workers.py [--delay 1.0] [--subtasks 8] [--waves 1] [--workers 1,2,4] [--local 1,4]
+                                 [--repeat 3] [--lease 6] [--poll 0.5]
 """
 
 from __future__ import annotations
@@ -115,8 +117,11 @@ def ideal(subtasks: int, waves: int, coders: int, delay: float, local: bool) -> 
     result, so the owner's review of a subtask overlaps the next subtask's coding; a local agent slot holds its
     subtask through its review."""
     calls = 1  # the planner
+    per_wave = math.ceil(subtasks / waves)
     for wave in range(waves):
-        size = min(math.ceil(subtasks / waves), subtasks - wave * math.ceil(subtasks / waves))
+        size = min(per_wave, subtasks - wave * per_wave)
+        if size <= 0:
+            break
         rounds = math.ceil(size / coders)
         calls += rounds * (3 if local else 2) + (0 if local else 1)  # the last review of the wave
     return (calls + 1) * delay  # + the integration review
