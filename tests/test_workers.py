@@ -180,6 +180,12 @@ def test_three_workers_land_a_two_wave_run_exactly_as_one_machine_would(team: Te
     reported = [e for e in events if e["event"] == "worker_reported"]
     assert sorted(str(e["agent"]) for e in reported) == list("abcdef")
     assert all(e["status"] == "done" for e in reported)
+    (traffic,) = [e for e in events if e["event"] == "remote_traffic"]  # the owner's side, as the run stopped
+    assert traffic["pushes"] >= 9  # the plan, six jobs, the target, the close
+    assert traffic["fetches"] >= 1 and traffic["push_seconds"] > 0
+    assert (f"origin: protocol: {traffic['fetches']} fetches ({traffic['fetch_seconds']:.2f} s), "
+            f"{traffic['pushes']} pushes ({traffic['push_seconds']:.2f} s), {traffic['rejected']} rejected") in err
+    assert all(re.search(r"^gitteam worker: protocol: \d+ fetches \(", output, re.M) for output in outputs)
     cost = subprocess.run([sys.executable, "-m", "gitteam", "cost", "--json"], cwd=team.owner,
                           env=team.env("owner"), capture_output=True, text=True, timeout=60)
     coders = {row["agent"]: row for row in json.loads(cost.stdout) if row["role"] == "coder"}

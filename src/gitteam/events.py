@@ -180,6 +180,20 @@ class WorkerReported(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RemoteTraffic(Event):
+    """Distributed mode: what the owner's side of the protocol cost since this gitteam process took the run on
+    (its fetches and pushes across the network, its compare-and-swaps lost); journaled as the run stops."""
+
+    KIND = "remote_traffic"
+    remote: str
+    fetches: int
+    fetch_seconds: float
+    pushes: int
+    push_seconds: float
+    rejected: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class Reviewed(Event):
     KIND = "review"
     agent: str
@@ -454,7 +468,7 @@ KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
     IntegrationReviewStarted, IntegrationReviewed, ReworkRequested, AwaitingApproval, Approved, Rejected, TargetMoved,
     CatchUpChecked, TargetUpdated, LeftoversSaved, WorktreesRemoved, UsageRecorded, ModelCalled, ToolStarted,
     ToolRefused, Compacted, AgentCommand, AgentCommitsUnwrapped, Economy, JobPublished, WorkerClaimed,
-    WorkerReported,
+    WorkerReported, RemoteTraffic,
 )}
 
 

@@ -95,6 +95,11 @@ class Stats:
     push_seconds: float = 0.0
     rejected: int = 0
 
+    def line(self) -> str:
+        """The one line a worker (on exit) and an owner (when its run stops) print of what the protocol cost."""
+        return (f"protocol: {self.fetches} fetches ({self.fetch_seconds:.2f} s), {self.pushes} pushes "
+                f"({self.push_seconds:.2f} s), {self.rejected} rejected")
+
 
 class Remote:
     """The protocol on one remote of `repo` (a configured remote's name, or a URL or path)."""

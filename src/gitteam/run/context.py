@@ -236,8 +236,10 @@ class RunContext:
     def finish(self, state: str, code: int, message: str, **details: Any) -> RunResult:
         """The run's last event: its state, exit code and the one message the person reads; a run that needs
         the person (failed, refused, out of budget, pending) tells them beyond the terminal too."""
-        if self.remote is not None and state in FINISHED_STATES:  # no worker should take its jobs any more
-            message += self.remote.close(self.run)
+        if self.remote is not None:
+            if state in FINISHED_STATES:  # no worker should take its jobs any more
+                message += self.remote.close(self.run)
+            self.journal.append(self.remote.traffic())
         self.journal.append(RunFinished(state=state, exit_code=int(code), message=message, **details))
         escalate(self.run, state, message, self.config.run.notify)
         return RunResult(self.run, state, int(code), message, dict(details))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from gitteam.config import Config
 from gitteam.errors import GitteamError
-from gitteam.events import JobPublished, WorkerClaimed, WorkerReported
+from gitteam.events import JobPublished, RemoteTraffic, WorkerClaimed, WorkerReported
 from gitteam.git import Repository
 from gitteam.memory import sync
 from gitteam.models.base import CallContext, Reply, Usage
@@ -79,6 +79,12 @@ class RemoteRun:
                     f"git push {self.name} --delete $(git ls-remote {self.name} 'refs/gitteam/runs/{run}/*' | "
                     "cut -f2))")
         return ""
+
+    def traffic(self) -> RemoteTraffic:
+        """What the protocol has cost this process so far (the run's closing push included, once it is done)."""
+        stats = self.remote.stats
+        return RemoteTraffic(remote=self.name, fetches=stats.fetches, fetch_seconds=round(stats.fetch_seconds, 3),
+                             pushes=stats.pushes, push_seconds=round(stats.push_seconds, 3), rejected=stats.rejected)
 
     def push_target(self, branch: str, new: str, old: str) -> str:
         """The target on the remote fast-forwarded from `old` to `new` as here, by compare-and-swap; a note for

@@ -132,9 +132,7 @@ class Worker:
                 pool.shutdown(wait=True)
                 return Exit.INTERRUPTED
             finally:
-                stats = self.remote.stats
-                self.say(f"protocol: {stats.fetches} fetches ({stats.fetch_seconds:.2f} s), {stats.pushes} pushes "
-                         f"({stats.push_seconds:.2f} s), {stats.rejected} rejected")
+                self.say(self.remote.stats.line())
 
     def look(self, busy: set[str], room: int) -> list[tuple[RunView, Job, Lease]]:
         """`claims`, through an outage: a remote that answered once and fails now is tried again at the next

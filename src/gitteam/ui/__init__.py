@@ -34,6 +34,7 @@ from gitteam.events import (
     LockWaiting,
     Merged,
     Planned,
+    RemoteTraffic,
     Replanned,
     Reviewed,
     ReworkRequested,
@@ -184,6 +185,11 @@ class ProgressPrinter:
             case TargetUpdated():
                 return (f"[green]fast-forwarded {markup_line(e.target)}[/green] "
                         f"{markup_line(e.old[:10])}..{markup_line(e.new[:10])}")
+            case RemoteTraffic():
+                from gitteam.remote.protocol import Stats  # the worker's line, word for word
+
+                stats = Stats(e.fetches, e.fetch_seconds, e.pushes, e.push_seconds, e.rejected)
+                return f"  [dim]{markup_line(e.remote)}: {markup_line(stats.line())}[/dim]"
             case LeftoversSaved():
                 return (f"  [yellow]![/yellow] {markup_line(e.agent)}: saved what it left uncommitted on "
                         f"{markup_line(e.ref)}: {markup_line(', '.join(e.paths[:8]))}"
