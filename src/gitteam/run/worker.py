@@ -16,10 +16,12 @@ import dataclasses
 import os
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from gitteam.config import Config
 from gitteam.errors import Exit, GitteamError
@@ -40,6 +42,7 @@ from gitteam.run.environment import setup_problem
 from gitteam.run.subtask import Assignment, coder_spec, commit_work, env, make_coder
 
 Say = Callable[[str], None]
+_T = TypeVar("_T")
 CHECKPOINT_AUTHOR = ("gitteam worker", "worker@gitteam.invalid")
 
 
@@ -85,6 +88,7 @@ class Worker:
         self.leases: dict[str, float] = {}  # per run: its lease time, as its owner published it
         self.spend = Spend()
         self.stop = threading.Event()  # Ctrl-C or the budget: claim nothing more
+        self.wake = threading.Event()  # a job ended: look for the next one now
         self.contexts: dict[str, RunContext] = {}  # jobs at work, by run/agent: Ctrl-C halts their coders
         self.exit_code = Exit.OK
         self.claimed = 0
@@ -119,12 +123,15 @@ class Worker:
                         for view, job, lease in self.look(set(active), 1 if self.options.once else room):
                             key = f"{job.run}/{job.agent}"
                             active[key] = pool.submit(self.work, view, job, lease)
+                            active[key].add_done_callback(lambda _: self.wake.set())
                     if active or self.serving:
                         quiet_since = time.monotonic()
                     elif self.options.idle is not None and time.monotonic() - quiet_since >= self.options.idle:
                         self.say(f"nothing to do for {self.options.idle:g} s: stopping")
                         return self.exit_code
-                    time.sleep(self.config.remote.poll)
+                    # the next look after `poll`, or at once when a job ends: its slot can take the next job
+                    self.wake.wait(self.config.remote.poll)
+                    self.wake.clear()
             except KeyboardInterrupt:
                 self.stop.set()
                 for ctx in list(self.contexts.values()):
@@ -183,7 +190,7 @@ class Worker:
         for run, view in sorted(views.items()):
             clock = self.clocks.setdefault(run, LeaseClock(view.info.lease_seconds))
             self.leases[run] = view.info.lease_seconds
-            for job, held in view.claimable(clock):  # free, or its holder's lease ran out on this clock
+            for job, held in self.turn(view.claimable(clock)):  # free, or its holder's lease ran out here
                 if len(won) >= room:
                     return won
                 if f"{run}/{job.agent}" in busy:
@@ -197,6 +204,14 @@ class Worker:
                 self.say(f"{how} {run}/{job.agent} (turn {job.step}, round {job.round})")
                 won.append((view, job, lease))
         return won
+
+    def turn(self, claimable: list[_T]) -> list[_T]:
+        """The claimable jobs from a place of this worker's own (a hash of its id) onwards: workers that look at
+        once try different jobs first instead of all racing for the first, and every job is still tried."""
+        if not claimable:
+            return claimable
+        first = zlib.crc32(self.me.id.encode()) % len(claimable)
+        return claimable[first:] + claimable[:first]
 
     def work(self, view: RunView, job: Job, lease: Lease) -> None:
         """One job, from its worktree to its pushed result; never raises (the serve loop goes on)."""
