@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from gitteam import gittree
 from gitteam.cone import Cone
 from gitteam.errors import GitteamError, UsageError
 from gitteam.gitgrep import GrepMatch, stream_grep
@@ -513,19 +514,11 @@ def _plain_name(rev: str) -> bool:
 
 
 def _hex_entries(data: bytes, width: int) -> dict[str, tuple[int, str]]:
-    """Entries of a raw tree (`<octal mode> <name>\\0<raw id>`...) whose names are hex digits."""
+    """Entries of a raw tree whose names are hex digits (a notes tree's fan-out and notes), lowercased."""
     entries: dict[str, tuple[int, str]] = {}
-    pos = 0
-    while pos < len(data):
-        space = data.index(b" ", pos)
-        nul = data.index(b"\0", space)
-        end = nul + 1 + width
-        if end > len(data):
-            raise ValueError("truncated tree")
-        name = data[space + 1:nul]
+    for name, entry in gittree.parse(data, width).items():
         if _HEX_NAME.fullmatch(name):
-            entries.setdefault(name.decode().lower(), (int(data[pos:space], 8), data[nul + 1:end].hex()))
-        pos = end
+            entries.setdefault(name.decode().lower(), (int(entry.mode, 8), entry.oid))
     return entries
 
 
