@@ -153,6 +153,8 @@ def test_three_workers_land_a_two_wave_run_exactly_as_one_machine_would(team: Te
     expected = local_tree(tmp_path, team, write_script(tmp_path / "plain.json", six_parts()))
     hold = tmp_path / "wave"
     script_file = write_script(tmp_path / "six.json", six_parts(hold_wave=hold))
+    configs = {name: git(team.clone(name) if name != "owner" else team.owner, "config", "--local", "--list")
+               for name in ("owner", "worker0", "worker1", "worker2")}
     owner = team.run(script_file)
     team.wait_published(owner)  # workers that find no run at all stop after --idle
     workers = [team.worker(f"worker{n}", script_file, "--idle", "1") for n in range(3)]
@@ -172,6 +174,8 @@ def test_three_workers_land_a_two_wave_run_exactly_as_one_machine_would(team: Te
     assert Counter(agent for agent, _ in every) == Counter("abcdef")  # each claimed exactly once
     assert all(claims(output) for output in outputs)  # the work was shared
     assert not team.remote_refs("refs/gitteam/runs/")  # the run's namespace is gone from the remote
+    for name, config in configs.items():  # nobody's git config was touched (refspecs, remotes, ...)
+        assert git(team.root / name, "config", "--local", "--list") == config, name
     memory = subprocess.run([sys.executable, "-m", "gitteam", "memory", "list", "--json"], cwd=team.owner,
                             env=team.env("owner"), capture_output=True, text=True, timeout=60)
     assert "parts end with a newline" in memory.stdout  # what a worker's agent remembered reached the owner

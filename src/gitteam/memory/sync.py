@@ -85,12 +85,15 @@ def configure_remote(repo: Repository, remote: str) -> list[str]:
     return added
 
 
-def pull(repo: Repository, remote: str | None = None) -> SyncResult:
-    """Fetch every memory ref of `remote` and merge it into ours; nothing is ever rewound or lost."""
+def pull(repo: Repository, remote: str | None = None, configure: bool = True) -> SyncResult:
+    """Fetch every memory ref of `remote` and merge it into ours; nothing is ever rewound or lost. `configure`:
+    also set up the remote's refspecs for plain `git fetch`/`git push` (what `gitteam memory pull` does; a
+    distributed run's own syncs leave the user's git config alone)."""
     name = _remote(repo, remote)
     store = Store(repo)
     store.migrate_legacy()
-    result = SyncResult(name, configured=configure_remote(repo, name), before=len(store.snapshot().visible()))
+    configured = configure_remote(repo, name) if configure else []
+    result = SyncResult(name, configured=configured, before=len(store.snapshot().visible()))
     scratch = f"{SCRATCH}{secrets.token_hex(4)}/"
     try:
         try:
@@ -109,15 +112,16 @@ def pull(repo: Repository, remote: str | None = None) -> SyncResult:
     return result
 
 
-def push(repo: Repository, remote: str | None = None) -> SyncResult:
+def push(repo: Repository, remote: str | None = None, configure: bool = True) -> SyncResult:
     """Push every memory ref this clone has (never forced): its own, and copies of others' the remote lacks.
 
     Fails only if the remote refuses this clone's own ref (it holds entries this clone has not pulled).
+    `configure` as for `pull`.
     """
     name = _remote(repo, remote)
     store = Store(repo)
     store.migrate_legacy()
-    result = SyncResult(name, configured=configure_remote(repo, name))
+    result = SyncResult(name, configured=configure_remote(repo, name) if configure else [])
     refs = sorted(ref for ref in store.refs() if ref.startswith(PREFIX))
     result.before = result.after = len(store.snapshot().visible())
     if not refs:

@@ -27,7 +27,7 @@ from gitteam.memory import sync
 from gitteam.models.base import CallContext, Reply, Usage
 from gitteam.names import agent_ref
 from gitteam.plan import Plan, Subtask
-from gitteam.remote.protocol import Job, Remote, Result, RunInfo, RunView
+from gitteam.remote.protocol import Job, Remote, RemoteUnavailable, Result, RunInfo, RunView
 from gitteam.roles.errors import AgentFailed
 
 if TYPE_CHECKING:  # the context holds a RemoteRun: at run time the import goes the other way
@@ -101,7 +101,7 @@ class RemoteRun:
         """What the workers' agents remembered (each worker pushes its own notes ref)."""
         # memory is a help to later agents, never a reason to fail the subtask
         with self._lock, contextlib.suppress(GitteamError):
-            sync.pull(repo, self.name)
+            sync.pull(repo, self.name, configure=False)
 
 
 @dataclass
@@ -174,7 +174,10 @@ class RemoteCoder:
         limit = ctx.config.limits.max_seconds
         deadline = time.monotonic() + limit
         while True:
-            view = self.remote.view(ctx.run)
+            try:
+                view = self.remote.view(ctx.run)
+            except RemoteUnavailable:  # an outage: the workers go on meanwhile; look again until the deadline
+                view = None
             if view is not None:
                 lease = view.leases.get(agent)
                 if lease is not None and lease.job == turn.job.oid:

@@ -268,7 +268,7 @@ class Worker:
                 return
             self.say(f"{job.run}/{job.agent}: {'done' if status == 'done' else 'failed: ' + reason}")
             with contextlib.suppress(GitteamError):  # memory helps later agents; the job is done without it
-                sync.push(self.repo, self.options.remote)  # what its agent remembered, for the team
+                sync.push(self.repo, self.options.remote, configure=False)  # what its agent remembered
         finally:
             done.set()
             if renewer is not None:
