@@ -1029,6 +1029,22 @@ class Repository:
         with self._worktree_admin(), self.locks.held(locks):
             self.git("worktree", "remove", "--force", str(registered))
 
+    def delete_worktree_files(self, path: Path) -> None:
+        """Delete a linked worktree's directory and leave its admin dir to the next `prune_worktrees`: many
+        worktrees go side by side, then one prune (git's only admin-locked step), where `remove_worktree` runs
+        one `git worktree remove` after another under the lock. Whatever it holds goes (as with --force): save
+        what matters first. A GitError when it is not a registered worktree or cannot be deleted."""
+        linked = self._worktrees.find(self.common_dir, path)
+        if linked is None:
+            raise GitError(["git", "worktree", "remove", str(path)], 128, f"fatal: '{path}' is not a working tree")
+        registered = linked[1]
+        if not os.path.lexists(registered):
+            return  # deleted by hand already
+        try:
+            shutil.rmtree(registered)
+        except OSError as exc:  # a directory a command made read-only, a symlink put in its place: kept, as git
+            raise GitError(["git", "worktree", "remove", str(path)], 1, str(exc)) from None
+
     def prune_worktrees(self) -> None:
         with self._worktree_admin(), self.locks.held():
             self.git("worktree", "prune")
