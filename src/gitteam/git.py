@@ -933,6 +933,21 @@ class Repository:
         self.prune_worktrees()  # a worktree deleted by hand holds its branch until pruned
         self._add_worktree(path, cone, str(path), branch)
 
+    def adopt_worktree(self, spare: Path, path: Path, branch: str, start: str) -> None:
+        """Make the detached checkout `spare` of `start` (`add_detached_worktree`) what `create_worktree(path,
+        branch, start)` makes, without checking anything out again: on the new branch, moved to `path`. A
+        GitError from the move leaves it a worktree of the branch where it was."""
+        if self._oid(f"refs/heads/{branch}") is not None:
+            raise GitteamError(f"branch {branch} already exists: choose another name or delete it "
+                               f"(git branch -D {branch})")
+        with self.locks.held([*self._admin_locks(spare), self._ref_lock(f"refs/heads/{branch}")]):
+            self.git("checkout", "-q", "-b", branch, start, cwd=spare)
+        self.move_worktree(spare, path)
+
+    def move_worktree(self, worktree: Path, path: Path) -> None:
+        with self._worktree_admin(), self.locks.held():
+            self.git("worktree", "move", str(worktree), str(path))
+
     def add_detached_worktree(self, path: Path, commit: str) -> None:
         """A worktree at `path` with `commit` checked out and no branch (e.g. to test a result, then remove)."""
         self._add_worktree(path, None, "--detach", str(path), commit)
