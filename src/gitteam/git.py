@@ -917,6 +917,18 @@ class Repository:
     def write_blob(self, data: bytes) -> str:
         return self.git("hash-object", "-w", "--no-filters", "--stdin", input=data).strip()
 
+    def write_blobs(self, contents: Sequence[bytes]) -> list[str]:
+        """Blobs of `contents`, in order, written by one git process (it reads them from a scratch dir)."""
+        if len(contents) < 2:
+            return [self.write_blob(data) for data in contents]
+        with tempfile.TemporaryDirectory(prefix="gitteam-blobs-") as scratch:
+            paths = [os.path.join(scratch, str(n)) for n in range(len(contents))]
+            for path, data in zip(paths, contents, strict=True):
+                with open(path, "wb") as file:
+                    file.write(data)
+            oids = self.git("hash-object", "-w", "--no-filters", "--stdin-paths", input="\n".join(paths) + "\n")
+        return oids.split()
+
     # -- branches, worktrees ------------------------------------------------------------------------------
 
     def create_worktree(self, path: Path, branch: str, start: str, cone: Cone | None = None) -> None:
