@@ -1403,11 +1403,12 @@ class Repository:
         """
         _check_notes_ref(notes_ref)
         resolved = self.rev_parse(obj) or obj
-        for attempt in range(_NOTE_ATTEMPTS):
-            old = self._oid(notes_ref)
-            if self.commit_notes(notes_ref, old, {resolved: text.encode()}, message=f"note on {resolved[:12]}"):
-                return
-            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))  # jitter breaks lockstep retries
+        with _note_turn(self.common_dir, notes_ref):  # this process's writers in turn: no race lost to each other
+            for attempt in range(_NOTE_ATTEMPTS):
+                old = self._oid(notes_ref)
+                if self.commit_notes(notes_ref, old, {resolved: text.encode()}, message=f"note on {resolved[:12]}"):
+                    return
+                time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))  # jitter breaks lockstep retries
         raise GitteamError(f"could not update {notes_ref}: too many concurrent writers; retry")
 
     def read_note(self, notes_ref: str, obj: str) -> str | None:
@@ -1781,6 +1782,17 @@ def _linked_to(worktree: Path) -> Path | None:
         return None
     named = Path(os.fsdecode(text[len(b"gitdir: "):].strip()))
     return (worktree / named).resolve() if not named.is_absolute() else named.resolve()
+
+
+_NOTE_TURNS: dict[tuple[Path, str], threading.Lock] = {}
+_NOTE_TURNS_LOCK = threading.Lock()
+
+
+def _note_turn(common_dir: Path, notes_ref: str) -> threading.Lock:
+    """The lock `set_note`'s threads take in turn on one notes ref: agents finishing their reviews at once each
+    wrote a fast-import that all but one lost (the ref moved under it) and wrote again."""
+    with _NOTE_TURNS_LOCK:
+        return _NOTE_TURNS.setdefault((common_dir, notes_ref), threading.Lock())
 
 
 def _point_back(worktree: Path, admin: Path) -> None:
