@@ -1,12 +1,16 @@
 """The first wave's worktrees made while the planner answers (run/spares.py): a run whose worktrees are full
-checkouts makes `max_agents` of its start beside the planner's call; each subtask of the first wave takes one
-(its branch made, the checkout moved to the subtask's place: nothing checked out again), and those not taken
-are deleted once the wave has run. A worktree keeps the admin dir git named when it was made, which says
+checkouts makes `max_agents` (at most 8) of its start beside the planner's call; each subtask of the first wave
+takes one (its branch made, the checkout moved to the subtask's place: nothing checked out again), and those the
+plan does not need are deleted. A worktree keeps the admin dir git named when it was made, which says
 which it was."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
+
+import pytest
 
 from conftest import git
 from gitteam.run.context import RunOptions
@@ -52,3 +56,17 @@ def test_sparse_worktrees_get_no_spares(repo: Path) -> None:
     places = [Path(e["worktree"]) for e in events(repo, result.run, "agent_started")]
     assert sorted(kept_worktrees(repo)) == sorted(places)
     assert sorted(admin_name(place) for place in places) == ["a", "b"]
+
+
+def test_a_run_makes_at_most_eight_spares_and_leaves_none(repo: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    shim, log = tmp_path / "shim", tmp_path / "git.log"  # a git on PATH that logs what gitteam asks of it
+    shim.mkdir()
+    (shim / "git").write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {shutil.which("git")} "$@"\n')
+    (shim / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}:{os.environ['PATH']}")
+    result = start(repo, writers("a"), RunOptions(yes=True, max_agents=12))
+    assert result.state == "merged", result.message
+    made = [line for line in log.read_text().splitlines() if "worktree add" in line and "/.spare-" in line]
+    assert len(made) == 8, made
+    assert kept_worktrees(repo) == [] and git(repo, "show", "main:a.txt") == "a"

@@ -3,7 +3,7 @@
 A coder's worktree is a checkout of the run's start; made after the plan, every coder of the wave waits for its
 own (`git worktree add`, one at a time under the admin lock, then a checkout of the whole tree), and the
 slowest of them holds up the wave. The plan is not known yet while the planner answers, so neither are the
-subtasks' names: a run whose worktrees are full checkouts makes `max_agents` detached ones then
+subtasks' names: a run whose worktrees are full checkouts makes `max_agents` (at most 8) detached ones then
 (`<run>/.spare-<n>`: a subtask id cannot start with "."), and a subtask starting from that commit takes one
 (`Repository.adopt_worktree`: its branch made there, the checkout moved to its place; nothing checked out
 again). A subtask that finds none left, or starts elsewhere, makes its own as before. What is not
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from gitteam.run.context import RunContext
 
 PREFIX = ".spare-"
+MOST = 8  # spares a run makes at most: more checkouts at once only compete for the disk while the planner answers
 
 
 class SpareWorktrees:
@@ -39,7 +40,8 @@ class SpareWorktrees:
         self._pool: ThreadPoolExecutor | None = None
 
     def make(self, ctx: RunContext, start: str, count: int) -> None:
-        """Begin `count` full checkouts of `start` side by side, in the background."""
+        """Begin `count` (at most MOST) full checkouts of `start` side by side, in the background."""
+        count = min(count, MOST)
         if count < 1:
             return
         self._start = start
