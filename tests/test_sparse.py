@@ -269,4 +269,6 @@ def test_the_integration_review_checks_out_the_result_only_when_a_command_runs_i
     assert proc.returncode == 0, proc.stderr
     assert git(repo, "show", "main:a.txt") == "a" and git(repo, "show", "main:b.txt") == "b"
     added = [line for line in log.read_text().splitlines() if "worktree add" in line]
-    assert len(added) == (3 if test_command else 2), added  # the agents', and the result's for its tests
+    result = [line for line in added if line.split()[-2].endswith("/integration")]
+    assert len(result) == (1 if test_command else 0), added  # the result's, for its tests only
+    assert len(added) - len(result) == 4, added  # the agents' (made while the planner answered: max_agents)

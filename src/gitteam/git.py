@@ -910,6 +910,18 @@ class Repository:
     def write_blob(self, data: bytes) -> str:
         return self.git("hash-object", "-w", "--no-filters", "--stdin", input=data).strip()
 
+    def write_blobs(self, contents: Sequence[bytes]) -> list[str]:
+        """Blobs of `contents`, in order, written by one git process (it reads them from a scratch dir)."""
+        if len(contents) < 2:
+            return [self.write_blob(data) for data in contents]
+        with tempfile.TemporaryDirectory(prefix="gitteam-blobs-") as scratch:
+            paths = [os.path.join(scratch, str(n)) for n in range(len(contents))]
+            for path, data in zip(paths, contents, strict=True):
+                with open(path, "wb") as file:
+                    file.write(data)
+            oids = self.git("hash-object", "-w", "--no-filters", "--stdin-paths", input="\n".join(paths) + "\n")
+        return oids.split()
+
     # -- branches, worktrees ------------------------------------------------------------------------------
 
     def create_worktree(self, path: Path, branch: str, start: str, cone: Cone | None = None) -> None:
@@ -925,6 +937,21 @@ class Repository:
             raise GitteamError(f"branch {branch} does not exist: nothing to check out")
         self.prune_worktrees()  # a worktree deleted by hand holds its branch until pruned
         self._add_worktree(path, cone, str(path), branch)
+
+    def adopt_worktree(self, spare: Path, path: Path, branch: str, start: str) -> None:
+        """Make the detached checkout `spare` of `start` (`add_detached_worktree`) what `create_worktree(path,
+        branch, start)` makes, without checking anything out again: on the new branch, moved to `path`. A
+        GitError from the move leaves it a worktree of the branch where it was."""
+        if self._oid(f"refs/heads/{branch}") is not None:
+            raise GitteamError(f"branch {branch} already exists: choose another name or delete it "
+                               f"(git branch -D {branch})")
+        with self.locks.held([*self._admin_locks(spare), self._ref_lock(f"refs/heads/{branch}")]):
+            self.git("checkout", "-q", "-b", branch, start, cwd=spare)
+        self.move_worktree(spare, path)
+
+    def move_worktree(self, worktree: Path, path: Path) -> None:
+        with self._worktree_admin(), self.locks.held():
+            self.git("worktree", "move", str(worktree), str(path))
 
     def add_detached_worktree(self, path: Path, commit: str) -> None:
         """A worktree at `path` with `commit` checked out and no branch (e.g. to test a result, then remove)."""
@@ -1021,6 +1048,22 @@ class Repository:
         locks = [self._lock_file(admin / name, shared=False) for name in ADMIN_LOCKS]
         with self._worktree_admin(), self.locks.held(locks):
             self.git("worktree", "remove", "--force", str(registered))
+
+    def delete_worktree_files(self, path: Path) -> None:
+        """Delete a linked worktree's directory and leave its admin dir to the next `prune_worktrees`: many
+        worktrees go side by side, then one prune (git's only admin-locked step), where `remove_worktree` runs
+        one `git worktree remove` after another under the lock. Whatever it holds goes (as with --force): save
+        what matters first. A GitError when it is not a registered worktree or cannot be deleted."""
+        linked = self._worktrees.find(self.common_dir, path)
+        if linked is None:
+            raise GitError(["git", "worktree", "remove", str(path)], 128, f"fatal: '{path}' is not a working tree")
+        registered = linked[1]
+        if not os.path.lexists(registered):
+            return  # deleted by hand already
+        try:
+            shutil.rmtree(registered)
+        except OSError as exc:  # a directory a command made read-only, a symlink put in its place: kept, as git
+            raise GitError(["git", "worktree", "remove", str(path)], 1, str(exc)) from None
 
     def prune_worktrees(self) -> None:
         with self._worktree_admin(), self.locks.held():
@@ -1353,11 +1396,12 @@ class Repository:
         """
         _check_notes_ref(notes_ref)
         resolved = self.rev_parse(obj) or obj
-        for attempt in range(_NOTE_ATTEMPTS):
-            old = self._oid(notes_ref)
-            if self.commit_notes(notes_ref, old, {resolved: text.encode()}, message=f"note on {resolved[:12]}"):
-                return
-            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))  # jitter breaks lockstep retries
+        with _note_turn(self.common_dir, notes_ref):  # this process's writers in turn: no race lost to each other
+            for attempt in range(_NOTE_ATTEMPTS):
+                old = self._oid(notes_ref)
+                if self.commit_notes(notes_ref, old, {resolved: text.encode()}, message=f"note on {resolved[:12]}"):
+                    return
+                time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))  # jitter breaks lockstep retries
         raise GitteamError(f"could not update {notes_ref}: too many concurrent writers; retry")
 
     def read_note(self, notes_ref: str, obj: str) -> str | None:
@@ -1731,6 +1775,17 @@ def _linked_to(worktree: Path) -> Path | None:
         return None
     named = Path(os.fsdecode(text[len(b"gitdir: "):].strip()))
     return (worktree / named).resolve() if not named.is_absolute() else named.resolve()
+
+
+_NOTE_TURNS: dict[tuple[Path, str], threading.Lock] = {}
+_NOTE_TURNS_LOCK = threading.Lock()
+
+
+def _note_turn(common_dir: Path, notes_ref: str) -> threading.Lock:
+    """The lock `set_note`'s threads take in turn on one notes ref: agents finishing their reviews at once each
+    wrote a fast-import that all but one lost (the ref moved under it) and wrote again."""
+    with _NOTE_TURNS_LOCK:
+        return _NOTE_TURNS.setdefault((common_dir, notes_ref), threading.Lock())
 
 
 def _point_back(worktree: Path, admin: Path) -> None:

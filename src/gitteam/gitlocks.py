@@ -17,6 +17,7 @@ Paths are recorded relative to the common git dir, so a record still applies aft
 
 from __future__ import annotations
 
+import glob
 import itertools
 import json
 import os
@@ -174,7 +175,8 @@ class GitLocks:
         """A `git worktree add` killed midway leaves its admin dir `locked` ("initializing"), which keeps
         `git worktree prune` and `remove` off it; that mark and the locks in the dir go."""
         removed = []
-        for admin in (self.common_dir / "worktrees").glob(f"{name}*"):
+        name = _admin_name(name)
+        for admin in (self.common_dir / "worktrees").glob(f"{glob.escape(name)}*"):
             if admin.name != name and not admin.name[len(name):].isdigit():
                 continue
             locked = admin / "locked"
@@ -186,6 +188,12 @@ class GitLocks:
                 removed.append(locked)
                 removed += [admin / lock for lock in ADMIN_LOCKS if _remove_if_stale(admin / lock, start, shared=False)]
         return removed
+
+
+def _admin_name(name: str) -> str:
+    """The admin dir `git worktree add` names after a worktree called `name`: made a valid ref name component,
+    a dot that starts it or follows a dot becoming "-" (`.gate-1` and `.spare-1` are `-gate-1`, `-spare-1`)."""
+    return "".join("-" if ch == "." and (i == 0 or name[i - 1] == ".") else ch for i, ch in enumerate(name))
 
 
 def _remove_if_stale(path: Path, start: float, shared: bool) -> bool:

@@ -65,7 +65,10 @@ class Journal:
         self.run = run
         self.dir = state_dir / "runs" / run
         self.path = self.dir / "events.jsonl"
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one write at a time: lines stay whole and in order
+        self._sync_lock = threading.Lock()  # one fsync at a time, covering every line written before it began
+        self._written = 0  # lines this object wrote
+        self._synced = 0  # of those, how many an fsync has covered
         self._listeners: list[Listener] = []
 
     def subscribe(self, listener: Listener) -> None:
@@ -82,12 +85,30 @@ class Journal:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 os.write(fd, line.encode("utf-8"))
-                os.fsync(fd)
-            finally:
+            except BaseException:
                 os.close(fd)
+                raise
+            self._written += 1
+            mine = self._written
+        try:
+            self._sync(fd, mine)
+        finally:
+            os.close(fd)
         for listener in self._listeners:
             listener(event)
         return event
+
+    def _sync(self, fd: int, line: int) -> None:
+        """Return once line number `line` is on disk. Agents append side by side: a thread that waited while
+        another's fsync ran may find its line covered by it (an fsync flushes the file, whichever descriptor
+        asks), so one fsync stands for several lines instead of each holding the write lock through its own."""
+        with self._sync_lock:
+            if self._synced >= line:
+                return
+            with self._lock:
+                covered = self._written  # every line written so far is in the file the fsync flushes
+            os.fsync(fd)
+            self._synced = covered
 
     def events(self) -> list[Event]:
         return list(read_events(self.path))

@@ -129,11 +129,21 @@ def redact(text: str, env: Mapping[str, str] | None = None) -> str:
     """
     if not text:
         return text
-    known = [(value, f"env:{name}") for name, value in _secret_values(os.environ if env is None else env)]
+    return _redact(text, _known_values(os.environ if env is None else env))
+
+
+def _known_values(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The exact values `redact` replaces, (value, label), longest first so a value containing another is
+    replaced whole."""
+    known = [(value, f"env:{name}") for name, value in _secret_values(env)]
     with _LEARNED_LOCK:
         known += _LEARNED
-    for value, label in sorted(known, key=lambda item: (-len(item[0]), item[1])):
-        if value in text:  # longest first, so a value containing another is replaced whole
+    return sorted(known, key=lambda item: (-len(item[0]), item[1]))
+
+
+def _redact(text: str, known: list[tuple[str, str]]) -> str:
+    for value, label in known:
+        if value in text:
             text = text.replace(value, f"[REDACTED:{label}]")
     pieces = []
     pos = 0
@@ -145,16 +155,22 @@ def redact(text: str, env: Mapping[str, str] | None = None) -> str:
 
 
 def redact_data(value: Any) -> Any:
-    """Every string in a JSON-like value redacted (keys stay): journal events, provenance notes."""
+    """Every string in a JSON-like value redacted (keys stay): journal events, provenance notes. The values to
+    replace are gathered once for the whole value, not once per string in it."""
+    return _redact_data(value, _known_values(os.environ))
+
+
+def _redact_data(value: Any, known: list[tuple[str, str]]) -> Any:
     if isinstance(value, str):
-        return redact(value)
+        return _redact(value, known) if value else value
     if isinstance(value, dict):
-        return {key: redact_data(item) for key, item in value.items()}
+        return {key: _redact_data(item, known) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [redact_data(item) for item in value]
+        return [_redact_data(item, known) for item in value]
     return value
 
 
+@functools.lru_cache(maxsize=4096)  # every `redact` asks it of each environment variable: once a name, not per call
 def is_secret_name(name: str) -> bool:
     """Whether an environment variable's name says it holds a credential: the one rule, for what contained
     commands may not inherit and for which values `redact` replaces wherever they appear."""

@@ -226,26 +226,31 @@ def conflicts_of(run: str, subtask: str, paths: Sequence[str], locks: Sequence[L
 def _claim_updates(
     repo: Repository, run: str, wanted: Mapping[str, str], current: Mapping[str, Lock]
 ) -> list[tuple[str, str | None, str | None]]:
-    updates: list[tuple[str, str | None, str | None]] = []
+    refs: list[tuple[str, str | None]] = []
+    contents: list[bytes] = []
     for path, subtask in sorted(wanted.items()):
         ref = lock_ref(path)
         held = current.get(ref)
         if held is not None and held.path == path and held.subtask == subtask:
             continue  # already ours: a resumed run claims again
-        old = held.oid if held is not None else None
-        updates.append((ref, repo.write_blob(_encode(path, run, subtask)), old))
-    return updates
+        refs.append((ref, held.oid if held is not None else None))
+        contents.append(_encode(path, run, subtask))
+    blobs = repo.write_blobs(contents)  # one git process for the run's locks
+    return [(ref, blob, old) for (ref, old), blob in zip(refs, blobs, strict=True)]
 
 
 def release_files(repo: Repository, run: str) -> int:
     """Delete every lock `run` holds and its tickets (compare-and-swap on each value); returns how many locks
     were deleted."""
-    for ticket in read_tickets(repo):
-        if ticket.run == run:
-            repo.delete_ref(ticket.ref, ticket.oid)
-    return sum(
-        1 for lock in read_locks(repo) if lock.run == run and repo.delete_ref(lock.ref, lock.oid)
-    )
+    tickets = [ticket for ticket in read_tickets(repo) if ticket.run == run]
+    locks = [lock for lock in read_locks(repo) if lock.run == run]
+    held: list[tuple[str, str | None, str | None]] = [(t.ref, None, t.oid) for t in tickets]
+    held += [(lock.ref, None, lock.oid) for lock in locks]
+    if len(held) > 1 and repo.update_refs(held):
+        return len(locks)  # one transaction; when one of them changed meanwhile, each goes on its own below
+    for ticket in tickets:
+        repo.delete_ref(ticket.ref, ticket.oid)
+    return sum(1 for lock in locks if repo.delete_ref(lock.ref, lock.oid))
 
 
 def ticket_ref(run: str, subtask: str) -> str:

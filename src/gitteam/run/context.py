@@ -27,6 +27,7 @@ from gitteam.run.checkouts import GateCheckouts
 from gitteam.run.escalate import escalate
 from gitteam.run.handoff import handoff
 from gitteam.run.remote_coder import RemoteRun
+from gitteam.run.spares import SpareWorktrees
 from gitteam.sandbox.runner import CommandRunner, from_config
 from gitteam.transcripts import Transcript, Transcripts
 
@@ -226,6 +227,7 @@ class RunContext:
         """The subtask's files: its plan's, and what the dispatcher granted it since (run/grants.py)."""
         return (*subtask.files, *self.granted.get(subtask.id, ()))
     gate_checkouts: GateCheckouts = field(default_factory=GateCheckouts)  # whole trees for tests (sparse mode)
+    spares: SpareWorktrees = field(default_factory=SpareWorktrees)  # first-wave worktrees made while planning
     remote: RemoteRun | None = None  # distributed mode: where the subtasks' jobs go (run/remote_coder.py)
 
     def attach_remote(self, name: str | None) -> None:

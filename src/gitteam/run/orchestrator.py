@@ -135,13 +135,19 @@ def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
     ctx, base = begin(repo, config, task, options, listener, run, registry)
 
     def go() -> RunResult:
-        plan = make_plan(ctx, base).plan
-        check_checkout(ctx, plan, base)
-        queued = claim_or_queue(ctx, plan)
-        integration.create_branch(ctx, base)
-        if ctx.remote is not None:  # workers can see it from now on; its jobs come as its subtasks start
-            ctx.remote.publish(ctx.run, ctx.task, ctx.target, base, plan)
-        return execute(ctx, Progress(base, plan), options, resumed=frozenset(), queued=queued)
+        if ctx.remote is None and worktrees.cone_for(repo, ctx.config, (), base, external=False) is None:
+            ctx.spares.make(ctx, base, options.max_agents or ctx.config.run.max_agents)  # while the planner answers
+        try:
+            plan = make_plan(ctx, base).plan
+            ctx.spares.trim(ctx, len(waves(plan)[0]))
+            check_checkout(ctx, plan, base)
+            queued = claim_or_queue(ctx, plan)
+            integration.create_branch(ctx, base)
+            if ctx.remote is not None:  # workers can see it from now on; its jobs come as its subtasks start
+                ctx.remote.publish(ctx.run, ctx.task, ctx.target, base, plan)
+            return execute(ctx, Progress(base, plan), options, resumed=frozenset(), queued=queued)
+        finally:
+            ctx.spares.close(ctx)
 
     return stopping_cleanly(ctx, go)
 
@@ -324,6 +330,7 @@ def execute(ctx: RunContext, progress: Progress, options: RunOptions, resumed: f
                 for sub in todo if sub.id not in progress.approved]
         state = _Wave(ctx, progress, wave, number, start, {job.subtask.id: job.start for job in jobs}, index, failed)
         run_wave(ctx, jobs, max_agents, state.finished)
+        ctx.spares.close(ctx)  # the first wave took what it could use; the rest go now
         while state.retries and not failed:
             again, state.retries = state.retries, []
             run_wave(ctx, again, max_agents, state.finished)

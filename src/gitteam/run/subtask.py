@@ -136,6 +136,8 @@ def prepare_worktree(ctx: RunContext, job: Assignment, branch: str) -> Path:
     cone = worktrees.cone_for(repo, ctx.config, job.subtask.files, job.start, external)
     if repo.rev_parse(agent_ref(ctx.run, agent)):
         repo.add_worktree(path, branch, cone)  # resume: the branch holds the earlier attempt's commits
+    elif cone is None and (spare := ctx.spares.take(ctx, path, branch, job.start)) is not None:
+        path = spare  # a checkout made while the planner answered
     else:
         repo.create_worktree(path, branch, job.start, cone)
     learn_secret_files(ctx, path, repo.copy_included_files(path))

@@ -273,7 +273,7 @@ def _remove_one(repo: Repository, run: str, wt: Worktree, journal: Journal | Non
             if not force:
                 return wt.path, size, None, f"its uncommitted files could not be saved ({exc})"
     try:
-        repo.remove_worktree(wt.path, force=True)
+        repo.delete_worktree_files(wt.path)  # its admin dir goes with the one prune after them all
     except GitError as exc:
         return wt.path, size, saved, str(exc)
     return wt.path, size, saved, ""
