@@ -204,9 +204,9 @@ def test_a_killed_worker_is_taken_over_from_its_last_checkpoint(team: Team, tmp_
     expected = local_tree(tmp_path, team, expected_script)
     first = team.worker("worker0", script_file)
     owner = team.run(script_file)
-    wait_reached(first, held)  # worker0 holds `a`, its first half written, its coder inside a model call
+    wait_reached(first, held, seconds=180)  # worker0 holds `a`, its first half written, its coder in a model call
     run = next(iter(owner_run_ids(team)))
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while f"refs/gitteam/runs/{run}/work/a" not in team.remote_refs("refs/gitteam/runs/"):
         assert time.monotonic() < deadline, "worker0 never pushed a checkpoint of a"
         time.sleep(0.05)
