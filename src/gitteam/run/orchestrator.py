@@ -335,6 +335,8 @@ def execute(ctx: RunContext, progress: Progress, options: RunOptions, resumed: f
             again, state.retries = state.retries, []
             run_wave(ctx, again, max_agents, state.finished)
         state.merge_ready()  # the ones approved before a crash, when nothing of this wave ran
+        for outcome in state.merged:  # after the wave: its agents' prompts never depend on which merged first
+            record_backlog(ctx, outcome)
     if failed:
         return finish_failed(ctx, failed)
     return integration.conclude(ctx, options, progress)
@@ -366,6 +368,7 @@ class _Wave:
     index: dict[str, int]  # subtask -> its place in the plan
     failed: list[Outcome]  # the run's failures: one stops every merge
     retries: list[Assignment] = field(default_factory=list)
+    merged: list[Outcome] = field(default_factory=list)  # in merge order; their backlog is written after the wave
 
     def finished(self, outcome: Outcome) -> None:
         self.ctx.journal.append(AgentFinished(agent=outcome.agent, status=outcome.status, reason=outcome.reason,
@@ -394,7 +397,7 @@ class _Wave:
             if outcome is None:
                 return
             integration.merge_agent(self.ctx, outcome)
-            record_backlog(self.ctx, outcome)
+            self.merged.append(outcome)
             self.progress.merged_agent(self.ctx.repo, outcome,
                                        outcome.start or self.began.get(sub.id, self.start))
             self.progress.feedback.pop(sub.id, None)
