@@ -57,12 +57,12 @@ class WorkerOptions:
 
 @dataclass
 class Holding:
-    """A job this worker holds: its current lease (each renewal replaces it), and whether it was fenced."""
+    """A job this worker holds: its current lease (each renewal replaces it), and whether it was fenced. Only
+    the renewal thread writes it while the coder works; the job's thread reads it after joining that thread."""
 
     job: Job
     lease: Lease
     fenced: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
