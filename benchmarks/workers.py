@@ -51,25 +51,13 @@ if TYPE_CHECKING:
     from gitdaemon import Daemon
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]  # the checkout's gitteam and test helpers, installed or not
+from gitteam.remote.protocol import Stats as Traffic  # noqa: E402 - the path above first
+
 GITTEAM = [sys.executable, "-m", "gitteam"]
 TASK = "write the parts"
-PROTOCOL = re.compile(r"protocol: (\d+) fetches \(([\d.]+) s\), (\d+) pushes \(([\d.]+) s\), (\d+) rejected")
 CLAIM = re.compile(r"gitteam worker: (?:claimed|took over from \S+ pid \d+) \S+/(\S+) \(turn")
 RUN_SECONDS = 600  # a measurement that takes longer than this is stuck: the benchmark stops with its output
-
-
-@dataclass
-class Traffic:
-    fetches: int = 0
-    fetch_seconds: float = 0.0
-    pushes: int = 0
-    push_seconds: float = 0.0
-    rejected: int = 0
-
-    def __add__(self, other: Traffic) -> Traffic:
-        return Traffic(self.fetches + other.fetches, self.fetch_seconds + other.fetch_seconds,
-                       self.pushes + other.pushes, self.push_seconds + other.push_seconds,
-                       self.rejected + other.rejected)
 
 
 @dataclass
@@ -83,11 +71,10 @@ class Measure:
 
 
 def traffic(output: str, who: str) -> Traffic:
-    found = PROTOCOL.search(output)
+    found = Traffic.read(output)
     if found is None:
         raise SystemExit(f"{who} printed no protocol line:\n{output}")
-    fetches, fetch_s, pushes, push_s, rejected = found.groups()
-    return Traffic(int(fetches), float(fetch_s), int(pushes), float(push_s), int(rejected))
+    return found
 
 
 def replay_script(subtasks: int, waves: int, delay: float) -> dict[str, object]:
@@ -276,7 +263,6 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     agents = [int(n) for n in args.local.split(",") if n]
-    sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
     from gitdaemon import git_daemon
 
     kinds = [f"local-{a}" for a in agents] + [f"remote-{n}" for n in counts]

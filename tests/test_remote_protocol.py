@@ -511,3 +511,12 @@ def test_worker_ids_are_per_process() -> None:
     mine = WorkerId.mine()
     assert WorkerId.mine() == mine
     assert mine.id.startswith(f"{mine.host}-{mine.pid}-") and len(mine.id.rsplit("-", 1)[1]) == 6
+
+
+def test_the_protocol_line_reads_back_as_the_numbers_it_printed() -> None:
+    from gitteam.remote.protocol import Stats
+
+    stats = Stats(fetches=3, fetch_seconds=0.25, pushes=2, push_seconds=0.5, rejected=1)
+    assert Stats.read(f"gitteam worker: {stats.line()}\n") == stats
+    assert Stats.read("no such line") is None
+    assert stats + stats == Stats(6, 0.5, 4, 1.0, 2)

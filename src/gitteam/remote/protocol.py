@@ -11,6 +11,7 @@ docs/workers.md tells the whole protocol and its failure cases.
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -99,6 +100,23 @@ class Stats:
         """The one line a worker (on exit) and an owner (when its run stops) print of what the protocol cost."""
         return (f"protocol: {self.fetches} fetches ({self.fetch_seconds:.2f} s), {self.pushes} pushes "
                 f"({self.push_seconds:.2f} s), {self.rejected} rejected")
+
+    @classmethod
+    def read(cls, text: str) -> Stats | None:
+        """The numbers of the first `line()` in `text` (a worker's or an owner's output); None if it has none."""
+        found = _STATS_LINE.search(text)
+        if found is None:
+            return None
+        fetches, fetch_seconds, pushes, push_seconds, rejected = found.groups()
+        return cls(int(fetches), float(fetch_seconds), int(pushes), float(push_seconds), int(rejected))
+
+    def __add__(self, other: Stats) -> Stats:
+        return Stats(self.fetches + other.fetches, self.fetch_seconds + other.fetch_seconds,
+                     self.pushes + other.pushes, self.push_seconds + other.push_seconds,
+                     self.rejected + other.rejected)
+
+
+_STATS_LINE = re.compile(r"protocol: (\d+) fetches \(([\d.]+) s\), (\d+) pushes \(([\d.]+) s\), (\d+) rejected")
 
 
 class Remote:
