@@ -6,6 +6,7 @@ and never imports a model SDK.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -688,6 +689,9 @@ def main() -> None:
     except KeyboardInterrupt:
         print("gitteam: interrupted", file=sys.stderr)
         _fail("interrupted", Exit.INTERRUPTED)
+    # The interpreter's last collections walk every object the command made (about 50 ms after a run); the
+    # process is ending and nothing it holds needs collecting: finalizers (weakref.finalize, atexit) still run.
+    gc.freeze()
     sys.exit(code if isinstance(code, int) else 0)
 
 
