@@ -445,6 +445,62 @@ def test_notes_concurrent_writers_lose_nothing(r: Repository, repo: Path) -> Non
     assert list(r.refs("refs/notes/")) == [ref]
 
 
+
+def _queued_writers(r: Repository, ref: str, notes: dict[str, str]) -> tuple[list[threading.Thread], list[BaseException]]:
+    """Writers of `notes` started while the test holds the ref's turn, returned once every note is queued."""
+    from gitteam.git import _note_queue
+
+    queue = _note_queue(r.common_dir, ref)
+    errors: list[BaseException] = []
+
+    def writer(obj: str, text: str) -> None:
+        try:
+            r.set_note(ref, obj, text)
+        except BaseException as exc:  # surfaced by the caller's assertions
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=item) for item in notes.items()]
+    with queue.turn:
+        for t in threads:
+            t.start()
+        while True:  # every writer has queued its note and waits for the turn the test holds
+            with queue.lock:
+                if len(queue.pending) == len(notes):
+                    break
+            threading.Event().wait(0.001)
+    for t in threads:
+        t.join()
+    return threads, errors
+
+
+def test_notes_queued_while_another_writes_go_in_one_commit(r: Repository, repo: Path) -> None:
+    ref = "refs/notes/gitteam"
+    blobs = [r.write_blob(f"object {i}\n".encode()) for i in range(8)]
+    r.set_note(ref, blobs[0], "first")
+    before = git(repo, "rev-parse", ref)
+    _, errors = _queued_writers(r, ref, {blob: f"note {i}" for i, blob in enumerate(blobs)})
+    assert errors == []
+    assert r.notes(ref) == {blob: f"note {i}" for i, blob in enumerate(blobs)}
+    assert git(repo, "rev-list", "--count", f"{before}..{ref}") == "1"  # eight writers, one commit
+    assert git(repo, "rev-parse", f"{ref}^") == before  # on top of what was there: compare-and-swap
+
+
+def test_a_failed_group_commit_fails_every_writer_in_it(r: Repository, repo: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = "refs/notes/gitteam"
+    blobs = [r.write_blob(f"object {i}\n".encode()) for i in range(3)]
+
+    def refused(self: Repository, notes_ref: str, batch: object) -> None:
+        raise GitteamError(f"could not update {notes_ref}")
+
+    monkeypatch.setattr(Repository, "_write_notes", refused)
+    _, errors = _queued_writers(r, ref, {blob: "n" for blob in blobs})
+    assert len(errors) == 3 and all(isinstance(e, GitteamError) for e in errors)
+    monkeypatch.undo()
+    assert r.notes(ref) == {}
+    r.set_note(ref, blobs[0], "later")  # the queue is empty again: nothing of the failed turn is written
+    assert r.notes(ref) == {blobs[0]: "later"}
+
 # -- fast_forward -------------------------------------------------------------------------------------------
 
 

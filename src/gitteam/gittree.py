@@ -162,3 +162,41 @@ class TreeEdit:
             if data is None:
                 raise ValueError(f"tree {oid} cannot be read")
             self._trees[directory] = parse(data, self._width)
+
+
+def changes_between(old: str | None, new: str | None, read: Reader, width: int) -> dict[str, tuple[Entry | None, Entry | None]]:
+    """Every path that is not a directory and differs between the trees `old` and `new` (None: the empty tree):
+    path -> (its entry in `old`, in `new`), None where a tree has none. Only the subtrees that differ are read,
+    a level at a time (one round trip each), so the cost is the change's, not the repository's."""
+    found: dict[str, tuple[Entry | None, Entry | None]] = {}
+    level: list[tuple[str, str | None, str | None]] = [("", old, new)]  # (directory, its tree in old, in new)
+    while level:
+        wanted = sorted({oid for _, one, other in level for oid in (one, other) if oid is not None})
+        trees = dict(zip(wanted, read(wanted), strict=True))
+        below: list[tuple[str, str | None, str | None]] = []
+        for directory, one, other in level:
+            before, after = (_entries(trees, oid, width) for oid in (one, other))
+            for name in before.keys() | after.keys():
+                was, now = before.get(name), after.get(name)
+                if was == now:
+                    continue
+                path = directory + name.decode("utf-8", "surrogateescape")
+                sub_was = was.oid if was is not None and was.mode == TREE else None
+                sub_now = now.oid if now is not None and now.mode == TREE else None
+                if sub_was is not None or sub_now is not None:
+                    below.append((path + "/", sub_was, sub_now))
+                file_was = None if was is None or was.mode == TREE else was
+                file_now = None if now is None or now.mode == TREE else now
+                if file_was is not None or file_now is not None:
+                    found[path] = (file_was, file_now)
+        level = below
+    return found
+
+
+def _entries(trees: Mapping[str, bytes | None], oid: str | None, width: int) -> dict[bytes, Entry]:
+    if oid is None:
+        return {}
+    data = trees[oid]
+    if data is None:
+        raise ValueError(f"tree {oid} cannot be read")
+    return parse(data, width)

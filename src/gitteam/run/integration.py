@@ -9,6 +9,7 @@ says how to finish.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gitteam.errors import Exit, GitteamError
@@ -22,6 +23,7 @@ from gitteam.events import (
     TargetMoved,
     TargetUpdated,
 )
+from gitteam.git import Merging
 from gitteam.journal import MERGED, PENDING, REFUSED, REJECTED, AgentState, load_run
 from gitteam.locks.protected import Protection, protection_for
 from gitteam.locks.refs import release_files
@@ -65,16 +67,33 @@ def head(ctx: RunContext) -> str:
 
 def merge_agent(ctx: RunContext, outcome: Outcome) -> str:
     """Merge one approved subtask; files are disjoint, so a conflict means someone else touched them."""
+    heads: list[str] = []
+    merge_agents(ctx, [(outcome, None)], lambda _, new: heads.append(new))
+    return heads[0]
+
+
+def merge_agents(ctx: RunContext, outcomes: Sequence[tuple[Outcome, str | None]],
+                 merged: Callable[[Outcome, str], None]) -> None:
+    """Merge approved subtasks into the integration branch in the order given, each onto the one before;
+    `merged` hears of each once it is journaled. With the commit a subtask's branch began at (None: not known),
+    merges of disjoint files are made together, without asking git merge by merge (Repository.merge_chain)."""
+    todo = list(outcomes)
     for _ in range(CAS_ATTEMPTS):
-        old = head(ctx)
-        message = f"gitteam: merge {outcome.agent}\n\ngitteam-run: {ctx.run}\ngitteam-agent: {outcome.agent}\n"
-        new = ctx.repo.merge(old, outcome.head, message, AUTHOR)
-        if new is None:
-            raise GitteamError(f"subtask {outcome.agent} does not merge cleanly into the integration branch")
-        if ctx.repo.update_ref(ref(ctx), new, old):
+        chain = ctx.repo.merge_chain(ref(ctx), [Merging(outcome.head, _merge_message(ctx, outcome.agent), start)
+                                                for outcome, start in todo], AUTHOR)
+        for (outcome, _), new in zip(todo, chain.heads, strict=False):
             ctx.journal.append(Merged(agent=outcome.agent, head=new))
-            return new
+            merged(outcome, new)
+        todo = todo[len(chain.heads):]
+        if chain.conflict:
+            raise GitteamError(f"subtask {todo[0][0].agent} does not merge cleanly into the integration branch")
+        if not todo:
+            return
     raise GitteamError(f"the integration branch of run {ctx.run} keeps moving; is another gitteam resuming it?")
+
+
+def _merge_message(ctx: RunContext, agent: str) -> str:
+    return f"gitteam: merge {agent}\n\ngitteam-run: {ctx.run}\ngitteam-agent: {agent}\n"
 
 
 def conclude(ctx: RunContext, options: RunOptions, progress: Progress, note: str = "") -> RunResult:

@@ -329,11 +329,11 @@ def execute(ctx: RunContext, progress: Progress, options: RunOptions, resumed: f
                            resume=sub.id in resumed, queued=sub.id in queued)
                 for sub in todo if sub.id not in progress.approved]
         state = _Wave(ctx, progress, wave, number, start, {job.subtask.id: job.start for job in jobs}, index, failed)
-        run_wave(ctx, jobs, max_agents, state.finished)
+        run_wave(ctx, jobs, max_agents, state.finished, state.merge_ready)
         ctx.spares.close(ctx)  # the first wave took what it could use; the rest go now
         while state.retries and not failed:
             again, state.retries = state.retries, []
-            run_wave(ctx, again, max_agents, state.finished)
+            run_wave(ctx, again, max_agents, state.finished, state.merge_ready)
         state.merge_ready()  # the ones approved before a crash, when nothing of this wave ran
         for outcome in state.merged:  # after the wave: its agents' prompts never depend on which merged first
             record_backlog(ctx, outcome)
@@ -375,8 +375,8 @@ class _Wave:
                                               head=outcome.head))
         if outcome.status == "approved":
             self.progress.approved[outcome.agent] = outcome
-            self.merge_ready()
-            return
+            return  # merged when the outcomes done by now are all in (run_wave's `settled`)
+        self.merge_ready()  # the approved ones before it merge as they would have with it still at work
         first = self.began.get(outcome.agent, self.start)
         new = None if self.failed or self.ctx.meter.stopping() else next_attempt(
             self.ctx, self.progress, outcome, first, self.progress.attempts)
@@ -387,20 +387,28 @@ class _Wave:
         self.retries.append(assignment(self.progress, new, first, self.index[new.id], self.wave))
 
     def merge_ready(self) -> None:
-        """Merge the approved subtasks of the wave that follow, in plan order, the ones merged already."""
+        """Merge the approved subtasks of the wave that follow, in plan order, the ones merged already: those
+        ready together are merged together (integration.merge_agents)."""
         if self.failed:
             return  # a failure stops the run: what is approved stays so, for resume to merge
+        ready: list[tuple[Outcome, str]] = []
         for sub in waves(self.progress.plan)[self.number - 1]:  # next attempts in their predecessors' places
             if sub.id in self.progress.summaries:
                 continue
-            outcome = self.progress.approved.pop(sub.id, None)
+            outcome = self.progress.approved.get(sub.id)
             if outcome is None:
-                return
-            integration.merge_agent(self.ctx, outcome)
+                break
+            ready.append((outcome, outcome.start or self.began.get(sub.id, self.start)))
+        starts = dict((outcome.agent, start) for outcome, start in ready)
+
+        def merged(outcome: Outcome, _: str) -> None:
+            del self.progress.approved[outcome.agent]
             self.merged.append(outcome)
-            self.progress.merged_agent(self.ctx.repo, outcome,
-                                       outcome.start or self.began.get(sub.id, self.start))
-            self.progress.feedback.pop(sub.id, None)
+            self.progress.merged_agent(self.ctx.repo, outcome, starts[outcome.agent])
+            self.progress.feedback.pop(outcome.agent, None)
+
+        if ready:
+            integration.merge_agents(self.ctx, ready, merged)
 
 
 def assignment(progress: Progress, sub: Subtask, start: str, index: int, wave: list[Subtask], resume: bool = False,
@@ -412,19 +420,23 @@ def assignment(progress: Progress, sub: Subtask, start: str, index: int, wave: l
 
 
 def run_wave(ctx: RunContext, jobs: list[Assignment], max_agents: int,
-             finished: Callable[[Outcome], None]) -> None:
+             finished: Callable[[Outcome], None], settled: Callable[[], None] = lambda: None) -> None:
     """Run the jobs, `max_agents` at a time; each outcome goes to `finished` (in this thread) as soon as it and
     every job before it are done, so what follows from them (journal, merges, next attempts) keeps the jobs'
-    order whatever order they end in."""
+    order whatever order they end in; `settled` follows each run of outcomes handed over together (the ones
+    done by then), so what is ready at once is merged at once."""
     if len(jobs) <= 1 or max_agents == 1:
         for job in jobs:
             finished(run_subtask(ctx, job))
+            settled()
         return
     with ThreadPoolExecutor(max_workers=min(max_agents, len(jobs)), thread_name_prefix="agent") as pool:
         futures = [pool.submit(run_subtask, ctx, job) for job in jobs]
         try:
-            for future in futures:  # in order: a later job that ends first waits here for the ones before it
+            for n, future in enumerate(futures):  # in order: a later job that ends first waits for the ones before
                 finished(future.result())
+                if n + 1 == len(futures) or not futures[n + 1].done():
+                    settled()
         except BaseException as error:
             if isinstance(error, KeyboardInterrupt):
                 ctx.meter.halt("interrupted")  # agents commit what they have and stop before their next call
