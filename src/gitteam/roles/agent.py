@@ -77,6 +77,7 @@ class Agent:
         terminal: str,
         on_tool: Callable[[CallContext, ToolCall, ToolResult], None] | None = None,
         transcript: Transcript | None = None,
+        ready: Callable[[], object] | None = None,
     ) -> None:
         self.model = model
         self.system = redact(system)
@@ -86,6 +87,7 @@ class Agent:
         self.meter = meter
         self.terminal = terminal
         self.on_tool = on_tool
+        self.ready = ready  # what tools wait for before they run (a worktree made while the first call is out)
         self.messages: list[Message] = []
         self.steps = 0  # model calls in all rounds (transcripts number them so)
         self.round_steps = 0  # model calls since the last `run` began: what max_steps holds
@@ -154,6 +156,8 @@ class Agent:
         value: Any = None
         deadline = None if self.limits.max_seconds is None else (self.started or 0.0) + self.limits.max_seconds
         limits = CallLimits(deadline, self.limits.search_seconds)
+        if self.ready is not None:
+            self.ready()  # raises what kept it from being ready
         for call in reply.tool_calls:
             self._check_time()
             self.meter.notify(self.context, ToolStarted(tool=call.name, detail=tool_detail(call)))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gitteam import fences
+from gitteam.cone import Cone
 from gitteam.errors import GitteamError
 from gitteam.git import Grep, GrepPatternError, Repository
 from gitteam.locks.paths import normalize_repo_path, resolve_path
@@ -261,11 +262,17 @@ class WorktreeView:
         self.worktree = worktree
         self.start = start
         self.secret_files = secret_files or SecretFiles()
-        self.cone = repo.sparse_cone(worktree)
+        self._cone: tuple[Cone | None] | None = None  # read on first use: the worktree may still be being made
         self._tracked: list[str] | None = None  # listed on first use: most coders never list 10,000 files
         self._tracked_set: frozenset[str] | None = None
         self.created: set[str] = set()
         self.deleted: set[str] = set()
+
+    @property
+    def cone(self) -> Cone | None:
+        if self._cone is None:
+            self._cone = (self.repo.sparse_cone(self.worktree),)
+        return self._cone[0]
 
     def paths(self) -> list[str]:
         return sorted((set(self._start_files()) | self.created) - self.deleted)

@@ -7,7 +7,8 @@ committed before anything that could lose it (review, a limit, the budget, an in
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -77,19 +78,26 @@ def worked(ctx: RunContext, job: Assignment) -> Outcome:
     """The subtask from its worktree to its verdict, its files being its own."""
     subtask = job.subtask
     branch = agent_branch(ctx.run, subtask.id)
-    try:
-        worktree = prepare_worktree(ctx, job, branch)
-    except GitteamError as exc:  # this subtask fails; its siblings in the wave go on
-        return Outcome(subtask.id, "failed", job.start, reason=f"cannot prepare its worktree: {exc}")
+    setup: Setup | None = None
+    if sets_up_meanwhile(ctx, job):
+        worktree = worktrees.new_path(ctx.repo, ctx.config, ctx.run, subtask.id)
+        setup = Setup(lambda: set_up(ctx, job, branch, worktree))
+    else:
+        try:
+            worktree = prepare_worktree(ctx, job, branch)
+        except GitteamError as exc:  # this subtask fails; its siblings in the wave go on
+            return Outcome(subtask.id, "failed", job.start, reason=f"cannot prepare its worktree: {exc}")
+        ctx.journal.append(AgentStarted(agent=subtask.id, branch=branch, worktree=str(worktree), base=job.start))
     head = ctx.repo.rev_parse(agent_ref(ctx.run, subtask.id)) or job.start
-    ctx.journal.append(AgentStarted(agent=subtask.id, branch=branch, worktree=str(worktree), base=job.start))
     try:
-        if not job.resume:  # a resumed worktree was set up by the attempt that made it
+        if setup is None and not job.resume:  # a resumed worktree was set up by the attempt that made it
             problem = setup_problem(ctx, worktree, env(ctx, job, worktree))
             if problem is not None:
                 raise GitteamError(problem)
-        return code_and_review(ctx, job, worktree, head)
+        return code_and_review(ctx, job, worktree, head, setup)
     except GitteamError as exc:
+        if setup is not None and setup.settle() is not None:
+            return Outcome(subtask.id, "failed", job.start, reason=f"cannot prepare its worktree: {setup.settle()}")
         partial = commit_work(ctx, subtask, worktree, 0, "partial work: " + str(exc), job.start)
         if partial:  # unreviewed, but its provenance and spend are recorded like every agent commit's
             note_commit(ctx, subtask.id, partial, coder_spec(ctx, subtask), 0, None, ctx.tier(subtask))
@@ -97,10 +105,70 @@ def worked(ctx: RunContext, job: Assignment) -> Outcome:
         latest = partial or ctx.repo.rev_parse(agent_ref(ctx.run, subtask.id)) or head
         return Outcome(subtask.id, outcome_status(exc), latest, reason=str(exc))
     except BaseException:  # Ctrl-C with the agent in this thread, or a bug: save its work, then stop the run
+        if setup is not None and setup.settle() is not None:
+            raise
         partial = commit_work(ctx, subtask, worktree, 0, "partial work: interrupted", job.start)
         if partial:  # like every agent commit, with its provenance note
             note_commit(ctx, subtask.id, partial, coder_spec(ctx, subtask), 0, None, ctx.tier(subtask))
         raise
+
+
+def sets_up_meanwhile(ctx: RunContext, job: Assignment) -> bool:
+    """A new subtask for gitteam's own coder gets its worktree while its first model call is out: the call
+    needs no file, and its tools wait for the worktree (a coder's start had waited for a checkout, and a wave
+    for the last of them). A command: coder starts in its worktree; a resumed one has its worktree already."""
+    return (not job.resume and ctx.remote is None and not coder_spec(ctx, job.subtask).startswith(COMMAND)
+            and ctx.repo.rev_parse(agent_ref(ctx.run, job.subtask.id)) is None)
+
+
+def set_up(ctx: RunContext, job: Assignment, branch: str, expected: Path) -> None:
+    """What `worked` does before the coder, done beside its first call (Setup): the worktree where the coder's
+    tools were told it is, the run told, the setup command run, the scratch dir made."""
+    worktree = prepare_worktree(ctx, job, branch)
+    if worktree != expected:  # a spare git would not move: its tools were made for `expected`
+        raise GitteamError(f"it was made at {worktree}, not at {expected}")
+    ctx.journal.append(AgentStarted(agent=job.subtask.id, branch=branch, worktree=str(worktree), base=job.start))
+    problem = setup_problem(ctx, worktree, env(ctx, job, worktree))
+    if problem is not None:
+        raise SetupProblem(problem)
+    coder_role.prepare_scratch(worktree)
+
+
+class SetupProblem(GitteamError):
+    """The setup command failed in a worktree that was made: the subtask fails as it did before its coder."""
+
+
+class Setup:
+    """`set_up` in a thread of its own; `wait` (the coder's tools call it) returns once it is done, or raises
+    why it could not be; `settle` waits and says whether the worktree could not be made."""
+
+    def __init__(self, work: Callable[[], None]) -> None:
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+        self._work = work
+        threading.Thread(target=self._run, name=f"{threading.current_thread().name}-setup", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:  # handed to the coder's thread by wait()
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def wait(self) -> None:
+        self._done.wait()
+        if isinstance(self._error, SetupProblem):
+            raise GitteamError(str(self._error))
+        if isinstance(self._error, GitteamError):
+            raise GitteamError(f"cannot prepare its worktree: {self._error}")
+        if self._error is not None:
+            raise self._error
+
+    def settle(self) -> BaseException | None:
+        """Once it is done: why no worktree could be made (None: one was, whatever came after)."""
+        self._done.wait()
+        return None if self._error is None or isinstance(self._error, SetupProblem) else self._error
 
 
 def outcome_status(exc: GitteamError) -> str:
@@ -144,9 +212,9 @@ def prepare_worktree(ctx: RunContext, job: Assignment, branch: str) -> Path:
     return path
 
 
-def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> Outcome:
+def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str, setup: Setup | None = None) -> Outcome:
     subtask = job.subtask
-    coder = make_coder(ctx, job, worktree, head)
+    coder = make_coder(ctx, job, worktree, head, setup)
     memory = ctx.board.digest(f"{subtask.title} {subtask.instructions}", files=subtask.files,
                               budget_tokens=CODER_TOKENS)
     # what gitteam's own coder may run; a command: coder runs its own tools
@@ -162,6 +230,8 @@ def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str)
     reviewed: list[tuple[int, str, Verdict]] = []  # (round, head, verdict) of the rounds reviewed so far
     for round_number in range(1, max_rounds + 1):
         summary = coder.work(message, round_number)
+        if setup is not None:
+            setup.wait()  # a coder that called no tool at all: its worktree is there before anything reads it
         head = commit_work(ctx, subtask, worktree, round_number, summary, job.start) or head
         gate = gate_checks(ctx, job, worktree, head)
         for _ in range(CHECK_FIXES):  # failing checks go straight back: no reviewer, no round spent
@@ -186,7 +256,7 @@ def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str)
     raise AssertionError("unreachable: the last round returns")
 
 
-def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> Coder:
+def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str, setup: Setup | None = None) -> Coder:
     """The subtask's coder: gitteam's agent loop on the role's model, or the external agent CLI a
     `command:` spec names (in economy mode: the role's economy spec)."""
     subtask = job.subtask
@@ -211,7 +281,8 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> C
         runner=ctx.commands,
         syntax_check=ctx.config.commands.syntax_check,
     )
-    coder_role.prepare_scratch(worktree)
+    if setup is None:  # else the setup makes it
+        coder_role.prepare_scratch(worktree)
 
     def request(paths: tuple[str, ...], reason: str) -> coder_role.Grant:
         return grant_files(ctx, subtask, job.siblings, paths, reason)
@@ -224,6 +295,7 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str) -> C
     return AgentCoder(Agent(
         model, coder_role.SYSTEM, coder_role.coder_tools(workspace, ctx.board, subtask.id),
         context, ctx.limits, ctx.meter, terminal="done", on_tool=ctx.on_tool, transcript=ctx.transcript(context),
+        ready=setup.wait if setup is not None else None,
     ))
 
 
