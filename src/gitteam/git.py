@@ -183,30 +183,28 @@ class MergedChain:
 
 
 def find_repository(path: Path | None = None) -> Repository:
-    """Open the repository containing `path` (default: the current directory); bare ones are refused."""
-    import git as gitpython  # lazy: `gitteam --help` must not pay for GitPython
+    """Open the repository containing `path` (default: the current directory); bare ones are refused.
 
+    Found by git's own discovery in one `rev-parse` (not an explicit GIT_DIR, as every later call has): that
+    keeps git's safe.directory check, which refuses a repository another user owns (its config could run
+    programs), and GIT_CEILING_DIRECTORIES; and it costs one git process, where importing GitPython to walk
+    the directories took longer than the process."""
     start = Path(path) if path is not None else Path.cwd()
     message = f"not a git repository: {start} (run gitteam inside one, or pass --repo)"
+    args = ["git", "rev-parse", "--is-bare-repository", "--absolute-git-dir", "--git-common-dir", "--show-toplevel"]
     try:
-        repo = gitpython.Repo(start, search_parent_directories=True)
-    except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
+        proc = subprocess.run(args, cwd=start, env=_environ(None), capture_output=True, stdin=subprocess.DEVNULL)
+    except (FileNotFoundError, NotADirectoryError):
         raise UsageError(message) from None
-    try:
-        if repo.bare or repo.working_tree_dir is None:
-            raise UsageError(message)
-        root = Path(repo.working_tree_dir).resolve()
-        git_dir = Path(repo.git_dir).resolve()
-    finally:
-        repo.close()
-    # Asked through git's own discovery, not an explicit GIT_DIR as every later call is: that skips git's
-    # safe.directory check, which refuses a repository another user owns (its config could run programs).
-    args = ["git", "rev-parse", "--git-common-dir"]
-    proc = subprocess.run(args, cwd=root, env=_environ(None), capture_output=True, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        raise GitError(args, proc.returncode, proc.stderr.decode(errors="replace"))
-    common = proc.stdout.decode("utf-8", "surrogateescape").strip()
-    return Repository(root=root, git_dir=git_dir, common_dir=(root / common).resolve())
+    lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+    if proc.returncode != 0 or len(lines) != 4 or lines[0] != "false":
+        error = proc.stderr.decode(errors="replace")
+        if proc.returncode == 0 or "not a git repository" in error or "must be run in a work tree" in error:
+            raise UsageError(message)  # none, a bare one, or inside a git dir
+        raise GitError(args, proc.returncode, error)  # one git refuses (dubious ownership): it says why
+    git_dir, common, top = lines[1:]
+    return Repository(root=Path(top).resolve(), git_dir=Path(git_dir).resolve(),
+                      common_dir=(start / common).resolve())
 
 
 def init_repository(path: Path, branch: str = "main") -> Repository:
