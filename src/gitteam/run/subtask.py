@@ -146,7 +146,14 @@ class Setup:
         self._done = threading.Event()
         self._error: BaseException | None = None
         self._work = work
-        threading.Thread(target=self._run, name=f"{threading.current_thread().name}-setup", daemon=True).start()
+        self._started = False
+
+    def start(self) -> None:
+        """Begin, once: when the coder's first request is about to go (its prompt built first: a wave's coders
+        and setups all want the interpreter at that moment, and the requests are what must not wait)."""
+        if not self._started:
+            self._started = True
+            threading.Thread(target=self._run, name=f"{threading.current_thread().name}-setup", daemon=True).start()
 
     def _run(self) -> None:
         try:
@@ -157,6 +164,7 @@ class Setup:
             self._done.set()
 
     def wait(self) -> None:
+        self.start()
         self._done.wait()
         if isinstance(self._error, SetupProblem):
             raise GitteamError(str(self._error))
@@ -166,7 +174,10 @@ class Setup:
             raise self._error
 
     def settle(self) -> BaseException | None:
-        """Once it is done: why no worktree could be made (None: one was, whatever came after)."""
+        """Once it is done: why no worktree could be made (None: one was, whatever came after; or it never began:
+        the coder failed before its first request, and there is no worktree to save anything from)."""
+        if not self._started:
+            return None
         self._done.wait()
         return None if self._error is None or isinstance(self._error, SetupProblem) else self._error
 
@@ -229,6 +240,8 @@ def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str,
     max_rounds = ctx.config.run.max_rounds
     reviewed: list[tuple[int, str, Verdict]] = []  # (round, head, verdict) of the rounds reviewed so far
     for round_number in range(1, max_rounds + 1):
+        if setup is not None:
+            setup.start()
         summary = coder.work(message, round_number)
         if setup is not None:
             setup.wait()  # a coder that called no tool at all: its worktree is there before anything reads it
