@@ -196,6 +196,20 @@ def replay_script(subtasks: int, delay: float = 0.0) -> dict[str, object]:
             "coder": coder, "reviewer": review}
 
 
+def pristine(repo: Path) -> None:
+    """The cached repository as it was built: every run leaves its branches, notes, state and objects, and a
+    repository that had kept 90 runs' (850 refs, 5,000 loose objects) made git's own processes several times
+    costlier, so that a measurement depended on how often the benchmark had run before."""
+    refs = [ref for ref in git(repo, "for-each-ref", "--format=%(refname)").splitlines() if ref != "refs/heads/main"]
+    if refs:
+        subprocess.run(["git", "update-ref", "--stdin"], cwd=repo, check=True, capture_output=True,
+                       input="".join(f"delete {ref}\n" for ref in refs), text=True, env={**os.environ, **ENV_KEYS})
+    shutil.rmtree(repo / ".git" / "gitteam", ignore_errors=True)
+    git(repo, "worktree", "prune")
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "prune", "--expire=now")
+
+
 class Bench:
     """A home of its own (user config, worktrees root) for gitteam runs against cached repositories."""
 
@@ -225,6 +239,7 @@ class Bench:
         with `du` every 0.2 s unless not `watched_disk`, where those processes would only take CPU from it)."""
         self.count += 1
         target = f"bench-{os.getpid()}-{self.count}"
+        pristine(repo)
         git(repo, "branch", target, "main")
         watched = [self.data, repo / ".git"]
         before = du(watched)
@@ -302,20 +317,14 @@ def modes(files: int, full_max: int) -> tuple[str, ...]:
 
 
 def parallel_part(cache: Path, repeat: int) -> None:
-    """Each run on a fresh copy of the cached repository: one that had kept every earlier run's branches and
-    loose objects (90 runs: 850 refs, 5,000 loose objects) made git's own processes several times costlier, so
-    the numbers depended on how often the benchmark had run before."""
     bench = Bench(cache / f"home-parallel-{os.getpid()}")
     script = bench.root / "slow.json"
     script.write_text(json.dumps(replay_script(SUBTASKS, delay=0.4)))
-    pristine = cached_repository(cache, 200)
-    copy = bench.root / "repo"
+    repo = cached_repository(cache, 200)
     times: dict[int, list[float]] = {1: [], 8: []}
     for _ in range(repeat):
         for agents in times:
-            shutil.rmtree(copy, ignore_errors=True)
-            shutil.copytree(pristine, copy, symlinks=True)
-            times[agents].append(bench.run(copy, script, "auto", agents, watched_disk=False)[0])
+            times[agents].append(bench.run(repo, script, "auto", agents, watched_disk=False)[0])
     one, eight = statistics.median(times[1]), statistics.median(times[8])
     calls = 1 + SUBTASKS * 3 + 1  # the planner; each subtask's two coder calls and its review; the integration review
     chain = 5  # what one subtask waits for: the planner, its coder's two calls, its review, the integration review
