@@ -1285,6 +1285,9 @@ class Repository:
                 oids[path] = scratch.git("hash-object", "-w", "--stdin", f"--path={path}",
                                          input=files[path][1]).decode().strip()
         plain = [path for path in files if path not in converted]
+        if len(plain) == 1:  # a one-file change, the usual one: straight from memory, no scratch copy to make
+            oids[plain[0]] = self.write_blob(files[plain[0]][1])
+            return oids
         with tempfile.TemporaryDirectory(prefix="gitteam-blobs-") as tmp:
             for index, path in enumerate(plain):  # copies: what is hashed is what was read, links or not
                 (Path(tmp) / str(index)).write_bytes(files[path][1])
