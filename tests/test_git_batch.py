@@ -454,3 +454,23 @@ def zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_many_files_read_at_a_commit_are_the_files_git_names(r: Repository, repo: Path) -> None:
+    """read_blobs asks for many paths by object id, found through the trees: what it returns is what git gives
+    for `rev:path`, odd names, links, directories and missing paths included."""
+    files = {f"pkg/m{n}/f {n} é.py": f"x = {n}\n" for n in range(20)}
+    files.update({"top.txt": "top\n", "deep/a/b/c.txt": "deep\n"})
+    base = commit_files(repo, files)
+    os.symlink("top.txt", repo / "link")
+    git(repo, "add", "link")
+    git(repo, "commit", "-q", "-m", "link")
+    head = git(repo, "rev-parse", "HEAD")
+    asked = [*files, "link", "pkg", "pkg/m1", "missing.py", "deep/a/b/c.txt/x", "", "./top.txt", "pkg//m1/f 1 é.py"]
+    named = {path: subprocess.run(["git", "cat-file", "blob", f"{head}:{path}"], cwd=repo, capture_output=True)
+             for path in asked}
+    expected = {path: proc.stdout for path, proc in named.items() if proc.returncode == 0}
+    assert {*files, "link", "./top.txt"} == set(expected)  # git reads `./top.txt` from where it runs
+    assert r.read_blobs(head, asked) == expected
+    assert r.read_blobs("HEAD", asked) == expected
+    assert r.read_blobs(base, ["link", *files]) == {path: expected[path] for path in files}

@@ -35,7 +35,7 @@ from gitteam.errors import GitteamError, UsageError
 from gitteam.gitgrep import GrepMatch, stream_grep
 from gitteam.gitlocks import ADMIN_LOCKS, GitLocks, LockFile, kill_point
 from gitteam.gitmerge import DisjointMerges, Step
-from gitteam.gittree import BadPath, TreeEdit
+from gitteam.gittree import BadPath, TreeEdit, components
 from gitteam.gittree import Entry as TreeEntry
 from gitteam.names import BRANCH_PREFIX
 
@@ -81,6 +81,7 @@ _REF_LOCKS = ("-c", "core.filesRefLockTimeout=2000", "-c", "core.packedRefsTimeo
 # Refs only gitteam writes: their lock files are never another git user's (gitlocks: not a shared place).
 _OWN_REFS = (f"refs/heads/{BRANCH_PREFIX}/", "refs/gitteam/")
 _NOTE_ATTEMPTS = 100
+_BY_ID = 16  # read_blobs asks this many paths or more by object id
 _WORKTREE_ADMIN = threading.Lock()  # `git worktree` commands of one process's threads, one at a time
 _WORKTREE_CONFIG: set[Path] = set()  # common dirs whose config allows per-worktree config (sparse worktrees)
 # A sparse worktree's own config, as `git sparse-checkout set --cone --sparse-index` leaves it
@@ -815,7 +816,23 @@ class Repository:
         return self.read_blobs(rev, [path]).get(path)
 
     def read_blobs(self, rev: str, paths: Sequence[str]) -> dict[str, bytes]:
-        """Contents of many files at `rev`, from this thread's `git cat-file`; missing paths are left out."""
+        """Contents of many files at `rev`, from this thread's `git cat-file`; missing paths are left out.
+
+        Many are asked by object id, found here from the trees along their paths (a level at a time): git
+        resolves each `rev:path` through those trees again, and 20,000 such names took it 0.65 s where their
+        ids took 0.03 s (a coder's map reads that many at 100,000 files)."""
+        tree = self._oid(f"{rev}^{{tree}}") if len(paths) >= _BY_ID and _plain_name(rev) and ":" not in rev else None
+        if tree is None:
+            return self._read_named(rev, paths)
+        edit = TreeEdit(tree, self._raw_trees, "sha256" if len(tree) == 64 else "sha1")
+        named = [path for path in dict.fromkeys(paths) if _tree_path(path)]
+        edit.load(named)
+        ids = {path: entry.oid for path in named if (entry := edit.entry(path)) is not None and entry.kind == "blob"}
+        found = self._cat_blobs(sorted(set(ids.values())))
+        rest = [path for path in paths if path not in ids and not _tree_path(path)]  # git's own reading of them
+        return {**{path: found[oid] for path, oid in ids.items() if oid in found}, **self._read_named(rev, rest)}
+
+    def _read_named(self, rev: str, paths: Sequence[str]) -> dict[str, bytes]:
         found = self._cat_blobs([f"{rev}:{path}" for path in paths])
         return {path: found[f"{rev}:{path}"] for path in paths if f"{rev}:{path}" in found}
 
@@ -2000,6 +2017,15 @@ def _remote(remote: str) -> str:
     if not remote or remote.startswith("-"):
         raise UsageError(f"invalid remote {remote!r}: give a remote name, URL or path")
     return remote
+
+
+def _tree_path(path: str) -> bool:
+    """A path a tree can hold (read_blobs finds its id in the trees); any other goes to git as `rev:path`."""
+    try:
+        components(path)
+    except BadPath:
+        return False
+    return True
 
 
 def _fast_import_ident(name: str, email: str) -> str:
