@@ -80,7 +80,7 @@ class _Snapshot:
     imports: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = field(default_factory=dict)  # path -> (target, names)
     # (languages, what is concealed) -> the files of those languages, not concealed, by directory: every coder of
     # a run asks the same of the same commit, and at 100,000 files the answer costs a tenth of a second
-    pools: dict[tuple[frozenset[str], object, object], dict[str, list[str]]] = field(default_factory=dict)
+    pools: dict[tuple[frozenset[str], object, object], _Pool] = field(default_factory=dict)
     _modules: dict[str, list[str]] | None = None
 
     def modules(self) -> dict[str, list[str]]:
@@ -231,9 +231,17 @@ def _needle(path: str) -> bytes:
     return stem.encode()
 
 
-def _pool(snap: _Snapshot, kinds: frozenset[str], conceal: Callable[[str], bool]) -> dict[str, list[str]]:
-    """The files of `snap` in the languages `kinds` that `conceal` leaves, by directory; made once per snapshot
-    (coders starting together wait for the first), unless `conceal` cannot be a key (rare: made each time)."""
+@dataclass(frozen=True)
+class _Pool:
+    """The files of some languages in a snapshot: by directory, and all of them in path order."""
+
+    by_directory: dict[str, list[str]]
+    ordered: list[str]
+
+
+def _pool(snap: _Snapshot, kinds: frozenset[str], conceal: Callable[[str], bool]) -> _Pool:
+    """The files of `snap` in the languages `kinds` that `conceal` leaves; made once per snapshot (coders
+    starting together wait for the first), unless `conceal` cannot be a key (rare: made each time)."""
     try:  # a bound method (SecretFiles.hides) is keyed by its object's value: each coder's is a new object
         key = (kinds, getattr(conceal, "__self__", conceal), getattr(conceal, "__func__", None))
         hash(key)
@@ -246,18 +254,20 @@ def _pool(snap: _Snapshot, kinds: frozenset[str], conceal: Callable[[str], bool]
         return found
 
 
-def _pool_of(files: Sequence[str], kinds: frozenset[str], conceal: Callable[[str], bool]) -> dict[str, list[str]]:
+def _pool_of(files: Sequence[str], kinds: frozenset[str], conceal: Callable[[str], bool]) -> _Pool:
+    ordered = sorted(path for path in files if language(path) in kinds and not conceal(path))
     pool: dict[str, list[str]] = {}
-    for path in files:
-        if language(path) in kinds and not conceal(path):
-            pool.setdefault(path.rpartition("/")[0], []).append(path)
-    return pool
+    for path in ordered:
+        pool.setdefault(path.rpartition("/")[0], []).append(path)
+    return _Pool(pool, ordered)
 
 
-def _nearest(pool: Mapping[str, Sequence[str]], owned: Sequence[str], limit: int) -> list[str]:
-    """The first `limit` files of `pool` (directory -> its files) ordered by how many leading directories they
-    share with one of the owned files, most first, then by path. Every file of a directory shares as many: the
-    directories are scored, and only the files of those that can be among the first `limit` are sorted."""
+def _nearest(pool: _Pool, owned: Sequence[str], limit: int) -> list[str]:
+    """The first `limit` files of `pool` ordered by how many leading directories they share with one of the
+    owned files, most first, then by path. Every file of a directory shares as many: the directories are
+    scored; the files of those scoring above the last score the first `limit` reach are sorted (few: the owned
+    files' own neighbourhood), and the rest are taken from the pool's path order as far as needed (at 100,000
+    files, sorting every candidate took each coder a tenth of a second)."""
     owned_parts = [path.split("/")[:-1] for path in owned]
 
     def shared(directory: str) -> int:
@@ -272,16 +282,25 @@ def _nearest(pool: Mapping[str, Sequence[str]], owned: Sequence[str], limit: int
             best = max(best, n)
         return best
 
-    scores = {directory: shared(directory) for directory in pool}
+    scores = {directory: shared(directory) for directory in pool.by_directory}
+    sizes: dict[int, int] = {}
+    for directory, score in scores.items():
+        sizes[score] = sizes.get(score, 0) + len(pool.by_directory[directory])
     counted, floor = 0, 0
-    for score in sorted(set(scores.values()), reverse=True):  # the lowest score the first `limit` files reach
+    for score in sorted(sizes, reverse=True):  # the lowest score the first `limit` files reach
         floor = score
-        counted += sum(len(pool[d]) for d, s in scores.items() if s == score)
+        counted += sizes[score]
         if counted >= limit:
             break
-    kept = [(-scores[directory], path) for directory, files in pool.items() if scores[directory] >= floor
-            for path in files]
-    return [path for _, path in sorted(kept)[:limit]]
+    above = sorted((-scores[directory], path) for directory, files in pool.by_directory.items()
+                   if scores[directory] > floor for path in files)
+    near = [path for _, path in above[:limit]]
+    for path in pool.ordered:
+        if len(near) >= limit:
+            break
+        if scores[path.rpartition("/")[0]] == floor:
+            near.append(path)
+    return near
 
 
 def _imports_of(snap: _Snapshot, path: str, data: bytes) -> tuple[tuple[str, tuple[str, ...]], ...]:
