@@ -17,7 +17,9 @@ Four parts, each printing a table (the ratios are the numbers that matter: the m
   --max-agents 1 and 8, in the same run: the speed-up.
 
 Generated repositories are built once with fast-import into a cache dir (default /tmp/gitteam-bench-cache) and
-reused; every run targets a branch of its own there, so the cached checkout is never changed. Not run in CI.
+reused; every run starts from the repository as it was built (`pristine`) and targets a branch of its own, so
+the cached checkout is never changed. `--cache /dev/shm/...` measures on tmpfs, without the disk's cost of
+creating files. Not run in CI.
 
     python benchmarks/worktrees.py [--parts setup,gate,run,parallel] [--sizes 10000,100000] [--repeat 3]
 """

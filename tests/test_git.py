@@ -446,7 +446,8 @@ def test_notes_concurrent_writers_lose_nothing(r: Repository, repo: Path) -> Non
 
 
 
-def _queued_writers(r: Repository, ref: str, notes: dict[str, str]) -> tuple[list[threading.Thread], list[BaseException]]:
+def _queued_writers(r: Repository, ref: str,
+                    notes: dict[str, str]) -> tuple[list[threading.Thread], list[BaseException]]:
     """Writers of `notes` started while the test holds the ref's turn, returned once every note is queued."""
     from gitteam.git import _note_queue
 

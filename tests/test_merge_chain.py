@@ -176,7 +176,8 @@ def test_random_disjoint_waves_match_git(r: Repository, repo: Path, monkeypatch:
         base = git(repo, "rev-parse", "main")
         pool = rng.sample(files, 12) + [f"new{round_number}/d{n}/n{n}.py" for n in range(6)]
         rng.shuffle(pool)
-        branches: list[dict[str, Change]] = [{path: f"{round_number} {path}\n" for path in pool[k::6]} for k in range(6)]
+        branches: list[dict[str, Change]] = [{path: f"{round_number} {path}\n" for path in pool[k::6]}
+                                             for k in range(6)]
         compare(r, repo, base, merges_of(repo, base, branches), True, monkeypatch)
 
 

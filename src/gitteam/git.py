@@ -1428,7 +1428,7 @@ class Repository:
 
     def _commit_links(self, oids: Sequence[str]) -> list[tuple[str, tuple[str, ...]] | None]:
         """(tree, parents) of each commit, through this thread's cat-file process; None for what is no commit."""
-        found = []
+        found: list[tuple[str, tuple[str, ...]] | None] = []
         for answer in self._reader().query([("contents", oid) for oid in oids]):
             if answer is None or answer.kind != "commit" or answer.data is None:
                 found.append(None)

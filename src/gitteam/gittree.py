@@ -164,7 +164,8 @@ class TreeEdit:
             self._trees[directory] = parse(data, self._width)
 
 
-def changes_between(old: str | None, new: str | None, read: Reader, width: int) -> dict[str, tuple[Entry | None, Entry | None]]:
+def changes_between(old: str | None, new: str | None, read: Reader,
+                    width: int) -> dict[str, tuple[Entry | None, Entry | None]]:
     """Every path that is not a directory and differs between the trees `old` and `new` (None: the empty tree):
     path -> (its entry in `old`, in `new`), None where a tree has none. Only the subtrees that differ are read,
     a level at a time (one round trip each), so the cost is the change's, not the repository's."""

@@ -78,10 +78,10 @@ def worked(ctx: RunContext, job: Assignment) -> Outcome:
     """The subtask from its worktree to its verdict, its files being its own."""
     subtask = job.subtask
     branch = agent_branch(ctx.run, subtask.id)
-    setup: Setup | None = None
+    early: EarlySetup | None = None
     if sets_up_meanwhile(ctx, job):
         worktree = worktrees.new_path(ctx.repo, ctx.config, ctx.run, subtask.id)
-        setup = Setup(lambda: set_up(ctx, job, branch, worktree))
+        early = EarlySetup(lambda: set_up(ctx, job, branch, worktree))
     else:
         try:
             worktree = prepare_worktree(ctx, job, branch)
@@ -90,14 +90,14 @@ def worked(ctx: RunContext, job: Assignment) -> Outcome:
         ctx.journal.append(AgentStarted(agent=subtask.id, branch=branch, worktree=str(worktree), base=job.start))
     head = ctx.repo.rev_parse(agent_ref(ctx.run, subtask.id)) or job.start
     try:
-        if setup is None and not job.resume:  # a resumed worktree was set up by the attempt that made it
+        if early is None and not job.resume:  # a resumed worktree was set up by the attempt that made it
             problem = setup_problem(ctx, worktree, env(ctx, job, worktree))
             if problem is not None:
                 raise GitteamError(problem)
-        return code_and_review(ctx, job, worktree, head, setup)
+        return code_and_review(ctx, job, worktree, head, early)
     except GitteamError as exc:
-        if setup is not None and setup.settle() is not None:
-            return Outcome(subtask.id, "failed", job.start, reason=f"cannot prepare its worktree: {setup.settle()}")
+        if early is not None and early.settle() is not None:
+            return Outcome(subtask.id, "failed", job.start, reason=f"cannot prepare its worktree: {early.settle()}")
         partial = commit_work(ctx, subtask, worktree, 0, "partial work: " + str(exc), job.start)
         if partial:  # unreviewed, but its provenance and spend are recorded like every agent commit's
             note_commit(ctx, subtask.id, partial, coder_spec(ctx, subtask), 0, None, ctx.tier(subtask))
@@ -105,7 +105,7 @@ def worked(ctx: RunContext, job: Assignment) -> Outcome:
         latest = partial or ctx.repo.rev_parse(agent_ref(ctx.run, subtask.id)) or head
         return Outcome(subtask.id, outcome_status(exc), latest, reason=str(exc))
     except BaseException:  # Ctrl-C with the agent in this thread, or a bug: save its work, then stop the run
-        if setup is not None and setup.settle() is not None:
+        if early is not None and early.settle() is not None:
             raise
         partial = commit_work(ctx, subtask, worktree, 0, "partial work: interrupted", job.start)
         if partial:  # like every agent commit, with its provenance note
@@ -122,7 +122,7 @@ def sets_up_meanwhile(ctx: RunContext, job: Assignment) -> bool:
 
 
 def set_up(ctx: RunContext, job: Assignment, branch: str, expected: Path) -> None:
-    """What `worked` does before the coder, done beside its first call (Setup): the worktree where the coder's
+    """What `worked` does before the coder, done beside its first call (EarlySetup): the worktree where the coder's
     tools were told it is, the run told, the setup command run, the scratch dir made."""
     worktree = prepare_worktree(ctx, job, branch)
     if worktree != expected:  # a spare git would not move: its tools were made for `expected`
@@ -138,7 +138,7 @@ class SetupProblem(GitteamError):
     """The setup command failed in a worktree that was made: the subtask fails as it did before its coder."""
 
 
-class Setup:
+class EarlySetup:
     """`set_up` in a thread of its own; `wait` (the coder's tools call it) returns once it is done, or raises
     why it could not be; `settle` waits and says whether the worktree could not be made."""
 
@@ -223,9 +223,10 @@ def prepare_worktree(ctx: RunContext, job: Assignment, branch: str) -> Path:
     return path
 
 
-def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str, setup: Setup | None = None) -> Outcome:
+def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str,
+                    early: EarlySetup | None = None) -> Outcome:
     subtask = job.subtask
-    coder = make_coder(ctx, job, worktree, head, setup)
+    coder = make_coder(ctx, job, worktree, head, early)
     memory = ctx.board.digest(f"{subtask.title} {subtask.instructions}", files=subtask.files,
                               budget_tokens=CODER_TOKENS)
     # what gitteam's own coder may run; a command: coder runs its own tools
@@ -240,11 +241,11 @@ def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str,
     max_rounds = ctx.config.run.max_rounds
     reviewed: list[tuple[int, str, Verdict]] = []  # (round, head, verdict) of the rounds reviewed so far
     for round_number in range(1, max_rounds + 1):
-        if setup is not None:
-            setup.start()
+        if early is not None:
+            early.start()
         summary = coder.work(message, round_number)
-        if setup is not None:
-            setup.wait()  # a coder that called no tool at all: its worktree is there before anything reads it
+        if early is not None:
+            early.wait()  # a coder that called no tool at all: its worktree is there before anything reads it
         head = commit_work(ctx, subtask, worktree, round_number, summary, job.start) or head
         gate = gate_checks(ctx, job, worktree, head)
         for _ in range(CHECK_FIXES):  # failing checks go straight back: no reviewer, no round spent
@@ -269,7 +270,7 @@ def code_and_review(ctx: RunContext, job: Assignment, worktree: Path, head: str,
     raise AssertionError("unreachable: the last round returns")
 
 
-def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str, setup: Setup | None = None) -> Coder:
+def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str, early: EarlySetup | None = None) -> Coder:
     """The subtask's coder: gitteam's agent loop on the role's model, or the external agent CLI a
     `command:` spec names (in economy mode: the role's economy spec)."""
     subtask = job.subtask
@@ -294,7 +295,7 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str, setu
         runner=ctx.commands,
         syntax_check=ctx.config.commands.syntax_check,
     )
-    if setup is None:  # else the setup makes it
+    if early is None:  # else the early setup makes it
         coder_role.prepare_scratch(worktree)
 
     def request(paths: tuple[str, ...], reason: str) -> coder_role.Grant:
@@ -308,7 +309,7 @@ def make_coder(ctx: RunContext, job: Assignment, worktree: Path, head: str, setu
     return AgentCoder(Agent(
         model, coder_role.SYSTEM, coder_role.coder_tools(workspace, ctx.board, subtask.id),
         context, ctx.limits, ctx.meter, terminal="done", on_tool=ctx.on_tool, transcript=ctx.transcript(context),
-        ready=setup.wait if setup is not None else None,
+        ready=early.wait if early is not None else None,
     ))
 
 
