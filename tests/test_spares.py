@@ -7,12 +7,15 @@ which it was."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import git
+from gitteam.models.replay import ReplayModel
 from gitteam.run.context import RunOptions
 from scripts import call, done, events, plan_turn, script, start, subtask
 
@@ -70,3 +73,43 @@ def test_a_run_makes_at_most_eight_spares_and_leaves_none(repo: Path, tmp_path: 
     made = [line for line in log.read_text().splitlines() if "worktree add" in line and "/.spare-" in line]
     assert len(made) == 8, made
     assert kept_worktrees(repo) == [] and git(repo, "show", "main:a.txt") == "a"
+
+
+WAIT_FOR_THE_FIRST_REQUEST = r'''
+import os, pathlib, sys, time
+agent = os.environ["GITTEAM_AGENT"]
+if agent not in sys.argv[2:]:
+    sys.exit(0)  # the integrated result's checkout: no coder of its own
+marker = pathlib.Path(sys.argv[1]) / agent
+deadline = time.monotonic() + 30
+while not marker.exists():
+    if time.monotonic() > deadline:
+        sys.exit("the coder's first request had not gone out while its worktree was being set up")
+    time.sleep(0.02)
+'''
+
+
+def test_a_coders_first_request_goes_out_while_its_worktree_is_set_up(repo: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The setup command waits until its coder's first model request has gone out: it ends only because the
+    request was made while the worktree was being set up; the coder's tools then ran in the ready worktree."""
+    requests = tmp_path / "requests"
+    requests.mkdir()
+    answer = ReplayModel.complete
+
+    def noting(self: ReplayModel, *args: object, **kwargs: object) -> object:
+        context = kwargs["context"]
+        if context.role == "coder":  # type: ignore[attr-defined]
+            (requests / context.agent).touch()  # type: ignore[attr-defined]
+        return answer(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ReplayModel, "complete", noting)
+    (repo / "tools").mkdir()
+    (repo / "tools" / "wait.py").write_text(WAIT_FOR_THE_FIRST_REQUEST)
+    git(repo, "add", "tools/wait.py")
+    git(repo, "commit", "-q", "-m", "a setup that waits for the coder")
+    setup = f"{shlex.quote(sys.executable)} tools/wait.py {shlex.quote(str(requests))} a b"
+    result = start(repo, writers("ab"), RunOptions(yes=True, max_agents=2),
+                   config={"run.setup": setup, "sandbox.read_write": (str(requests),)})
+    assert (result.exit_code, result.state) == (0, "merged"), result.message
+    assert [git(repo, "show", f"main:{x}.txt") for x in "ab"] == ["a", "b"]
