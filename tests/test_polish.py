@@ -276,6 +276,26 @@ def test_plan_saves_its_plan_and_run_plan_carries_it_out_without_planning_again(
     assert roles.count("planner") == 1 and "coder" in roles
 
 
+def test_an_integration_branch_made_but_not_journaled_is_taken_over(repo: Path, tmp_path: Path) -> None:
+    """A process killed between making the integration branch and journaling it left the branch at the run's
+    start: carrying the run on takes it; a branch of that name anywhere else is still refused."""
+    model = saved(tmp_path, one_subtask())
+    base = sha(repo, "main")
+    elsewhere = plan_json(repo, model)["run"]
+    git(repo, "branch", f"gitteam/{elsewhere}/integration", git(repo, "commit-tree", "-p", base, "-m", "other",
+                                                                 f"{base}^{{tree}}"))
+    refused = cli(repo, "run", "--plan", elsewhere, "--yes", "--model", model)
+    assert refused.returncode == 1 and "already exists" in refused.stdout, refused.stdout
+    assert cli(repo, "abort", elsewhere).returncode == 0  # it holds the file the next one claims
+    again = saved(tmp_path, one_subtask(), "again.json")
+    run = plan_json(repo, again)["run"]
+    git(repo, "branch", f"gitteam/{run}/integration", base)
+    ran = cli(repo, "run", "--plan", run, "--yes", "--json", "--model", again)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert git(repo, "show", "main:src/app.py") == "def main():\n    return 2"
+    assert len(events(repo, run, "integration")) == 1
+
+
 def test_plan_on_another_target_is_run_there(repo: Path, tmp_path: Path) -> None:
     git(repo, "branch", "release")
     model = saved(tmp_path, one_subtask())

@@ -53,7 +53,9 @@ def ref(ctx: RunContext) -> str:
 
 
 def create_branch(ctx: RunContext, base: str) -> None:
-    if not ctx.repo.update_ref(ref(ctx), base, None):
+    """The run's integration branch at `base`, journaled. One already there at `base` is this run's own, made
+    by a process killed before it journaled it (the branch is named by the run id): resume takes it."""
+    if not ctx.repo.update_ref(ref(ctx), base, None) and ctx.repo.rev_parse(ref(ctx)) != base:
         raise GitteamError(f"branch {agent_branch(ctx.run, INTEGRATION)} already exists; run ids must be new")
     ctx.journal.append(IntegrationCreated(branch=agent_branch(ctx.run, INTEGRATION), head=base))
 
