@@ -87,3 +87,17 @@ def side_commit(r: Repository, tmp_path: Path, files: dict[str, str | None],
     new = r.commit_paths(wt, list(files), "side work", author)
     assert new is not None
     return old, new
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The argument list of every process started from here on (subprocess.run goes through Popen too)."""
+    calls: list[list[str]] = []
+
+    class Counted(subprocess.Popen):  # type: ignore[type-arg]
+        def __init__(self, args: list[str], *rest: object, **options: object) -> None:
+            calls.append([str(arg) for arg in args])
+            super().__init__(args, *rest, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(subprocess, "Popen", Counted)
+    return calls

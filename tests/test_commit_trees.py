@@ -136,20 +136,6 @@ def test_an_unchanged_commit_is_none_and_writes_no_tree(shaped: Repository, repo
     assert git(repo, "count-objects") == objects
 
 
-@pytest.fixture
-def started(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """The argument list of every process started from here on (subprocess.run goes through Popen too)."""
-    calls: list[list[str]] = []
-
-    class Counted(subprocess.Popen):  # type: ignore[type-arg]
-        def __init__(self, args: list[str], *rest: object, **options: object) -> None:
-            calls.append([str(arg) for arg in args])
-            super().__init__(args, *rest, **options)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(subprocess, "Popen", Counted)
-    return calls
-
-
 def commands(calls: list[list[str]]) -> list[str]:
     """The git subcommand of each call (the first word after the options)."""
     names = []

@@ -29,20 +29,6 @@ def r(repo: Path) -> Iterator[Repository]:
     repository.close()
 
 
-@pytest.fixture
-def started(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """The argument list of every process started from here on (subprocess.run goes through Popen too)."""
-    calls: list[list[str]] = []
-
-    class Counted(subprocess.Popen):  # type: ignore[type-arg]
-        def __init__(self, args: list[str], *rest: object, **options: object) -> None:
-            calls.append([str(arg) for arg in args])
-            super().__init__(args, *rest, **options)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(subprocess, "Popen", Counted)
-    return calls
-
-
 def cat_files(calls: list[list[str]]) -> list[list[str]]:
     return [args for args in calls if "cat-file" in args]
 

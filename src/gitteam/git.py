@@ -829,7 +829,8 @@ class Repository:
         edit.load(named)
         ids = {path: entry.oid for path in named if (entry := edit.entry(path)) is not None and entry.kind == "blob"}
         found = self._cat_blobs(sorted(set(ids.values())))
-        rest = [path for path in paths if path not in ids and not _tree_path(path)]  # git's own reading of them
+        asked = set(named)
+        rest = [path for path in dict.fromkeys(paths) if path not in asked]  # git's own reading of them
         return {**{path: found[oid] for path, oid in ids.items() if oid in found}, **self._read_named(rev, rest)}
 
     def _read_named(self, rev: str, paths: Sequence[str]) -> dict[str, bytes]:
