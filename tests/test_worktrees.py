@@ -298,6 +298,31 @@ def test_a_worktree_add_killed_midway_is_unlocked_and_its_place_made_again(repo:
     assert (place / "one.txt").read_text() == "one\n" and lock_files(repo) == []
 
 
+def test_a_worktree_add_killed_before_its_admin_dir_was_whole_goes_with_it(repo: Path, tmp_path: Path) -> None:
+    """Killed while git wrote the admin dir's `commondir` (left empty), a `git worktree add` leaves a dir every
+    later `git worktree` command dies reading: recovery removes it, and worktrees can be made again."""
+    place = tmp_path / "wt" / ".spare-1"
+    in_a_killed_process(repo, f"""
+        import os, signal, subprocess
+        with r.locks.held(adding={place.name!r}):
+            subprocess.run(["git", "worktree", "add", "-q", "--no-checkout", "--detach", {str(place)!r}],
+                           cwd={str(repo)!r}, check=True)
+            admin = Path({str(repo)!r}) / ".git" / "worktrees" / "-spare-1"
+            (admin / "locked").write_text("initializing")  # as git leaves it until the worktree is made
+            (admin / "commondir").write_text("")  # opened, not yet written
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    broken = subprocess.run(["git", "worktree", "add", "-q", str(tmp_path / "other")], cwd=repo, capture_output=True,
+                            text=True)
+    assert broken.returncode != 0 and "commondir" in broken.stderr
+    gateway = find_repository(repo)
+    assert repo.resolve() / ".git/worktrees/-spare-1" in gateway.clear_stale_locks()
+    assert not (repo / ".git" / "worktrees" / "-spare-1").exists()
+    worktrees.discard(gateway, place)
+    gateway.create_worktree(tmp_path / "wt" / "a", "a", "HEAD")
+    assert (tmp_path / "wt" / "a" / "README.md").read_text() == "# project\n"
+
+
 def test_a_fast_forward_of_the_users_checkout_killed_midway_is_completed(repo: Path, tmp_path: Path) -> None:
     """Killed inside `git merge --ff-only` of the checked-out branch: the user's index.lock stays, and files are
     half updated. Once the lock is cleared, the fast-forward completes over what it had written (exactly the

@@ -10,7 +10,8 @@ holds it no gitteam is inside such an operation, so every record still there is 
 file the record names that exists, and was made after the record, is stale and removed. Lock files in places
 other git users write too (the target branch, the user's own checkout, notes refs, `packed-refs`) must also be
 SHARED_AGE seconds old, so a git the user has just started keeps its lock. Nothing but the named files (and a
-`locked` file that `git worktree add` left saying "initializing") is ever removed.
+`locked` file that `git worktree add` left saying "initializing", with the whole admin dir when the kill came
+before git had written its `gitdir` and `commondir`) is ever removed.
 
 Paths are recorded relative to the common git dir, so a record still applies after the repository was moved.
 """
@@ -21,6 +22,7 @@ import glob
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -187,7 +189,19 @@ class GitLocks:
             if says == INITIALIZING and _remove_if_stale(locked, start, shared=False):
                 removed.append(locked)
                 removed += [admin / lock for lock in ADMIN_LOCKS if _remove_if_stale(admin / lock, start, shared=False)]
+                if not all(_read_something(admin / name) for name in ("gitdir", "commondir")):
+                    # killed before it had written where the worktree is and whose it is: every later `git
+                    # worktree` command dies reading it ("failed to read .../commondir"); it never held anything
+                    shutil.rmtree(admin, ignore_errors=True)
+                    removed.append(admin)
         return removed
+
+
+def _read_something(path: Path) -> bool:
+    try:
+        return bool(path.read_bytes().strip())
+    except OSError:
+        return False
 
 
 def _admin_name(name: str) -> str:
