@@ -369,3 +369,18 @@ def test_secret_files_are_configured_in_the_user_config_only(root: Path) -> None
     policy = config.secret_files()
     assert policy.hides("a/prod.env") and policy.hides("vault/x/y.txt") and not policy.hides("public.env")
     assert not policy.hides(".npmrc")  # the list replaces the default one
+
+
+def test_a_long_text_redacted_before_is_redacted_again_with_what_was_learned_since(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long texts are remembered once redacted: a value learned later, or a variable set later, still goes."""
+    from gitteam import secrets
+
+    monkeypatch.setattr(secrets, "_LEARNED", [])
+    value = "plain-looking-words-here"
+    text = "a prompt long enough to be remembered\n" * 20 + f"the value: {value}\n"
+    assert redact(text, env={}) == text
+    assert redact(text, env={"DEPLOY_TOKEN": value}).endswith("the value: [REDACTED:env:DEPLOY_TOKEN]\n")
+    secrets.learn({"SERVICE_PASSWORD": value})
+    assert redact(text, env={}).endswith("the value: [REDACTED:file:SERVICE_PASSWORD]\n")
+    assert value not in secrets.redact_data({"messages": [text]})["messages"][0]

@@ -132,22 +132,43 @@ def redact(text: str, env: Mapping[str, str] | None = None) -> str:
     return _redact(text, _known_values(os.environ if env is None else env))
 
 
-def _known_values(env: Mapping[str, str]) -> list[tuple[str, str]]:
+Known = tuple[tuple[str, str], ...]
+
+
+def _known_values(env: Mapping[str, str]) -> Known:
     """The exact values `redact` replaces, (value, label), longest first so a value containing another is
     replaced whole."""
     known = [(value, f"env:{name}") for name, value in _secret_values(env)]
     with _LEARNED_LOCK:
         known += _LEARNED
-    return sorted(known, key=lambda item: (-len(item[0]), item[1]))
+    return tuple(sorted(known, key=lambda item: (-len(item[0]), item[1])))
 
 
-def _redact(text: str, known: list[tuple[str, str]]) -> str:
+def _redact(text: str, known: Known) -> str:
+    return _redact_long(text, known) if len(text) >= _REMEMBERED_LENGTH else _redact_text(text, known)
+
+
+# Long texts come again and again: an agent's system prompt and its conversation go into its transcript at
+# every turn, a review's prompt holds the whole diff. Once per text and set of known values is enough; short
+# ones (most of a journal event's strings) cost less to scan than to remember.
+_REMEMBERED_LENGTH = 512
+
+
+@functools.lru_cache(maxsize=128)
+def _redact_long(text: str, known: Known) -> str:
+    return _redact_text(text, known)
+
+
+def _redact_text(text: str, known: Known) -> str:
     for value, label in known:
         if value in text:
             text = text.replace(value, f"[REDACTED:{label}]")
+    found = _redactions(text)
+    if not found:
+        return text
     pieces = []
     pos = 0
-    for match in _redactions(text):
+    for match in found:
         pieces += [text[pos:match.start], f"[REDACTED:{match.kind}]"]
         pos = match.end
     pieces.append(text[pos:])
@@ -160,7 +181,7 @@ def redact_data(value: Any) -> Any:
     return _redact_data(value, _known_values(os.environ))
 
 
-def _redact_data(value: Any, known: list[tuple[str, str]]) -> Any:
+def _redact_data(value: Any, known: Known) -> Any:
     if isinstance(value, str):
         return _redact(value, known) if value else value
     if isinstance(value, dict):
