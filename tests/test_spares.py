@@ -10,12 +10,14 @@ import os
 import shlex
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from conftest import git
 from gitteam.models.replay import ReplayModel
+from gitteam.run import orchestrator
 from gitteam.run.context import RunOptions
 from scripts import call, done, events, plan_turn, script, start, subtask
 
@@ -73,6 +75,33 @@ def test_a_run_makes_at_most_eight_spares_and_leaves_none(repo: Path, tmp_path: 
     made = [line for line in log.read_text().splitlines() if "worktree add" in line and "/.spare-" in line]
     assert len(made) == 8, made
     assert kept_worktrees(repo) == [] and git(repo, "show", "main:a.txt") == "a"
+
+
+
+def test_the_spares_are_begun_once_the_planners_request_is_out(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not while the planner's prompt is built: their checkouts would take the CPU and the disk it needs."""
+    def spare_threads() -> list[str]:
+        return [thread.name for thread in threading.enumerate() if thread.name.startswith("spare")]
+
+    seen: dict[str, list[str]] = {}
+    overview, answer = orchestrator.repository_overview, ReplayModel.complete
+
+    def building(*args: object, **kwargs: object) -> object:
+        seen["building the prompt"] = spare_threads()
+        return overview(*args, **kwargs)  # type: ignore[arg-type]
+
+    def asked(self: ReplayModel, *args: object, **kwargs: object) -> object:
+        if kwargs["context"].role == "planner":  # type: ignore[attr-defined]
+            seen.setdefault("asked", spare_threads())
+        return answer(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(orchestrator, "repository_overview", building)
+    monkeypatch.setattr(ReplayModel, "complete", asked)
+    result = start(repo, writers("ab"), RunOptions(yes=True, keep=True, max_agents=2))
+    assert result.state == "merged", result.message
+    assert seen["building the prompt"] == [] and len(seen["asked"]) == 2
+    assert {admin_name(Path(e["worktree"])) for e in events(repo, result.run, "agent_started")} == \
+        {"-spare-1", "-spare-2"}
 
 
 WAIT_FOR_THE_FIRST_REQUEST = r'''

@@ -136,7 +136,7 @@ def start_run(repo: Repository, config: Config, task: str, options: RunOptions,
 
     def go() -> RunResult:
         if ctx.remote is None and worktrees.cone_for(repo, ctx.config, (), base, external=False) is None:
-            ctx.spares.make(ctx, base, options.max_agents or ctx.config.run.max_agents)  # while the planner answers
+            ctx.spares.make_when_planner_asks(ctx, base, options.max_agents or ctx.config.run.max_agents)
         try:
             plan = make_plan(ctx, base).plan
             ctx.spares.trim(ctx, len(waves(plan)[0]))

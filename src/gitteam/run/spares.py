@@ -3,11 +3,12 @@
 A coder's worktree is a checkout of the run's start; made after the plan, every coder of the wave waits for its
 own (`git worktree add`, one at a time under the admin lock, then a checkout of the whole tree), and the
 slowest of them holds up the wave. The plan is not known yet while the planner answers, so neither are the
-subtasks' names: a run whose worktrees are full checkouts makes `max_agents` (at most 8) detached ones then
-(`<run>/.spare-<n>`: a subtask id cannot start with "."), and a subtask starting from that commit takes one
-(`Repository.adopt_worktree`: its branch made there, the checkout moved to its place; nothing checked out
-again). A subtask that finds none left, or starts elsewhere, makes its own as before. What is not
-taken is deleted when the run's first wave has started (`close`): it never held anyone's work.
+subtasks' names: a run whose worktrees are full checkouts makes `max_agents` (at most 8) detached ones then,
+from the planner's first request on (`<run>/.spare-<n>`: a subtask id cannot start with "."), and a subtask
+starting from that commit takes one (`Repository.adopt_worktree`: its branch made there, the checkout moved to
+its place; nothing checked out again). A subtask that finds none left, or starts elsewhere, makes its own as
+before. What is not taken is deleted when the run's first wave has started (`close`): it never held anyone's
+work.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from threading import Lock
 from typing import TYPE_CHECKING
 
 from gitteam.errors import GitteamError
+from gitteam.events import Event, ModelCalled
 from gitteam.git import GitError
 from gitteam.run import worktrees
 
@@ -39,10 +41,20 @@ class SpareWorktrees:
         self._made: list[Future[Path | None]] = []  # in the order they were asked for; taken from the front
         self._pool: ThreadPoolExecutor | None = None
 
+    def make_when_planner_asks(self, ctx: RunContext, start: str, count: int) -> None:
+        """`make` them once the planner's first request is out: begun before it, the checkouts take the CPU
+        and the disk its prompt is built with."""
+
+        def heard(event: Event) -> None:
+            if isinstance(event, ModelCalled) and event.role == "planner":
+                self.make(ctx, start, count)
+
+        ctx.journal.subscribe(heard)
+
     def make(self, ctx: RunContext, start: str, count: int) -> None:
-        """Begin `count` (at most MOST) full checkouts of `start` side by side, in the background."""
+        """Begin `count` (at most MOST) full checkouts of `start` side by side, in the background; once."""
         count = min(count, MOST)
-        if count < 1:
+        if count < 1 or self._pool is not None:
             return
         self._start = start
         self._pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="spare")
