@@ -400,6 +400,8 @@ def test_refs_prefix(r: Repository, repo: Path) -> None:
     assert r.refs("refs/heads/feature") == {"refs/heads/feature-1": head, "refs/heads/feature/x": head}
     assert set(r.refs("")) >= {"refs/heads/main", "refs/heads/fix"}
     assert r.refs("refs/nothing/") == {}
+    assert r.refs("refs/heads/feature/", "refs/heads/fi") == {"refs/heads/feature/x": head, "refs/heads/fix": head}
+    assert set(r.refs("refs/heads/fix", "")) >= {"refs/heads/main", "refs/heads/fix"}
 
 
 # -- notes --------------------------------------------------------------------------------------------------

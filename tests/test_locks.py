@@ -22,7 +22,7 @@ from gitteam.locks import (
     release_files,
     resolve_path,
 )
-from gitteam.locks.refs import EPOCH_REF, LOCK_PREFIX, lock_ref
+from gitteam.locks.refs import EPOCH_REF, LOCK_PREFIX, claim_subtasks, lock_ref, read_claims
 from gitteam.plan import Plan, PlanError, Subtask, parse_plan, serialize_overlaps, waves
 
 # -- normalize_repo_path -----------------------------------------------------------------------------------
@@ -474,6 +474,30 @@ def test_claim_and_held_locks(gateway: Repository, repo: Path) -> None:
     blob = git(repo, "cat-file", "blob", ref)
     assert json.loads(blob) == {"path": "src/app.py", "run": "run1", "subtask": "a"}
 
+
+def test_a_claim_decided_on_a_look_just_taken_lists_the_refs_once(gateway: Repository,
+                                                                  started: list[list[str]]) -> None:
+    """A run looks at the claims, then claims on what it saw (the epoch still guards it): the refs are listed
+    once, and the locks and the new epoch are written by one process."""
+    claim_files(gateway, "run0", {"other.py": "z"})
+    started.clear()
+    wanted = {"a": ["src/app.py"], "b": ["docs/"], "c": ["other.py"]}
+    seen = read_claims(gateway)
+    ahead = claim_subtasks(gateway, "run1", wanted, dry_run=True, seen=seen)
+    assert list(ahead) == ["c"] and claim_subtasks(gateway, "run1", wanted, seen=seen) == ahead
+    spawned = [next(arg for arg in args[1:] if arg in ("for-each-ref", "fast-import", "update-ref", "hash-object"))
+               for args in started if "cat-file" not in args]
+    assert spawned == ["for-each-ref", "fast-import", "update-ref"]
+    assert held_locks(gateway) == {"other.py": ("run0", "z"), "src/app.py": ("run1", "a"), "docs/": ("run1", "b")}
+    assert gateway.rev_parse(EPOCH_REF) != seen.epoch
+
+
+def test_a_claim_on_a_stale_look_reads_again(gateway: Repository) -> None:
+    seen = read_claims(gateway)
+    claim_files(gateway, "run0", {"src/": "z"})  # after the look: the epoch moved
+    blocked = claim_subtasks(gateway, "run1", {"a": ["src/app.py"], "b": ["docs/x.md"]}, seen=seen)
+    assert list(blocked) == ["a"] and blocked["a"][0].lock.run == "run0"
+    assert held_locks(gateway) == {"src/": ("run0", "z"), "docs/x.md": ("run1", "b")}
 
 def test_two_runs_conflict(gateway: Repository) -> None:
     claim_files(gateway, "run1", {"src/app.py": "a"})

@@ -1516,13 +1516,13 @@ class Repository:
             files.append(LockFile("packed-refs.lock", shared=True))
         return files
 
-    def refs(self, prefix: str) -> dict[str, str]:
-        """Refs whose full name starts with `prefix`, with the objects they point at."""
-        narrowed = prefix.rpartition("/")[0]  # for-each-ref patterns match whole path components
-        pattern = [narrowed] if narrowed else []
-        out = self.git("for-each-ref", "--format=%(refname)%00%(objectname)", *pattern)
+    def refs(self, *prefixes: str) -> dict[str, str]:
+        """Refs whose full name starts with one of `prefixes`, with the objects they point at (one listing)."""
+        narrowed = [prefix.rpartition("/")[0] for prefix in prefixes]  # patterns match whole path components
+        patterns = [] if not all(narrowed) else narrowed
+        out = self.git("for-each-ref", "--format=%(refname)%00%(objectname)", *patterns)
         pairs = (line.split("\0") for line in out.splitlines())
-        return {name: oid for name, oid in pairs if name.startswith(prefix)}
+        return {name: oid for name, oid in pairs if name.startswith(prefixes)}
 
     # -- notes ----------------------------------------------------------------------------------------------
 

@@ -130,9 +130,31 @@ def _decode(ref: str, oid: str, data: bytes | None) -> Lock:
 
 def read_locks(repo: Repository) -> list[Lock]:
     """Every lock ref, sorted by ref name."""
-    refs = repo.refs(LOCK_PREFIX)
+    return _read(repo, LOCK_PREFIX)[0]
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What a claim decides on: the epoch (read first: see the module docstring), then every lock and ticket."""
+
+    epoch: str | None
+    locks: list[Lock]
+    tickets: list[Ticket]
+
+
+def read_claims(repo: Repository) -> Claims:
+    epoch = repo.rev_parse(EPOCH_REF)
+    return Claims(epoch, *_read(repo, LOCK_PREFIX, WAIT_PREFIX))
+
+
+def _read(repo: Repository, *prefixes: str) -> tuple[list[Lock], list[Ticket]]:
+    """The locks and tickets under `prefixes`, in one listing of the refs and one read of their blobs."""
+    refs = repo.refs(*prefixes)
     contents = repo.read_objects(sorted(set(refs.values())))
-    return [_decode(ref, oid, contents.get(oid)) for ref, oid in sorted(refs.items())]
+    locks = [_decode(ref, oid, contents.get(oid)) for ref, oid in sorted(refs.items()) if ref.startswith(LOCK_PREFIX)]
+    tickets = [ticket for ref, oid in refs.items() if ref.startswith(WAIT_PREFIX)
+               if (ticket := _ticket(ref, oid, contents.get(oid))) is not None]
+    return locks, sorted(tickets, key=lambda t: (t.since, t.ref))
 
 
 def held_locks(repo: Repository) -> dict[str, tuple[str, str]]:
@@ -159,8 +181,8 @@ def claim_files(repo: Repository, run: str, owners: Mapping[str, str]) -> None:
         raise LockConflict(run, [conflict for conflicts in blocked.values() for conflict in conflicts])
 
 
-def claim_subtasks(repo: Repository, run: str, subtasks: Mapping[str, Sequence[str]], *,
-                   every: bool = False, dry_run: bool = False) -> dict[str, list[Conflict]]:
+def claim_subtasks(repo: Repository, run: str, subtasks: Mapping[str, Sequence[str]], *, every: bool = False,
+                   dry_run: bool = False, seen: Claims | None = None) -> dict[str, list[Conflict]]:
     """Lock the files of each subtask of `subtasks` (id -> paths) that nothing blocks, in one transaction;
     returns the others' conflicts (nothing claimed for them). With `every`, one blocked subtask claims nothing;
     with `dry_run`, nothing is claimed at all (what a claim would meet now).
@@ -168,6 +190,7 @@ def claim_subtasks(repo: Repository, run: str, subtasks: Mapping[str, Sequence[s
     A path is blocked by another run's lock that overlaps it, and by another run's ticket that waits for an
     overlapping path and is older than this run's own ticket for the subtask (first come, first served).
     A path two subtasks of `run` own (serialized in its plan) is locked for the one listed last, as before.
+    `seen`: the claims as read just before (the first attempt decides on them; the epoch still guards it).
     """
     problem = ref_component_problem(run)
     if problem:
@@ -176,19 +199,16 @@ def claim_subtasks(repo: Repository, run: str, subtasks: Mapping[str, Sequence[s
     if not any(wanted.values()):
         return {}
     for attempt in range(CLAIM_ATTEMPTS):
-        epoch = repo.rev_parse(EPOCH_REF)  # before the locks: see the module docstring
-        locks = read_locks(repo)
-        tickets = read_tickets(repo)
+        claims = seen if attempt == 0 and seen is not None else read_claims(repo)
         blocked = {sub: found for sub, paths in wanted.items()
-                   if (found := conflicts_of(run, sub, paths, locks, tickets))}
+                   if (found := conflicts_of(run, sub, paths, claims.locks, claims.tickets))}
         if dry_run or (blocked and every):
             return blocked
         free = {path: sub for sub, paths in wanted.items() if sub not in blocked for path in paths}
-        updates = _claim_updates(repo, run, free, {lock.ref: lock for lock in locks})
+        updates = _claim_updates(repo, run, free, {lock.ref: lock for lock in claims.locks}, claims.epoch)
         if not updates:
             return blocked
-        stamp = repo.write_blob(f"gitteam lock epoch: run {run}, {uuid.uuid4().hex}\n".encode())
-        if repo.update_refs([*updates, (EPOCH_REF, stamp, epoch)]):
+        if repo.update_refs(updates):
             return blocked
         time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))  # let the winner finish, then re-read
     raise GitteamError(
@@ -223,9 +243,10 @@ def conflicts_of(run: str, subtask: str, paths: Sequence[str], locks: Sequence[L
     return conflicts
 
 
-def _claim_updates(
-    repo: Repository, run: str, wanted: Mapping[str, str], current: Mapping[str, Lock]
-) -> list[tuple[str, str | None, str | None]]:
+def _claim_updates(repo: Repository, run: str, wanted: Mapping[str, str], current: Mapping[str, Lock],
+                   epoch: str | None) -> list[tuple[str, str | None, str | None]]:
+    """The transaction that claims `wanted` (path -> subtask): each lock not already held, then the epoch moved
+    from `epoch`; empty when every lock is held already."""
     refs: list[tuple[str, str | None]] = []
     contents: list[bytes] = []
     for path, subtask in sorted(wanted.items()):
@@ -235,15 +256,19 @@ def _claim_updates(
             continue  # already ours: a resumed run claims again
         refs.append((ref, held.oid if held is not None else None))
         contents.append(_encode(path, run, subtask))
-    blobs = repo.write_blobs(contents)  # one git process for the run's locks
-    return [(ref, blob, old) for (ref, old), blob in zip(refs, blobs, strict=True)]
+    if not refs:
+        return []
+    stamp = f"gitteam lock epoch: run {run}, {uuid.uuid4().hex}\n".encode()
+    *blobs, new_epoch = repo.write_blobs([*contents, stamp])  # one git process for the run's locks and the epoch
+    return [*((ref, blob, old) for (ref, old), blob in zip(refs, blobs, strict=True)), (EPOCH_REF, new_epoch, epoch)]
 
 
 def release_files(repo: Repository, run: str) -> int:
     """Delete every lock `run` holds and its tickets (compare-and-swap on each value); returns how many locks
     were deleted."""
-    tickets = [ticket for ticket in read_tickets(repo) if ticket.run == run]
-    locks = [lock for lock in read_locks(repo) if lock.run == run]
+    every_lock, every_ticket = _read(repo, LOCK_PREFIX, WAIT_PREFIX)
+    tickets = [ticket for ticket in every_ticket if ticket.run == run]
+    locks = [lock for lock in every_lock if lock.run == run]
     held: list[tuple[str, str | None, str | None]] = [(t.ref, None, t.oid) for t in tickets]
     held += [(lock.ref, None, lock.oid) for lock in locks]
     if len(held) > 1 and repo.update_refs(held):
@@ -281,19 +306,16 @@ def drop_ticket(repo: Repository, run: str, subtask: str) -> None:
 
 def read_tickets(repo: Repository) -> list[Ticket]:
     """Every readable ticket, oldest first (an unreadable one is skipped: it blocks nobody)."""
-    refs = repo.refs(WAIT_PREFIX)
-    contents = repo.read_objects(sorted(set(refs.values())))
-    found = []
-    for ref, oid in refs.items():
-        try:
-            value = json.loads(contents.get(oid) or b"")
-            ticket = Ticket(ref, oid, str(value["run"]), str(value["subtask"]),
-                            tuple(str(p) for p in value["paths"]), float(value["since"]), str(value["host"]),
-                            int(value["pid"]))
-        except (ValueError, KeyError, TypeError):
-            continue
-        found.append(ticket)
-    return sorted(found, key=lambda t: (t.since, t.ref))
+    return _read(repo, WAIT_PREFIX)[1]
+
+
+def _ticket(ref: str, oid: str, data: bytes | None) -> Ticket | None:
+    try:
+        value = json.loads(data or b"")
+        return Ticket(ref, oid, str(value["run"]), str(value["subtask"]), tuple(str(p) for p in value["paths"]),
+                      float(value["since"]), str(value["host"]), int(value["pid"]))
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def deadlocked(repo: Repository, run: str) -> list[str] | None:

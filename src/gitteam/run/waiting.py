@@ -21,6 +21,7 @@ from gitteam.locks.refs import (
     deadlocked,
     drop_ticket,
     post_ticket,
+    read_claims,
 )
 from gitteam.plan import Plan, Subtask
 from gitteam.run.context import RunContext
@@ -36,11 +37,12 @@ def claim_or_queue(ctx: RunContext, plan: Plan, done: Sequence[str] = ()) -> fro
     run may not wait (`[run] lock_wait = 0`)."""
     todo = {sub.id: sub.files for sub in plan.subtasks if sub.id not in done}
     # looked at first, claimed after: a run that cannot go on leaves no new lock behind to block others
-    ahead = claim_subtasks(ctx.repo, ctx.run, todo, dry_run=True)
+    seen = read_claims(ctx.repo)
+    ahead = claim_subtasks(ctx.repo, ctx.run, todo, dry_run=True, seen=seen)
     hopeless = [c for conflicts in ahead.values() for c in conflicts if not holder_will_release(ctx, c)]
     if hopeless or (ahead and ctx.config.run.lock_wait <= 0):
         raise LockConflict(ctx.run, hopeless or [c for conflicts in ahead.values() for c in conflicts])
-    blocked = claim_subtasks(ctx.repo, ctx.run, todo)
+    blocked = claim_subtasks(ctx.repo, ctx.run, todo, seen=seen)
     if not blocked:
         return frozenset()
     for sub in plan.subtasks:
