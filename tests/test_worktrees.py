@@ -347,3 +347,23 @@ def test_a_fast_forward_of_the_users_checkout_killed_midway_is_completed(repo: P
     assert result.moved, result.detail
     assert git(repo, "rev-parse", "HEAD") == new and git(repo, "status", "--porcelain") == "?? untracked.md"
     assert (repo / "c.txt").read_text() == "c\n" and (repo / "untracked.md").read_text() == "mine\n"
+
+
+def test_a_run_removes_its_worktrees_at_its_end_without_walking_them_for_their_size(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The size is what `gitteam clean` reports (test_cli); a run's own removal, on the way to its result, does
+    not walk its worktrees for a number no one reads."""
+    from gitteam.run.context import RunOptions
+    from scripts import events, start
+
+    def walked(paths: object) -> int:
+        raise AssertionError("a run's own removal measured its worktrees")
+
+    monkeypatch.setattr(worktrees, "disk_usage", walked)
+    plan = [subtask(x, [f"{x}.txt"]) for x in "ab"]
+    result = start(repo, script([plan_turn(plan)], {x: [call("write_file", path=f"{x}.txt", content=x), done(x)]
+                                                    for x in "ab"}), RunOptions(yes=True))
+    assert result.state == "merged", result.message
+    [removed] = events(repo, result.run, "worktrees_removed")
+    assert len(removed["removed"]) == 2 and "freed" not in removed
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1

@@ -353,7 +353,7 @@ class LeftoversSaved(Event):
 class WorktreesRemoved(Event):
     KIND = "worktrees_removed"
     removed: list[str] = field(default_factory=list)  # the worktrees' paths
-    freed: int = 0  # bytes of disk
+    freed: int | None = omitted()  # bytes of disk; not measured when a run removes its own
 
 
 # -- agents' spending and guards (agent and role are filled in by the run) -------------------------------------

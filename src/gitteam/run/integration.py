@@ -335,7 +335,8 @@ def cleanup(ctx: RunContext, keep: bool) -> str:
     release_files(ctx.repo, ctx.run)
     if keep or ctx.config.run.keep_worktrees:
         return ""
-    return removal_note(worktrees.remove_run(ctx.repo, ctx.config, ctx.run, ctx.journal, force=False), ctx.run)
+    return removal_note(worktrees.remove_run(ctx.repo, ctx.config, ctx.run, ctx.journal, force=False, measure=False),
+                        ctx.run)
 
 
 def removal_note(removal: worktrees.Removal, run: str) -> str:

@@ -26,7 +26,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,13 +229,18 @@ class Removal:
         return sum(size for _, size in self.removed)
 
 
-def remove_run(repo: Repository, config: Config, run: str, journal: Journal | None, force: bool) -> Removal:
+def remove_run(repo: Repository, config: Config, run: str, journal: Journal | None, force: bool,
+               measure: bool = True) -> Removal:
     """Remove every worktree of `run`, each after its leftovers are saved; one whose leftovers cannot be saved
-    is kept (and named) unless `force`. Directories a kill left in the run's places go too."""
+    is kept (and named) unless `force`. Directories a kill left in the run's places go too. `measure`: count
+    the disk they took (`gitteam clean` says it; a run that removes its own at its end, on the way to its
+    result, does not walk them for a number no one reads)."""
     removal = Removal()
     trees = of_run(repo, config, run)
+    size_of = disk_usage if measure else lambda paths: 0
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="cleanup") as pool:
-        for path, size, saved, why in pool.map(lambda wt: _remove_one(repo, run, wt, journal, force), trees):
+        for path, size, saved, why in pool.map(lambda wt: _remove_one(repo, run, wt, journal, force, size_of),
+                                               trees):
             if saved is not None:
                 removal.saved.append(saved)
             if why:
@@ -248,19 +253,20 @@ def remove_run(repo: Repository, config: Config, run: str, journal: Journal | No
     for place in places:
         for child in sorted(place.iterdir()) if place.is_dir() else []:
             if child.resolve() not in registered:  # a kill before it was registered, or after git let go of it
-                size = disk_usage([child])
+                size = size_of([child])
                 shutil.rmtree(child, ignore_errors=True)
                 removal.removed.append((child, size))
     _prune_empty([*(path for path, _ in removal.removed), *places], [repo.state_dir, root(config)])
     if journal is not None and not removal.kept:
-        journal.append(WorktreesRemoved(removed=[str(path) for path, _ in removal.removed], freed=removal.freed))
+        journal.append(WorktreesRemoved(removed=[str(path) for path, _ in removal.removed],
+                                        freed=removal.freed if measure else None))
     return removal
 
 
-def _remove_one(repo: Repository, run: str, wt: Worktree, journal: Journal | None,
-                force: bool) -> tuple[Path, int, Saved | None, str]:
+def _remove_one(repo: Repository, run: str, wt: Worktree, journal: Journal | None, force: bool,
+                size_of: Callable[[Iterable[Path]], int]) -> tuple[Path, int, Saved | None, str]:
     """(path, bytes, leftovers saved, why it was kept: "" when it was removed)."""
-    size = disk_usage([wt.path])
+    size = size_of([wt.path])
     prefix = agent_ref(run, "")
     agent = wt.branch.removeprefix(prefix) if wt.branch and wt.branch.startswith(prefix) else None
     saved = None
