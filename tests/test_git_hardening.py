@@ -424,3 +424,25 @@ def test_a_run_stopped_by_an_ignored_file_says_where_its_result_is(repo: Path) -
     assert "local_settings.py" in result.message and f"gitteam/{result.run}/integration" in result.message
     assert rev(repo, "main") == base
     assert (repo / "local_settings.py").read_text() == "the only copy\n"
+
+
+def test_diffs_and_commits_without_attributes_share_one_empty_work_tree_and_nothing_planted_there_counts(
+        r: Repository, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No `.gitattributes` applies: no temporary directory is made (a disk's directories cost), and a file put
+    in the shared empty work tree is never read as attributes (it is then not used)."""
+    import tempfile
+
+    made: list[str] = []
+    real = tempfile.mkdtemp
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda *a, **k: made.append("dir") or real(*a, **k))
+    base = git(repo, "rev-parse", "HEAD")
+    head = commit_files(repo, {"notes.txt": "plain text\n"})
+    wt = tmp_path / "wt"
+    r.create_worktree(wt, "feature", head)
+    (wt / "notes.txt").write_text("changed text\n")
+    committed = r.commit_paths(wt, ["notes.txt"], "change\n", ("a", "a@example.com"))
+    assert "+plain text" in r.diff(base, head) and "+changed text" in r.diff(head, committed or "")
+    assert made == []
+    shared = r.state_dir / "empty-work-tree"
+    (shared / ".gitattributes").write_text("* -diff\n")  # would mark every file binary, were it read
+    assert "+changed text" in r.diff(head, committed or "") and made == ["dir"]

@@ -733,20 +733,37 @@ class Repository:
         git 2.39 reads `.gitattributes` from the work tree it runs in (else from the index) and has no
         `--attr-source`: a scratch work tree holding only those files, with an empty index, is where no other
         checkout's attributes (the change's own, in an agent's worktree or a CI checkout) can reach. The user's
-        own (info/attributes, core.attributesFile) still apply.
+        own (info/attributes, core.attributesFile) still apply. When there are none to put there (a diff, a
+        commit where no `.gitattributes` applies: nearly always), every call shares one empty work tree in
+        gitteam's state dir instead of making its own in the temporary dir (a disk's directories cost).
         """
+        found: dict[str, bytes] = {}
+        if rev is not None and paths:
+            files = sorted({"/".join([*path.split("/")[:depth], ".gitattributes"])
+                            for path in paths for depth in range(path.count("/") + 1)})
+            found = self.read_blobs(rev, files)
+        empty = None if found else self._empty_work_tree()
+        if empty is not None:  # its index is in a directory that does not exist: read as empty, never written
+            yield _AttributeTree(self, empty, {"GIT_INDEX_FILE": str(empty / "absent" / "index")}, False)
+            return
         with tempfile.TemporaryDirectory(prefix="gitteam-attributes-") as tmp:
             tree = Path(tmp) / "tree"
             tree.mkdir()
-            found: dict[str, bytes] = {}
-            if rev is not None and paths:
-                files = sorted({"/".join([*path.split("/")[:depth], ".gitattributes"])
-                                for path in paths for depth in range(path.count("/") + 1)})
-                found = self.read_blobs(rev, files)
-                for rel, data in found.items():
-                    (tree / rel).parent.mkdir(parents=True, exist_ok=True)
-                    (tree / rel).write_bytes(data)
+            for rel, data in found.items():
+                (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+                (tree / rel).write_bytes(data)
             yield _AttributeTree(self, tree, {"GIT_INDEX_FILE": str(Path(tmp) / "index")}, bool(found))
+
+    def _empty_work_tree(self) -> Path | None:
+        """The empty directory `_attributes_of` shares, made on first use; None when it cannot be made or is not
+        empty (then each call makes its own)."""
+        path = self.state_dir / "empty-work-tree"
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            with os.scandir(path) as entries:
+                return None if next(entries, None) is not None else path
+        except OSError:
+            return None
 
     # -- queries ------------------------------------------------------------------------------------------
 
