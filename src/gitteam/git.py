@@ -1320,15 +1320,8 @@ class Repository:
                 oids[path] = scratch.git("hash-object", "-w", "--stdin", f"--path={path}",
                                          input=files[path][1]).decode().strip()
         plain = [path for path in files if path not in converted]
-        if len(plain) == 1:  # a one-file change, the usual one: straight from memory, no scratch copy to make
-            oids[plain[0]] = self.write_blob(files[plain[0]][1])
-            return oids
-        with tempfile.TemporaryDirectory(prefix="gitteam-blobs-") as tmp:
-            for index, path in enumerate(plain):  # copies: what is hashed is what was read, links or not
-                (Path(tmp) / str(index)).write_bytes(files[path][1])
-            names = "".join(f"{Path(tmp) / str(index)}\n" for index in range(len(plain)))
-            out = self.git("hash-object", "-w", "--no-filters", "--stdin-paths", input=names) if plain else ""
-        oids.update(zip(plain, out.split(), strict=True))
+        # what is stored is what was read (links or not), from memory: one process, no scratch copies
+        oids.update(zip(plain, self.write_blobs([files[path][1] for path in plain]), strict=True))
         return oids
 
     def _filemode(self) -> bool:
