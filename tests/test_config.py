@@ -414,7 +414,8 @@ def test_the_config_imports_nothing_above_it(tmp_path: Path) -> None:
         "print(' '.join(sorted(m for m in sys.modules if m.startswith('gitteam'))))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert set(loaded) <= {"gitteam", "gitteam.config", "gitteam.config.loader", "gitteam.config.schema",
+    assert set(loaded) <= {"gitteam", "gitteam.dataclass_cache", "gitteam.config", "gitteam.config.loader",
+                           "gitteam.config.schema",
                            "gitteam.config.example", "gitteam.commandline", "gitteam.modelspec", "gitteam.errors",
                            "gitteam.secrets"}
 

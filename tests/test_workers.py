@@ -267,14 +267,24 @@ def held_run(team: Team, tmp_path: Path) -> tuple[Path, Path, str, subprocess.Po
     return held, script_file, expected, owner
 
 
+def owner_sees(team: Team, agent: str, wanted: str, seconds: float = 60.0) -> str:
+    """What `gitteam status` says of `agent`'s worker, once it says `wanted` (the owner journals a claim at its
+    next look at the remote, which may come after the worker is already at work), or when time is up."""
+    deadline = time.monotonic() + seconds
+    while True:
+        status = subprocess.run([sys.executable, "-m", "gitteam", "status", "--json"], cwd=team.owner,
+                                env=team.env("owner"), capture_output=True, text=True, timeout=60)
+        (row,) = [a for r in json.loads(status.stdout) for a in r["agents"] if a["id"] == agent]
+        if wanted in row["worker"] or time.monotonic() > deadline:
+            return str(row["worker"])
+        time.sleep(0.05)
+
+
 def test_a_paused_worker_that_wakes_up_after_a_takeover_lands_nothing(team: Team, tmp_path: Path) -> None:
     held, script_file, expected, owner = held_run(team, tmp_path)
     sleeper = team.worker("sleeper", script_file, "--idle", "1")
     wait_reached(sleeper, held)  # it holds `a`
-    status = subprocess.run([sys.executable, "-m", "gitteam", "status", "--json"], cwd=team.owner,
-                            env=team.env("owner"), capture_output=True, text=True, timeout=60)
-    (row,) = [a for r in json.loads(status.stdout) for a in r["agents"] if a["id"] == "a"]
-    assert f"pid {sleeper.pid}" in row["worker"]  # the owner sees who holds it
+    assert f"pid {sleeper.pid}" in owner_sees(team, "a", f"pid {sleeper.pid}")  # the owner sees who holds it
     os.killpg(sleeper.pid, signal.SIGSTOP)  # paused (a laptop lid, a stalled VM): its lease runs out
     release(held)
     others = [team.worker(f"worker{n}", script_file, "--idle", "1") for n in (1, 2)]
