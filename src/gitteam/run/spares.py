@@ -17,7 +17,7 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
-from threading import Lock
+from threading import Lock, Thread
 from typing import TYPE_CHECKING
 
 from gitteam.errors import GitteamError
@@ -40,16 +40,24 @@ class SpareWorktrees:
         self._start = ""
         self._made: list[Future[Path | None]] = []  # in the order they were asked for; taken from the front
         self._pool: ThreadPoolExecutor | None = None
+        self._starter: Thread | None = None  # begins them (make_when_planner_asks)
 
     def make_when_planner_asks(self, ctx: RunContext, start: str, count: int) -> None:
         """`make` them once the planner's first request is out: begun before it, the checkouts take the CPU
         and the disk its prompt is built with."""
 
         def heard(event: Event) -> None:
-            if isinstance(event, ModelCalled) and event.role == "planner":
-                self.make(ctx, start, count)
+            if isinstance(event, ModelCalled) and event.role == "planner" and self._starter is None:
+                # from a thread of its own: the pool's eight thread starts would hold up the request itself
+                self._starter = Thread(target=self.make, args=(ctx, start, count), name="spares", daemon=True)
+                self._starter.start()
 
         ctx.journal.subscribe(heard)
+
+    def _begun(self) -> None:
+        """Wait until the spares asked for are begun (their futures are there to take, trim or close)."""
+        if self._starter is not None:
+            self._starter.join()
 
     def make(self, ctx: RunContext, start: str, count: int) -> None:
         """Begin `count` (at most MOST) full checkouts of `start` side by side, in the background; once."""
@@ -64,6 +72,7 @@ class SpareWorktrees:
         """A spare made the worktree of the new branch `branch` at `start`: where it is (`path`, or where it was
         made if git would not move it). None, with nothing done, when none is left or `start` is not the commit
         they hold: the caller then makes its own."""
+        self._begun()
         if start != self._start:
             return None
         with self._lock:
@@ -85,6 +94,7 @@ class SpareWorktrees:
     def trim(self, ctx: RunContext, wanted: int) -> None:
         """The plan is known: `wanted` subtasks can take a spare; the others are deleted once made, in the
         background."""
+        self._begun()
         with self._lock:
             extra, self._made = self._made[wanted:], self._made[:wanted]
         if extra and self._pool is not None:
