@@ -384,3 +384,22 @@ def test_a_long_text_redacted_before_is_redacted_again_with_what_was_learned_sin
     secrets.learn({"SERVICE_PASSWORD": value})
     assert redact(text, env={}).endswith("the value: [REDACTED:file:SERVICE_PASSWORD]\n")
     assert value not in secrets.redact_data({"messages": [text]})["messages"][0]
+
+
+def test_remembered_redactions_stay_within_their_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The most recently used are kept, within a budget of characters; a text too big for an eighth of it is
+    redacted every time and never kept. Each answer is the redaction, remembered or not."""
+    from gitteam import secrets
+
+    remembered = secrets._Remembered(budget=16_000)
+    monkeypatch.setattr(secrets, "_REMEMBERED", remembered)
+    token = "ghp_" + "a1B2c3D4e5" * 4
+    texts = [f"text {n}: {'x' * 700} {token}\n" for n in range(20)]
+    for text in texts:
+        assert redact(text, env={}) == text.replace(token, "[REDACTED:github_token]")
+    assert 0 < remembered.used <= 16_000 and len(remembered._items) < 20
+    kept = {text for text, _ in remembered._items}
+    assert texts[-1] in kept and texts[0] not in kept  # the oldest went first
+    big = "y" * 1_200 + f" {token}"
+    assert redact(big, env={}).endswith("[REDACTED:github_token]")
+    assert all(text != big for text, _ in remembered._items)

@@ -20,7 +20,7 @@ import os
 import re
 import threading
 from bisect import bisect_right
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -145,18 +145,49 @@ def _known_values(env: Mapping[str, str]) -> Known:
 
 
 def _redact(text: str, known: Known) -> str:
-    return _redact_long(text, known) if len(text) >= _REMEMBERED_LENGTH else _redact_text(text, known)
+    return _REMEMBERED.redacted(text, known) if len(text) >= _REMEMBERED_LENGTH else _redact_text(text, known)
 
 
-# Long texts come again and again: an agent's system prompt and its conversation go into its transcript at
-# every turn, a review's prompt holds the whole diff. Once per text and set of known values is enough; short
-# ones (most of a journal event's strings) cost less to scan than to remember.
+class _Remembered:
+    """Redactions of long texts, the most recently used kept within a budget of characters (texts and results).
+
+    Long texts come again and again: an agent's system prompt and its conversation go into its transcript at
+    every turn, a review's prompt holds the whole diff. Once per text and set of known values is enough; short
+    ones (most of a journal event's strings) cost less to scan than to remember, and one too big for an eighth
+    of the budget is not kept (a run on a big repository must not hold its largest diffs twice)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self._items: OrderedDict[tuple[str, Known], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def redacted(self, text: str, known: Known) -> str:
+        key = (text, known)
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        result = _redact_text(text, known)
+        size = _kept_size(text, result)
+        if size <= self.budget // 8:
+            with self._lock:
+                if key not in self._items:
+                    self._items[key] = result
+                    self.used += size
+                while self.used > self.budget:
+                    (old, _), old_result = self._items.popitem(last=False)
+                    self.used -= _kept_size(old, old_result)
+        return result
+
+
+def _kept_size(text: str, result: str) -> int:
+    return len(text) + (0 if result is text else len(result))
+
+
 _REMEMBERED_LENGTH = 512
-
-
-@functools.lru_cache(maxsize=128)
-def _redact_long(text: str, known: Known) -> str:
-    return _redact_text(text, known)
+_REMEMBERED = _Remembered(budget=8_000_000)
 
 
 def _redact_text(text: str, known: Known) -> str:
