@@ -127,9 +127,10 @@ def test_damaged_entries_are_compiled_again(tmp_path: Path, monkeypatch: pytest.
     cache_file = tmp_path / "code.bin"
     plain, cache = build(cache_file, monkeypatch)
     assert cache is not None
-    cache_file.write_bytes(marshal.dumps((dataclass_cache._HEADER, {key: b"\xff" for key in cache.new})))
-    seen, cache = build(cache_file, monkeypatch)
-    assert seen == plain and cache is not None and cache.new
+    for damaged in (b"\xff", marshal.dumps(42)):  # not marshal data; marshal data that is no code
+        cache_file.write_bytes(marshal.dumps((dataclass_cache._HEADER, {key: damaged for key in cache.new})))
+        seen, cache = build(cache_file, monkeypatch)
+        assert seen == plain and cache is not None and cache.new
 
 
 def test_nothing_is_written_without_bytecode_or_where_it_cannot_be(tmp_path: Path,

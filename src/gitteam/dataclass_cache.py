@@ -26,6 +26,7 @@ import os
 import sys
 from importlib.util import cache_from_source
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 # What the compiled code depends on besides its text: a file made by another build or optimization level is
@@ -47,9 +48,11 @@ class _Cache:
         blob = self.stored.get(key) or self.new.get(key)
         if blob is not None:
             try:
-                return marshal.loads(blob)
+                code = marshal.loads(blob)
             except (ValueError, EOFError, TypeError):
-                pass
+                code = None
+            if isinstance(code, CodeType):
+                return code
         # dont_inherit: `dataclasses` has no __future__ imports, so its own exec compiles with no flags, and
         # this module's `annotations` future must not leak into the code
         code = compile(source, "<string>", "exec", dont_inherit=True)
