@@ -18,7 +18,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -41,6 +41,7 @@ class Team:
     url: str
     root: Path
     owner: Path
+    started: list[subprocess.Popen[str]] = field(default_factory=list)  # ended by the fixture, failed or not
 
     def env(self, name: str) -> dict[str, str]:
         """A process of its own machine, as far as files go: its own HOME (config, worktrees, memory writer)."""
@@ -58,17 +59,32 @@ class Team:
 
     def worker(self, name: str, script_file: Path, *args: str) -> subprocess.Popen[str]:
         clone = self.root / name if (self.root / name).exists() else self.clone(name)
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "gitteam", "worker", "--remote", "origin", "--coder", f"replay:{script_file}",
              *args], cwd=clone, env=self.env(name), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.started.append(proc)
+        return proc
 
     def run(self, script_file: Path, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "gitteam", "run", "--remote", "origin", "--yes", "--planner",
              f"replay:{script_file}", "--reviewer", f"replay:{script_file}", *args, "build the six parts"],
             cwd=self.owner, env=self.env("owner"), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
+        self.started.append(proc)
+        return proc
+
+    def end_all(self) -> None:
+        """What a failed test left running (an owner polling the remote, a worker waiting for work) goes with
+        it (a worker with its whole process group): nothing of one test outlives it."""
+        for proc in self.started:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)  # a worker leads a session of its own
+                except ProcessLookupError:
+                    proc.kill()
+                proc.communicate()
 
     def wait_published(self, owner: subprocess.Popen[str], seconds: float = 120) -> None:
         """Until the owner's run is on the remote."""
@@ -96,7 +112,10 @@ def team(tmp_path: Path) -> Iterator[Team]:
         url = daemon.bare("origin.git", seed)
         team = Team(daemon, url, tmp_path, tmp_path / "owner")
         team.clone("owner")
-        yield team
+        try:
+            yield team
+        finally:
+            team.end_all()
 
 
 def six_parts(pause: Path | None = None, hold_wave: Path | None = None) -> dict[str, object]:
