@@ -322,7 +322,8 @@ def deadlocked(repo: Repository, run: str) -> list[str] | None:
     """The runs of a waiting cycle through `run` (each waits for files the next holds), when `run` is the
     youngest of them: the one to give up so the others can go on. None when there is no such cycle or
     another run of it is younger (that one gives up)."""
-    locks, tickets = read_locks(repo), [t for t in read_tickets(repo) if t.alive]
+    locks, every_ticket = _read(repo, LOCK_PREFIX, WAIT_PREFIX)
+    tickets = [t for t in every_ticket if t.alive]
     waits: dict[str, set[str]] = {}
     for ticket in tickets:
         for conflict in conflicts_of(ticket.run, ticket.subtask, ticket.paths, locks, []):
