@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
+from gitteam.clivalues import convert_plainly
 from gitteam.errors import Exit, GitteamError, UsageError
 from gitteam.terminal import one_line, show_warnings
 
@@ -25,9 +26,33 @@ if TYPE_CHECKING:
     from gitteam.git import Repository
     from gitteam.memory import Entry
 
+
+class PlainUsage(TyperCommand):
+    """Every command's class: usage lines as POSIX writes them, `gitteam plan [OPTIONS] TASK` (typer writes a
+    required argument `{TASK}`, which reads like shell brace expansion), and option values converted without
+    pydantic (clivalues)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        convert_plainly(self.get_params(ctx))
+        return super().parse_args(ctx, args)
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+                for piece in super().collect_usage_pieces(ctx)]
+
+
+class PlainGroup(TyperGroup):
+    """The command groups' class: their option values, too, converted without pydantic (clivalues)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        convert_plainly(self.get_params(ctx))
+        return super().parse_args(ctx, args)
+
+
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
     name="gitteam",
+    cls=PlainGroup,
     help="Run a team of coding agents on a git repository: plan, code in parallel worktrees, review, "
     "fast-forward.",
     no_args_is_help=True,
@@ -35,9 +60,9 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings=HELP_OPTIONS,
 )
-hook_app = typer.Typer(help="Install the review gate as a git hook.", no_args_is_help=True,
+hook_app = typer.Typer(help="Install the review gate as a git hook.", no_args_is_help=True, cls=PlainGroup,
                        context_settings=HELP_OPTIONS)
-memory_app = typer.Typer(help="The team's shared memory, kept in git notes.", no_args_is_help=True,
+memory_app = typer.Typer(help="The team's shared memory, kept in git notes.", no_args_is_help=True, cls=PlainGroup,
                          context_settings=HELP_OPTIONS)
 app.add_typer(hook_app, name="hook")
 app.add_typer(memory_app, name="memory")
@@ -54,15 +79,6 @@ AnyRunArg = Annotated[str | None, typer.Argument(metavar="RUN", help="A run's id
 AllowOpt = Annotated[list[str] | None, typer.Option(
     "--allow-protected", metavar="PATH", help="Let this run's agents change a protected path ([protect]: CI, "
     "hooks, .gitteam.toml, ...), and with --yes approve its change (repeatable).")]
-
-
-class PlainUsage(TyperCommand):
-    """Usage lines as POSIX writes them, `gitteam plan [OPTIONS] TASK`: typer writes a required argument
-    `{TASK}`, which reads like shell brace expansion."""
-
-    def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
-                for piece in super().collect_usage_pieces(ctx)]
 
 
 def print_version(value: bool) -> None:
