@@ -136,6 +136,32 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         assert err == "", (command, err)
 
 
+def test_the_entry_points_collect_garbage_less_often_and_the_library_leaves_python_as_it_was(tmp_path: Path) -> None:
+    """`gitteam`, `git-team` and `python -m gitteam` run `gitteam.__main__:main`, which raises the collector's
+    threshold for the command's process; importing gitteam's modules, as a library or a test does, does not."""
+    scripts = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"gitteam": "gitteam.__main__:main", "git-team": "gitteam.__main__:main"}
+    code = (
+        "import gc, sys\n"
+        "default = gc.get_threshold()\n"
+        "import gitteam.cli, gitteam.run.orchestrator\n"
+        "imported = gc.get_threshold()\n"
+        "from gitteam.__main__ import main\n"
+        "sys.argv = ['gitteam', '--version']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(default[0], imported[0], gc.get_threshold()[0])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    version, default, imported, running = proc.stdout.split("\n")[0], *proc.stdout.split()[-3:]
+    assert version.startswith("gitteam ")
+    assert default == imported == "700"
+    assert int(running) >= 10_000
+
+
 def test_help_imports_no_sdk_and_no_gitpython(tmp_path: Path) -> None:
     code = (
         "import sys\n"

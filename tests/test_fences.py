@@ -131,3 +131,11 @@ def test_where_hostile_text_sits() -> None:
     leaf = enclosing_leaf(text, start)
     assert leaf is not None and leaf.name == "review" and leaf.inner <= end < leaf.end
     assert skeleton(text) == '<review round="1" nonce="NONCE">...</review nonce="NONCE">\n\nAddress every finding.'
+
+
+def test_an_attribute_value_is_escaped_as_html_escape_would() -> None:
+    import html
+
+    value = """a&b <c> "d" 'e' &amp;"""
+    rendered = render(data("diff", "x", path=value))
+    assert f'path="{html.escape(value, quote=True)}"' in rendered

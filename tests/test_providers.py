@@ -270,6 +270,7 @@ def flavor(request: pytest.FixtureRequest) -> Flavor:
     [
         (429, "rate_limit_error", {"retry-after": "2"}, 2.0),
         (429, "rate_limit_error", {"retry-after-ms": "1500"}, 1.5),
+        (429, "rate_limit_error", {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # an HTTP date, past
         (500, "api_error", {}, 0.0),
         (503, "api_error", {}, 0.0),
         (529, "overloaded_error", {}, 0.0),

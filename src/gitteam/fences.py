@@ -28,7 +28,6 @@ data("team_memory", notes)), "Carry out this subtask.")`.
 
 from __future__ import annotations
 
-import html
 import re
 import secrets
 from collections.abc import Iterable, Iterator
@@ -175,10 +174,17 @@ def _texts(parts: tuple[str | Fence, ...]) -> Iterator[str]:
             yield from _texts(part.body)
 
 
+def _escaped(value: str) -> str:
+    """An attribute's value as `html.escape(value, quote=True)` writes it (the html package, with its table of
+    entities, is not loaded for five replacements)."""
+    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+            .replace("'", "&#x27;"))
+
+
 def _render(part: str | Fence, nonce: str) -> str:
     if isinstance(part, str):
         return part
-    attrs = "".join(f' {key}="{html.escape(value, quote=True)}"' for key, value in part.attrs)
+    attrs = "".join(f' {key}="{_escaped(value)}"' for key, value in part.attrs)
     opening, closing = f'<{part.name}{attrs} nonce="{nonce}">', f'</{part.name} nonce="{nonce}">'
     if isinstance(part.body, tuple):
         inner = "\n".join(_render(child, nonce) for child in part.body)

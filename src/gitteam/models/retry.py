@@ -14,7 +14,6 @@ made again.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import os
 import random
@@ -118,6 +117,8 @@ class Failure:
             return max(0.0, float(text))
         except ValueError:
             pass
+        import email.utils  # an HTTP date: rare, and the email package is not worth loading at every start
+
         try:
             when = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError):
