@@ -600,3 +600,102 @@ def test_finish_checkout_completes_a_worktree_registered_but_not_checked_out(rep
     (path / "README.md").write_text("agent work\n")
     assert repository.finish_checkout(path) is False  # a checked-out worktree is never reset
     assert (path / "README.md").read_text() == "agent work\n"
+
+
+# -- reads shared by concurrent callers ---------------------------------------------------------------------
+
+
+def test_concurrent_reads_share_one_that_began_after_they_asked_never_an_older_one() -> None:
+    from gitteam.git import _SharedReads
+
+    reads = _SharedReads()
+    fetched: list[str] = []
+    first_started, release_first = threading.Event(), threading.Event()
+
+    def fetch() -> object:
+        fetched.append(f"read {len(fetched) + 1}")
+        if len(fetched) == 1:
+            first_started.set()
+            release_first.wait(30)
+        return fetched[-1]
+
+    results: dict[str, object] = {}
+
+    def ask(name: str) -> None:
+        results[name] = reads.read("key", fetch)
+
+    first = threading.Thread(target=ask, args=("a",))
+    first.start()
+    assert first_started.wait(30)
+    later = [threading.Thread(target=ask, args=(name,)) for name in ("b", "c", "d")]
+    for thread in later:
+        thread.start()
+    while reads._keys["key"].inside < 4:  # b, c and d asked while a's read runs; nothing else moves it on
+        threading.Event().wait(0.001)
+    release_first.set()
+    for thread in [first, *later]:
+        thread.join(30)
+    assert results == {"a": "read 1", "b": "read 2", "c": "read 2", "d": "read 2"}
+    assert fetched == ["read 1", "read 2"]
+    assert reads._keys == {}  # nothing kept once every caller returned
+
+
+def test_a_failed_shared_read_fails_its_caller_only_and_the_waiting_read_again() -> None:
+    from gitteam.git import _SharedReads
+
+    reads = _SharedReads()
+    calls: list[int] = []
+    started, release = threading.Event(), threading.Event()
+
+    def fetch() -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            started.set()
+            release.wait(30)
+            raise GitteamError("git failed")
+        return "fresh"
+
+    outcome: dict[str, object] = {}
+
+    def ask(name: str) -> None:
+        try:
+            outcome[name] = reads.read(("k",), fetch)
+        except GitteamError as exc:
+            outcome[name] = exc
+
+    failing = threading.Thread(target=ask, args=("failing",))
+    failing.start()
+    assert started.wait(30)
+    waiting = threading.Thread(target=ask, args=("waiting",))
+    waiting.start()
+    while reads._keys[("k",)].inside < 2:
+        threading.Event().wait(0.001)
+    release.set()
+    failing.join(30)
+    waiting.join(30)
+    assert isinstance(outcome["failing"], GitteamError)
+    assert outcome["waiting"] == "fresh"
+    assert len(calls) == 2
+
+
+def test_refs_listed_by_many_threads_at_once_include_each_ones_own_write(r: Repository, repo: Path) -> None:
+    """Read your writes through the shared listing: each thread moves a ref of its own, then lists, while the
+    others list too; every listing it gets began after its write."""
+    head = git(repo, "rev-parse", "HEAD").strip()
+    barrier = threading.Barrier(8)
+    seen: dict[int, bool] = {}
+
+    def work(n: int) -> None:
+        barrier.wait(30)
+        for round_number in range(5):
+            ref = f"refs/notes/shared-{n}-{round_number}"
+            assert r.update_ref(ref, head, None)
+            seen[n] = seen.get(n, True) and ref in r.refs("refs/notes/")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert seen == {n: True for n in range(8)}
+    assert len(r.refs("refs/notes/")) == 40

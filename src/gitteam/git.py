@@ -621,6 +621,52 @@ class _Listings:
             return found
 
 
+class _SharedReads:
+    """Reads of the same thing asked at once share one git process, as eight agents starting together list the
+    memory's refs. A caller is only ever given a read that began after it asked, never an older one in flight:
+    what it gets is what a read of its own would have found at some moment of its call, its own writes before
+    it included. Callers that arrive during a read wait for it to end, then share the next."""
+
+    @dataclass
+    class _Key:
+        asked: int = 0  # callers so far
+        answered: int = 0  # callers the last finished read covers (those that asked before it began)
+        reading: bool = False
+        inside: int = 0  # callers not yet returned: the key is dropped, with its result, when none is left
+        result: object = None
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._keys: dict[object, _SharedReads._Key] = {}
+
+    def read(self, key: object, fetch: Callable[[], object]) -> object:
+        with self._cond:
+            shared = self._keys.setdefault(key, self._Key())
+            shared.asked += 1
+            shared.inside += 1
+            ticket = shared.asked
+            while shared.answered < ticket and shared.reading:
+                self._cond.wait()
+            mine = shared.answered < ticket
+            if mine:
+                shared.reading, covers = True, shared.asked
+            result = shared.result
+        try:
+            if mine:
+                result = fetch()
+                with self._cond:
+                    shared.answered, shared.result = covers, result
+            return result
+        finally:
+            with self._cond:
+                if mine:
+                    shared.reading = False
+                    self._cond.notify_all()
+                shared.inside -= 1
+                if not shared.inside and not shared.reading:
+                    del self._keys[key]
+
+
 @dataclass(frozen=True)
 class Repository:
     """One repository seen from the worktree at `root`: paths, a cache of worktrees' admin dirs, and each
@@ -634,6 +680,7 @@ class Repository:
     _readers: _Readers = field(default_factory=_Readers, init=False, repr=False, compare=False)
     _settings: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
     _listings: _Listings = field(default_factory=lambda: _Listings(), init=False, repr=False, compare=False)
+    _shared_reads: _SharedReads = field(default_factory=_SharedReads, init=False, repr=False, compare=False)
 
     @property
     def state_dir(self) -> Path:
@@ -1530,8 +1577,9 @@ class Repository:
         """Refs whose full name starts with one of `prefixes`, with the objects they point at (one listing)."""
         narrowed = [prefix.rpartition("/")[0] for prefix in prefixes]  # patterns match whole path components
         patterns = [] if not all(narrowed) else narrowed
-        out = self.git("for-each-ref", "--format=%(refname)%00%(objectname)", *patterns)
-        pairs = (line.split("\0") for line in out.splitlines())
+        out = self._shared_reads.read(("for-each-ref", *patterns), lambda: self.git(
+            "for-each-ref", "--format=%(refname)%00%(objectname)", *patterns))  # agents starting at once: one listing
+        pairs = (line.split("\0") for line in str(out).splitlines())
         return {name: oid for name, oid in pairs if name.startswith(prefixes)}
 
     # -- notes ----------------------------------------------------------------------------------------------
