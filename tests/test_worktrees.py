@@ -364,6 +364,38 @@ def test_a_run_removes_its_worktrees_at_its_end_without_walking_them_for_their_s
     result = start(repo, script([plan_turn(plan)], {x: [call("write_file", path=f"{x}.txt", content=x), done(x)]
                                                     for x in "ab"}), RunOptions(yes=True))
     assert result.state == "merged", result.message
-    [removed] = events(repo, result.run, "worktrees_removed")
-    assert len(removed["removed"]) == 2 and "freed" not in removed
+    removals = events(repo, result.run, "worktrees_removed")  # during the integration review, then at the end
+    assert sorted(path for removal in removals for path in removal["removed"]) == sorted(
+        str(e["worktree"]) for e in events(repo, result.run, "agent_started"))
+    assert not any("freed" in removal for removal in removals)
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+@pytest.mark.parametrize("how", ["yes", "keep", "no_merge"])
+def test_an_unattended_run_removes_merged_worktrees_while_its_integration_is_reviewed(repo: Path, how: str) -> None:
+    """The integration review's model call is the run's one wait with every subtask merged: an unattended run
+    (--yes) removes their worktrees then, so its end has nothing left to remove. --keep keeps them; a run that
+    waits for a person (--no-merge) keeps them until approve or reject."""
+    from gitteam.run.context import RunOptions
+    from scripts import events, start
+
+    plan = [subtask(x, [f"{x}.txt"]) for x in "ab"]
+    data = script([plan_turn(plan)], {x: [call("write_file", path=f"{x}.txt", content=x), done(x)] for x in "ab"})
+    options = {"yes": RunOptions(yes=True), "keep": RunOptions(yes=True, keep=True),
+               "no_merge": RunOptions(no_merge=True)}[how]
+    result = start(repo, data, options)
+    assert result.state == ("pending" if how == "no_merge" else "merged"), result.message
+    made = sorted(str(e["worktree"]) for e in events(repo, result.run, "agent_started"))
+    assert len(made) == 2
+    kinds = [e["event"] for e in events(repo, result.run)]
+    removals = events(repo, result.run, "worktrees_removed")
+    if how == "yes":
+        first = kinds.index("worktrees_removed")
+        assert kinds.index("integration_review") < kinds.index("approved") and first < kinds.index("approved")
+        assert sorted(removals[0]["removed"]) == made
+        assert not any(Path(path).exists() for path in made)
+        assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    else:
+        assert removals == []
+        assert all(Path(path).is_dir() for path in made)
+        assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 3

@@ -8,7 +8,9 @@ says how to finish.
 
 from __future__ import annotations
 
+import logging
 import shlex
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,8 +19,10 @@ from gitteam.events import (
     Approved,
     AwaitingApproval,
     CatchUpChecked,
+    Event,
     IntegrationCreated,
     Merged,
+    ModelCalled,
     Rejected,
     TargetMoved,
     TargetUpdated,
@@ -29,7 +33,7 @@ from gitteam.locks.protected import Protection, protection_for
 from gitteam.locks.refs import release_files
 from gitteam.names import INTEGRATION, agent_branch, agent_ref
 from gitteam.review.diff import parse_diff
-from gitteam.review.verdict import gate_decision
+from gitteam.review.verdict import Verdict, gate_decision
 from gitteam.run import integration_review as integrated
 from gitteam.run import rework, worktrees
 from gitteam.run.context import (
@@ -46,6 +50,8 @@ from gitteam.run.context import (
 
 AUTHOR = ("gitteam", "gitteam@gitteam.invalid")
 CAS_ATTEMPTS = 5
+
+log = logging.getLogger("gitteam")
 
 
 def ref(ctx: RunContext) -> str:
@@ -101,7 +107,8 @@ def _merge_message(ctx: RunContext, agent: str) -> str:
 def conclude(ctx: RunContext, options: RunOptions, progress: Progress, note: str = "") -> RunResult:
     """Everything merged into integration: ask the person (or not), then fast-forward the target. `note`: what
     the person should read first (a rework they asked for that was refused)."""
-    refused = review_result(ctx, progress)
+    # unattended, nobody looks into the subtasks' worktrees before the result lands: they go during the review
+    refused = review_result(ctx, progress, sweep=options.yes and not (options.no_merge or options.keep))
     if refused is not None:
         return refused
     details = summary_details(ctx, progress.base)
@@ -137,36 +144,95 @@ def conclude(ctx: RunContext, options: RunOptions, progress: Progress, note: str
     return approve(ctx, options.keep, unattended=options.yes)
 
 
-def review_result(ctx: RunContext, progress: Progress) -> RunResult | None:
+def review_result(ctx: RunContext, progress: Progress, sweep: bool = False) -> RunResult | None:
     """The gate on the integrated result (integration_review.py). Requested changes go back to the subtasks
     owning the files the findings name, for `[review] integration_repairs` rounds (run/rework.py), and the new
-    result is reviewed again; a refusal then ends the run, nothing merged."""
-    while True:
-        integrated_head = head(ctx)
-        if not integrated.needed(ctx, progress, integrated_head):
-            return None
-        verdict = integrated.review_result(ctx, progress, integrated_head)
-        if verdict.decision == "APPROVE":
-            return None
-        why = verdict.summary.strip().splitlines()[0] if verdict.summary.strip() else "no summary"
-        if verdict.decision == "REQUEST_CHANGES" and progress.repairs < ctx.config.review.integration_repairs:
-            progress.repairs += 1
-            feedback = rework.repair_feedback(progress.plan, progress.summaries, verdict)
-            outcomes = rework.rework(ctx, progress, feedback, "integration", lambda o: merge_agent(ctx, o))
-            failed = [o for o in outcomes if o.status != "approved"]
-            if not failed:
-                continue
-            lines = "; ".join(f"{o.agent}: {o.status}: {o.reason}" for o in failed)
-            why = f"{why}; the repair round did not pass the gate ({lines})"
-            state, code = failure_state(failed)
-            if state != REFUSED:  # stopped, not refused: resume carries on from the journal
-                return ctx.finish(state, code, f"the repair round of the integrated result stopped ({lines}); "
-                                  f"nothing merged into {ctx.target}; carry on with gitteam resume {ctx.run}",
-                                  **summary_details(ctx, progress.base))
-        return ctx.finish(REFUSED, Exit.REFUSED,
-                          f"the integrated result was refused by the review gate ({verdict.decision}: {why}); "
-                          f"nothing merged into {ctx.target}. Branches are kept (gitteam show {ctx.run}); after a "
-                          f"fix, gitteam resume {ctx.run} reviews it again", **summary_details(ctx, progress.base))
+    result is reviewed again; a refusal then ends the run, nothing merged. With `sweep` (an unattended run), the
+    merged subtasks' worktrees go while it is reviewed (`Sweep`), unless the configuration keeps them."""
+    swept = None
+    try:
+        while True:
+            integrated_head = head(ctx)
+            if not integrated.needed(ctx, progress, integrated_head):
+                return None
+            if sweep and swept is None and not ctx.config.run.keep_worktrees:
+                swept = Sweep(ctx, list(progress.summaries))
+            verdict = integrated.review_result(ctx, progress, integrated_head)
+            refused = _after_review(ctx, progress, verdict, swept)
+            if refused is not None or verdict.decision == "APPROVE":
+                return refused
+    finally:
+        if swept is not None:
+            swept.wait()
+
+
+def _after_review(ctx: RunContext, progress: Progress, verdict: Verdict, sweep: Sweep | None) -> RunResult | None:
+    """What the integration review's verdict leads to: None to land or to review again after a repair round,
+    else the run's end."""
+    if verdict.decision == "APPROVE":
+        return None
+    why = verdict.summary.strip().splitlines()[0] if verdict.summary.strip() else "no summary"
+    if verdict.decision == "REQUEST_CHANGES" and progress.repairs < ctx.config.review.integration_repairs:
+        if sweep is not None:
+            sweep.wait()  # the repair round makes the worktrees it needs again, from the subtasks' branches
+        progress.repairs += 1
+        feedback = rework.repair_feedback(progress.plan, progress.summaries, verdict)
+        outcomes = rework.rework(ctx, progress, feedback, "integration", lambda o: merge_agent(ctx, o))
+        failed = [o for o in outcomes if o.status != "approved"]
+        if not failed:
+            return None  # repaired: reviewed again
+        lines = "; ".join(f"{o.agent}: {o.status}: {o.reason}" for o in failed)
+        why = f"{why}; the repair round did not pass the gate ({lines})"
+        state, code = failure_state(failed)
+        if state != REFUSED:  # stopped, not refused: resume carries on from the journal
+            return ctx.finish(state, code, f"the repair round of the integrated result stopped ({lines}); "
+                              f"nothing merged into {ctx.target}; carry on with gitteam resume {ctx.run}",
+                              **summary_details(ctx, progress.base))
+    return ctx.finish(REFUSED, Exit.REFUSED,
+                      f"the integrated result was refused by the review gate ({verdict.decision}: {why}); "
+                      f"nothing merged into {ctx.target}. Branches are kept (gitteam show {ctx.run}); after a "
+                      f"fix, gitteam resume {ctx.run} reviews it again", **summary_details(ctx, progress.base))
+
+
+class Sweep:
+    """The merged subtasks' worktrees, removed in a thread of their own once an unattended run's integration
+    review has sent its model request: that call is the run's one wait with every subtask done (begun before it,
+    the removal took the CPU its prompt is built with), and their removal (what each left uncommitted saved
+    first, on its leftovers ref) had been most of a run's end, 30-70 ms for eight. A repair round makes again,
+    from the subtask's branch, the worktree it needs (subtask.prepare_worktree). Without a model call (a check
+    that blocks), or on a failure, the removal at the run's end does it and reports it. A run that waits for a
+    person keeps its worktrees until approve or reject, as before."""
+
+    def __init__(self, ctx: RunContext, agents: Sequence[str]) -> None:
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+        def heard(event: Event) -> None:
+            if isinstance(event, ModelCalled) and event.agent == INTEGRATION:
+                with self._lock:
+                    if self._thread is None and not self._closed:
+                        self._thread = threading.Thread(target=self._remove, args=(ctx, tuple(agents)),
+                                                        name="gitteam-sweep", daemon=True)
+                        self._thread.start()
+
+        ctx.journal.subscribe(heard)
+
+    @staticmethod
+    def _remove(ctx: RunContext, agents: tuple[str, ...]) -> None:
+        try:
+            worktrees.remove_run(ctx.repo, ctx.config, ctx.run, ctx.journal, force=False, measure=False,
+                                 agents=agents)
+        except GitteamError as exc:
+            log.debug("merged worktrees left for the run's end: %s", exc)
+
+    def wait(self) -> None:
+        """The removal, if begun, finished; none begins after this."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            thread.join()
 
 
 def rework_person(ctx: RunContext, progress: Progress, feedback: dict[str, str]) -> RunResult | str:

@@ -26,7 +26,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,13 +230,18 @@ class Removal:
 
 
 def remove_run(repo: Repository, config: Config, run: str, journal: Journal | None, force: bool,
-               measure: bool = True) -> Removal:
+               measure: bool = True, agents: Collection[str] | None = None) -> Removal:
     """Remove every worktree of `run`, each after its leftovers are saved; one whose leftovers cannot be saved
     is kept (and named) unless `force`. Directories a kill left in the run's places go too. `measure`: count
     the disk they took (`gitteam clean` says it; a run that removes its own at its end, on the way to its
-    result, does not walk them for a number no one reads)."""
+    result, does not walk them for a number no one reads). `agents`: only the worktrees of these agents'
+    branches (the run's other checkouts, and what a kill left, stay for the removal at its end)."""
     removal = Removal()
     trees = of_run(repo, config, run)
+    if agents is not None:
+        trees = [wt for wt in trees if wt.branch in {agent_ref(run, agent) for agent in agents}]
+        if not trees:
+            return removal
     size_of = disk_usage if measure else lambda paths: 0
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="cleanup") as pool:
         for path, size, saved, why in pool.map(lambda wt: _remove_one(repo, run, wt, journal, force, size_of),
@@ -248,15 +253,19 @@ def remove_run(repo: Repository, config: Config, run: str, journal: Journal | No
             else:
                 removal.removed.append((path, size))
     repo.prune_worktrees()
-    registered = {wt.path.resolve() for wt in repo.list_worktrees()}
-    places = [legacy_run_dir(repo, run), *([run_dir(repo, config, run)] if _has_root(repo, config) else [])]
-    for place in places:
-        for child in sorted(place.iterdir()) if place.is_dir() else []:
-            if child.resolve() not in registered:  # a kill before it was registered, or after git let go of it
-                size = size_of([child])
-                shutil.rmtree(child, ignore_errors=True)
-                removal.removed.append((child, size))
-    _prune_empty([*(path for path, _ in removal.removed), *places], [repo.state_dir, root(config)])
+    if agents is None:  # the whole run: what a kill left in its places goes too, then its emptied directories
+        registered = {wt.path.resolve() for wt in repo.list_worktrees()}
+        places = [legacy_run_dir(repo, run), *([run_dir(repo, config, run)] if _has_root(repo, config) else [])]
+        for place in places:
+            for child in sorted(place.iterdir()) if place.is_dir() else []:
+                if child.resolve() not in registered:  # a kill before it was registered, or after git let go of it
+                    size = size_of([child])
+                    shutil.rmtree(child, ignore_errors=True)
+                    removal.removed.append((child, size))
+        _prune_empty([*(path for path, _ in removal.removed), *places], [repo.state_dir, root(config)])
+    else:  # the run's own directory stays: its other checkouts are made there while it runs
+        current = [run_dir(repo, config, run)] if _has_root(repo, config) else []
+        _prune_empty([path for path, _ in removal.removed], [*current, repo.state_dir, root(config)])
     if journal is not None and not removal.kept:
         journal.append(WorktreesRemoved(removed=[str(path) for path, _ in removal.removed],
                                         freed=removal.freed if measure else None))
