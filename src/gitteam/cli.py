@@ -167,8 +167,7 @@ def run(
         task, items = memory_command.backlog_task(git_repo, from_backlog, task)
     config = load(git_repo, **model_overrides(model, planner, coder, reviewer), **{
         "run.max_agents": max_agents, "run.budget": budget, "run.target": target})
-    console = ui.progress_console()
-    with ui.run_display(console, quiet) as display:
+    with ui.DisplayLater(quiet) as display:  # made once the planner's request is out: it loads rich
         options = ui.run_options(yes=yes, no_merge=no_merge, keep=keep, json_out=json_out,
                                  allow_protected=allow_protected or [], display=display, remote=remote)
         if saved_plan is not None:
@@ -179,7 +178,7 @@ def run(
         else:
             result = start_run(git_repo, config, task or "", options, listener=display)
     memory_command.close_resolved(git_repo, items, result.run, result.state)
-    return ui.report(console, result, json_out)
+    return ui.report(ui.progress_console(), result, json_out)
 
 
 @app.command()

@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
 from gitteam import terminal
 from gitteam.events import (
     AgentCommand,
@@ -25,6 +23,8 @@ from gitteam.events import (
 from gitteam.terminal import markup_line
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from gitteam.journal import RunState
 
 __all__ = ["CostRow", "cost_rows", "describe_spend", "models_line", "print_cost", "sandbox_line"]
@@ -139,6 +139,8 @@ def by_priority(state: RunState) -> dict[str, float]:
 def cost_table(rows: dict[tuple[str, str, str], Any]) -> Table:
     """Role, agent, model, tokens, cost; readable at 80 columns: a model's name is never cut (opus and sonnet
     must not both read `anthropic:clau…`), the agent's folds onto a second line when space is short."""
+    from rich.table import Table  # rich loads when something is drawn, not with every command's imports
+
     table = Table(box=None, pad_edge=False)
     table.add_column("role", no_wrap=True)
     table.add_column("agent", overflow="fold")

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from gitteam import terminal
 from gitteam.terminal import markup, markup_line
 from gitteam.transcripts import Read, Record
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["print_transcripts"]
 

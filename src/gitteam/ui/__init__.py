@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from rich.console import Console
 
 from gitteam import terminal
 from gitteam.costview import describe_spend, models_line, sandbox_line
@@ -33,6 +32,7 @@ from gitteam.events import (
     LockGranted,
     LockWaiting,
     Merged,
+    ModelCalled,
     Planned,
     RemoteTraffic,
     Replanned,
@@ -49,6 +49,8 @@ from gitteam.terminal import markup, markup_line
 from gitteam.transcriptview import print_transcripts as print_transcripts  # show --transcript
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from gitteam.journal import RunState
     from gitteam.memory import Compaction, Entry, Found
     from gitteam.memory.sync import SyncResult
@@ -85,7 +87,7 @@ def is_interactive() -> bool:
 
 
 def run_options(yes: bool, no_merge: bool, keep: bool, json_out: bool,
-                allow_protected: Sequence[str] = (), display: RunDisplay | None = None,
+                allow_protected: Sequence[str] = (), display: RunDisplay | DisplayLater | None = None,
                 remote: str | None = None) -> RunOptions:
     """Ask the person only when there is a terminal to ask on (never wait for input without one). The live
     display stops before the prompt starts: the two would fight over the same lines."""
@@ -106,6 +108,66 @@ def run_display(console: Console, quiet: bool = False) -> RunDisplay:
     from gitteam.ui.live import RunDisplay, wants_live
 
     return RunDisplay(console, ProgressPrinter(console), live=wants_live(console, quiet))
+
+
+class DisplayLater:
+    """`run_display`, made once the run's first model request is out instead of before the run starts: making it
+    loads rich (about 20 ms), which the planner's request has no need to wait for. The events journaled until
+    then wait, in order, and are shown as soon as it is made; a run with no model request within `PATIENCE`
+    seconds (a saved plan's, one queued behind another run's files) gets it then. `stop`, `seed` and the end of
+    the `with` block make it at once when it is not there yet, so nothing is ever left unshown."""
+
+    PATIENCE = 0.25  # seconds: the longest a line waits for the display
+
+    def __init__(self, quiet: bool = False) -> None:
+        self._quiet = quiet
+        self._lock = threading.Lock()  # the waiting events and the display once made
+        self._making = threading.Lock()  # one maker
+        self._display: RunDisplay | None = None
+        self._waiting: list[Event] = []
+        self._asked = threading.Event()  # a model request is out: the display can be made now
+        self._maker = threading.Thread(target=self._make_when_asked, name="gitteam-display", daemon=True)
+
+    def __enter__(self) -> DisplayLater:
+        self._maker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._asked.set()
+        self._made().__exit__(None, None, None)
+
+    def __call__(self, event: Event) -> None:
+        display = self._display
+        if display is None:
+            with self._lock:
+                display = self._display
+                if display is None:
+                    self._waiting.append(event)
+                    if isinstance(event, ModelCalled):
+                        self._asked.set()
+                    return
+        display(event)
+
+    def stop(self) -> None:
+        self._made().stop()
+
+    def seed(self, events: Iterable[Event]) -> None:
+        self._made().seed(events)
+
+    def _make_when_asked(self) -> None:
+        self._asked.wait(self.PATIENCE)
+        self._made()
+
+    def _made(self) -> RunDisplay:
+        with self._making:
+            if self._display is None:
+                display = run_display(progress_console(), self._quiet).__enter__()  # rich loads here
+                with self._lock:  # events arriving meanwhile wait, then go to the display after these
+                    for event in self._waiting:
+                        display(event)
+                    self._waiting.clear()
+                    self._display = display
+            return self._display
 
 
 class ProgressPrinter:
