@@ -60,29 +60,38 @@ def test_a_block_that_ends_first_shows_what_waits(capsys: pytest.CaptureFixture[
     assert any("merged only" in line for line in shown_lines(capsys))
 
 
-def test_the_planners_request_goes_out_before_rich_loads_and_the_run_shows_every_line(
+def test_rich_loads_only_once_the_planners_request_is_journaled_and_the_run_shows_every_line(
         repo: Path, tmp_path: Path) -> None:
+    """In order: the planner's model_called, then the first import of rich (seen by an audit hook); without the
+    patience (set out of reach here), nothing else may load it before."""
     commit_files(repo, {"a.txt": "a\n"})
     model = write_script(tmp_path / "s.json", script(
         [plan_turn([subtask("a", ["a.txt"])])], {"a": [call("write_file", path="a.txt", content="b\n"), done("a")]}))
     code = (
         "import sys\n"
-        "import gitteam.models.replay as replay\n"
-        "first = replay.ReplayModel.complete\n"
-        "seen = []\n"
-        "def complete(self, *args, **kwargs):\n"
-        "    seen.append(any(name.startswith('rich') for name in sys.modules))\n"
-        "    return first(self, *args, **kwargs)\n"
-        "replay.ReplayModel.complete = complete\n"
+        "order = []\n"
+        "def audit(event, args):\n"
+        "    if event == 'import' and args[0].split('.')[0] == 'rich' and 'rich' not in order:\n"
+        "        order.append('rich')\n"
+        "sys.addaudithook(audit)\n"
+        "import gitteam.journal, gitteam.ui\n"
+        "from gitteam.events import ModelCalled\n"
+        "gitteam.ui.DisplayLater.PATIENCE = 600.0\n"
+        "append = gitteam.journal.Journal.append\n"
+        "def journaled(self, event):\n"
+        "    if isinstance(event, ModelCalled) and event.role == 'planner' and 'planner' not in order:\n"
+        "        order.append('planner')\n"
+        "    return append(self, event)\n"
+        "gitteam.journal.Journal.append = journaled\n"
         "from gitteam.cli import main\n"
         f"sys.argv = ['gitteam', 'run', '--yes', '--quiet', '--model', 'replay:{model}', 'change a']\n"
         "try:\n"
         "    main()\n"
         "except SystemExit as exc:\n"
-        "    print('RESULT', exc.code, seen[0])\n"
+        "    print('RESULT', exc.code, *order)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120)
-    assert proc.stdout.splitlines()[-1].split() == ["RESULT", "0", "False"], (proc.stdout, proc.stderr)
+    assert proc.stdout.splitlines()[-1].split() == ["RESULT", "0", "planner", "rich"], (proc.stdout, proc.stderr)
     lines = proc.stderr
     order = [lines.index(text) for text in ("gitteam run ", "planned 1 subtask(s)", "merged a", "fast-forwarded")]
     assert order == sorted(order), lines
