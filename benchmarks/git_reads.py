@@ -1,4 +1,4 @@
-"""Reading notes and blobs one at a time: each thread's long-lived `git cat-file --batch-command` (what
+"""Reading notes and blobs one at a time: a long-lived `git cat-file --batch-command` lent to each read (what
 `Repository.read_note`, `read_blob` and `read_objects` use) against a git process per read, in the same run.
 
 A temporary repository gets N commits (commit i adds file i, 1-3 KB) and a note on each commit (one notes commit,

@@ -274,15 +274,15 @@ def test_reading_many_notes_and_blobs_starts_one_process(r: Repository, repo: Pa
     assert len(started) == 2  # and `git notes list`, once, for `notes`
 
 
-def test_each_thread_has_its_own_process(r: Repository, repo: Path, started: list[list[str]]) -> None:
+def test_threads_reading_at_once_each_have_a_process_and_later_threads_reuse_them(
+        r: Repository, repo: Path, started: list[list[str]]) -> None:
     files = {f"t{i}.txt": f"thread file {i}\n" * (i + 1) for i in range(8)}
     commit = commit_files(repo, files)
     r.set_note(NOTES, commit, "shared note")
-    r.close()  # the main thread's reader (set_note reads the notes ref through it) is not one of the four
+    r.close()
     started.clear()
     errors: list[BaseException] = []
     barrier = threading.Barrier(4)
-    pids: dict[int, set[int]] = {}
 
     def reader(k: int) -> None:
         try:
@@ -292,8 +292,6 @@ def test_each_thread_has_its_own_process(r: Repository, repo: Path, started: lis
                 assert r.read_blob("HEAD", name) == files[name].encode()
                 assert r.read_blobs(commit, list(files)) == {n: v.encode() for n, v in files.items()}
                 assert r.read_note(NOTES, commit) == "shared note"
-            pids[k] = children()
-            barrier.wait()  # all four still alive, each with its process
         except BaseException as exc:  # surfaced by the assertion below
             errors.append(exc)
             barrier.abort()
@@ -304,10 +302,42 @@ def test_each_thread_has_its_own_process(r: Repository, repo: Path, started: lis
     for t in threads:
         t.join()
     assert errors == []
-    assert len(cat_files(started)) == 4  # one per thread, not one per read
-    assert len(set.union(*pids.values())) == 4
-    gc.collect()
-    assert wait_for(lambda: not children())  # the threads ended: their processes were ended and reaped
+    assert 1 <= len(cat_files(started)) <= 4  # at most one per read at once, never one per read
+    before = len(cat_files(started))
+    later = [threading.Thread(target=reader, args=(k,)) for k in range(4)]
+    barrier.reset()
+    for t in later:
+        t.start()
+    for t in later:
+        t.join()
+    assert errors == []
+    assert len(cat_files(started)) <= 4  # new threads borrow the idle ones
+    assert len(children()) == len(cat_files(started)) and before <= len(children())
+    r.close()
+    assert children() == set()
+
+
+def test_a_process_is_lent_to_one_read_at_a_time(r: Repository, started: list[list[str]]) -> None:
+    """A read while another holds the only process starts a second; once both are back, a read starts none."""
+    r.close()
+    started.clear()
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with r._reader() as reader:
+            assert reader.query([("info", "HEAD")])[0] is not None
+            holding.set()
+            release.wait(30)
+
+    other = threading.Thread(target=hold)
+    other.start()
+    assert holding.wait(30)
+    assert r.read_blob("HEAD", "README.md") == b"# project\n"  # the held process is not lent: a second starts
+    assert len(cat_files(started)) == 2
+    release.set()
+    other.join(30)
+    assert r.read_blob("HEAD", "src/app.py") == b"def main():\n    return 1\n"
+    assert len(cat_files(started)) == 2
 
 
 def test_close_ends_every_process_and_reading_again_starts_one(r: Repository, started: list[list[str]]) -> None:
@@ -316,13 +346,15 @@ def test_close_ends_every_process_and_reading_again_starts_one(r: Repository, st
     keep = threading.Event()
 
     def other() -> None:
-        r.read_blob("HEAD", "README.md")
-        done.set()
-        keep.wait(10)
+        with r._reader() as reader:  # held: a read meanwhile needs a process of its own
+            reader.query([("info", "HEAD")])
+            done.set()
+            keep.wait(10)
 
     t = threading.Thread(target=other)
     t.start()
     done.wait(10)
+    assert r.read_blob("HEAD", "README.md") == b"# project\n"
     assert len(children()) == 2
     r.close()
     assert children() == set()  # ended and reaped, the other thread's too, while it still runs
@@ -394,10 +426,15 @@ from gitteam.git import find_repository
 repository = find_repository(Path({str(repo)!r}))
 assert repository.read_blob("HEAD", "README.md") == b"# project\\n"
 holder = threading.Event()
+held = threading.Event()
 def other():
-    repository.read_blob("HEAD", "README.md")
-    holder.wait()
+    with repository._reader() as reader:  # held while the main thread reads: two processes
+        reader.query([("info", "HEAD")])
+        held.set()
+        holder.wait()
 threading.Thread(target=other, daemon=True).start()
+held.wait()
+assert repository.read_blob("HEAD", "README.md") == b"# project\\n"
 import time
 
 def children():

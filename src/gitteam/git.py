@@ -1,9 +1,9 @@
 """The one gateway to git: every git call in gitteam goes through a `Repository` method.
 
 git runs as short-lived subprocesses (one per call, stdin closed, no prompts), so a `Repository` holds only
-paths and agents in threads can share one. Object reads (blobs, notes) are the exception: each thread asks a
-long-lived `git cat-file --batch-command` of its own (`_CatFile`), so a read costs a round trip on a pipe, not a
-process. GitPython is used only to discover the repository.
+paths and agents in threads can share one. Object reads (blobs, notes) are the exception: a read borrows one
+of the repository's long-lived `git cat-file --batch-command` processes (`_CatFile`, lent by `_Readers`, as many
+as reads at once), so it costs a round trip on a pipe, not a process. GitPython is no longer used.
 Refs move by compare-and-swap; the user's index, working tree and branches are touched only by the
 methods whose job that is.
 """
@@ -24,7 +24,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -384,7 +384,7 @@ class _Died(Exception):
 
 
 class _CatFile:
-    """One long-lived `git cat-file --batch-command --buffer -z`, asked by one thread (`_Readers`).
+    """One long-lived `git cat-file --batch-command --buffer -z`, lent to one thread at a time (`_Readers`).
 
     Every name is resolved when it is asked, so refs and objects written after the process started are seen
     (git looks loose objects up on disk each time and rescans the packs when an object is not found). Requests
@@ -576,22 +576,30 @@ def _note_blob(reader: _CatFile, tree: str, key: str) -> str | None:
 
 
 class _Readers:
-    """Each thread's `_CatFile` for one repository (the orchestrator runs agents in a thread pool). A thread's
-    process ends when the thread does (its reader is collected), at `close`, or at interpreter exit."""
+    """The `_CatFile`s of one repository, each lent to one thread at a time: a thread that reads borrows an idle
+    one, or starts one when every one is busy, and gives it back when its read is done. So there are as many
+    processes as reads at once, not as threads that ever read: the eight agents of a wave starting at once, the
+    threads that make their worktrees and the ones that remove them had each started a process of its own. They
+    end at `close`, when the repository is collected, or at interpreter exit."""
 
     def __init__(self) -> None:
-        self._local = threading.local()
+        self._idle: list[_CatFile] = []
         self._all: weakref.WeakSet[_CatFile] = weakref.WeakSet()
         self._lock = threading.Lock()
 
-    def get(self, new: Callable[[], _CatFile]) -> _CatFile:
-        reader: _CatFile | None = getattr(self._local, "reader", None)
+    @contextmanager
+    def borrowed(self, new: Callable[[], _CatFile]) -> Iterator[_CatFile]:
+        with self._lock:
+            reader = self._idle.pop() if self._idle else None
         if reader is None:
             reader = new()
-            self._local.reader = reader
             with self._lock:
                 self._all.add(reader)
-        return reader
+        try:
+            yield reader
+        finally:
+            with self._lock:
+                self._idle.append(reader)
 
     def close(self) -> None:
         with self._lock:
@@ -736,12 +744,13 @@ class Repository:
         dirs = self._dirs(cwd) if work_tree is None else (self.git_dir, work_tree)
         return dirs[1], _environ(env, dirs, pinned)
 
-    def _reader(self) -> _CatFile:
-        """This thread's cat-file process, started (in root, as a call with no cwd) on its first read."""
-        return self._readers.get(lambda: _CatFile(*self._setting(None, None)))
+    def _reader(self) -> AbstractContextManager[_CatFile]:
+        """A cat-file process for this thread's read, lent by `_Readers` (started in root, as a call with no
+        cwd, when none is idle)."""
+        return self._readers.borrowed(lambda: _CatFile(*self._setting(None, None)))
 
     def close(self) -> None:
-        """End every thread's `git cat-file` process; the repository stays usable (a read starts one again)."""
+        """End every `git cat-file` process; the repository stays usable (a read starts one again)."""
         self._readers.close()
 
     def _dirs(self, cwd: Path | None) -> tuple[Path, Path]:
@@ -815,7 +824,7 @@ class Repository:
     # -- queries ------------------------------------------------------------------------------------------
 
     def _oid(self, rev: str, cwd: Path | None = None) -> str | None:
-        """The object `rev` names, if it exists. Names read from root go to this thread's cat-file process (no
+        """The object `rev` names, if it exists. Names read from root go to a lent cat-file process (no
         process of their own: a run reads refs hundreds of times), and so does a linked worktree's HEAD (git
         names it `worktrees/<id>/HEAD` from any worktree); other names of another worktree go to `rev-parse`
         there."""
@@ -828,10 +837,11 @@ class Repository:
         return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
     def _oids(self, revs: Sequence[str]) -> list[str | None]:
-        """The objects `revs` name, in one round trip to this thread's cat-file process for the plain names
+        """The objects `revs` name, in one round trip to a lent cat-file process for the plain names
         (refs, object ids, peeled with ^{...}); the others each through `rev-parse`."""
         plain = [rev for rev in revs if _plain_name(rev)]
-        answers = dict(zip(plain, self._reader().query([("info", rev) for rev in plain]), strict=True))
+        with self._reader() as reader:
+            answers = dict(zip(plain, reader.query([("info", rev) for rev in plain]), strict=True))
         found: list[str | None] = []
         for rev in revs:
             if rev in answers:
@@ -908,11 +918,12 @@ class Repository:
         return {path: mode for path, (mode, _) in self._tree_entries(rev, paths).items()}
 
     def _cat_blobs(self, names: Sequence[str]) -> dict[str, bytes]:
-        """The blobs `names` name, in one round trip to this thread's cat-file process; names that name no
+        """The blobs `names` name, in one round trip to a lent cat-file process; names that name no
         blob are left out."""
         if not names:
             return {}
-        answers = self._reader().query([("contents", name) for name in names])
+        with self._reader() as reader:
+            answers = reader.query([("contents", name) for name in names])
         blobs = {name: found.data for name, found in zip(names, answers, strict=True)
                  if found is not None and found.kind == "blob" and found.data is not None}
         for name in names:  # the batch cannot tell such a name's "missing" apart: one process each
@@ -1321,9 +1332,10 @@ class Repository:
         return entries
 
     def _raw_trees(self, oids: Sequence[str]) -> list[bytes | None]:
-        """The raw content of trees, in one round trip to this thread's cat-file process."""
-        return [found.data if found is not None and found.kind == "tree" else None
-                for found in self._reader().query([("contents", oid) for oid in oids])]
+        """The raw content of trees, in one round trip to a lent cat-file process."""
+        with self._reader() as reader:
+            answers = reader.query([("contents", oid) for oid in oids])
+        return [found.data if found is not None and found.kind == "tree" else None for found in answers]
 
     def _write_trees(self, trees: Sequence[tuple[str, Mapping[bytes, TreeEntry]]], root: str) -> None:
         """Write the trees a `TreeEdit` built, children first, in one `mktree --batch`: git checks every entry
@@ -1485,9 +1497,11 @@ class Repository:
         return [made[value] if isinstance(value, int) else value for value in heads]
 
     def _commit_links(self, oids: Sequence[str]) -> list[tuple[str, tuple[str, ...]] | None]:
-        """(tree, parents) of each commit, through this thread's cat-file process; None for what is no commit."""
+        """(tree, parents) of each commit, through a lent cat-file process; None for what is no commit."""
         found: list[tuple[str, tuple[str, ...]] | None] = []
-        for answer in self._reader().query([("contents", oid) for oid in oids]):
+        with self._reader() as reader:
+            answers = reader.query([("contents", oid) for oid in oids])
+        for answer in answers:
             if answer is None or answer.kind != "commit" or answer.data is None:
                 found.append(None)
                 continue
@@ -1629,15 +1643,16 @@ class Repository:
     def read_note(self, notes_ref: str, obj: str) -> str | None:
         """The note `notes_ref` attaches to `obj` (None: none), as `git notes list` finds it, without starting
         a process when `obj` is a full object id: the notes ref is resolved afresh, then its tree walked,
-        whatever its fanout, through this thread's cat-file process."""
+        whatever its fanout, through a lent cat-file process."""
         _check_notes_ref(notes_ref)
-        reader = self._reader()
-        root = reader.query([("info", f"{notes_ref}^{{tree}}")])[0]
+        with self._reader() as reader:
+            root = reader.query([("info", f"{notes_ref}^{{tree}}")])[0]
         if root is None:
             return None
         key = obj.lower() if len(obj) == len(root.oid) and _HEX.fullmatch(obj.lower()) else self._oid(obj)
-        blob = _note_blob(reader, root.oid, key) if key else None
-        found = reader.query([("contents", blob)])[0] if blob else None
+        with self._reader() as reader:
+            blob = _note_blob(reader, root.oid, key) if key else None
+            found = reader.query([("contents", blob)])[0] if blob else None
         if found is None or found.kind != "blob" or found.data is None:
             return None
         return found.data.decode("utf-8", "replace")
