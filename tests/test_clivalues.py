@@ -141,3 +141,19 @@ def test_a_command_imports_no_pydantic(tmp_path: Path) -> None:
                           text=True, timeout=60)
     assert proc.stdout.split() == ["2", "False"], (proc.stdout, proc.stderr)
     assert "not a git repository" in proc.stderr  # it got past the parse, to the repository
+
+
+def test_a_typer_whose_hook_differs_keeps_its_own_conversion(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Written against typer's internals: when they are not what `_hook_fits` expects, nothing is installed and
+    typer converts as it always did (here: the pydantic path, a float for --amount and a refusal for 0)."""
+    from gitteam import clivalues
+
+    assert clivalues._hook_fits()  # the typer these tests run with is the one it was written for
+    monkeypatch.setattr(clivalues, "_hook_fits", lambda: False)
+    seen: dict[str, Any] = {}
+    command = typer.main.get_command(app_with(PlainUsage, PlainGroup, seen))
+    command.main(["go", "n", "--amount", "2.5"], prog_name="t", standalone_mode=False)
+    param = next(p for p in command.commands["go"].params if p.name == "amount")
+    assert not isinstance(param._runtime_param, clivalues.PlainValue)
+    assert seen["amount"] == 2.5
+    assert outcome(PlainUsage, PlainGroup, ["go", "n", "--count", "0"]) == "refused"

@@ -5,17 +5,20 @@ typer (from 0.2x) converts each parameter's value with a pydantic TypeAdapter, b
 about 150 ms, and a git hook pays it on every commit. gitteam's parameters are strings, paths without checks,
 integers and numbers with bounds, lists of strings, and flags. `convert_plainly` gives each such parameter a
 converter of its own, with the same results and refusals; anything else, and every parameter under a typer
-without this hook, is left to typer.
+whose hook is not the one this was written for (`_hook_fits`: typer's internals, checked once), is left to
+typer.
 
 A leaf: it imports nothing of gitteam.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
 from collections.abc import Callable, Iterable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,8 @@ INTEGER = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: Python's int() would 
 
 def convert_plainly(params: Iterable[Any]) -> None:
     """Give every parameter of a plain kind (see `_plain_kind`) a converter that needs no pydantic."""
+    if not _hook_fits():
+        return
     for param in params:
         descriptor = getattr(param, "type_descriptor", None)
         if descriptor is None or getattr(param, "_runtime_param", False) is not None:
@@ -35,6 +40,20 @@ def convert_plainly(params: Iterable[Any]) -> None:
         convert = _plain_kind(descriptor.annotation, descriptor.parameter_info)
         if convert is not None:
             param._runtime_param = PlainValue(convert, descriptor.parameter_info)
+
+
+@cache
+def _hook_fits() -> bool:
+    """Whether this typer asks a parameter's converter what `PlainValue` answers: a lazily made `_runtime_param`
+    whose `coerce(value, param, ctx)` converts. A typer that asks otherwise keeps its own conversion."""
+    try:
+        from typer import _coercion, core
+    except ImportError:
+        return False
+    hook = getattr(getattr(core, "_TyperParameter", None), "get_runtime_param", None)
+    coerce = getattr(getattr(_coercion, "RuntimeParam", None), "coerce", None)
+    return callable(hook) and callable(coerce) and \
+        list(inspect.signature(coerce).parameters) == ["self", "value", "param", "ctx"]
 
 
 class PlainValue:
