@@ -157,6 +157,16 @@ def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
+def in_process(root: Path, argv: Sequence[str], before: str = "", after: str = "",
+               entry: str = "gitteam.cli") -> subprocess.CompletedProcess[str]:
+    """gitteam's command line in a fresh interpreter, inside Python code of the test's: `before` runs first (to
+    patch or record), then `main()` of `entry` with `argv`, its SystemExit caught into `code`, then `after`."""
+    source = (f"import sys\n{before}from {entry} import main\nsys.argv = {['gitteam', *argv]!r}\n"
+              "try:\n    main()\n    code = 0\nexcept SystemExit as exc:\n    code = exc.code\n" + after)
+    return subprocess.run([sys.executable, "-c", source], cwd=root, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=120)
+
+
 def assert_error(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
     """A clean failure: the exit code, one line on stderr naming the problem, no traceback."""
     assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)

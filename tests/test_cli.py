@@ -20,7 +20,7 @@ import pytest
 from conftest import git
 from gitteam.commands.demo import make_repository
 from gitteam.config import load_config
-from scripts import assert_error
+from scripts import assert_error, in_process
 from scripts import cli as gitteam
 
 COMMANDS = [
@@ -141,20 +141,10 @@ def test_the_entry_points_collect_garbage_less_often_and_the_library_leaves_pyth
     threshold for the command's process; importing gitteam's modules, as a library or a test does, does not."""
     scripts = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {"gitteam": "gitteam.__main__:main", "git-team": "gitteam.__main__:main"}
-    code = (
-        "import gc, sys\n"
-        "default = gc.get_threshold()\n"
-        "import gitteam.cli, gitteam.run.orchestrator\n"
-        "imported = gc.get_threshold()\n"
-        "from gitteam.__main__ import main\n"
-        "sys.argv = ['gitteam', '--version']\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print(default[0], imported[0], gc.get_threshold()[0])\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    proc = in_process(tmp_path, ["--version"], entry="gitteam.__main__",
+                      before="import gc\ndefault = gc.get_threshold()\nimport gitteam.cli, gitteam.run.orchestrator\n"
+                             "imported = gc.get_threshold()\n",
+                      after="print(default[0], imported[0], gc.get_threshold()[0])\n")
     assert proc.returncode == 0, proc.stderr
     version, default, imported, running = proc.stdout.split("\n")[0], *proc.stdout.split()[-3:]
     assert version.startswith("gitteam ")
@@ -163,18 +153,10 @@ def test_the_entry_points_collect_garbage_less_often_and_the_library_leaves_pyth
 
 
 def test_help_imports_no_sdk_and_no_gitpython(tmp_path: Path) -> None:
-    code = (
-        "import sys\n"
-        "sys.argv = ['gitteam', '--help']\n"
-        "from gitteam.cli import main\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exc:\n"
-        "    assert exc.code in (0, None), exc.code\n"
+    proc = in_process(tmp_path, ["--help"], after=(
+        "assert code in (0, None), code\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('anthropic', 'openai', 'git', 'questionary'))\n"
-        "print(repr(heavy), file=sys.stderr)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        "print(repr(heavy), file=sys.stderr)\n"))
     assert proc.returncode == 0, proc.stderr
     assert "Usage: gitteam" in proc.stdout
     assert proc.stderr.strip() == "[]"

@@ -7,8 +7,6 @@ The comparison runs one throwaway typer app twice, through typer's own command c
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +15,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from gitteam.cli import PlainGroup, PlainUsage
+from scripts import in_process
 
 
 def app_with(command_class: type[TyperCommand], group_class: type[TyperGroup], seen: dict[str, Any]) -> typer.Typer:
@@ -127,18 +126,9 @@ def test_nan_is_refused_where_typer_took_it() -> None:
 
 def test_a_command_imports_no_pydantic(tmp_path: Path) -> None:
     """The point of it all: a command's whole parse, every kind of option given, never imports pydantic."""
-    code = (
-        "import sys\n"
-        "from gitteam.cli import main\n"
-        "sys.argv = ['gitteam', 'run', '--repo', sys.argv[1], '--max-agents', '3', '--budget', '2.5',\n"
-        "            '--allow-protected', 'ci.yml', '--model', 'replay:x', '--yes', '--quiet', 'the task']\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exc:\n"
-        "    print(exc.code, 'pydantic' in sys.modules)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "not-a-repo")], capture_output=True,
-                          text=True, timeout=60)
+    proc = in_process(tmp_path, ["run", "--repo", str(tmp_path / "not-a-repo"), "--max-agents", "3", "--budget", "2.5",
+                                 "--allow-protected", "ci.yml", "--model", "replay:x", "--yes", "--quiet", "the task"],
+                      after="print(code, 'pydantic' in sys.modules)\n")
     assert proc.stdout.split() == ["2", "False"], (proc.stdout, proc.stderr)
     assert "not a git repository" in proc.stderr  # it got past the parse, to the repository
 

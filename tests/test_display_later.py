@@ -3,8 +3,6 @@ wait for rich to load, and every line is still shown, in order, whether a model 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 from conftest import commit_files
 from gitteam import ui
 from gitteam.events import Merged, ModelCalled
-from scripts import call, done, plan_turn, script, subtask, write_script
+from scripts import call, done, in_process, plan_turn, script, subtask, write_script
 
 
 def shown_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
@@ -67,8 +65,7 @@ def test_rich_loads_only_once_the_planners_request_is_journaled_and_the_run_show
     commit_files(repo, {"a.txt": "a\n"})
     model = write_script(tmp_path / "s.json", script(
         [plan_turn([subtask("a", ["a.txt"])])], {"a": [call("write_file", path="a.txt", content="b\n"), done("a")]}))
-    code = (
-        "import sys\n"
+    proc = in_process(repo, ["run", "--yes", "--quiet", "--model", f"replay:{model}", "change a"], before=(
         "order = []\n"
         "def audit(event, args):\n"
         "    if event == 'import' and args[0].split('.')[0] == 'rich' and 'rich' not in order:\n"
@@ -82,15 +79,7 @@ def test_rich_loads_only_once_the_planners_request_is_journaled_and_the_run_show
         "    if isinstance(event, ModelCalled) and event.role == 'planner' and 'planner' not in order:\n"
         "        order.append('planner')\n"
         "    return append(self, event)\n"
-        "gitteam.journal.Journal.append = journaled\n"
-        "from gitteam.cli import main\n"
-        f"sys.argv = ['gitteam', 'run', '--yes', '--quiet', '--model', 'replay:{model}', 'change a']\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exc:\n"
-        "    print('RESULT', exc.code, *order)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120)
+        "gitteam.journal.Journal.append = journaled\n"), after="print('RESULT', code, *order)\n")
     assert proc.stdout.splitlines()[-1].split() == ["RESULT", "0", "planner", "rich"], (proc.stdout, proc.stderr)
     lines = proc.stderr
     order = [lines.index(text) for text in ("gitteam run ", "planned 1 subtask(s)", "merged a", "fast-forwarded")]
