@@ -1,7 +1,7 @@
 """The `gitteam` and `git-team` commands, and `python -m gitteam` (git hooks call it this way): the command line
 (cli.py), in a process whose garbage collector is tuned for a command's life.
 
-Python collects its youngest objects after every 700 new ones. Loading a run's modules (370, typer's and rich's
+Python collects its youngest objects after every 700 new ones. Loading a run's modules (about 300, typer's
 among them) made 80 such collections, which found next to nothing: 10-15 ms of every command's start. A command's
 objects mostly live as long as the command does, so it collects after every 50,000 instead; what is garbage is
 still collected (reference counting frees most of it at once), only its cycles are looked for more rarely. A
