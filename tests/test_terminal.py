@@ -409,3 +409,25 @@ def test_the_transcript_in_the_docs_is_what_the_terminal_shows(repo: Path, tmp_p
         assert normal(doc_block(name)) == normal(screen, run), (
             f"docs/terminal.md's {name} transcript is out of date: UPDATE_GOLDEN=1 .venv/bin/pytest "
             f"tests/test_terminal.py -k transcript, then review the diff")
+
+
+def test_exactly_the_controls_bidi_separators_and_surrogates_are_shown() -> None:
+    """The character classes are written as ranges: checked against the sets they stand for, code point by code
+    point, around every edge of them (one string of all those code points)."""
+    from gitteam.terminal import json_text, one_line, visible
+
+    bidi = {*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C}
+    c0 = {*range(0x20), 0x7F}
+    others = {*range(0x80, 0xA0), *bidi, 0x2028, 0x2029, *range(0xD800, 0xE000)}
+    codes = [*range(0x2100), *range(0xD700, 0xE100), *range(0xFFF0, 0x10010), *range(0x10FFF0, 0x110000)]
+
+    def expected(shown_ones: set[int], show: Any) -> str:
+        return "".join(show(c) if c in shown_ones else chr(c) for c in codes)
+
+    def caret_or_code(code: int) -> str:
+        return f"^{chr(code ^ 0x40)}" if code in c0 else f"<U+{code:04X}>"
+
+    every = "".join(map(chr, codes))
+    assert one_line(every) == expected((c0 | others) - {0x09}, caret_or_code)  # a tab stays a tab
+    assert visible(every) == expected((c0 | others) - {0x09, 0x0A}, caret_or_code)
+    assert json_text(every) == expected(others | {0x7F}, lambda code: f"\\u{code:04x}")

@@ -27,52 +27,75 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-# Unicode's bidirectional formatting characters: embeddings and overrides (LRE, RLE, PDF, LRO, RLO), isolates
-# (LRI, RLI, FSI, PDI), and the marks (LRM, RLM, ALM). "Trojan Source" (CVE-2021-42574) hides code with them.
-BIDI = (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)
-_C0 = (*range(0x00, 0x20), 0x7F)
-_C1 = tuple(range(0x80, 0xA0))
-# Line and paragraph separators end a line for some readers and not for others.
-_SEPARATORS = (0x2028, 0x2029)
-_SURROGATES = range(0xD800, 0xE000)  # lone surrogates (from JSON or `surrogateescape`) cannot even be printed
-
-_SHOWN: dict[str, str] = {chr(c): f"^{chr(c ^ 0x40)}" for c in _C0}
-_SHOWN.update({chr(c): f"<U+{c:04X}>" for c in (*_C1, *BIDI, *_SEPARATORS, *_SURROGATES)})
+# Each set below is (first, last) code point runs. Unicode's bidirectional formatting characters: embeddings and
+# overrides (LRE, RLE, PDF, LRO, RLO), isolates (LRI, RLI, FSI, PDI), and the marks (LRM, RLM, ALM). "Trojan
+# Source" (CVE-2021-42574) hides code with them.
+BIDI = ((0x202A, 0x202E), (0x2066, 0x2069), (0x200E, 0x200F), (0x061C, 0x061C))
+_C0 = ((0x00, 0x1F), (0x7F, 0x7F))
+_C1 = ((0x80, 0x9F),)
+_SEPARATORS = ((0x2028, 0x2029),)  # line and paragraph separators end a line for some readers, not for others
+_SURROGATES = ((0xD800, 0xDFFF),)  # lone surrogates (from JSON or `surrogateescape`) cannot even be printed
 
 
-def _class(codes: str) -> re.Pattern[str]:
-    """A character class of `codes`, runs of consecutive ones as ranges: 2,000 single surrogates made every
-    command spend 5 ms compiling these classes."""
-    runs: list[list[int]] = []
-    for code in sorted(set(map(ord, codes))):
-        if runs and runs[-1][1] == code - 1:
-            runs[-1][1] = code
-        else:
-            runs.append([code, code])
+def _class(runs: tuple[tuple[int, int], ...], but: str = "") -> re.Pattern[str]:
+    """A character class of the code points in `runs`, less the characters `but`, written as ranges (from the
+    runs, not from the 2,300 characters themselves: every command compiles these at its start)."""
+    parts: list[tuple[int, int]] = []
+    for first, last in sorted(runs):
+        for code in sorted(ord(ch) for ch in but if first <= ord(ch) <= last):
+            if first < code:
+                parts.append((first, code - 1))
+            first = code + 1
+        if first <= last:
+            parts.append((first, last))
     return re.compile("[" + "".join(re.escape(chr(first)) + (f"-{re.escape(chr(last))}" if last > first else "")
-                                    for first, last in runs) + "]")
+                                    for first, last in parts) + "]")
 
 
-_HOSTILE = _class("".join(_SHOWN))  # everything `one_line` shows
-_IN_TEXT = _class("".join(ch for ch in _SHOWN if ch not in "\n\t"))  # what `visible` shows
-_IN_LINE = _class("".join(ch for ch in _SHOWN if ch != "\t"))
+def _shown(character: str) -> str:
+    """How a control or bidi character is shown: C0 controls and DEL in caret notation (`^[`), the rest as
+    `<U+202E>`."""
+    code = ord(character)
+    return f"^{chr(code ^ 0x40)}" if code < 0x20 or code == 0x7F else f"<U+{code:04X}>"
+
+
+_ALL = (*_C0, *_C1, *BIDI, *_SEPARATORS, *_SURROGATES)
+
+
+# Compiled at their first use: a class spanning the surrogates takes re 2 ms to compile, a cost every command paid
+# at its start before it printed anything.
+@cache
+def _hostile() -> re.Pattern[str]:  # everything `one_line` shows
+    return _class(_ALL)
+
+
+@cache
+def _in_text() -> re.Pattern[str]:  # what `visible` shows
+    return _class(_ALL, but="\n\t")
+
+
+@cache
+def _in_line() -> re.Pattern[str]:
+    return _class(_ALL, but="\t")
+
+
 # rich markup: `[` then a tag; after `^[` (a shown ESC) such text would become one (see _SafeConsole)
 _ESC_BEFORE_TAG = re.compile(r"\x1b(?=[a-z#/@][^\[]*?\])")
 
 
 def _show(match: re.Match[str]) -> str:
-    return _SHOWN[match.group()]
+    return _shown(match.group())
 
 
 def visible(text: str) -> str:
     """`text` with every terminal control and bidi character shown instead of obeyed; newlines and tabs kept."""
-    return _IN_TEXT.sub(_show, text) if _IN_TEXT.search(text) else text
+    return _in_text().sub(_show, text) if _in_text().search(text) else text
 
 
 def one_line(text: str) -> str:
     """Like `visible`, and newlines shown too (`^J`): a field that must stay one line (a name, a reason in a
     progress line, an error) cannot start a line of its own that looks like gitteam's."""
-    return _IN_LINE.sub(_show, text) if _IN_LINE.search(text) else text
+    return _in_line().sub(_show, text) if _in_line().search(text) else text
 
 
 def markup(text: str) -> str:
@@ -91,11 +114,13 @@ def markup_line(text: str) -> str:
 
 def control_character(text: str) -> str | None:
     """The first terminal control or bidi character in `text` (newline and tab included), shown; else None."""
-    found = _HOSTILE.search(text)
-    return None if found is None else _SHOWN[found.group()]
+    found = _hostile().search(text)
+    return None if found is None else _shown(found.group())
 
 
-_JSON_ESCAPED = _class("".join(chr(c) for c in (0x7F, *_C1, *BIDI, *_SEPARATORS, *_SURROGATES)))
+@cache
+def _json_escaped() -> re.Pattern[str]:
+    return _class(((0x7F, 0x7F), *_C1, *BIDI, *_SEPARATORS, *_SURROGATES))
 
 
 def json_text(document: str) -> str:
@@ -103,7 +128,7 @@ def json_text(document: str) -> str:
     separators (and lone surrogates, which cannot be printed) written as `\\uXXXX` escapes: the same data, and
     nothing a terminal obeys (json.dumps already escapes C0 controls). Outside strings JSON has only ASCII, so
     every such character is inside a string."""
-    return _JSON_ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", document)
+    return _json_escaped().sub(lambda m: f"\\u{ord(m.group()):04x}", document)
 
 
 def console(stderr: bool = False, **options: Any) -> Console:
@@ -123,7 +148,7 @@ def _console_class() -> type[Console]:
         the callers' own `markup`/`markup_line`, which also keep fields on one line."""
 
         def render_str(self, text: str, **kwargs: Any) -> Text:
-            if _IN_TEXT.search(text):
+            if _in_text().search(text):
                 markup_on = kwargs.get("markup")
                 if markup_on is None:
                     markup_on = getattr(self, "_markup", True)
