@@ -239,7 +239,8 @@ def remove_run(repo: Repository, config: Config, run: str, journal: Journal | No
     removal = Removal()
     trees = of_run(repo, config, run)
     if agents is not None:
-        trees = [wt for wt in trees if wt.branch in {agent_ref(run, agent) for agent in agents}]
+        branches = {agent_ref(run, agent) for agent in agents}
+        trees = [wt for wt in trees if wt.branch in branches]
         if not trees:
             return removal
     size_of = disk_usage if measure else lambda paths: 0
