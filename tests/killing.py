@@ -225,7 +225,7 @@ def landed_exactly(repo: Path, home: Path, reference_tree: str) -> None:
     listed = git(repo, "worktree", "list", "--porcelain")
     assert listed.count("worktree ") == 1, (listed, final_message(repo))
     assert worktree_dirs(home) == [], final_message(repo)
-    assert lock_files(repo) == []
+    assert lock_files(repo) == [], (lock_files(repo), final_message(repo))  # which, if a kill left one
     assert git(repo, "for-each-ref", "refs/gitteam/locks/", "refs/gitteam/leftovers/") == ""
     git(repo, "fsck", "--no-progress", "--no-dangling")
 
